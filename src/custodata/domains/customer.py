@@ -1,0 +1,53 @@
+"""Customer data total domain [客户数据总域]: party observations ready for resolution.
+
+Every party named in the latest version of every business record becomes one
+observation, identified as ``source:record_key:role`` so lineage back to the
+source row is never lost.  Values are normalised here once (pinyin keys,
+address parts, derived birth date and gender) so matching, survivorship and
+search all compare the same forms.
+"""
+
+from __future__ import annotations
+
+OBSERVATIONS = "customer.party"
+
+PARTY_SQL = f"""
+CREATE OR REPLACE TABLE {OBSERVATIONS} AS
+WITH latest AS (
+    SELECT * FROM business.total
+    QUALIFY row_number() OVER (
+        PARTITION BY _source, record_key
+        ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
+), parties AS (
+    SELECT _source, _business_type, _batch_id, _ingested_at, _trust, record_key,
+           coalesce(updated_at, _ingested_at) AS updated_at, unnest(parties) AS p
+    FROM latest
+), typed AS (
+    SELECT *, cd_address(coalesce(p.address,
+                nullif(concat_ws('', p.province, p.city, p.district), ''))) AS a
+    FROM parties
+    WHERE p.name IS NOT NULL OR p.id_number IS NOT NULL OR p.uscc IS NOT NULL
+       OR p.mobile IS NOT NULL
+)
+SELECT
+    _source || ':' || record_key || ':' || p.role AS obs_id,
+    _source AS source, _business_type AS business_type, _batch_id AS batch_id,
+    _ingested_at AS ingested_at, _trust AS trust, record_key, updated_at,
+    p.role AS role, p.kind AS kind,
+    CASE WHEN p.kind = 'corporate' THEN cd_company(p.name) ELSE p.name END AS name,
+    CASE WHEN p.kind = 'corporate' THEN NULL ELSE cd_pinyin(p.name) END AS name_pinyin,
+    CASE WHEN p.kind = 'corporate' THEN cd_company_key(p.name) END AS company_key,
+    CASE WHEN p.kind = 'corporate' THEN NULL ELSE p.id_number END AS id_number,
+    p.uscc AS uscc,
+    p.birth_date AS birth_date,
+    p.gender AS gender,
+    p.mobile AS mobile,
+    p.phone AS phone,
+    p.email AS email,
+    a.full AS address,
+    coalesce(a.province, p.province) AS province,
+    coalesce(a.city, p.city) AS city,
+    coalesce(a.district, p.district) AS district,
+    p.postcode AS postcode
+FROM typed
+"""

@@ -1,0 +1,109 @@
+"""Customer business-layer sub-domains [客户数据业务层分域] and total domain [客户数据业务层总域].
+
+Golden records meet the business they do: per customer, what they hold in each
+business type, their tags (raw tags from the source systems plus computed
+ones) and a segment.  The sub-domains split customers by type (individual,
+high-net-worth, corporate, SME); the total domain is the unified customer view
+every later consumer reads.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from custodata.fields import CustomerType
+from custodata.resolution.config import ResolutionConfig
+from custodata.tags.rules import TagRules, tags_sql
+
+VIEW = "layer.customer_view"
+
+
+def layer_table(customer_type: CustomerType | str) -> str:
+    return f"layer.{CustomerType(customer_type).value}"
+
+
+def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules: TagRules) -> dict[str, int]:
+    ct = config.customer_types
+    computed_tags, segment = tags_sql(rules)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _aggregates AS
+        WITH latest AS (
+            SELECT * FROM business.total
+            QUALIFY row_number() OVER (PARTITION BY _source, record_key
+                ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
+        ), rec AS (
+            SELECT DISTINCT x.customer_id, p.role, b._source, b.record_key, b._business_type AS bt,
+                   b.amount, b.category, b.product, b.tags
+            FROM customer.xref x JOIN customer.party p USING (obs_id)
+            JOIN latest b ON b._source = p.source AND b.record_key = p.record_key
+        ), raw_tags AS (
+            SELECT customer_id, list(DISTINCT {{'kind': t.kind, 'name': t.name, 'value': t.value}})
+                   AS raw_tags
+            FROM (SELECT customer_id, unnest(tags) AS t FROM rec) GROUP BY customer_id
+        ), agg AS (
+            SELECT customer_id,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'auto_policy') AS n_auto,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'accident_policy') AS n_accident,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'health_policy') AS n_health,
+                count(DISTINCT bt) FILTER (WHERE bt LIKE '%_policy') AS n_policy_types,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'deposit') AS n_deposit,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'card') AS n_card,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'loan') AS n_loan,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'service') AS n_ticket,
+                count(DISTINCT record_key) FILTER (WHERE bt = 'service' AND category LIKE '%投诉%')
+                    AS n_complaint,
+                coalesce(sum(amount) FILTER (WHERE bt = 'deposit' AND role = 'account_holder'), 0)
+                    AS deposit_balance,
+                coalesce(sum(amount) FILTER (WHERE bt LIKE '%_policy' AND role = 'policy_holder'), 0)
+                    AS premium_total,
+                coalesce(sum(amount) FILTER (WHERE bt = 'card'), 0) AS credit_limit,
+                coalesce(sum(amount) FILTER (WHERE bt = 'loan' AND role = 'account_holder'), 0)
+                    AS loan_total,
+                bool_or(bt = 'loan' AND role = 'account_holder' AND product LIKE '%小微%') AS sme_loan
+            FROM rec GROUP BY customer_id
+        )
+        SELECT g.*, date_diff('year', g.birth_date, current_date) AS age,
+               coalesce(a.n_auto, 0) AS n_auto, coalesce(a.n_accident, 0) AS n_accident,
+               coalesce(a.n_health, 0) AS n_health, coalesce(a.n_policy_types, 0) AS n_policy_types,
+               coalesce(a.n_deposit, 0) AS n_deposit, coalesce(a.n_card, 0) AS n_card,
+               coalesce(a.n_loan, 0) AS n_loan, coalesce(a.n_ticket, 0) AS n_ticket,
+               coalesce(a.n_complaint, 0) AS n_complaint,
+               coalesce(a.deposit_balance, 0) AS deposit_balance,
+               coalesce(a.premium_total, 0) AS premium_total,
+               coalesce(a.credit_limit, 0) AS credit_limit, coalesce(a.loan_total, 0) AS loan_total,
+               CASE
+                 WHEN g.kind = 'corporate' AND (coalesce(a.sme_loan, false)
+                      OR coalesce(a.deposit_balance, 0) < {float(ct.sme_max_balance)}) THEN 'sme'
+                 WHEN g.kind = 'corporate' THEN 'corporate'
+                 WHEN coalesce(a.deposit_balance, 0) >= {float(ct.high_net_worth_balance)}
+                      THEN 'high_net_worth'
+                 ELSE 'individual'
+               END AS customer_type,
+               coalesce(r.raw_tags, []) AS raw_tags
+        FROM customer.golden g LEFT JOIN agg a USING (customer_id) LEFT JOIN raw_tags r USING (customer_id)
+        """
+    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _view AS SELECT *, {computed_tags} AS tags, "
+            f"{segment} AS segment FROM _aggregates"
+        )
+    except duckdb.Error as exc:
+        from custodata.errors import ConfigError
+
+        raise ConfigError(f"tag rules: a 'when' condition is not valid SQL over the aggregates: {exc}") from None
+    counts = {}
+    for t in CustomerType:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {layer_table(t)} AS SELECT * FROM _view "
+            f"WHERE customer_type = '{t.value}' ORDER BY customer_id"
+        )
+        row = con.execute(f"SELECT count(*) FROM {layer_table(t)}").fetchone()
+        counts[t.value] = int(row[0]) if row else 0
+    con.execute(
+        f"CREATE OR REPLACE TABLE {VIEW} AS "
+        + " UNION ALL BY NAME ".join(f"SELECT * FROM {layer_table(t)}" for t in CustomerType)
+        + " ORDER BY customer_id"
+    )
+    return counts

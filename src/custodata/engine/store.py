@@ -1,0 +1,99 @@
+"""The batch store: one DuckDB file holding every domain of the flow.
+
+Schemas mirror DESIGN.md so a bank's staff find their way:
+``landing`` (raw), ``business`` (业务数据分域/总域), ``customer`` (客户数据总域),
+``layer`` (客户数据业务层分域/总域) and ``meta`` (batches, quarantine, runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from custodata.engine.executor import Executor
+
+SCHEMAS = ("landing", "business", "customer", "layer", "meta")
+
+_META_DDL = """
+CREATE TABLE IF NOT EXISTS meta.batch (
+    batch_id VARCHAR PRIMARY KEY,
+    system VARCHAR NOT NULL,
+    business_type VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    status VARCHAR NOT NULL,              -- landed | loaded
+    read_rows BIGINT,
+    accepted BIGINT,
+    quarantined BIGINT
+);
+CREATE TABLE IF NOT EXISTS meta.quarantine (
+    batch_id VARCHAR NOT NULL,
+    system VARCHAR NOT NULL,
+    row_no BIGINT,
+    record_key VARCHAR,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR,
+    raw VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.run (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    mode VARCHAR NOT NULL,
+    summary JSON
+);
+CREATE TABLE IF NOT EXISTS meta.erased (
+    entity_key VARCHAR PRIMARY KEY,
+    erased_at TIMESTAMP NOT NULL
+);
+"""
+
+
+@dataclass
+class BatchStore:
+    """An open DuckDB batch store with custodata's functions registered."""
+
+    path: Path | None
+    con: duckdb.DuckDBPyConnection
+    executor: Executor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = Executor(self.con)
+
+    def table_exists(self, qualified: str) -> bool:
+        schema, _, name = qualified.rpartition(".")
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema or "main", name],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def count(self, qualified: str) -> int:
+        if not self.table_exists(qualified):
+            return 0
+        row = self.con.execute(f"SELECT count(*) FROM {qualified}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def open_store(path: Path | None, *, threads: int | None = None, read_only: bool = False) -> BatchStore:
+    """Open (creating if needed) the batch store; ``None`` gives an in-memory store for tests."""
+    from custodata.engine.functions import register_functions
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    if not read_only:
+        for schema in SCHEMAS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(_META_DDL)
+    register_functions(con)
+    return BatchStore(path, con)

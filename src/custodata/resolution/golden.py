@@ -1,0 +1,115 @@
+"""Golden customer records by per-field survivorship, with their history.
+
+Each field of a golden record is chosen on its own: the surviving value is the
+first non-empty one under that field's criteria (source trust, recency,
+completeness, Chinese characters over pinyin), so a fresher mobile from the
+card system and a better-trusted name from the policy system both survive.
+Which source record supplied each value is kept (``provenance``), and every
+change of a field between runs is appended to ``customer.history`` with its
+batch and cause.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from custodata.resolution.config import ResolutionConfig
+
+GOLDEN = "customer.golden"
+HISTORY = "customer.history"
+
+_CRITERIA_SQL = {
+    "trust": "trust DESC",
+    "recency": "updated_at DESC NULLS LAST",
+    "completeness": "length(CAST({v} AS VARCHAR)) DESC",
+    "han": "regexp_matches(CAST({v} AS VARCHAR), '[\u4e00-\u9fff]') DESC",
+}
+TEXT_FIELDS = ("name", "name_pinyin", "gender", "id_number", "uscc", "mobile", "phone", "email",
+               "address", "province", "city", "district")
+DATE_FIELDS = ("birth_date",)
+
+HISTORY_DDL = f"""
+CREATE TABLE IF NOT EXISTS {HISTORY} (
+    customer_id VARCHAR NOT NULL, field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR,
+    run_id VARCHAR NOT NULL, batch_id VARCHAR, cause VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def _order(field: str, config: ResolutionConfig) -> str:
+    parts = [_CRITERIA_SQL[c].format(v=field) for c in config.survivorship.for_field(field)]
+    return ", ".join([*parts, "obs_id"])
+
+
+def golden_sql(config: ResolutionConfig) -> str:
+    """One row per customer; for each field the surviving value and where it came from."""
+    picks = []
+    for field in (*TEXT_FIELDS, *DATE_FIELDS):
+        order = _order(field, config)
+        picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS {field}")
+        picks.append(
+            f"first(obs_id ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS _from_{field}"
+        )
+    provenance = "map_from_entries(list_filter([" + ", ".join(
+        f"{{'k': '{f}', 'v': _from_{f}}}" for f in (*TEXT_FIELDS, *DATE_FIELDS)
+    ) + "], e -> e.v IS NOT NULL))"
+    return f"""
+    WITH members AS (
+        SELECT x.customer_id, x.kind AS kind, p.*  EXCLUDE (kind)
+        FROM customer.xref x JOIN customer.party p USING (obs_id)
+    ), picked AS (
+        SELECT customer_id, any_value(kind) AS kind, {', '.join(picks)},
+               count(*) AS n_records,
+               list(DISTINCT source ORDER BY source) AS sources,
+               min(ingested_at) AS first_seen, max(updated_at) AS last_updated
+        FROM members GROUP BY customer_id
+    )
+    SELECT customer_id, kind, {', '.join((*TEXT_FIELDS, *DATE_FIELDS))},
+           n_records, sources, first_seen, last_updated, {provenance} AS provenance
+    FROM picked
+    """
+
+
+def _unpivot(table: str) -> str:
+    cols = ", ".join(f"CAST({f} AS VARCHAR) AS {f}" for f in (*TEXT_FIELDS, *DATE_FIELDS))
+    return (
+        f"(UNPIVOT (SELECT customer_id, {cols} FROM {table}) ON "
+        f"{', '.join((*TEXT_FIELDS, *DATE_FIELDS))} INTO NAME field VALUE value)"
+    )
+
+
+def build_golden(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, cause: str = "survivorship") -> int:
+    """Rebuild golden records and append what changed to the history."""
+    con.execute(HISTORY_DDL)
+    had_previous = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema='customer' AND table_name='golden'"
+    ).fetchone()
+    if had_previous and had_previous[0]:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM ({golden_sql(config)}) WHERE false")
+    con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(config)} ORDER BY customer_id")
+    con.execute(
+        f"""
+        INSERT INTO {HISTORY}
+        WITH new AS (SELECT * FROM {_unpivot(GOLDEN)}),
+             old AS (SELECT * FROM {_unpivot('_golden_prev')}),
+             prov AS (SELECT customer_id, provenance FROM {GOLDEN})
+        SELECT coalesce(n.customer_id, o.customer_id), coalesce(n.field, o.field),
+               o.value, n.value, ?,
+               (SELECT batch_id FROM customer.party WHERE obs_id = prov.provenance[coalesce(n.field, o.field)]),
+               CASE WHEN o.customer_id IS NULL AND n.customer_id NOT IN (SELECT customer_id FROM _golden_prev)
+                        THEN 'created'
+                    WHEN n.customer_id IS NULL AND o.customer_id NOT IN (SELECT customer_id FROM {GOLDEN})
+                        THEN 'customer retired'
+                    ELSE ? || ': value from ' || coalesce(prov.provenance[coalesce(n.field, o.field)], '(none)')
+               END,
+               now()
+        FROM new n FULL OUTER JOIN old o ON n.customer_id = o.customer_id AND n.field = o.field
+        LEFT JOIN prov ON prov.customer_id = coalesce(n.customer_id, o.customer_id)
+        WHERE n.value IS DISTINCT FROM o.value
+        """,
+        [run_id, cause],
+    )
+    row = con.execute(f"SELECT count(*) FROM {GOLDEN}").fetchone()
+    return int(row[0]) if row else 0

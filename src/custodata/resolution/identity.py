@@ -1,0 +1,146 @@
+"""Stable customer ids and the cross-reference source record -> customer id.
+
+A customer id, once given, sticks: a new clustering keeps, for each cluster,
+the id most of its records already had.  When clusters merge, the losing id
+is redirected to the survivor (never reused); when one splits, the larger
+part keeps the id.  A data steward's decisions (merge, unmerge, pins) win over
+the resolver on every later run.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+XREF = "customer.xref"
+PIN = "customer.pin"
+REDIRECT = "customer.id_redirect"
+COUNTER = "meta.counter"
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {XREF} (
+    obs_id VARCHAR PRIMARY KEY, customer_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    source VARCHAR, record_key VARCHAR, role VARCHAR, batch_id VARCHAR,
+    first_batch_id VARCHAR, assigned_run VARCHAR
+);
+CREATE TABLE IF NOT EXISTS {PIN} (
+    obs_id VARCHAR PRIMARY KEY, customer_id VARCHAR NOT NULL, cause VARCHAR, pinned_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS {REDIRECT} (
+    old_id VARCHAR PRIMARY KEY, new_id VARCHAR NOT NULL, cause VARCHAR, run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS {COUNTER} (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+"""
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+def format_id(n: int) -> str:
+    return f"C{n:09d}"
+
+
+def next_ids(con: duckdb.DuckDBPyConnection, count: int) -> int:
+    """Reserve ``count`` new ids; returns the first number."""
+    row = con.execute(f"SELECT value FROM {COUNTER} WHERE name = 'customer'").fetchone()
+    start = (int(row[0]) if row else 0) + 1
+    con.execute(f"DELETE FROM {COUNTER} WHERE name = 'customer'")
+    con.execute(f"INSERT INTO {COUNTER} VALUES ('customer', ?)", [start + count - 1])
+    return start
+
+
+def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Turn ``customer.cluster`` into the new ``customer.xref``, keeping ids stable."""
+    ensure_tables(con)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _votes AS
+        SELECT c.cluster_id, x.customer_id, count(*) AS n, min(c.obs_id) AS first_obs
+        FROM customer.cluster c JOIN {XREF} x USING (obs_id)
+        GROUP BY 1, 2
+        """
+    )
+    # each old id goes to the cluster holding most of its records; each cluster keeps
+    # the old id most of its records had
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _keep AS
+        WITH best_cluster AS (
+            SELECT * FROM _votes
+            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, first_obs) = 1
+        )
+        SELECT cluster_id, customer_id FROM best_cluster
+        QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, customer_id) = 1
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _fresh AS
+        SELECT cluster_id, row_number() OVER (ORDER BY min(obs_id)) - 1 AS k
+        FROM customer.cluster WHERE cluster_id NOT IN (SELECT cluster_id FROM _keep)
+        GROUP BY cluster_id
+        """
+    )
+    row = con.execute("SELECT count(*) FROM _fresh").fetchone()
+    fresh = int(row[0]) if row else 0
+    start = next_ids(con, fresh) if fresh else 0
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _cluster_id AS
+        SELECT cluster_id, customer_id FROM _keep
+        UNION ALL
+        SELECT cluster_id, 'C' || lpad(CAST({start} + k AS VARCHAR), 9, '0') FROM _fresh
+        """
+    )
+    # old ids no cluster kept: redirect to where most of their records went
+    con.execute(
+        f"""
+        INSERT OR REPLACE INTO {REDIRECT}
+        SELECT v.customer_id, ci.customer_id, 'merged by resolution', ?
+        FROM _votes v JOIN _cluster_id ci USING (cluster_id)
+        WHERE v.customer_id NOT IN (SELECT customer_id FROM _keep)
+        QUALIFY row_number() OVER (PARTITION BY v.customer_id ORDER BY v.n DESC, ci.customer_id) = 1
+        """,
+        [run_id],
+    )
+    con.execute(
+        f"DELETE FROM {REDIRECT} WHERE old_id IN (SELECT customer_id FROM _cluster_id) "
+        f"OR old_id IN (SELECT customer_id FROM {PIN})"
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _new_xref AS
+        SELECT c.obs_id, coalesce(p.customer_id, ci.customer_id) AS customer_id, c.kind,
+               o.source, o.record_key, o.role, o.batch_id,
+               coalesce(x.first_batch_id, o.batch_id) AS first_batch_id,
+               CASE WHEN x.customer_id IS NOT DISTINCT FROM coalesce(p.customer_id, ci.customer_id)
+                    THEN x.assigned_run ELSE ? END AS assigned_run
+        FROM customer.cluster c
+        JOIN _cluster_id ci USING (cluster_id)
+        JOIN customer.party o USING (obs_id)
+        LEFT JOIN {PIN} p USING (obs_id)
+        LEFT JOIN {XREF} x USING (obs_id)
+        """,
+        [run_id],
+    )
+    # records that left the data (never expected) keep their last assignment: lineage is never lost
+    con.execute(
+        f"INSERT INTO _new_xref SELECT * FROM {XREF} WHERE obs_id NOT IN (SELECT obs_id FROM _new_xref)"
+    )
+    con.execute(f"DELETE FROM {XREF}")
+    con.execute(f"INSERT INTO {XREF} SELECT * FROM _new_xref ORDER BY obs_id")
+    kept = con.execute("SELECT count(*) FROM _keep").fetchone()
+    return {"new_customers": fresh, "kept_ids": int(kept[0]) if kept else 0}
+
+
+def resolve_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
+    """Follow redirects so an old (merged) id still finds its customer."""
+    ensure_tables(con)
+    seen = {customer_id}
+    current = customer_id
+    while True:
+        row = con.execute(f"SELECT new_id FROM {REDIRECT} WHERE old_id = ?", [current]).fetchone()
+        if row is None or row[0] in seen:
+            return current
+        current = str(row[0])
+        seen.add(current)

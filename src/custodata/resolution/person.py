@@ -1,0 +1,243 @@
+"""Person resolution on Splink: Chinese-aware comparisons, near-linear blocking, no labels.
+
+The model is trained without ground truth (random sampling for u, EM for m)
+and saved with the store, so later batches are scored with the same model
+instead of retraining on all history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import duckdb
+
+from custodata.resolution.config import ResolutionConfig
+
+log = logging.getLogger(__name__)
+
+PERSON_INPUT = "er_person_input"
+MODEL_TABLE = "meta.model"
+
+# Comparisons, in the order they appear in explanations.
+COMPARED_FIELDS = ("id_number", "name", "birth_date", "gender", "mobile", "phone", "email", "address")
+
+
+def _settings(config: ResolutionConfig) -> Any:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    name = cl.CustomComparison(
+        output_column_name="name",
+        comparison_description="name, then its toneless pinyin (homophones, pinyin spellings)",
+        comparison_levels=[
+            cll.NullLevel("name_pinyin"),
+            cll.ExactMatchLevel("name", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("name_pinyin"),
+            cll.JaroWinklerLevel("name_pinyin", 0.92),
+            cll.ElseLevel(),
+        ],
+    )
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="address compared as one field, then its district",
+        comparison_levels=[
+            cll.NullLevel("address"),
+            cll.ExactMatchLevel("address"),
+            cll.JaroWinklerLevel("address", 0.9),
+            cll.CustomLevel(
+                "district_l = district_r AND city_l = city_r", label_for_charts="same district"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    birth = cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel(
+                "year(birth_date_l) = year(birth_date_r) AND "
+                "(month(birth_date_l) = day(birth_date_r) AND day(birth_date_l) = month(birth_date_r))",
+                label_for_charts="day and month swapped",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    id_number = cl.CustomComparison(
+        output_column_name="id_number",
+        comparison_levels=[
+            cll.NullLevel("id_number"),
+            cll.ExactMatchLevel("id_number"),
+            cll.ElseLevel(),
+        ],
+    )
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="obs_id",
+        probability_two_random_records_match=1e-6,
+        comparisons=[
+            id_number,
+            name,
+            birth,
+            cl.ExactMatch("gender"),
+            cl.ExactMatch("mobile"),
+            cl.ExactMatch("phone"),
+            cl.ExactMatch("email"),
+            address,
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("id_number"),
+            block_on("mobile"),
+            block_on("email"),
+            block_on("name_pinyin", "birth_date"),
+            block_on("name_pinyin", "district", "city"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=True,
+        additional_columns_to_retain=["source", "record_key", "role"],
+    )
+
+
+def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> int:
+    """Individual observations with over-shared values blanked (placeholder guard).
+
+    A mobile or e-mail that many different names use (a branch's switchboard, a
+    typed-in '13900000000' that slipped past the placeholder list) would chain
+    unrelated people together; such values neither block nor match.
+    """
+    limit = int(config.max_names_per_value)
+    guarded = []
+    for col in ("id_number", "mobile", "email", "phone"):
+        guarded.append(
+            f"CASE WHEN {col} IN (SELECT {col} FROM customer.party WHERE kind = 'individual' "
+            f"AND {col} IS NOT NULL GROUP BY {col} HAVING count(DISTINCT name_pinyin) > {limit}) "
+            f"THEN NULL ELSE {col} END AS {col}"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT obs_id, source, record_key, role, "
+        "name, name_pinyin, birth_date, gender, address, city, district, "
+        + ", ".join(guarded)
+        + " FROM customer.party WHERE kind = 'individual' ORDER BY obs_id"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE customer.guarded_value AS "
+        + " UNION ALL ".join(
+            f"SELECT '{col}' AS field, sha256({col}) AS value_hash, count(DISTINCT name_pinyin) AS names "
+            f"FROM customer.party WHERE kind = 'individual' AND {col} IS NOT NULL GROUP BY {col} "
+            f"HAVING count(DISTINCT name_pinyin) > {limit}"
+            for col in ("id_number", "mobile", "email", "phone")
+        )
+    )
+    row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _linker(con: duckdb.DuckDBPyConnection, table: str, settings: Any) -> Any:
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(connection=con)
+    sdf = db_api.register(table)
+    return Linker(sdf, settings, log_level=logging.WARNING)
+
+
+TF_NAME = "er_tf_name"
+
+
+def build_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
+    """Name frequencies over all persons: a match on 王伟 says less than one on 欧阳娜娜."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {TF_NAME} AS SELECT name, count(*) / sum(count(*)) OVER () "
+        f"AS tf_name FROM {PERSON_INPUT} WHERE name IS NOT NULL GROUP BY name"
+    )
+
+
+def linker_for(
+    con: duckdb.DuckDBPyConnection, table: str, model: dict[str, Any],
+    blocking: list[str] | None = None,
+) -> Any:
+    """A linker scoring ``table`` with a trained model and the store's name frequencies."""
+    from splink import DuckDBAPI, Linker
+
+    settings = dict(model)
+    if blocking is not None:
+        settings["blocking_rules_to_generate_predictions"] = [
+            {"blocking_rule": b, "sql_dialect": "duckdb"} for b in blocking
+        ]
+    db_api = DuckDBAPI(connection=con)
+    linker = Linker(db_api.register(table), settings, log_level=logging.WARNING)
+    tf = db_api.register(TF_NAME)
+    linker.table_management.register_term_frequency_lookup(tf, "name")
+    return linker
+
+
+def predict_new(
+    con: duckdb.DuckDBPyConnection, model: dict[str, Any], new_table: str, old_table: str, out: str
+) -> int:
+    """Score only what a new batch adds: new x existing and new x new, never old x old."""
+    linker = linker_for(con, PERSON_INPUT, model)
+    db_api = linker._db_api
+    new = db_api.register(new_table)
+    old = db_api.register(old_table)
+    cols = "obs_id_l, obs_id_r, match_probability, match_weight"
+    con.execute(f"CREATE OR REPLACE TABLE {out} (obs_id_l VARCHAR, obs_id_r VARCHAR, "
+                "match_probability DOUBLE, match_weight DOUBLE)")
+    for df in (
+        linker.inference.predict_between(new, old, threshold_match_probability=0.01),
+        linker.inference.predict_within(new, threshold_match_probability=0.01),
+    ):
+        con.execute(f"INSERT INTO {out} SELECT {cols} FROM {df.physical_name}")
+        df.drop_table_from_database_and_remove_from_cache()
+    row = con.execute(f"SELECT count(*) FROM {out}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def train(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> dict[str, Any]:
+    """Train the person model without labels and return it as Splink's JSON dict."""
+    from splink import block_on
+
+    linker = _linker(con, PERSON_INPUT, _settings(config))
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("id_number"), block_on("name_pinyin", "birth_date", "mobile")], recall=0.8
+    )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=config.u_sampling_pairs, seed=config.seed
+    )
+    # EM sessions: each blocks on fields it then cannot learn, so together they learn all.
+    for rule in (block_on("id_number"), block_on("mobile"), block_on("name_pinyin", "birth_date")):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, fix_probability_two_random_records_match=True
+        )
+    model: dict[str, Any] = linker.misc.save_model_to_json()
+    return model
+
+
+def save_model(con: duckdb.DuckDBPyConnection, model: dict[str, Any]) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} (name VARCHAR PRIMARY KEY, model JSON)")
+    con.execute(f"DELETE FROM {MODEL_TABLE} WHERE name = 'person'")
+    con.execute(f"INSERT INTO {MODEL_TABLE} VALUES ('person', ?)", [json.dumps(model)])
+
+
+def load_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'model'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute(f"SELECT model FROM {MODEL_TABLE} WHERE name = 'person'").fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def predict(con: duckdb.DuckDBPyConnection, model: dict[str, Any], table: str, out: str) -> int:
+    """Score blocked pairs of ``table`` with a trained model into ``out`` (above 1%)."""
+    linker = linker_for(con, table, model)
+    df = linker.inference.predict(threshold_match_probability=0.01)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {out} AS SELECT obs_id_l, obs_id_r, match_probability, "
+        f"match_weight FROM {df.physical_name}"
+    )
+    df.drop_table_from_database_and_remove_from_cache()
+    row = con.execute(f"SELECT count(*) FROM {out}").fetchone()
+    return int(row[0]) if row else 0

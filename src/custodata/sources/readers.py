@@ -1,0 +1,280 @@
+"""Readers that put one source system's export into landing, untouched but for text.
+
+Landing keeps every value as text exactly as the system wrote it: typing and
+validation belong to the business data sub-domains, so nothing is lost before
+a reason can be recorded.  What cannot even be parsed (broken lines, bytes in
+the wrong encoding) is returned as rejects with a reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from custodata.errors import SourceError
+from custodata.quality import QuarantineReason
+from custodata.sources.mapping import SourceMapping
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be parsed at all; it goes to quarantine with its reason."""
+
+    row_no: int
+    reason: QuarantineReason
+    detail: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What a reader put into landing: a table of text columns plus its rejects."""
+
+    table: str
+    rows: int
+    rejects: tuple[Reject, ...]
+
+    @property
+    def read(self) -> int:
+        return self.rows + len(self.rejects)
+
+
+def source_location(mapping: SourceMapping, input_dir: Path) -> Path:
+    """The file a mapping points to, resolved against the input folder."""
+    if mapping.format == "sql":
+        url = mapping.url or ""
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return input_dir / url[len(prefix):]
+        return Path(url)
+    return input_dir / (mapping.path or "")
+
+
+def content_hash(mapping: SourceMapping, input_dir: Path) -> str:
+    """A hash of the source's bytes: the same export re-run is the same batch."""
+    location = source_location(mapping, input_dir)
+    digest = hashlib.sha256(mapping.model_dump_json().encode())
+    if mapping.format == "sql" and not location.exists():
+        # a live database: hash the rows we read (done by the caller after reading)
+        return digest.hexdigest()
+    if not location.exists():
+        raise SourceError(
+            f"source '{mapping.system}': {location} not found "
+            f"(the mapping's {'url' if mapping.format == 'sql' else 'path'} is resolved "
+            f"against the input folder {input_dir})"
+        )
+    with location.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _csv_reason(error_type: str) -> QuarantineReason:
+    return (
+        QuarantineReason.ENCODING_INVALID
+        if "ENCODING" in error_type.upper()
+        else QuarantineReason.CSV_MALFORMED
+    )
+
+
+def _transcode(path: Path, encoding: str, rejects: list[Reject]) -> Path:
+    """Re-encode a non-UTF-8 CSV line by line so one bad line does not sink the file."""
+    codecs.lookup(encoding)  # raises LookupError for an unknown encoding name
+    out = Path(tempfile.mkstemp(prefix="custodata-", suffix=".csv")[1])
+    with path.open("rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
+        for line_no, raw in enumerate(src, start=1):
+            try:
+                dst.write(raw.decode(encoding))
+            except UnicodeDecodeError as exc:
+                rejects.append(
+                    Reject(line_no, QuarantineReason.ENCODING_INVALID, str(exc)[:200],
+                           raw.decode(encoding, errors="replace").rstrip("\r\n"))
+                )
+    return out
+
+
+def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+    rejects: list[Reject] = []
+    opts = mapping.csv
+    encoding = opts.encoding.lower().replace("_", "-")
+    read_path = path
+    if encoding not in ("utf-8", "utf8"):
+        try:
+            read_path = _transcode(path, encoding, rejects)
+        except LookupError:
+            raise SourceError(
+                f"source '{mapping.system}': unknown encoding '{opts.encoding}' "
+                "(key csv.encoding; use e.g. utf-8, gb18030, gbk)"
+            ) from None
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, all_varchar = true, "
+            "header = ?, delim = ?, quote = ?, store_rejects = true, "
+            "rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
+            "null_padding = false, strict_mode = true, parallel = false)",
+            [str(read_path), opts.header, opts.delimiter, opts.quote],
+        )
+        for line, error_type, csv_line, message in con.execute(
+            "SELECT line, error_type, csv_line, error_message FROM _csv_rejects ORDER BY line"
+        ).fetchall():
+            rejects.append(Reject(int(line), _csv_reason(str(error_type)), str(message)[:200],
+                                  str(csv_line or "")))
+    except duckdb.Error as exc:
+        raise SourceError(f"source '{mapping.system}': cannot read CSV {path}: {exc}") from None
+    finally:
+        if read_path != path:
+            read_path.unlink(missing_ok=True)
+    # one line can carry several errors; it is still one rejected row
+    unique: dict[int, Reject] = {}
+    for r in rejects:
+        unique.setdefault(r.row_no, r)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER () AS _row, * FROM _csv"
+    )
+    con.execute("DROP TABLE _csv")
+    rows = _count(con, table)
+    return Landed(table, rows, tuple(unique.values()))
+
+
+def _iter_jsonl(path: Path, rejects: list[Reject]) -> Iterator[dict[str, str | None]]:
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+                if not isinstance(obj, dict):
+                    raise ValueError("a line must hold one JSON object")
+            except UnicodeDecodeError as exc:
+                rejects.append(Reject(line_no, QuarantineReason.ENCODING_INVALID, str(exc)[:200],
+                                      raw.decode("utf-8", errors="replace").rstrip()))
+                continue
+            except ValueError as exc:
+                rejects.append(Reject(line_no, QuarantineReason.CSV_MALFORMED, str(exc)[:200],
+                                      raw.decode("utf-8", errors="replace").rstrip()))
+                continue
+            yield {
+                k: (None if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                for k, v in obj.items()
+            }
+
+
+def _land_rows(
+    rows: Iterator[dict[str, str | None]], columns: list[str],
+    con: duckdb.DuckDBPyConnection, table: str,
+) -> int:
+    """Write dict rows as an all-text table, in batches to bound memory."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} (_row BIGINT, "
+        + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")"
+    )
+    n = 0
+    batch: list[dict[str, str | None]] = []
+
+    def flush() -> None:
+        nonlocal batch
+        if not batch:
+            return
+        data = {"_row": pa.array(range(n - len(batch) + 1, n + 1), pa.int64())}
+        for c in columns:
+            data[c] = pa.array([r.get(c) for r in batch], pa.string())
+        arrow = pa.table(data)  # noqa: F841  (referenced by name in the SQL below)
+        con.execute(f"INSERT INTO {table} SELECT * FROM arrow")
+        batch = []
+
+    for row in rows:
+        n += 1
+        batch.append(row)
+        if len(batch) >= 100_000:
+            flush()
+    flush()
+    return n
+
+
+def _land_jsonl(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+    rejects: list[Reject] = []
+    try:
+        rows = _land_rows(_iter_jsonl(path, rejects), mapping.columns(), con, table)
+    except OSError as exc:
+        raise SourceError(f"source '{mapping.system}': cannot read {path}: {exc}") from None
+    return Landed(table, rows, tuple(rejects))
+
+
+def _land_parquet(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+    try:
+        cols = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in cols)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER () AS _row, {casts} "
+            "FROM read_parquet(?)",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise SourceError(f"source '{mapping.system}': cannot read Parquet {path}: {exc}") from None
+    return Landed(table, _count(con, table), ())
+
+
+def _land_sql(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+    import sqlalchemy as sa
+
+    url = mapping.url or ""
+    location = source_location(mapping, input_dir)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        if not location.exists():
+            raise SourceError(f"source '{mapping.system}': database file {location} not found")
+        url = f"sqlite:///{location}"
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            tbl = sa.Table(mapping.table or "", sa.MetaData(), autoload_with=conn)
+            columns = [c.name for c in tbl.columns]
+            result = conn.execution_options(stream_results=True).execute(sa.select(tbl))
+
+            def rows() -> Iterator[dict[str, str | None]]:
+                for rec in result.mappings():
+                    yield {k: (None if v is None else str(v)) for k, v in rec.items()}
+
+            n = _land_rows(rows(), columns, con, table)
+        engine.dispose()
+    except sa.exc.SQLAlchemyError as exc:
+        raise SourceError(f"source '{mapping.system}': cannot read table {mapping.table}: {exc}") from None
+    return Landed(table, n, ())
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def land(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+    """Read a source into ``table`` (all text) and report what could not be parsed."""
+    path = source_location(mapping, input_dir)
+    if mapping.format != "sql" and not path.exists():
+        raise SourceError(f"source '{mapping.system}': {path} not found")
+    if mapping.format == "csv":
+        landed = _land_csv(mapping, path, con, table)
+    elif mapping.format == "jsonl":
+        landed = _land_jsonl(mapping, path, con, table)
+    elif mapping.format == "parquet":
+        landed = _land_parquet(mapping, path, con, table)
+    else:
+        landed = _land_sql(mapping, input_dir, con, table)
+    present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    missing = [c for c in mapping.columns() if c not in present]
+    if missing and landed.rows:
+        raise SourceError(
+            f"source '{mapping.system}': columns {missing} named in the mapping are not in the "
+            f"data (found: {sorted(present - {'_row'})}); fix the mapping or the export"
+        )
+    if missing:  # empty export: add the columns so later steps still type-check
+        for c in missing:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
+    return landed

@@ -1,0 +1,77 @@
+"""The customer 360° view: one golden customer with everything known about them.
+
+Profile, type, segment and tags from the customer business layer; the
+business records behind them (policies, accounts, cards, loans, tickets) with
+the role the customer plays; relationships; and the source records (lineage)
+that made this customer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from custodata.errors import NotFoundError
+from custodata.resolution.identity import resolve_id
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    cols = [d[0] for d in cur.description or []]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any]:
+    """Everything about one customer; an old (merged) id is followed to its survivor."""
+    current = resolve_id(con, customer_id)
+    profile = _dicts(con, "SELECT * EXCLUDE (provenance) FROM layer.customer_view WHERE customer_id = ?", [current])
+    if not profile:
+        raise NotFoundError(f"customer {customer_id} not found")
+    records = _dicts(
+        con,
+        """
+        WITH latest AS (
+            SELECT * FROM business.total
+            QUALIFY row_number() OVER (PARTITION BY _source, record_key
+                ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST) = 1)
+        SELECT b._business_type AS business_type, b._source AS source, b.record_key, p.role,
+               b.product, b.amount, b.currency, b.start_date, b.end_date, b.status, b.category,
+               b.card_no, b.account_no, b.policy_no, b.vehicle_plate, b.branch, b.remark,
+               b._batch_id AS batch_id
+        FROM customer.xref x JOIN customer.party p USING (obs_id)
+        JOIN latest b ON b._source = p.source AND b.record_key = p.record_key
+        WHERE x.customer_id = ? ORDER BY b._business_type, b.record_key, p.role
+        """,
+        [current],
+    )
+    lineage = _dicts(
+        con,
+        "SELECT x.obs_id, x.source, x.record_key, x.role, x.batch_id, x.first_batch_id, "
+        "p.name, p.id_number, p.mobile, p.updated_at FROM customer.xref x "
+        "LEFT JOIN customer.party p USING (obs_id) WHERE x.customer_id = ? ORDER BY x.obs_id",
+        [current],
+    )
+    relationships = _dicts(
+        con,
+        "SELECT CASE WHEN r.customer_a = ? THEN r.customer_b ELSE r.customer_a END AS other_id, "
+        "r.kind, r.evidence, g.name AS other_name FROM customer.relationship r "
+        "JOIN customer.golden g ON g.customer_id = CASE WHEN r.customer_a = ? THEN r.customer_b "
+        "ELSE r.customer_a END WHERE ? IN (r.customer_a, r.customer_b) ORDER BY r.kind, other_id",
+        [current, current, current],
+    )
+    history = _dicts(
+        con,
+        "SELECT field, old_value, new_value, run_id, batch_id, cause, changed_at "
+        "FROM customer.history WHERE customer_id = ? ORDER BY changed_at, field",
+        [current],
+    )
+    return {
+        "customer_id": current,
+        "requested_id": customer_id,
+        "profile": profile[0],
+        "records": records,
+        "relationships": relationships,
+        "lineage": lineage,
+        "history": history,
+    }
