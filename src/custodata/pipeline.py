@@ -162,6 +162,34 @@ class Pipeline:
         finally:
             store.close()
 
+    def steward(self, operation: str, **kwargs: object) -> list[str]:
+        """Run a merge or unmerge, then refresh golden records, relationships and the layer."""
+        from custodata.resolution import steward
+        from custodata.resolution.golden import build_golden
+        from custodata.resolution.relationships import build_relationships
+
+        run_id = new_run_id()
+        store = self.open()
+        try:
+            with store.executor.transaction():
+                if operation == "merge":
+                    event = steward.merge(store.con, str(kwargs["survivor"]), str(kwargs["absorbed"]),
+                                          reason=str(kwargs["reason"]), run_id=run_id)
+                    result = [str(kwargs["survivor"]), f"merge #{event}"]
+                else:
+                    records = kwargs.get("records")
+                    result = steward.unmerge(
+                        store.con, str(kwargs["customer_id"]), reason=str(kwargs["reason"]),
+                        run_id=run_id, records=list(records) if isinstance(records, list) else None,
+                    )
+                build_golden(store.con, self.config, run_id, cause=f"{operation}: {kwargs['reason']}")
+                build_relationships(store.con)
+                build_layer(store.con, self.config, self.rules)
+            self.publish(store)
+            return result
+        finally:
+            store.close()
+
     def publish(self, store: BatchStore) -> dict[str, str]:
         """Write the published domain as Parquet, atomically (temp file, then rename)."""
         folder = self.out_dir / "published"

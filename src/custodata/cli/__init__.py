@@ -1,0 +1,1 @@
+"""The ``custodata`` command line."""

@@ -1,0 +1,313 @@
+"""``custodata`` commands: verbs mirror the Python API; errors are one clean line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from custodata.errors import CustodataError
+
+app = typer.Typer(
+    name="custodata",
+    help="custodata — customer data control system (客户数据控制系统): unify and protect customer data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Turn custodata's errors into one line on stderr and exit code 1 — never a traceback."""
+    try:
+        yield
+    except CustodataError as exc:
+        from custodata.cli.render import print_error
+
+        print_error(err_console, str(exc))
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _stage_progress() -> Iterator[Callable[[str, str, int, int], None]]:
+    from custodata.pipeline import STAGES
+
+    labels = dict(STAGES)
+    with Progress(
+        TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, message: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total, label=labels.get(stage, stage), message="")
+            progress.update(tasks[stage], completed=done, total=max(total, done), message=message)
+
+        yield update
+
+
+def _require_store(out: Path) -> Path:
+    path = out / "custodata.duckdb"
+    if not path.exists():
+        raise CustodataError(f"no custodata store in {out}: run `custodata run INPUT --out {out}` first")
+    return path
+
+
+@app.command()
+def generate(
+    out: OutOpt,
+    customers: Annotated[int, typer.Option(help="True customers (persons and companies) to invent.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
+) -> None:
+    """Write a financial group's raw exports (demo data) plus ground truth to OUT."""
+    from custodata.sources.generate import generate as gen
+
+    with _clean_errors():
+        if customers < 1:
+            raise CustodataError("--customers must be at least 1")
+        started = time.perf_counter()
+        result = gen(customers, seed, out)
+        console.print(f"wrote {sum(result.records.values()):,} source records for {customers:,} customers "
+                      f"to {out} in {time.perf_counter() - started:.1f}s")
+
+
+@app.command()
+def run(
+    input_dir: Annotated[Path, typer.Argument(help="Folder holding the source systems' exports.")],
+    out: OutOpt = Path("out"),
+    mappings: Annotated[Path | None, typer.Option(help="Folder of source mapping YAMLs (default: the demo systems).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Resolution settings YAML (thresholds, survivorship).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Tag and segment rules YAML.")] = None,
+    mode: Annotated[str, typer.Option(help="auto | full | incremental")] = "auto",
+    force: Annotated[bool, typer.Option(help="Reload batches that were already loaded.")] = False,
+    retrain: Annotated[bool, typer.Option(help="Train the matching model again.")] = False,
+) -> None:
+    """Ingest, resolve and publish: raw exports → golden customer records."""
+    from custodata.cli.render import summary_tables
+    from custodata.pipeline import Pipeline
+
+    with _clean_errors():
+        if mode not in ("auto", "full", "incremental"):
+            raise CustodataError(f"--mode must be auto, full or incremental, not '{mode}'")
+        pipeline = Pipeline.create(out, mappings_dir=mappings, config_path=config, rules_path=rules)
+        with _stage_progress() as progress:
+            summary = pipeline.run(input_dir, mode=mode, force=force, retrain=retrain, progress=progress)
+        console.print(summary_tables(summary))
+        console.print(f"store: {summary.store}\npublished: {out / 'published'}")
+
+
+@app.command()
+def show(
+    customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. C000000001 (old merged ids work too).")],
+    out: OutOpt = Path("out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (masked) instead of tables.")] = False,
+) -> None:
+    """Show one customer's 360° view (masked)."""
+    from custodata.cli.render import masked, view_panel
+    from custodata.engine.store import open_store
+    from custodata.view import customer_360
+
+    with _clean_errors():
+        store = open_store(_require_store(out), read_only=True)
+        try:
+            view = customer_360(store.con, customer_id)
+        finally:
+            store.close()
+        if as_json:
+            view["profile"] = {k: (masked(k, v) if v is not None else None) for k, v in view["profile"].items()}
+            view["lineage"] = [{k: masked(k, v) for k, v in r.items()} for r in view["lineage"]]
+            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
+        else:
+            console.print(view_panel(view))
+
+
+@app.command()
+def match(
+    out: OutOpt = Path("out"),
+    name: Annotated[str | None, typer.Option(help="Name (Chinese or pinyin).")] = None,
+    id_number: Annotated[str | None, typer.Option(help="Resident ID (15 or 18 digits).")] = None,
+    mobile: Annotated[str | None, typer.Option(help="Mobile number, any format.")] = None,
+    birth_date: Annotated[str | None, typer.Option(help="Birth date, e.g. 1985-03-07.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    address: Annotated[str | None, typer.Option(help="Address.")] = None,
+    top: Annotated[int, typer.Option(help="How many candidates to show.")] = 5,
+) -> None:
+    """Search before create: ranked candidate customers with per-field explanations."""
+    from custodata.cli.render import masked
+    from custodata.engine.store import open_store
+    from custodata.resolution.search import match as do_match
+
+    with _clean_errors():
+        store = open_store(_require_store(out), read_only=True)
+        try:
+            try:
+                cands = do_match(store.con, name=name, id_number=id_number, mobile=mobile,
+                                 birth_date=birth_date, email=email, address=address, top=top)
+            except ValueError as exc:
+                raise CustodataError(str(exc)) from None
+        finally:
+            store.close()
+        if not cands:
+            console.print("no existing customer matches: safe to create a new one")
+            return
+        table = Table(title="候选客户 Candidate customers")
+        for col in ("rank", "customer", "name", "probability", "weight", "agreed / disagreed (bits)"):
+            table.add_column(col)
+        for i, c in enumerate(cands, 1):
+            why = "; ".join(f"{e.field}: {e.level} ({e.match_weight:+.1f})" for e in c.evidence)
+            table.add_row(str(i), c.customer_id, masked("name", c.name), f"{c.match_probability:.4f}",
+                          f"{c.match_weight:.1f}", why)
+        console.print(table)
+
+
+@app.command()
+def merge(
+    survivor: Annotated[str, typer.Argument(help="Customer id that stays.")],
+    absorbed: Annotated[str, typer.Argument(help="Customer id folded into the survivor.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the merge log and history).")],
+    out: OutOpt = Path("out"),
+) -> None:
+    """Merge two golden records (the absorbed id keeps redirecting to the survivor)."""
+    from custodata.pipeline import Pipeline
+
+    with _clean_errors():
+        _require_store(out)
+        result = Pipeline.create(out).steward("merge", survivor=survivor, absorbed=absorbed, reason=reason)
+        console.print(f"merged {absorbed} into {survivor} ({result[1]})")
+
+
+@app.command()
+def unmerge(
+    customer_id: Annotated[str, typer.Argument(help="Customer id to split.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history).")],
+    out: OutOpt = Path("out"),
+    records: Annotated[str | None, typer.Option(help="Comma-separated source records to detach instead of undoing a merge.")] = None,
+) -> None:
+    """Undo the latest merge into a customer (restoring the absorbed id), or detach records."""
+    from custodata.pipeline import Pipeline
+
+    with _clean_errors():
+        _require_store(out)
+        recs = [r.strip() for r in records.split(",") if r.strip()] if records else None
+        ids = Pipeline.create(out).steward("unmerge", customer_id=customer_id, reason=reason, records=recs)
+        console.print(f"unmerged {customer_id}: restored {', '.join(ids)}")
+
+
+@app.command()
+def quarantine(
+    out: OutOpt = Path("out"),
+    source: Annotated[str | None, typer.Option(help="Only this source system.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to list after the counts.")] = 10,
+) -> None:
+    """Quarantined rows: counts per source and reason, then examples."""
+    from custodata.engine.store import open_store
+    from custodata.quality import REASON_LABELS
+
+    with _clean_errors():
+        store = open_store(_require_store(out), read_only=True)
+        try:
+            where, params = ("WHERE system = ?", [source]) if source else ("", [])
+            counts = store.executor.rows(
+                f"SELECT system, reason, count(*) FROM meta.quarantine {where} GROUP BY 1, 2 ORDER BY 1, 2", params)
+            rows = store.executor.rows(
+                f"SELECT system, row_no, record_key, reason, detail FROM meta.quarantine {where} "
+                f"ORDER BY system, row_no LIMIT {int(limit)}", params)
+        finally:
+            store.close()
+        t = Table(title="隔离区 Quarantine")
+        for col in ("source", "reason", "rows"):
+            t.add_column(col)
+        for system, reason, n in counts:
+            t.add_row(system, f"{reason} {REASON_LABELS.get(reason, '')}", f"{n:,}")
+        console.print(t)
+        ex = Table(title="examples")
+        for col in ("source", "row", "record", "reason", "detail"):
+            ex.add_column(col)
+        for r in rows:
+            ex.add_row(*(str(v) if v is not None else "—" for v in r))
+        console.print(ex)
+
+
+@app.command()
+def dedupe(
+    input_csv: Annotated[Path, typer.Argument(help="CSV file to deduplicate.")],
+    mapping: Annotated[Path, typer.Option(help="YAML assigning the CSV's columns to canonical fields.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV: record_id,cluster_id.")],
+    threshold: Annotated[float, typer.Option(help="Match probability to link two records.")] = 0.9,
+) -> None:
+    """Deduplicate any CSV of people (Chinese or not): writes record_id,cluster_id."""
+    from custodata.resolution.dedupe import dedupe_csv
+
+    with _clean_errors():
+        result = dedupe_csv(input_csv, mapping, out, threshold=threshold)
+        console.print(f"{result.records:,} records → {result.clusters:,} clusters; wrote {out}")
+
+
+@app.command()
+def demo(
+    out: OutOpt = Path("out"),
+    customers: Annotated[int, typer.Option(help="True customers to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate a financial group's data, run every domain, and show one customer."""
+    from custodata.cli.render import summary_tables, view_panel
+    from custodata.engine.store import open_store
+    from custodata.pipeline import Pipeline
+    from custodata.sources.generate import generate as gen
+    from custodata.view import customer_360
+
+    with _clean_errors():
+        raw = out / "raw"
+        console.rule("[bold]custodata demo — 客户数据控制系统")
+        console.print(f"1/2 generating raw exports of {customers:,} customers into {raw} …")
+        started = time.perf_counter()
+        result = gen(customers, seed, raw)
+        console.print(f"    {sum(result.records.values()):,} source records in "
+                      f"{len(result.records)} systems ({time.perf_counter() - started:.1f}s)")
+        console.print("2/2 running the domain pipeline …")
+        pipeline = Pipeline.create(out)
+        with _stage_progress() as progress:
+            summary = pipeline.run(raw, progress=progress)
+        console.print(summary_tables(summary))
+        store = open_store(pipeline.store_path, read_only=True)
+        try:
+            row = store.executor.rows(
+                "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
+                "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
+                "customer_id LIMIT 1")
+            example = customer_360(store.con, row[0][0]) if row else None
+        finally:
+            store.close()
+        if example:
+            console.print(view_panel(example))
+        console.rule("outputs")
+        console.print(f"raw exports     {raw}  (ground truth: {raw / 'ground_truth.csv'}, tests only)")
+        console.print(f"batch store     {pipeline.store_path}  (DuckDB: schemas landing, business, customer, layer, meta)")
+        console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, quarantine, review)")
+        console.print(f"run summary     {out / 'run_summary.json'}")
+        console.print(f"next            custodata show {example['customer_id'] if example else 'C000000001'} --out {out}   |   "
+                      f"custodata match --name 张伟 --mobile 13812345678 --out {out}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
