@@ -20,7 +20,7 @@ _BRACKETS = str.maketrans({"【": "(", "】": ")", "〔": "(", "〕": ")", "[": 
 _SPACE_AROUND = re.compile(r"\s*([^\x00-\x7f]|[()])\s*")
 
 # Longest first, so 股份有限公司 is removed whole rather than leaving 股份.
-_LEGAL_FORMS: tuple[str, ...] = (
+_LEGAL_FORMS_ZH: tuple[str, ...] = (
     "(特殊普通合伙)",
     "(普通合伙)",
     "(有限合伙)",
@@ -35,21 +35,25 @@ _LEGAL_FORMS: tuple[str, ...] = (
     "总公司",
     "集团",
     "公司",
-    "CO.,LTD.",
-    "CO.,LTD",
-    "CO.LTD",
+)
+_LEGAL_FORMS_EN: tuple[str, ...] = (
+    "CORPORATION",
+    "COMPANY",
     "LIMITED",
-    "LTD.",
-    "LTD",
-    "INC.",
-    "INC",
-    "CORP.",
     "CORP",
+    "INC",
     "LLC",
+    "LTD",
+    "CO",
 )
 # (?<!分): a branch (深圳分公司) is a different party from its head office.
+# (?<![A-Z]): TESCO does not end in the abbreviation CO.
 _LEGAL_FORM = re.compile(
-    "(?<!分)(?:" + "|".join(re.escape(f) for f in _LEGAL_FORMS) + r")[\s.,]*$", re.IGNORECASE
+    "(?:(?<!分)(?:"
+    + "|".join(re.escape(f) for f in _LEGAL_FORMS_ZH)
+    + ")|(?<![A-Z])(?:"
+    + "|".join(_LEGAL_FORMS_EN)
+    + r"))[\s.,]*$"
 )
 _NOT_KEY = re.compile(r"[\W_]+")
 # A region prefix is only dropped when enough name is left: 北京银行 must not become 银行.
@@ -95,7 +99,7 @@ def company_name_key(raw: str | None) -> str | None:
     if name is None:
         return None
     leading, trailing = _region_patterns()
-    s = _strip_legal_forms(name.upper())
+    s = _strip_legal_forms(name.upper().rstrip(" .,"))
     while (m := trailing.search(s)) and m.start() > 0:
         s = _strip_legal_forms(s[: m.start()])
     while (m := leading.match(s)) and len(_NOT_KEY.sub("", s[m.end() :])) >= _MIN_KEY_AFTER_REGION:

@@ -58,6 +58,13 @@ def simplified_table() -> Mapping[int, str]:
         if len(source) != 1 or not candidates or candidates[0] == source:
             continue
         table[ord(source)] = candidates[0]
+    # Resolve chains (薴 → 苧 → 苎) so that converting twice changes nothing.
+    for key, target in table.items():
+        seen = {key}
+        while len(target) == 1 and ord(target) in table and ord(target) not in seen:
+            seen.add(ord(target))
+            target = table[ord(target)]
+        table[key] = target
     return MappingProxyType(table)
 
 
