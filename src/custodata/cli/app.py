@@ -91,7 +91,9 @@ def generate(
 def run(
     input_dir: Annotated[Path, typer.Argument(help="Folder holding the source systems' exports.")],
     out: OutOpt = Path("out"),
-    mappings: Annotated[Path | None, typer.Option(help="Folder of source mapping YAMLs (default: the demo systems).")] = None,
+    mappings: Annotated[
+        Path | None, typer.Option(help="Folder of source mapping YAMLs (default: the demo systems).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="Resolution settings YAML (thresholds, survivorship).")] = None,
     rules: Annotated[Path | None, typer.Option(help="Tag and segment rules YAML.")] = None,
     mode: Annotated[str, typer.Option(help="auto | full | incremental")] = "auto",
@@ -197,7 +199,9 @@ def unmerge(
     customer_id: Annotated[str, typer.Argument(help="Customer id to split.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the history).")],
     out: OutOpt = Path("out"),
-    records: Annotated[str | None, typer.Option(help="Comma-separated source records to detach instead of undoing a merge.")] = None,
+    records: Annotated[
+        str | None, typer.Option(help="Comma-separated source records to detach instead of undoing a merge.")
+    ] = None,
 ) -> None:
     """Undo the latest merge into a customer (restoring the absorbed id), or detach records."""
     from custodata.pipeline import Pipeline
@@ -298,11 +302,13 @@ def demo(
             console.print(view_panel(example))
         console.rule("outputs")
         console.print(f"raw exports     {raw}  (ground truth: {raw / 'ground_truth.csv'}, tests only)")
-        console.print(f"batch store     {pipeline.store_path}  (DuckDB: schemas landing, business, customer, layer, meta)")
-        console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, quarantine, review)")
+        console.print(f"batch store     {pipeline.store_path}  (DuckDB schemas: landing, business, customer, layer, meta)")
+        console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, "
+                      "quarantine, review)")
         console.print(f"run summary     {out / 'run_summary.json'}")
-        console.print(f"next            custodata show {example['customer_id'] if example else 'C000000001'} --out {out}   |   "
-                      f"custodata match --name 张伟 --mobile 13812345678 --out {out}")
+        shown = example["customer_id"] if example else "C000000001"
+        console.print(f"next            custodata show {shown} --out {out}")
+        console.print(f"                custodata match --name 张伟 --mobile 13812345678 --out {out}")
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ def summary_tables(summary: RunSummary) -> Group:
     stages.add_column("stage")
     stages.add_column("seconds", justify="right")
     labels = dict(STAGES)
-    for k, v in summary.stage_seconds.items():
-        stages.add_row(labels.get(k, k), f"{v:.1f}")
+    for stage, seconds in summary.stage_seconds.items():
+        stages.add_row(labels.get(stage, stage), f"{seconds:.1f}")
     return Group(sources, customers, stages)
 
 

@@ -87,7 +87,10 @@ def _party_struct(party: PartyMapping, fmts: str) -> str:
         )
     uscc = get("uscc", "cd_uscc({})")
     if party.kind.value == "auto":
-        kind = f"CASE WHEN {uscc} IS NOT NULL OR coalesce(cd_is_company({name}), false) THEN 'corporate' ELSE 'individual' END"
+        kind = (
+            f"CASE WHEN {uscc} IS NOT NULL OR coalesce(cd_is_company({name}), false) "
+            "THEN 'corporate' ELSE 'individual' END"
+        )
     else:
         kind = _lit(party.kind.value)
     id_number = get("id_number", "cd_id({})")
@@ -113,7 +116,8 @@ def _party_struct(party: PartyMapping, fmts: str) -> str:
         "district": get("district"),
         "postcode": get("postcode"),
     }
-    assert set(values) == {"role", "kind", *PARTY_FIELDS}
+    if set(values) != {"role", "kind", *PARTY_FIELDS}:  # the struct must stay in step with PARTY_FIELDS
+        raise RuntimeError("party struct and PARTY_FIELDS disagree")
     return "{" + ", ".join(f"'{k}': {v}" for k, v in values.items()) + "}"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from duckdb import sqltypes
+from duckdb.func import ARROW, SPECIAL
 
 from custodata import normalise as nz
 
@@ -116,14 +117,12 @@ def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()}
     for name, fn, ret, arrow_type in one:
         if name not in existing:
-            con.create_function(name, _vec(fn, arrow_type), [V], ret, type="arrow",  # type: ignore[arg-type]
-                                null_handling="special", side_effects=False)
+            con.create_function(name, _vec(fn, arrow_type), [V], ret, type=ARROW,
+                                null_handling=SPECIAL, side_effects=False)
     if "cd_date" not in existing:
-        con.create_function("cd_date", _vec2(_date, d), [V, V], D, type="arrow",  # type: ignore[arg-type]
-                            null_handling="special")
-        con.create_function("cd_date_status", _vec2(_date_status, s), [V, V], V,  # type: ignore[arg-type]
-                            type="arrow", null_handling="special")
+        con.create_function("cd_date", _vec2(_date, d), [V, V], D, type=ARROW, null_handling=SPECIAL)
+        con.create_function("cd_date_status", _vec2(_date_status, s), [V, V], V, type=ARROW, null_handling=SPECIAL)
     if "cd_address" not in existing:
         addr_type = duckdb.struct_type({k: V for k in ("province", "city", "district", "detail", "full")})
-        con.create_function("cd_address", _vec(_address, _ADDRESS_ARROW), [V], addr_type,  # type: ignore[arg-type]
-                            type="arrow", null_handling="special")
+        con.create_function("cd_address", _vec(_address, _ADDRESS_ARROW), [V], addr_type,
+                            type=ARROW, null_handling=SPECIAL)

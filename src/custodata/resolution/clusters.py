@@ -83,7 +83,8 @@ def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], confi
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _split_edges AS SELECT obs_id_l, obs_id_r FROM customer.cluster_pairs "
-        f"WHERE cluster_id IN (SELECT cluster_id FROM _chained) AND match_probability >= {float(config.split_threshold)}"
+        "WHERE cluster_id IN (SELECT cluster_id FROM _chained) "
+        f"AND match_probability >= {float(config.split_threshold)}"
     )
     if chained:
         _components(con, "_split_nodes", "_split_edges", "_split")

@@ -78,7 +78,9 @@ def _unpivot(table: str) -> str:
     )
 
 
-def build_golden(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, cause: str = "survivorship") -> int:
+def build_golden(
+    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, cause: str = "survivorship"
+) -> int:
     """Rebuild golden records and append what changed to the history."""
     con.execute(HISTORY_DDL)
     had_previous = con.execute(
