@@ -135,7 +135,11 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
 
 def resolve_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
     """Follow redirects so an old (merged) id still finds its customer."""
-    ensure_tables(con)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' AND table_name = 'id_redirect'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return customer_id
     seen = {customer_id}
     current = customer_id
     while True:

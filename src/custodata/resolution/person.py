@@ -140,7 +140,7 @@ def _linker(con: duckdb.DuckDBPyConnection, table: str, settings: Any) -> Any:
 
     db_api = DuckDBAPI(connection=con)
     sdf = db_api.register(table)
-    return Linker(sdf, settings, log_level=logging.WARNING)
+    return Linker(sdf, settings, log_level=logging.ERROR)
 
 
 TF_NAME = "er_tf_name"
@@ -167,7 +167,7 @@ def linker_for(
             {"blocking_rule": b, "sql_dialect": "duckdb"} for b in blocking
         ]
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(table), settings, log_level=logging.WARNING)
+    linker = Linker(db_api.register(table), settings, log_level=logging.ERROR)
     tf = db_api.register(TF_NAME)
     linker.table_management.register_term_frequency_lookup(tf, "name")
     return linker

@@ -1,0 +1,5 @@
+"""``python -m custodata.cli``."""
+
+from custodata.cli.app import main
+
+main()

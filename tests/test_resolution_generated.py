@@ -1,0 +1,183 @@
+"""Resolution on generated data: quality floor, incremental id stability, search, steward ops, kill -9."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from custodata.pipeline import Pipeline
+from custodata.resolution.search import match
+from custodata.sources.generate import generate
+from custodata.sources.mapping import default_mappings_dir
+from tests.helpers import state_digest
+
+CUSTOMERS = 800
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("raw")
+    generate(CUSTOMERS, 11, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def resolved(raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("resolved")
+    Pipeline.create(out).run(raw)
+    return out
+
+
+def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[float, float, float]:
+    """Pairwise precision / recall / F1 from cluster sizes (no pair enumeration)."""
+    keys = predicted.keys() & truth.keys()
+
+    def c2(n: int) -> int:
+        return n * (n - 1) // 2
+
+    pred = Counter(predicted[k] for k in keys)
+    true = Counter(truth[k] for k in keys)
+    both = Counter((predicted[k], truth[k]) for k in keys)
+    tp = sum(c2(n) for n in both.values())
+    p_pairs = sum(c2(n) for n in pred.values())
+    t_pairs = sum(c2(n) for n in true.values())
+    precision = tp / p_pairs if p_pairs else 1.0
+    recall = tp / t_pairs if t_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def _truth(raw: Path) -> dict[str, str]:
+    with (raw / "ground_truth.csv").open(encoding="utf-8") as fh:
+        return {
+            f"{r['system']}:{r['record_key']}:{r['role']}": r["entity_id"]
+            for r in csv.DictReader(fh) if not r["invalid_reason"]
+        }
+
+
+def _xref(out: Path) -> dict[str, str]:
+    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
+    try:
+        return dict(con.execute("SELECT obs_id, customer_id FROM customer.xref").fetchall())
+    finally:
+        con.close()
+
+
+def test_quality_floor(raw: Path, resolved: Path) -> None:
+    precision, recall, f1 = pairwise_scores(_xref(resolved), _truth(raw))
+    assert precision >= 0.9, (precision, recall, f1)
+    assert recall >= 0.85, (precision, recall, f1)
+    assert f1 >= 0.9, (precision, recall, f1)
+
+
+def test_search_before_create_ranks_the_customer_first(resolved: Path) -> None:
+    con = duckdb.connect(str(resolved / "custodata.duckdb"))
+    try:
+        row = con.execute(
+            "SELECT customer_id, name, mobile, id_number FROM customer.golden WHERE kind = 'individual' "
+            "AND mobile IS NOT NULL AND id_number IS NOT NULL AND length(name) = 3 ORDER BY customer_id LIMIT 1"
+        ).fetchone()
+        assert row is not None
+        cid, name, mobile, id_number = row
+        # a front desk types the name with a homophone typo and the mobile with separators
+        typo = name[:2] + ("玮" if name[2] != "玮" else "伟")
+        formatted = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
+        from custodata.engine.functions import register_functions
+
+        register_functions(con)
+        cands = match(con, name=typo, mobile=formatted, id_number=id_number)
+        assert cands and cands[0].customer_id == cid
+        assert cands[0].match_probability > 0.99
+        fields = {e.field: e for e in cands[0].evidence}
+        assert fields["id_number"].match_weight > 0 and fields["mobile"].match_weight > 0
+        assert all(a.match_weight >= b.match_weight for a, b in zip(cands, cands[1:], strict=False))
+        # nobody like this exists: no candidate above a coin flip
+        nobody = match(con, name="欧阳娜娜", mobile="19912345678")
+        assert all(c.match_probability < 0.5 for c in nobody)
+    finally:
+        con.close()
+
+
+def test_incremental_batch_keeps_ids(raw: Path, tmp_path: Path) -> None:
+    maps = tmp_path / "maps"
+    shutil.copytree(default_mappings_dir(), maps)
+    later = sorted(maps.glob("*.yaml"))[-1]  # one source arrives later
+    held = tmp_path / later.name
+    later.rename(held)
+    out = tmp_path / "out"
+    first = Pipeline.create(out, mappings_dir=maps).run(raw)
+    assert first.resolution is not None and first.resolution.mode == "full"
+    before = _xref(out)
+    held.rename(maps / later.name)
+    second = Pipeline.create(out, mappings_dir=maps).run(raw)
+    assert second.resolution is not None and second.resolution.mode == "incremental"
+    assert not second.resolution.trained
+    after = _xref(out)
+    assert set(before) < set(after)
+    kept = sum(after[k] == v for k, v in before.items())
+    assert kept / len(before) >= 0.99
+    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
+    live = {r[0] for r in con.execute("SELECT customer_id FROM customer.golden").fetchall()}
+    redirected = {r[0] for r in con.execute("SELECT old_id FROM customer.id_redirect").fetchall()}
+    con.close()
+    assert set(before.values()) <= live | redirected
+    # a re-run with nothing new changes nothing
+    third = Pipeline.create(out, mappings_dir=maps).run(raw)
+    assert third.resolution is not None and third.resolution.pairs_scored == 0
+    assert _xref(out) == after
+
+
+def test_merge_then_unmerge_restores_ids(resolved: Path, tmp_path: Path) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(resolved, out)
+    before = _xref(out)
+    ids = sorted(set(before.values()))
+    a, b = ids[0], ids[1]
+    pipeline = Pipeline.create(out)
+    pipeline.steward("merge", survivor=a, absorbed=b, reason="same person per branch visit")
+    merged = _xref(out)
+    assert {merged[k] for k, v in before.items() if v in (a, b)} == {a}
+    pipeline.steward("unmerge", customer_id=a, reason="different people after all")
+    assert _xref(out) == before
+    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
+    causes = [r[0] for r in con.execute(
+        "SELECT DISTINCT cause FROM customer.history WHERE customer_id IN (?, ?)", [a, b]).fetchall()]
+    con.close()
+    assert any(c.startswith("merge") for c in causes) and any(c.startswith("unmerge") for c in causes)
+
+
+def _run_cli(raw: Path, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "custodata.cli", "run", str(raw), "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+@pytest.mark.slow
+def test_kill_minus_9_then_rerun_ends_in_the_same_state(raw: Path, resolved: Path, tmp_path: Path) -> None:
+    expected = state_digest(resolved / "custodata.duckdb")
+    # time a full run to spread the kill points over it
+    probe = tmp_path / "probe"
+    started = time.perf_counter()
+    assert _run_cli(raw, probe).wait() == 0
+    total = time.perf_counter() - started
+    assert state_digest(probe / "custodata.duckdb") == expected
+    for i, fraction in enumerate((0.25, 0.45, 0.6, 0.75, 0.9)):
+        out = tmp_path / f"killed{i}"
+        proc = _run_cli(raw, out)
+        time.sleep(total * fraction)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _run_cli(raw, out).wait() == 0
+        assert state_digest(out / "custodata.duckdb") == expected, f"kill at {fraction:.0%}"
