@@ -101,6 +101,16 @@ def _transcode(path: Path, encoding: str, rejects: list[Reject]) -> Path:
     return out
 
 
+def _csv_header(path: Path, delimiter: str, quote: str) -> list[str]:
+    import csv
+
+    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+        first = next(csv.reader(fh, delimiter=delimiter, quotechar=quote), None)
+    if not first:
+        raise SourceError(f"{path}: empty CSV file (no header line)")
+    return [c.strip().lstrip("\ufeff") for c in first]
+
+
 def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
     rejects: list[Reject] = []
     opts = mapping.csv
@@ -115,12 +125,17 @@ def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection
                 "(key csv.encoding; use e.g. utf-8, gb18030, gbk)"
             ) from None
     try:
+        header = _csv_header(read_path, opts.delimiter, opts.quote)
+        if not opts.header:
+            header = [f"column{i}" for i in range(len(header))]
+        columns = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for c in header) + "}"
+        # no sniffing: the header fixes the columns, so broken lines cannot confuse the dialect
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, all_varchar = true, "
-            "header = ?, delim = ?, quote = ?, store_rejects = true, "
+            f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, columns = {columns}, "
+            "auto_detect = false, skip = ?, delim = ?, quote = ?, escape = ?, store_rejects = true, "
             "rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
             "null_padding = false, strict_mode = true, parallel = false)",
-            [str(read_path), opts.header, opts.delimiter, opts.quote],
+            [str(read_path), 1 if opts.header else 0, opts.delimiter, opts.quote, opts.quote],
         )
         for line, error_type, csv_line, message in con.execute(
             "SELECT line, error_type, csv_line, error_message FROM _csv_rejects ORDER BY line"
