@@ -22,11 +22,19 @@ WITH latest AS (
     SELECT _source, _business_type, _batch_id, _ingested_at, _trust, record_key,
            coalesce(updated_at, _ingested_at) AS updated_at, unnest(parties) AS p
     FROM latest
+), honorific AS (
+    -- call-centre habit: '李先生' / '王女士' is a family name and a gender, not a name
+    SELECT * REPLACE (
+        CASE WHEN p.kind = 'individual' AND regexp_matches(coalesce(p.name, ''), '^.{{1,2}}(先生|女士|小姐)$')
+             THEN struct_update(p, name := NULL, family_name := regexp_extract(p.name, '^(.{{1,2}})(先生|女士|小姐)$', 1),
+                                gender := coalesce(p.gender, CASE WHEN p.name LIKE '%先生' THEN 'M' ELSE 'F' END))
+             ELSE p END AS p)
+    FROM parties
 ), typed AS (
     SELECT *, cd_address(coalesce(p.address,
                 nullif(concat_ws('', p.province, p.city, p.district), ''))) AS a
-    FROM parties
-    WHERE p.name IS NOT NULL OR p.id_number IS NOT NULL OR p.uscc IS NOT NULL
+    FROM honorific
+    WHERE p.name IS NOT NULL OR p.family_name IS NOT NULL OR p.id_number IS NOT NULL OR p.uscc IS NOT NULL
        OR p.mobile IS NOT NULL
 )
 SELECT
@@ -36,6 +44,7 @@ SELECT
     p.role AS role, p.kind AS kind,
     CASE WHEN p.kind = 'corporate' THEN cd_company(p.name) ELSE p.name END AS name,
     CASE WHEN p.kind = 'corporate' THEN NULL ELSE cd_pinyin(p.name) END AS name_pinyin,
+    CASE WHEN p.kind = 'corporate' THEN NULL ELSE coalesce(cd_family(p.name), p.family_name) END AS family_name,
     CASE WHEN p.kind = 'corporate' THEN cd_company_key(p.name) END AS company_key,
     CASE WHEN p.kind = 'corporate' THEN NULL ELSE p.id_number END AS id_number,
     p.uscc AS uscc,

@@ -33,10 +33,16 @@ def _settings(config: ResolutionConfig) -> Any:
         output_column_name="name",
         comparison_description="name, then its toneless pinyin (homophones, pinyin spellings)",
         comparison_levels=[
-            cll.NullLevel("name_pinyin"),
+            cll.CustomLevel(
+                "(name_pinyin_l IS NULL AND family_name_l IS NULL) OR (name_pinyin_r IS NULL AND family_name_r IS NULL)"
+            ).configure(is_null_level=True, label_for_charts="name missing"),
             cll.ExactMatchLevel("name", term_frequency_adjustments=True),
             cll.ExactMatchLevel("name_pinyin"),
             cll.JaroWinklerLevel("name_pinyin", 0.92),
+            cll.CustomLevel(
+                "(name_pinyin_l IS NULL OR name_pinyin_r IS NULL) AND family_name_l = family_name_r",
+                label_for_charts="same family name, given name unknown (李先生)",
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -118,7 +124,7 @@ def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig)
         )
     con.execute(
         f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT obs_id, source, record_key, role, "
-        "name, name_pinyin, birth_date, gender, address, city, district, "
+        "name, name_pinyin, family_name, birth_date, gender, address, city, district, "
         + ", ".join(guarded)
         + " FROM customer.party WHERE kind = 'individual' ORDER BY obs_id"
     )

@@ -68,7 +68,7 @@ def match(
                      cd_address(address) AS a, cd_gender(gender) AS gender, cd_landline(phone) AS phone
               FROM q)
         SELECT '__query__' AS obs_id, 'query' AS source, 'query' AS record_key, 'query' AS role,
-               name, cd_pinyin(name) AS name_pinyin,
+               name, cd_pinyin(name) AS name_pinyin, cd_family(name) AS family_name,
                coalesce(birth_date, cd_id_birth(id_number)) AS birth_date,
                coalesce(gender, cd_id_gender(id_number)) AS gender,
                a.full AS address, a.city AS city, a.district AS district,
