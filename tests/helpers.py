@@ -11,7 +11,7 @@ import duckdb
 STATE_TABLES: dict[str, str] = {
     "meta.batch": "batch_id, system, read_rows, accepted, quarantined, status",
     "meta.quarantine": "batch_id, system, row_no, record_key, reason",
-    "business.total": "_source, _batch_id, _record_hash, record_key, _ingested_at",
+    "business.total": "_source, _batch_id, _record_hash, record_key",
     "customer.party": "obs_id, name, id_number, mobile, address",
     "customer.xref": "obs_id, customer_id",
     "customer.golden": "customer_id, name, id_number, mobile, address, birth_date, n_records",

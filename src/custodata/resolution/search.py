@@ -61,8 +61,9 @@ def match(
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _query AS
-        WITH q AS (SELECT ? AS name, ? AS id_number, ? AS mobile, ? AS birth_date, ? AS email,
-                          ? AS address, ? AS gender, ? AS phone),
+        WITH q AS (SELECT ?::VARCHAR AS name, ?::VARCHAR AS id_number, ?::VARCHAR AS mobile,
+                          ?::VARCHAR AS birth_date, ?::VARCHAR AS email, ?::VARCHAR AS address,
+                          ?::VARCHAR AS gender, ?::VARCHAR AS phone),
         n AS (SELECT cd_name(name) AS name, cd_id(id_number) AS id_number, cd_mobile(mobile) AS mobile,
                      cd_date(birth_date, '') AS birth_date, cd_email(email) AS email,
                      cd_address(address) AS a, cd_gender(gender) AS gender, cd_landline(phone) AS phone
@@ -100,11 +101,13 @@ def match(
         for comp in model.get("comparisons", []):
             out = comp["output_column_name"]
             gamma = r.get(f"gamma_{out}")
-            bf = r.get(f"bf_{out}")
-            if gamma is None or gamma == -1 or bf is None:
+            weight = r.get(f"mw_{out}")  # Splink 5 reports log2 Bayes factors as mw_*
+            if weight is None and r.get(f"bf_{out}") is not None:
+                bf = float(r[f"bf_{out}"])
+                weight = math.log2(bf) if bf > 0 else float("-inf")
+            if gamma is None or gamma == -1 or weight is None:
                 continue
-            evidence.append(FieldEvidence(out, labels.get((out, int(gamma)), str(gamma)),
-                                          round(math.log2(float(bf)), 2) if bf else float("-inf")))
+            evidence.append(FieldEvidence(out, labels.get((out, int(gamma)), str(gamma)), round(float(weight), 2)))
         best[cid] = Candidate(cid, float(r["match_probability"]), float(r["match_weight"]),
                               str(r["obs_id_r"]), r["customer_name"], evidence)
         if len(best) >= top:
