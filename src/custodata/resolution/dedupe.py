@@ -71,6 +71,10 @@ _SYNONYMS = (("suburb", "city"), ("state", "province"))
 INPUT = "dd_input"
 _RAW = "dd_raw"
 _BATCH_ROWS = 50_000
+# Random pairs for the u probabilities (Splink's default): a fixed cost whatever the size.
+U_SAMPLING_PAIRS = 1e6
+# Pairs sampled for each EM session, so a broad training block stays cheap on big files.
+EM_MAX_PAIRS = 2e6
 
 
 class DedupeMapping(BaseModel):
@@ -409,7 +413,6 @@ def _comparisons(columns: list[str]) -> list[Any]:
                 "substr(birth_date_l, 5, 2) = substr(birth_date_r, 7, 2) AND "
                 "substr(birth_date_l, 7, 2) = substr(birth_date_r, 5, 2)",
                 label_for_charts="day and month swapped"),
-            cll.LevenshteinLevel("birth_date", 2),
             cll.ElseLevel(),
         ]))
     if "gender" in columns:
@@ -459,7 +462,7 @@ def _pairs_for(con: duckdb.DuckDBPyConnection, key: tuple[str, ...]) -> int:
     """Comparisons an equi-join on ``key`` generates: sum of C(n, 2) over its groups."""
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
     row = con.execute(
-        f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM {INPUT} "
+        f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM {INPUT} "
         f"WHERE {not_null} GROUP BY {', '.join(key)})"
     ).fetchone()
     return int(row[0]) if row else 0
@@ -545,10 +548,10 @@ def _train(con: duckdb.DuckDBPyConnection, columns: list[str], records: int, see
         training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     except Exception as exc:  # no deterministic match at all: keep Splink's prior
         log.warning("dedupe: could not estimate the match prior (%s); using the default", exc)
-    training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    training.estimate_u_using_random_sampling(max_pairs=U_SAMPLING_PAIRS, seed=seed)
     for rule in _em_rules(columns):
         training.estimate_parameters_using_expectation_maximisation(
-            rule, fix_probability_two_random_records_match=True, max_pairs=2e6,
+            rule, fix_probability_two_random_records_match=True, max_pairs=EM_MAX_PAIRS,
             estimate_without_term_frequencies=True)
     return _Model(linker, rules, skipped)
 
