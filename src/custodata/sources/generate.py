@@ -762,6 +762,9 @@ class _Generator:
                 if not child.mobile:  # children under 16 give a parent's mobile
                     child.mobile = head.mobile
                 members.append(child)
+            shared_mobile = len({x.mobile for x in members}) < len(members)
+            if len(members) > 1 and not landline and not shared_mobile:  # a household shares one
+                landline = f"{self._place.phone_area}-{self.ri(2, 8)}{self.rr(10**6, 10**7)}"
             for x in members:
                 x.street, x.phone = street, landline
             people.extend(members)
