@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -171,6 +174,16 @@ def test_same_seed_writes_identical_bytes(result: GenerateResult, tmp_path: Path
     again = generate(CUSTOMERS, SEED, tmp_path / "again")
     assert _files(result.out) == _files(again.out)
     assert again.records == result.records and again.invalid == result.invalid
+
+
+def test_same_bytes_in_another_process(tmp_path: Path) -> None:
+    """No set or dict ordering leaks into the output: string hashing differs per process."""
+    code = "import sys; from pathlib import Path; from custodata.sources.generate import generate; " \
+           "generate(300, 5, Path(sys.argv[1]))"
+    for n in (1, 2):
+        env = {**os.environ, "PYTHONHASHSEED": str(n)}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / str(n))], check=True, env=env)
+    assert _files(tmp_path / "1") == _files(tmp_path / "2")
 
 
 def test_another_seed_writes_other_data(tmp_path: Path) -> None:
