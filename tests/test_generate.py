@@ -197,6 +197,8 @@ def test_too_few_customers_is_refused(tmp_path: Path) -> None:
         generate(0, 1, tmp_path)
     tiny = generate(1, 1, tmp_path / "tiny")
     assert tiny.persons == 1 and tiny.companies == 0 and sum(tiny.records.values()) >= 1
+    assert all(path.exists() for path in tiny.files.values())  # empty exports still exist
+    assert pq.read_table(tiny.files["deposit_core"]).num_rows == tiny.records["deposit_core"]
 
 
 # --------------------------------------------------------------------------- counts

@@ -584,15 +584,18 @@ class _Sink:
             marks = ", ".join("?" * len(spec.columns))
             self.db.executemany(f"INSERT INTO loan_contract VALUES ({marks})", self.buffer)
         else:
-            cols = list(zip(*self.buffer, strict=True))
-            arrays = [pa.array(v, pa.string()) for v in cols]
-            bal = spec.columns.index("BAL")
-            arrays[bal] = arrays[bal].cast(pa.decimal128(18, 2))
-            table = pa.Table.from_arrays(arrays, names=list(spec.columns))
-            if self.pq is None:
-                self.pq = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-            self.pq.write_table(table)
+            self._parquet(self.buffer)
         self.buffer = []
+
+    def _parquet(self, rows: list[Any]) -> None:
+        cols = list(zip(*rows, strict=True)) or [() for _ in self.spec.columns]
+        arrays = [pa.array(v, pa.string()) for v in cols]
+        bal = self.spec.columns.index("BAL")
+        arrays[bal] = arrays[bal].cast(pa.decimal128(18, 2))
+        table = pa.Table.from_arrays(arrays, names=list(self.spec.columns))
+        if self.pq is None:
+            self.pq = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self.pq.write_table(table)
 
     def close(self) -> None:
         last = self.pending
@@ -603,6 +606,8 @@ class _Sink:
         if last is not None:
             self._emit(last[0], last[1], truncated=self.gen.rates.truncated_tail)
         self._flush()
+        if self.spec.fmt == "parquet" and self.pq is None:  # no rows: still a file with the schema
+            self._parquet([])
         if self.fh is not None:
             self.fh.close()
         if self.db is not None:
