@@ -45,15 +45,16 @@ def build_relationships(con: duckdb.DuckDBPyConnection) -> int:
             WHERE g.kind = 'individual' AND g.address IS NOT NULL
               AND coalesce(g.phone, g.mobile) IS NOT NULL
         ),
-        sized AS (
-            SELECT *, count(*) OVER (PARTITION BY address, line) AS members FROM homes
+        groups AS (
+            SELECT list(customer_id ORDER BY customer_id) AS ids FROM homes
+            GROUP BY address, line HAVING count(*) BETWEEN 2 AND {MAX_HOUSEHOLD}
         ),
         household AS (
-            SELECT a.customer_id AS customer_a, b.customer_id AS customer_b, 'household' AS kind,
+            -- pairs inside each small group; no inequality join, which plans badly on fresh tables
+            SELECT g.ids[i.i] AS customer_a, g.ids[j.j] AS customer_b, 'household' AS kind,
                    'golden' AS source, 'shared address and phone' AS record_key
-            FROM sized a JOIN sized b ON a.address = b.address AND a.line = b.line
-                 AND a.customer_id < b.customer_id
-            WHERE a.members BETWEEN 2 AND {MAX_HOUSEHOLD}
+            FROM groups g, LATERAL range(1, len(g.ids) + 1) i(i), LATERAL range(1, len(g.ids) + 1) j(j)
+            WHERE i.i < j.j
         ),
         alls AS (SELECT * FROM roles UNION ALL SELECT * FROM household)
         SELECT customer_a, customer_b, kind, count(*) AS evidence_count,
