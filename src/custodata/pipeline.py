@@ -150,6 +150,17 @@ class Pipeline:
                     [json.dumps({"customers": summary.customers_by_type}), run_id],
                 )
 
+            # relationships are derived from committed golden records in their own transaction:
+            # DuckDB plans the joins badly over tables created earlier in the same transaction
+            t0 = time.perf_counter()
+            with ex.transaction():
+                from custodata.resolution.relationships import build_relationships
+
+                relationships = build_relationships(store.con)
+                if summary.resolution is not None:
+                    summary.resolution.relationships = relationships
+            summary.stage_seconds["layer"] += time.perf_counter() - t0
+
             t0 = time.perf_counter()
             say("publish", "parquet", 0, 1)
             summary.outputs = self.publish(store)

@@ -16,7 +16,6 @@ import duckdb
 from custodata.resolution import clusters, identity, person
 from custodata.resolution.config import ResolutionConfig
 from custodata.resolution.golden import build_golden
-from custodata.resolution.relationships import build_relationships
 
 Progress = Callable[[str], None]
 
@@ -109,7 +108,5 @@ def resolve(
     summary.new_customers = ids["new_customers"]
     say("golden records")
     summary.customers = build_golden(con, config, run_id)
-    say("relationships")
-    summary.relationships = build_relationships(con)
     summary.details = {**guard, **ids}
     return summary

@@ -129,7 +129,10 @@ def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection
         if not opts.header:
             header = [f"column{i}" for i in range(len(header))]
         columns = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for c in header) + "}"
-        # no sniffing: the header fixes the columns, so broken lines cannot confuse the dialect
+        # no sniffing: the header fixes the columns, so broken lines cannot confuse the dialect;
+        # the rejects tables are per read, so one source's rejects never count for another
+        con.execute("DROP TABLE IF EXISTS _csv_rejects")
+        con.execute("DROP TABLE IF EXISTS _csv_scans")
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, columns = {columns}, "
             "auto_detect = false, skip = ?, delim = ?, quote = ?, escape = ?, store_rejects = true, "
