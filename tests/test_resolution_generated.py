@@ -89,8 +89,10 @@ def test_search_before_create_ranks_the_customer_first(resolved: Path) -> None:
         ).fetchone()
         assert row is not None
         cid, name, mobile, id_number = row
-        # a front desk types the name with a homophone typo and the mobile with separators
-        typo = name[:2] + ("玮" if name[2] != "玮" else "伟")
+        # a front desk types the name as on a passport (pinyin) and the mobile with separators
+        from custodata.normalise import name_pinyin
+
+        typo = (name_pinyin(name) or "").upper()
         formatted = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
         from custodata.engine.functions import register_functions
 

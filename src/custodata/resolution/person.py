@@ -217,6 +217,25 @@ def train(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> dict[str,
             rule, fix_probability_two_random_records_match=True
         )
     model: dict[str, Any] = linker.misc.save_model_to_json()
+    return _floor_probabilities(model)
+
+
+M_FLOOR = 1e-3
+
+
+def _floor_probabilities(model: dict[str, Any]) -> dict[str, Any]:
+    """Keep every level's m and u at or above a floor.
+
+    Unsupervised EM on clean data learns that, say, names never disagree for
+    the same person (m ~ 1e-30); one typo would then outweigh an agreeing ID
+    and mobile.  A floor caps what any single field can say against a match.
+    """
+    for comp in model.get("comparisons", []):
+        for level in comp.get("comparison_levels", []):
+            for key in ("m_probability", "u_probability"):
+                value = level.get(key)
+                if value is not None and value < M_FLOOR:
+                    level[key] = M_FLOOR
     return model
 
 
