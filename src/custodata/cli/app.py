@@ -302,7 +302,8 @@ def demo(
             console.print(view_panel(example))
         console.rule("outputs")
         console.print(f"raw exports     {raw}  (ground truth: {raw / 'ground_truth.csv'}, tests only)")
-        console.print(f"batch store     {pipeline.store_path}  (DuckDB schemas: landing, business, customer, layer, meta)")
+        console.print(f"batch store     {pipeline.store_path}")
+        console.print("                (DuckDB schemas: landing, business, customer, layer, meta)")
         console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, "
                       "quarantine, review)")
         console.print(f"run summary     {out / 'run_summary.json'}")

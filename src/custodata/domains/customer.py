@@ -26,7 +26,8 @@ WITH latest AS (
     -- call-centre habit: '李先生' / '王女士' is a family name and a gender, not a name
     SELECT * REPLACE (
         CASE WHEN p.kind = 'individual' AND regexp_matches(coalesce(p.name, ''), '^.{{1,2}}(先生|女士|小姐)$')
-             THEN struct_update(p, name := NULL, family_name := regexp_extract(p.name, '^(.{{1,2}})(先生|女士|小姐)$', 1),
+             THEN struct_update(p, name := NULL,
+                                family_name := regexp_extract(p.name, '^(.{{1,2}})(先生|女士|小姐)$', 1),
                                 gender := coalesce(p.gender, CASE WHEN p.name LIKE '%先生' THEN 'M' ELSE 'F' END))
              ELSE p END AS p)
     FROM parties
