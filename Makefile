@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/custodata demo --out out
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 
 test: lint
