@@ -393,8 +393,11 @@ def _comparisons(columns: list[str]) -> list[Any]:
         if name not in columns:
             continue
         key = f"{name}_key"
-        levels: list[Any] = [cll.NullLevel(key), cll.ExactMatchLevel(name, term_frequency_adjustments=True),
-                  cll.ExactMatchLevel(key).configure(label_for_charts=f"same pinyin/letters of {name}")]
+        levels: list[Any] = [
+            cll.NullLevel(key),
+            cll.ExactMatchLevel(name, term_frequency_adjustments=True),
+            cll.ExactMatchLevel(key).configure(label_for_charts=f"same pinyin/letters of {name}"),
+        ]
         if name == "given_name" and "family_name" in columns:
             levels.append(cll.CustomLevel(
                 "given_name_key_l = family_name_key_r AND family_name_key_l = given_name_key_r",
