@@ -312,6 +312,11 @@ def demo(
         console.print(f"                custodata match --name 张伟 --mobile 13812345678 --out {out}")
 
 
+# commands of the protection concerns live in their own modules and attach to ``app`` on import
+from custodata.cli import classify as _classify  # noqa: E402, F401
+from custodata.cli import protect as _protect  # noqa: E402, F401
+
+
 def main() -> None:
     try:
         app()
