@@ -9,9 +9,12 @@ from custodata.resolution.config import ResolutionConfig, Survivorship, load_con
 from custodata.resolution.golden import build_golden
 from custodata.resolution.identity import ensure_tables
 
+STORE = open_store(None)  # replaced per test by _store()
+
 
 def _store() -> duckdb.DuckDBPyConnection:
-    store = open_store(None)
+    global STORE
+    STORE = store = open_store(None)
     con = store.con
     ensure_tables(con)
     con.execute(
@@ -30,11 +33,25 @@ def _store() -> duckdb.DuckDBPyConnection:
     )
     for col in ("uscc", "phone", "gender", "province", "city", "district", "kind"):
         con.execute(f"ALTER TABLE customer.party ADD COLUMN {col} VARCHAR")
+    # protected fields arrive encrypted and bound to their observation, with their tokens beside them
+    store.protector.keyring.ensure(["b-test"])
+    _protect(con)
     con.execute(
         "INSERT INTO customer.xref SELECT obs_id, 'C1', 'individual', source, NULL, NULL, batch_id, "
         "batch_id, 'R0' FROM customer.party"
     )
     return con
+
+
+def _protect(con: duckdb.DuckDBPyConnection) -> None:
+    for f in ("id_number", "mobile"):
+        con.execute(f"ALTER TABLE customer.party ADD COLUMN IF NOT EXISTS {f}_token VARCHAR")
+        con.execute(f"UPDATE customer.party SET {f}_token = cd_tok('{f}', {f}), "
+                    f"{f} = cd_enc({f}, 'b-test', obs_id || '|{f}') WHERE {f} NOT LIKE 'cd1:%'")
+
+
+def _plain(customer_id: str, field: str, value: str | None) -> str | None:
+    return STORE.protector.decrypt(value, f"{customer_id}|{field}")
 
 
 def test_per_field_survivorship() -> None:
@@ -43,10 +60,11 @@ def test_per_field_survivorship() -> None:
         default=["trust", "recency", "completeness"],
         fields={"name": ["han", "trust"], "mobile": ["recency"], "address": ["completeness"]},
     ))
-    build_golden(con, config, "R1")
+    build_golden(con, config, "R1", keyring=STORE.protector.keyring)
     g = con.execute("SELECT name, mobile, email, address, id_number, provenance FROM customer.golden").fetchone()
     assert g is not None
     name, mobile, email, address, id_number, provenance = g
+    mobile, id_number = _plain("C1", "mobile", mobile), _plain("C1", "id_number", id_number)
     assert name == "张伟"  # Chinese characters beat pinyin, then trust beats the ticket's homophone
     assert mobile == "13700000003"  # recency: the newest mobile wins
     assert email == "zw@old.cn"  # default: trust first
@@ -58,13 +76,17 @@ def test_per_field_survivorship() -> None:
 def test_history_records_changes_with_cause() -> None:
     con = _store()
     config = load_config()  # shipped defaults: mobile by recency
-    build_golden(con, config, "R1")
+    build_golden(con, config, "R1", keyring=STORE.protector.keyring)
     created = con.execute("SELECT count(*) FROM customer.history WHERE cause = 'created'").fetchone()
     assert created is not None and created[0] >= 5
     con.execute("UPDATE customer.party SET mobile = '13600000009', updated_at = TIMESTAMP '2025-01-01' "
                 "WHERE obs_id = 'card:9:h'")
-    build_golden(con, config, "R2")
+    _protect(con)
+    build_golden(con, config, "R2", keyring=STORE.protector.keyring)
     rows = con.execute(
         "SELECT field, old_value, new_value, run_id, batch_id, cause FROM customer.history WHERE run_id = 'R2'"
     ).fetchall()
-    assert rows == [("mobile", "13700000003", "13600000009", "R2", "b2", "survivorship: value from card:9:h")]
+    # protected fields enter the history as their keyed tokens, never in plaintext
+    token = STORE.protector.token
+    assert rows == [("mobile", token("mobile", "13700000003"), token("mobile", "13600000009"), "R2", "b2",
+                     "survivorship: value from card:9:h")]

@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from tests.helpers import state_digest
 
@@ -74,9 +75,16 @@ def test_domains_flow_in_order(run_dir: Path) -> None:
     p = con.execute(
         "SELECT name, mobile, province, district FROM customer.party WHERE obs_id = 'policy_core:P002:policy_holder'"
     ).fetchone()
-    assert p == ("张伟", "13812345678", "北京市", "朝阳区")
-    p8 = con.execute("SELECT mobile FROM customer.party WHERE obs_id = 'policy_core:P008:policy_holder'").fetchone()
-    assert p8 == ("13700002222",)
+    assert p is not None and (p[0], p[2], p[3]) == ("张伟", "北京市", "朝阳区")
+    # the mobile is stored encrypted, bound to its observation, beside its keyed token
+    store = open_store(run_dir / "custodata.duckdb", read_only=True)
+    assert p[1].startswith("cd1:")
+    assert store.protector.decrypt(p[1], "policy_core:P002:policy_holder|mobile") == "13812345678"
+    p8 = con.execute("SELECT mobile, mobile_token FROM customer.party "
+                     "WHERE obs_id = 'policy_core:P008:policy_holder'").fetchone()
+    assert p8 is not None
+    assert store.protector.decrypt(p8[0], "policy_core:P008:policy_holder|mobile") == "13700002222"
+    assert p8[1] == store.protector.token("mobile", "13700002222")
     # every observation has exactly one customer; layer sub-domains add up to the total domain
     xref = con.execute("SELECT count(*), count(DISTINCT obs_id) FROM customer.xref").fetchone()
     obs = con.execute("SELECT count(*) FROM customer.party").fetchone()

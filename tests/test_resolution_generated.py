@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
 from custodata.sources.generate import generate
@@ -81,7 +82,8 @@ def test_quality_floor(raw: Path, resolved: Path) -> None:
 
 
 def test_search_before_create_ranks_the_customer_first(resolved: Path) -> None:
-    con = duckdb.connect(str(resolved / "custodata.duckdb"))
+    store = open_store(resolved / "custodata.duckdb")
+    con = store.con
     try:
         row = con.execute(
             "SELECT customer_id, name, mobile, id_number FROM customer.golden WHERE kind = 'individual' "
@@ -89,14 +91,13 @@ def test_search_before_create_ranks_the_customer_first(resolved: Path) -> None:
         ).fetchone()
         assert row is not None
         cid, name, mobile, id_number = row
+        mobile = store.protector.decrypt(mobile, f"{cid}|mobile")
+        id_number = store.protector.decrypt(id_number, f"{cid}|id_number")
         # a front desk types the name as on a passport (pinyin) and the mobile with separators
         from custodata.normalise import name_pinyin
 
         typo = (name_pinyin(name) or "").upper()
         formatted = f"+86 {mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
-        from custodata.engine.functions import register_functions
-
-        register_functions(con)
         cands = match(con, name=typo, mobile=formatted, id_number=id_number)
         assert cands and cands[0].customer_id == cid
         assert cands[0].match_probability > 0.99

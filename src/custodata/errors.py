@@ -34,3 +34,11 @@ class NotFoundError(LookupError, CustodataError):
 
 class StateError(CustodataError):
     """An operation is not possible in the current state (e.g. resolve before ingest)."""
+
+
+class CryptoError(CustodataError):
+    """A value cannot be decrypted: wrong record, tampered ciphertext, missing key."""
+
+
+class KeyDestroyedError(CryptoError):
+    """The data key was destroyed (the customer was erased): the value is gone for good."""

@@ -134,7 +134,7 @@ class Pipeline:
                 t0 = time.perf_counter()
                 steps = iter(range(1, 100))
                 summary.resolution = resolve(
-                    store.con, self.config, run_id, mode=mode, retrain=retrain,
+                    store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
                     progress=lambda msg: say("resolve", msg, next(steps), 9),
                 )
                 say("resolve", "done", 9, 9)
@@ -193,7 +193,8 @@ class Pipeline:
                         store.con, str(kwargs["customer_id"]), reason=str(kwargs["reason"]),
                         run_id=run_id, records=list(records) if isinstance(records, list) else None,
                     )
-                build_golden(store.con, self.config, run_id, cause=f"{operation}: {kwargs['reason']}")
+                build_golden(store.con, self.config, run_id, keyring=store.protector.keyring,
+                             cause=f"{operation}: {kwargs['reason']}")
                 build_relationships(store.con)
                 build_layer(store.con, self.config, self.rules)
             self.publish(store)

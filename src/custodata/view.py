@@ -12,7 +12,10 @@ from typing import Any
 
 import duckdb
 
+from custodata.crypto import Protector
+from custodata.domains.business import PROTECTED_PARTY_FIELDS, PROTECTED_RECORD_FIELDS
 from custodata.errors import NotFoundError
+from custodata.resolution.golden import golden_aad
 from custodata.resolution.identity import resolve_id
 
 
@@ -22,9 +25,23 @@ def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[
     return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
-def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any]:
-    """Everything about one customer; an old (merged) id is followed to its survivor."""
+def _erased(con: duckdb.DuckDBPyConnection, customer_id: str) -> None:
+    row = con.execute(
+        "SELECT erased_at, reason FROM meta.erased WHERE entity_key = ?", [f"customer:{customer_id}"]
+    ).fetchone()
+    if row:
+        raise NotFoundError(f"customer {customer_id} was erased on {row[0]:%Y-%m-%d} ({row[1]})")
+
+
+def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Protector) -> dict[str, Any]:
+    """Everything about one customer, protected fields decrypted for the masking layer to show.
+
+    An old (merged) id is followed to its survivor; an erased customer is reported as such.
+    Callers must pass the result through masking before a person sees it.
+    """
+    _erased(con, customer_id)
     current = resolve_id(con, customer_id)
+    _erased(con, current)
     profile = _dicts(con, "SELECT * EXCLUDE (provenance) FROM layer.customer_view WHERE customer_id = ?", [current])
     if not profile:
         raise NotFoundError(f"customer {customer_id} not found")
@@ -66,6 +83,18 @@ def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, 
         "FROM customer.history WHERE customer_id = ? ORDER BY changed_at, field",
         [current],
     )
+    dec = protector.decrypt
+    for f in PROTECTED_PARTY_FIELDS:
+        if f in profile[0]:
+            profile[0][f] = dec(profile[0][f], golden_aad(current, f))
+    for r in records:
+        for f in PROTECTED_RECORD_FIELDS:
+            if f in r:
+                r[f] = dec(r[f], f"{r['source']}:{r['record_key']}|{f}")
+    for r in lineage:
+        for f in PROTECTED_PARTY_FIELDS:
+            if f in r:
+                r[f] = dec(r[f], f"{r['obs_id']}|{f}")
     return {
         "customer_id": current,
         "requested_id": customer_id,

@@ -128,7 +128,7 @@ def show(
     with _clean_errors():
         store = open_store(_require_store(out), read_only=True)
         try:
-            view = customer_360(store.con, customer_id)
+            view = customer_360(store.con, customer_id, store.protector)
         finally:
             store.close()
         if as_json:
@@ -295,7 +295,7 @@ def demo(
                 "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
                 "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
                 "customer_id LIMIT 1")
-            example = customer_360(store.con, row[0][0]) if row else None
+            example = customer_360(store.con, row[0][0], store.protector) if row else None
         finally:
             store.close()
         if example:

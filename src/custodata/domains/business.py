@@ -10,16 +10,43 @@ reason code each.
 
 from __future__ import annotations
 
+from custodata.classification.grading import load_grading
+from custodata.errors import ConfigError
 from custodata.fields import DATE_FIELDS, PARTY_FIELDS, RECORD_FIELDS, BusinessType
 from custodata.quality import QuarantineReason as R
 from custodata.sources.mapping import PartyMapping, SourceMapping
 
-PARTY_STRUCT = (
-    "STRUCT(role VARCHAR, kind VARCHAR, name VARCHAR, family_name VARCHAR, given_name VARCHAR, "
-    "id_type VARCHAR, id_number VARCHAR, uscc VARCHAR, birth_date DATE, gender VARCHAR, "
-    "mobile VARCHAR, phone VARCHAR, email VARCHAR, address VARCHAR, province VARCHAR, "
-    "city VARCHAR, district VARCHAR, postcode VARCHAR)"
-)
+# Protected fields: stored encrypted from the sub-domains on (grading: C3 or level >= 4);
+# tokenised ones also carry ``<field>_token``, the keyed token exact-match work uses instead.
+_GRADING = load_grading()
+# party fields entity resolution compares fuzzily must stay readable to it
+_FUZZY_PARTY_FIELDS = ("name", "family_name", "given_name", "birth_date", "gender", "address",
+                       "province", "city", "district", "postcode", "uscc", "id_type")
+for _f in _FUZZY_PARTY_FIELDS:
+    if _GRADING.field_encrypted(_f):
+        raise ConfigError(f"grading: field '{_f}' is compared fuzzily by entity resolution and cannot be "
+                          "graded for encryption; grade it below encrypt_at_level")
+PROTECTED_PARTY_FIELDS: tuple[str, ...] = tuple(f for f in PARTY_FIELDS if _GRADING.field_encrypted(f))
+PROTECTED_RECORD_FIELDS: tuple[str, ...] = tuple(f for f in RECORD_FIELDS if _GRADING.field_encrypted(f))
+TOKEN_PARTY_FIELDS: tuple[str, ...] = tuple(f for f in PROTECTED_PARTY_FIELDS if _GRADING.field_tokenised(f))
+TOKEN_RECORD_FIELDS: tuple[str, ...] = tuple(f for f in PROTECTED_RECORD_FIELDS if _GRADING.field_tokenised(f))
+
+
+def token_kind(field: str) -> str:
+    """Tokens of one kind only ever equal tokens of the same kind (a mobile never equals an ID)."""
+    return _GRADING.field_type(field) or field
+
+
+def _party_struct_type() -> str:
+    cols = ["role VARCHAR", "kind VARCHAR"]
+    for f in PARTY_FIELDS:
+        cols.append(f"{f} {'DATE' if f == 'birth_date' else 'VARCHAR'}")
+        if f in TOKEN_PARTY_FIELDS:
+            cols.append(f"{f}_token VARCHAR")
+    return "STRUCT(" + ", ".join(cols) + ")"
+
+
+PARTY_STRUCT = _party_struct_type()
 TAG_STRUCT = "STRUCT(kind VARCHAR, name VARCHAR, value VARCHAR)"
 
 
@@ -42,6 +69,7 @@ SUBDOMAIN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("record_key", "VARCHAR"),
     ("updated_at", "TIMESTAMP"),
     *((f, _record_column_type(f)) for f in RECORD_FIELDS),
+    *((f"{f}_token", "VARCHAR") for f in TOKEN_RECORD_FIELDS),
     ("parties", f"{PARTY_STRUCT}[]"),
     ("tags", f"{TAG_STRUCT}[]"),
 )
@@ -74,7 +102,7 @@ def _party_columns(party: PartyMapping) -> dict[str, str]:
     return {canonical: column for column, canonical in party.fields.items()}
 
 
-def _party_struct(party: PartyMapping, fmts: str) -> str:
+def _party_struct(party: PartyMapping, fmts: str, source: str, record_key: str, key_id: str) -> str:
     cols = _party_columns(party)
 
     def get(field: str, expr: str = "cd_clean({})") -> str:
@@ -118,7 +146,16 @@ def _party_struct(party: PartyMapping, fmts: str) -> str:
     }
     if set(values) != {"role", "kind", *PARTY_FIELDS}:  # the struct must stay in step with PARTY_FIELDS
         raise RuntimeError("party struct and PARTY_FIELDS disagree")
-    return "{" + ", ".join(f"'{k}': {v}" for k, v in values.items()) + "}"
+    obs_id = f"{_lit(source + ':')} || {record_key} || {_lit(':' + party.role.value)}"
+    stored: dict[str, str] = {}
+    for k, v in values.items():
+        if k in PROTECTED_PARTY_FIELDS:
+            stored[k] = f"cd_enc({v}, {_lit(key_id)}, {obs_id} || {_lit('|' + k)})"
+            if k in TOKEN_PARTY_FIELDS:
+                stored[f"{k}_token"] = f"cd_tok({_lit(token_kind(k))}, {v})"
+        else:
+            stored[k] = v
+    return "{" + ", ".join(f"'{k}': {v}" for k, v in stored.items()) + "}"
 
 
 def _party_identified(party: PartyMapping) -> str:
@@ -167,10 +204,17 @@ def _reason_checks(mapping: SourceMapping, fmts: str) -> list[tuple[str, str, st
     return checks
 
 
-def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, ingested_at: str) -> str:
-    """SQL typing and validating one landed batch; ``_reason`` is NULL for accepted rows."""
+def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, ingested_at: str, key_id: str) -> str:
+    """SQL typing and validating one landed batch; ``_reason`` is NULL for accepted rows.
+
+    Protected fields leave here encrypted under the batch's data key (the
+    ``key_id``), each bound to its record and field; the raw row
+    kept for quarantine is encrypted too.
+    """
     fmts = "|".join(mapping.date_formats)
     record = {canonical: column for column, canonical in mapping.fields.items()}
+    # rows without a record key are quarantined; their values still encrypt, bound to an empty key
+    record_id = f"{_lit(mapping.system + ':')} || coalesce({_raw(mapping.record_key)}, '')"
     outs: list[str] = [
         f"{_lit(mapping.system)} AS _source",
         f"{_lit(mapping.business_type.value)} AS _business_type",
@@ -202,9 +246,18 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
             expr = f"cd_date({raw}, {_lit(fmts)})"
         else:
             expr = f"cd_clean({raw})"
+        if field in PROTECTED_RECORD_FIELDS:
+            if field in TOKEN_RECORD_FIELDS:
+                outs.append(f"cd_tok({_lit(token_kind(field))}, {expr}) AS {field}_token")
+            expr = f"cd_enc({expr}, {_lit(key_id)}, {record_id} || {_lit('|' + field)})"
         outs.append(f"{expr} AS {field}")
+    for field in TOKEN_RECORD_FIELDS:
+        if field not in record:
+            outs.append(f"CAST(NULL AS VARCHAR) AS {field}_token")
+    record_key = f"coalesce({_raw(mapping.record_key)}, '')"
     outs.append(
-        f"CAST([{', '.join(_party_struct(p, fmts) for p in mapping.parties)}] AS {PARTY_STRUCT}[]) AS parties"
+        f"CAST([{', '.join(_party_struct(p, fmts, mapping.system, record_key, key_id) for p in mapping.parties)}] "
+        f"AS {PARTY_STRUCT}[]) AS parties"
     )
     tags = ", ".join(
         f"{{'kind': {_lit(t.kind.value)}, 'name': {_lit(t.name)}, 'value': cd_clean({_raw(t.column)})}}"
@@ -219,8 +272,35 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
     detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
     return (
         f"SELECT {', '.join(outs)}, {reason} AS _reason, {detail} AS _detail, "
-        f"CAST(to_json(l) AS VARCHAR) AS _raw FROM {landing_table} AS l"
+        f"cd_enc(CAST(to_json(l) AS VARCHAR), {_lit(key_id)}, {_lit(batch_id + ':')} || _row || '|raw') AS _raw "
+        f"FROM {landing_table} AS l"
     )
+
+
+def quarantine_aad(batch_id: str, row_no: int | None) -> str:
+    """Associated data binding a quarantined raw row to its batch and row number."""
+    return f"{batch_id}:{row_no}|raw"
+
+
+def erase_parties_sql(typed_table: str) -> str:
+    """Re-ingesting an erased person's old rows must not bring them back: blank those parties.
+
+    A party is erased when its observation (source:record_key:role) or its ID token was
+    erased; a record naming an erased party also loses its protected record fields.
+    """
+    checks = ["cd_erased('obs:' || _source || ':' || record_key || ':' || p.role)"]
+    checks += [f"cd_erased('{f}:' || coalesce(p.{f}_token, ''))" for f in TOKEN_PARTY_FIELDS if f == "id_number"]
+    hit = " OR ".join(checks)
+    nulls = [f"'{f}': NULL" for f in PARTY_FIELDS] + [f"'{f}_token': NULL" for f in TOKEN_PARTY_FIELDS]
+    blank = f"CAST({{'role': p.role, 'kind': 'erased', {', '.join(nulls)}}} AS {PARTY_STRUCT})"
+    record_blank = ", ".join(
+        [f"{f} = NULL" for f in PROTECTED_RECORD_FIELDS] + [f"{f}_token = NULL" for f in TOKEN_RECORD_FIELDS]
+    )
+    any_hit = f"len(list_filter(parties, p -> {hit})) > 0"
+    sets = f"parties = list_transform(parties, p -> CASE WHEN {hit} THEN {blank} ELSE p END)"
+    if record_blank:
+        sets = record_blank + ", " + sets
+    return f"UPDATE {typed_table} SET {sets} WHERE {any_hit}"
 
 
 def dedupe_within_batch_sql(typed_table: str) -> str:

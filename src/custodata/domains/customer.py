@@ -2,7 +2,9 @@
 
 Every party named in the latest version of every business record becomes one
 observation, identified as ``source:record_key:role`` so lineage back to the
-source row is never lost.  Values are normalised here once (pinyin keys,
+source row is never lost.  Protected fields (ID number, mobile) arrive encrypted,
+bound to this very observation, with their keyed tokens beside them; erased
+parties arrive blank and are left out.  Values are normalised here once (pinyin keys,
 address parts, derived birth date and gender) so matching, survivorship and
 search all compare the same forms.
 """
@@ -35,8 +37,9 @@ WITH latest AS (
     SELECT *, cd_address(coalesce(p.address,
                 nullif(concat_ws('', p.province, p.city, p.district), ''))) AS a
     FROM honorific
-    WHERE p.name IS NOT NULL OR p.family_name IS NOT NULL OR p.id_number IS NOT NULL OR p.uscc IS NOT NULL
-       OR p.mobile IS NOT NULL
+    WHERE p.kind <> 'erased'
+      AND (p.name IS NOT NULL OR p.family_name IS NOT NULL OR p.id_number IS NOT NULL OR p.uscc IS NOT NULL
+           OR p.mobile IS NOT NULL)
 )
 SELECT
     _source || ':' || record_key || ':' || p.role AS obs_id,
@@ -48,10 +51,12 @@ SELECT
     CASE WHEN p.kind = 'corporate' THEN NULL ELSE coalesce(cd_family(p.name), p.family_name) END AS family_name,
     CASE WHEN p.kind = 'corporate' THEN cd_company_key(p.name) END AS company_key,
     CASE WHEN p.kind = 'corporate' THEN NULL ELSE p.id_number END AS id_number,
+    CASE WHEN p.kind = 'corporate' THEN NULL ELSE p.id_number_token END AS id_number_token,
     p.uscc AS uscc,
     p.birth_date AS birth_date,
     p.gender AS gender,
     p.mobile AS mobile,
+    p.mobile_token AS mobile_token,
     p.phone AS phone,
     p.email AS email,
     a.full AS address,

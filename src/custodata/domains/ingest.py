@@ -13,8 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from custodata.crypto.keyring import batch_key_id
 from custodata.domains.business import (
     dedupe_within_batch_sql,
+    erase_parties_sql,
+    quarantine_aad,
     subdomain_ddl,
     subdomain_table,
     total_domain_sql,
@@ -63,15 +66,22 @@ def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *,
                              int(read), int(accepted), int(quarantined), skipped=True)
     ingested_at = str(known[0][1]) if known else _now()
 
-    landing = f"landing.{mapping.system}"
+    # landing is transient: raw text lives in a temporary table of this connection only and
+    # is never written to the store; protected fields leave it encrypted under the batch key
+    landing = f"_landing_{mapping.system}"
+    key_id = batch_key_id(batch_id)
+    store.protector.keyring.ensure([key_id], {key_id: f"batch:{batch_id}"})
     landed = land(mapping, input_dir, store.con, landing)
     typed = f"_typed_{mapping.system}"
     ex.run_one_sql(subdomain_ddl(mapping.business_type))
     ex.run_one_sql(
         f"CREATE OR REPLACE TEMP TABLE {typed} AS "
-        + typed_select(mapping, landing, batch_id, ingested_at)
+        + typed_select(mapping, landing, batch_id, ingested_at, key_id)
     )
+    ex.run_one_sql(f"DROP TABLE IF EXISTS {landing}")
     ex.run_one_sql(dedupe_within_batch_sql(typed))
+    if store.erased:
+        ex.run_one_sql(erase_parties_sql(typed))
     target = subdomain_table(mapping.business_type)
     with ex.transaction():
         ex.run_one_sql(f"DELETE FROM {target} WHERE _batch_id = ?", [batch_id])
@@ -88,7 +98,8 @@ def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *,
         if landed.rejects:
             store.con.executemany(
                 "INSERT INTO meta.quarantine VALUES (?, ?, ?, NULL, ?, ?, ?)",
-                [[batch_id, mapping.system, r.row_no, r.reason.value, r.detail, r.raw]
+                [[batch_id, mapping.system, r.row_no, r.reason.value, r.detail,
+                  store.protector.encrypt(r.raw, key_id, quarantine_aad(batch_id, r.row_no))]
                  for r in landed.rejects],
             )
         accepted = int(ex.scalar(f"SELECT count(*) FROM {typed} WHERE _reason IS NULL"))

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import duckdb
 
+from custodata.crypto import Protector
 from custodata.engine.executor import Executor
 
-SCHEMAS = ("landing", "business", "customer", "layer", "meta")
+SCHEMAS = ("business", "customer", "layer", "meta")
 
 _META_DDL = """
 CREATE TABLE IF NOT EXISTS meta.batch (
@@ -45,8 +46,10 @@ CREATE TABLE IF NOT EXISTS meta.run (
     summary JSON
 );
 CREATE TABLE IF NOT EXISTS meta.erased (
-    entity_key VARCHAR PRIMARY KEY,
-    erased_at TIMESTAMP NOT NULL
+    entity_key VARCHAR PRIMARY KEY,       -- customer:<id> | obs:<source:record_key:role> | id_number:<token>
+    customer_id VARCHAR,
+    erased_at TIMESTAMP NOT NULL,
+    reason VARCHAR
 );
 """
 
@@ -57,10 +60,18 @@ class BatchStore:
 
     path: Path | None
     con: duckdb.DuckDBPyConnection
+    protector: Protector
+    erased: set[str] = field(default_factory=set)
     executor: Executor = field(init=False)
 
     def __post_init__(self) -> None:
         self.executor = Executor(self.con)
+
+    def reload_erased(self) -> None:
+        """Erased customers, observations and ID tokens: never to be loaded again."""
+        self.erased.clear()
+        if self.table_exists("meta.erased"):
+            self.erased.update(r[0] for r in self.con.execute("SELECT entity_key FROM meta.erased").fetchall())
 
     def table_exists(self, qualified: str) -> bool:
         schema, _, name = qualified.rpartition(".")
@@ -82,7 +93,15 @@ class BatchStore:
 
 
 def open_store(path: Path | None, *, threads: int | None = None, read_only: bool = False) -> BatchStore:
-    """Open (creating if needed) the batch store; ``None`` gives an in-memory store for tests."""
+    """Open (creating if needed) the batch store; ``None`` gives an in-memory store for tests.
+
+    The store comes with its protector: data keys from ``meta.data_key``, unwrapped by the
+    KEK provider configured for the store's folder (``<folder>/keys/kek.json`` by default;
+    an in-memory store gets throw-away keys).
+    """
+    from custodata.crypto.functions import register_crypto
+    from custodata.crypto.kek import MemoryKeyProvider, load_provider
+    from custodata.crypto.keyring import KeyRing
     from custodata.engine.functions import register_functions
 
     if path is not None:
@@ -96,4 +115,8 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(_META_DDL)
     register_functions(con)
-    return BatchStore(path, con)
+    provider = load_provider(path.parent) if path is not None else MemoryKeyProvider()
+    store = BatchStore(path, con, Protector(KeyRing(con, provider, read_only=read_only)))
+    store.reload_erased()
+    register_crypto(con, store.protector, store.erased.__contains__)
+    return store

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import duckdb
 
+from custodata.crypto.keyring import KeyRing, customer_key_id
+from custodata.domains.business import TOKEN_PARTY_FIELDS
 from custodata.resolution.config import ResolutionConfig
 
 GOLDEN = "customer.golden"
@@ -27,6 +29,8 @@ _CRITERIA_SQL = {
 TEXT_FIELDS = ("name", "name_pinyin", "gender", "id_number", "uscc", "mobile", "phone", "email",
                "address", "province", "city", "district")
 DATE_FIELDS = ("birth_date",)
+# protected fields: chosen by their tokens, stored re-encrypted under the customer's own data key
+PROTECTED = tuple(f for f in TEXT_FIELDS if f in TOKEN_PARTY_FIELDS)
 
 HISTORY_DDL = f"""
 CREATE TABLE IF NOT EXISTS {HISTORY} (
@@ -37,8 +41,27 @@ CREATE TABLE IF NOT EXISTS {HISTORY} (
 
 
 def _order(field: str, config: ResolutionConfig) -> str:
-    parts = [_CRITERIA_SQL[c].format(v=field) for c in config.survivorship.for_field(field)]
+    criteria = config.survivorship.for_field(field)
+    if field in PROTECTED:  # the length or script of a ciphertext says nothing about its value
+        criteria = [c for c in criteria if c not in ("completeness", "han")]
+    parts = [_CRITERIA_SQL[c].format(v=field) for c in criteria]
     return ", ".join([*parts, "obs_id"])
+
+
+def _outputs() -> list[str]:
+    out = []
+    for f in (*TEXT_FIELDS, *DATE_FIELDS):
+        if f in PROTECTED:
+            out.append(f"cd_reenc(_ct_{f}, _from_{f} || '|{f}', 'c-' || customer_id, customer_id || '|{f}') AS {f}")
+            out.append(f"{f}_token")
+        else:
+            out.append(f)
+    return out
+
+
+def golden_aad(customer_id: str, field: str) -> str:
+    """Associated data of a golden record's protected field."""
+    return f"{customer_id}|{field}"
 
 
 def golden_sql(config: ResolutionConfig) -> str:
@@ -46,7 +69,12 @@ def golden_sql(config: ResolutionConfig) -> str:
     picks = []
     for field in (*TEXT_FIELDS, *DATE_FIELDS):
         order = _order(field, config)
-        picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS {field}")
+        if field in PROTECTED:
+            picks.append(f"first({field}_token ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) "
+                         f"AS {field}_token")
+            picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS _ct_{field}")
+        else:
+            picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS {field}")
         picks.append(
             f"first(obs_id ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS _from_{field}"
         )
@@ -64,14 +92,16 @@ def golden_sql(config: ResolutionConfig) -> str:
                min(ingested_at) AS first_seen, max(updated_at) AS last_updated
         FROM members GROUP BY customer_id
     )
-    SELECT customer_id, kind, {', '.join((*TEXT_FIELDS, *DATE_FIELDS))},
+    SELECT customer_id, kind, {', '.join(_outputs())},
            n_records, sources, first_seen, last_updated, {provenance} AS provenance
     FROM picked
     """
 
 
 def _unpivot(table: str) -> str:
-    cols = ", ".join(f"CAST({f} AS VARCHAR) AS {f}" for f in (*TEXT_FIELDS, *DATE_FIELDS))
+    # protected fields are compared and kept in the history as their tokens, never as plaintext
+    cols = ", ".join(f"CAST({f}_token AS VARCHAR) AS {f}" if f in PROTECTED else f"CAST({f} AS VARCHAR) AS {f}"
+                     for f in (*TEXT_FIELDS, *DATE_FIELDS))
     return (
         f"(UNPIVOT (SELECT customer_id, {cols} FROM {table}) ON "
         f"{', '.join((*TEXT_FIELDS, *DATE_FIELDS))} INTO NAME field VALUE value)"
@@ -79,10 +109,13 @@ def _unpivot(table: str) -> str:
 
 
 def build_golden(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, cause: str = "survivorship"
+    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
+    cause: str = "survivorship",
 ) -> int:
     """Rebuild golden records and append what changed to the history."""
     con.execute(HISTORY_DDL)
+    ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM customer.xref").fetchall()]
+    keyring.ensure([customer_key_id(c) for c in ids], {customer_key_id(c): f"customer:{c}" for c in ids})
     had_previous = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema='customer' AND table_name='golden'"
     ).fetchone()

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 PERSON_INPUT = "er_person_input"
 MODEL_TABLE = "meta.model"
 
+# Exact-match fields and where their values come from: protected fields are matched on their
+# keyed tokens, so entity resolution never sees an ID number or a mobile in plaintext.
+MATCH_SOURCE = {"id_number": "id_number_token", "mobile": "mobile_token", "email": "email", "phone": "phone"}
+
 # Comparisons, in the order they appear in explanations.
 COMPARED_FIELDS = ("id_number", "name", "birth_date", "gender", "mobile", "phone", "email", "address")
 
@@ -116,11 +120,11 @@ def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig)
     """
     limit = int(config.max_names_per_value)
     guarded = []
-    for col in ("id_number", "mobile", "email", "phone"):
+    for col, src in MATCH_SOURCE.items():
         guarded.append(
-            f"CASE WHEN {col} IN (SELECT {col} FROM customer.party WHERE kind = 'individual' "
-            f"AND {col} IS NOT NULL GROUP BY {col} HAVING count(DISTINCT name_pinyin) > {limit}) "
-            f"THEN NULL ELSE {col} END AS {col}"
+            f"CASE WHEN {src} IN (SELECT {src} FROM customer.party WHERE kind = 'individual' "
+            f"AND {src} IS NOT NULL GROUP BY {src} HAVING count(DISTINCT name_pinyin) > {limit}) "
+            f"THEN NULL ELSE {src} END AS {col}"
         )
     con.execute(
         f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT obs_id, source, record_key, role, "
@@ -131,10 +135,10 @@ def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig)
     con.execute(
         "CREATE OR REPLACE TABLE customer.guarded_value AS "
         + " UNION ALL ".join(
-            f"SELECT '{col}' AS field, sha256({col}) AS value_hash, count(DISTINCT name_pinyin) AS names "
-            f"FROM customer.party WHERE kind = 'individual' AND {col} IS NOT NULL GROUP BY {col} "
+            f"SELECT '{col}' AS field, sha256({src}) AS value_hash, count(DISTINCT name_pinyin) AS names "
+            f"FROM customer.party WHERE kind = 'individual' AND {src} IS NOT NULL GROUP BY {src} "
             f"HAVING count(DISTINCT name_pinyin) > {limit}"
-            for col in ("id_number", "mobile", "email", "phone")
+            for col, src in MATCH_SOURCE.items()
         )
     )
     row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()

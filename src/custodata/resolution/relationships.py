@@ -40,10 +40,10 @@ def build_relationships(con: duckdb.DuckDBPyConnection) -> int:
         CREATE OR REPLACE TABLE {RELATIONSHIP} AS
         WITH roles AS ({role_sql}),
         homes AS (
-            SELECT g.customer_id, g.address, coalesce(g.phone, g.mobile) AS line
+            SELECT g.customer_id, g.address, coalesce(g.phone, g.mobile_token) AS line
             FROM customer.golden g
             WHERE g.kind = 'individual' AND g.address IS NOT NULL
-              AND coalesce(g.phone, g.mobile) IS NOT NULL
+              AND coalesce(g.phone, g.mobile_token) IS NOT NULL
         ),
         groups AS (
             SELECT list(customer_id ORDER BY customer_id) AS ids FROM homes

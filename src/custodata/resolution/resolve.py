@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from custodata.crypto.keyring import KeyRing
 from custodata.resolution import clusters, identity, person
 from custodata.resolution.config import ResolutionConfig
 from custodata.resolution.golden import build_golden
@@ -45,7 +46,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
 
 
 def resolve(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *,
+    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
     mode: str = "auto", retrain: bool = False, progress: Progress | None = None,
 ) -> ResolutionSummary:
     """Resolve ``customer.party`` into golden records; ``mode`` is auto, full or incremental."""
@@ -107,6 +108,6 @@ def resolve(
     ids = identity.assign_ids(con, run_id)
     summary.new_customers = ids["new_customers"]
     say("golden records")
-    summary.customers = build_golden(con, config, run_id)
+    summary.customers = build_golden(con, config, run_id, keyring=keyring)
     summary.details = {**guard, **ids}
     return summary

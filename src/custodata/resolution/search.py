@@ -73,7 +73,7 @@ def match(
                coalesce(birth_date, cd_id_birth(id_number)) AS birth_date,
                coalesce(gender, cd_id_gender(id_number)) AS gender,
                a.full AS address, a.city AS city, a.district AS district,
-               id_number, mobile, email, phone
+               cd_tok('id_number', id_number) AS id_number, cd_tok('mobile', mobile) AS mobile, email, phone
         FROM n
         """,
         [name, id_number, mobile, birth_date, email, address, gender, phone],

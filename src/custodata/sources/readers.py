@@ -155,7 +155,7 @@ def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection
     for r in rejects:
         unique.setdefault(r.row_no, r)
     con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER () AS _row, * FROM _csv"
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, * FROM _csv"
     )
     con.execute("DROP TABLE _csv")
     rows = _count(con, table)
@@ -191,7 +191,7 @@ def _land_rows(
 ) -> int:
     """Write dict rows as an all-text table, in batches to bound memory."""
     con.execute(
-        f"CREATE OR REPLACE TABLE {table} (_row BIGINT, "
+        f"CREATE OR REPLACE TEMP TABLE {table} (_row BIGINT, "
         + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")"
     )
     n = 0
@@ -231,7 +231,7 @@ def _land_parquet(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnec
         cols = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
         casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in cols)
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER () AS _row, {casts} "
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, {casts} "
             "FROM read_parquet(?)",
             [str(path)],
         )

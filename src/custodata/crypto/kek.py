@@ -1,0 +1,151 @@
+"""Key-encryption keys (KEK): the root of the envelope, behind a pluggable provider.
+
+Data keys are only ever stored wrapped by a KEK, and the KEK never sits in the
+batch store.  The default provider keeps versioned KEKs in a local key file
+(mode 0600); a bank plugs in its KMS or Vault by implementing
+:class:`KeyProvider` and naming the class in ``CUSTODATA_KEY_PROVIDER``.
+Rotating the KEK adds a version; data keys are re-wrapped, data is not touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from custodata.errors import ConfigError, CryptoError
+
+KEY_FILE_FORMAT = "custodata-kek/1"
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """What custodata needs from a KMS: wrap and unwrap data keys, rotate its own key."""
+
+    name: str
+
+    def current_version(self) -> str: ...
+
+    def wrap(self, key: bytes, context: str) -> tuple[str, bytes]:
+        """Encrypt a data key under the current KEK, bound to ``context``; returns (version, blob)."""
+        ...
+
+    def unwrap(self, version: str, blob: bytes, context: str) -> bytes: ...
+
+    def rotate(self) -> str:
+        """Make a new KEK version current and return it; old versions still unwrap."""
+        ...
+
+    def retire(self, version: str) -> None:
+        """Forget an old KEK version once nothing is wrapped under it any more."""
+        ...
+
+
+class LocalKeyFileProvider:
+    """Versioned 256-bit KEKs in a JSON key file readable only by its owner."""
+
+    name = "local-file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys: dict[str, bytes] = {}
+        self._current = ""
+        self._load_or_create()
+
+    def _load_or_create(self) -> None:
+        if not self.path.exists():
+            self._keys = {"1": AESGCM.generate_key(256)}
+            self._current = "1"
+            self._save()
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("format") != KEY_FILE_FORMAT:
+                raise ValueError(f"format is not {KEY_FILE_FORMAT}")
+            self._keys = {str(v): base64.b64decode(k) for v, k in data["keys"].items()}
+            self._current = str(data["current"])
+            if self._current not in self._keys or any(len(k) != 32 for k in self._keys.values()):
+                raise ValueError("current version missing or a key is not 256 bits")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{self.path}: not a usable key file ({exc})") from None
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"format": KEY_FILE_FORMAT, "current": self._current,
+                       "keys": {v: base64.b64encode(k).decode() for v, k in self._keys.items()}}, fh)
+        os.replace(tmp, self.path)
+
+    def current_version(self) -> str:
+        return self._current
+
+    def versions(self) -> list[str]:
+        return sorted(self._keys, key=int)
+
+    def wrap(self, key: bytes, context: str) -> tuple[str, bytes]:
+        nonce = secrets.token_bytes(12)
+        return self._current, nonce + AESGCM(self._keys[self._current]).encrypt(nonce, key, context.encode())
+
+    def unwrap(self, version: str, blob: bytes, context: str) -> bytes:
+        kek = self._keys.get(version)
+        if kek is None:
+            raise CryptoError(f"KEK version {version} is not in {self.path} (retired or wrong key file)")
+        try:
+            return AESGCM(kek).decrypt(blob[:12], blob[12:], context.encode())
+        except InvalidTag:
+            raise CryptoError(f"data key {context} does not unwrap under KEK version {version}") from None
+
+    def rotate(self) -> str:
+        version = str(max(int(v) for v in self._keys) + 1)
+        self._keys[version] = AESGCM.generate_key(256)
+        self._current = version
+        self._save()
+        return version
+
+    def retire(self, version: str) -> None:
+        if version == self._current:
+            raise CryptoError("the current KEK version cannot be retired")
+        self._keys.pop(version, None)
+        self._save()
+
+
+class MemoryKeyProvider(LocalKeyFileProvider):
+    """KEKs that live and die with the process: for in-memory stores in tests and throw-away runs."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._keys = {"1": AESGCM.generate_key(256)}
+        self._current = "1"
+        self.path = Path("(memory)")
+
+    def _save(self) -> None:
+        return None
+
+
+def default_key_file(out_dir: Path) -> Path:
+    return Path(os.environ.get("CUSTODATA_KEK_FILE") or out_dir / "keys" / "kek.json")
+
+
+def load_provider(out_dir: Path) -> KeyProvider:
+    """The configured provider: ``CUSTODATA_KEY_PROVIDER=module:Class`` or the local key file."""
+    spec = os.environ.get("CUSTODATA_KEY_PROVIDER")
+    if not spec:
+        return LocalKeyFileProvider(default_key_file(out_dir))
+    module, _, cls = spec.partition(":")
+    try:
+        provider = getattr(importlib.import_module(module), cls)(out_dir)
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"CUSTODATA_KEY_PROVIDER={spec}: cannot load it ({exc}); give module:Class") from None
+    if not isinstance(provider, KeyProvider):
+        raise ConfigError(f"CUSTODATA_KEY_PROVIDER={spec}: does not implement KeyProvider")
+    return provider

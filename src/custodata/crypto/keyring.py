@@ -1,0 +1,167 @@
+"""Data keys: one per batch and one per customer, stored wrapped in the batch store.
+
+A data key (DEK) encrypts field values; it is kept only wrapped by the KEK
+(:mod:`custodata.crypto.kek`), bound to its own key id so wrapped keys cannot
+be swapped.  A customer's key is what erasure destroys: once its row is
+wiped, nothing encrypted under it can ever be read again, backups included.
+A destroyed key id is never re-created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from custodata.crypto.kek import KeyProvider
+from custodata.errors import CryptoError, KeyDestroyedError, StateError
+
+DATA_KEY_TABLE = "meta.data_key"
+TOKEN_KEY_ID = "token"  # noqa: S105  (the id of the wrapped token key, not the key)
+
+DATA_KEY_DDL = f"""
+CREATE TABLE IF NOT EXISTS {DATA_KEY_TABLE} (
+    key_id VARCHAR PRIMARY KEY,
+    owner VARCHAR NOT NULL,           -- batch:<batch id> | customer:<customer id> | token
+    kek_version VARCHAR,
+    wrapped BLOB,                     -- NULL once destroyed
+    created_at TIMESTAMP NOT NULL,
+    destroyed_at TIMESTAMP
+)
+"""
+
+
+def batch_key_id(batch_id: str) -> str:
+    return f"b-{batch_id}"
+
+
+def customer_key_id(customer_id: str) -> str:
+    return f"c-{customer_id}"
+
+
+class KeyRing:
+    """The store's data keys, unwrapped lazily and cached for this process only."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, provider: KeyProvider, *, read_only: bool = False) -> None:
+        self.con = con
+        self.provider = provider
+        self.read_only = read_only
+        if not read_only:
+            con.execute(DATA_KEY_DDL)
+        self._wrapped: dict[str, tuple[str, bytes]] = {}
+        self._destroyed: set[str] = set()
+        self._ciphers: dict[str, AESGCM] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the wrapped keys (cheap); unwrapping waits until a key is used."""
+        self._wrapped.clear()
+        self._destroyed.clear()
+        self._ciphers.clear()
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'data_key'"
+        ).fetchone()
+        if not (exists and exists[0]):
+            return
+        for key_id, version, wrapped in self.con.execute(
+            f"SELECT key_id, kek_version, wrapped FROM {DATA_KEY_TABLE}"
+        ).fetchall():
+            if wrapped is None:
+                self._destroyed.add(key_id)
+            else:
+                self._wrapped[key_id] = (str(version), bytes(wrapped))
+
+    def __contains__(self, key_id: str) -> bool:
+        return key_id in self._wrapped
+
+    def cipher(self, key_id: str) -> AESGCM:
+        """The AES-GCM cipher of a data key; a destroyed key raises :class:`KeyDestroyedError`."""
+        found = self._ciphers.get(key_id)
+        if found is not None:
+            return found
+        if key_id in self._destroyed:
+            raise KeyDestroyedError(f"data key {key_id} was destroyed")
+        entry = self._wrapped.get(key_id)
+        if entry is None:
+            raise CryptoError(f"no data key {key_id} in this store")
+        cipher = AESGCM(self.provider.unwrap(entry[0], entry[1], key_id))
+        self._ciphers[key_id] = cipher
+        return cipher
+
+    def secret(self, key_id: str) -> bytes:
+        """Raw key bytes, for the HMAC token key only."""
+        entry = self._wrapped.get(key_id)
+        if entry is None:
+            raise CryptoError(f"no data key {key_id} in this store")
+        return self.provider.unwrap(entry[0], entry[1], key_id)
+
+    def ensure(self, key_ids: Iterable[str], owner_of: dict[str, str] | None = None) -> int:
+        """Create the keys that do not exist yet (in bulk); refuse to revive destroyed ones."""
+        wanted = [k for k in dict.fromkeys(key_ids) if k not in self._wrapped]
+        revived = [k for k in wanted if k in self._destroyed]
+        if revived:
+            raise StateError(f"data key {revived[0]} was destroyed (erased customer); it is never re-created")
+        if not wanted:
+            return 0
+        if self.read_only:
+            raise StateError(f"data key {wanted[0]} does not exist and the store is open read-only")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        versions, blobs, owners = [], [], []
+        for key_id in wanted:
+            if ":" in key_id:
+                raise CryptoError(f"key id {key_id!r} must not contain ':'")
+            version, blob = self.provider.wrap(secrets.token_bytes(32), key_id)
+            versions.append(version)
+            blobs.append(blob)
+            owners.append((owner_of or {}).get(key_id, key_id))
+            self._wrapped[key_id] = (version, blob)
+        new_keys = pa.table({  # noqa: F841  (read by name in the SQL below)
+            "key_id": wanted, "owner": owners, "kek_version": versions,
+            "wrapped": pa.array(blobs, pa.binary()), "created_at": pa.array([now] * len(wanted), pa.timestamp("us")),
+        })
+        self.con.execute(
+            f"INSERT INTO {DATA_KEY_TABLE} SELECT key_id, owner, kek_version, wrapped, created_at, NULL FROM new_keys"
+        )
+        return len(wanted)
+
+    def destroy(self, key_ids: Iterable[str]) -> int:
+        """Crypto-shred: wipe the wrapped keys; what they encrypted is unreadable from now on."""
+        ids = [k for k in dict.fromkeys(key_ids) if k in self._wrapped]
+        if not ids:
+            return 0
+        self.con.execute(
+            f"UPDATE {DATA_KEY_TABLE} SET wrapped = NULL, kek_version = NULL, destroyed_at = now() "
+            "WHERE list_contains(?, key_id)", [ids]
+        )
+        for k in ids:
+            self._wrapped.pop(k, None)
+            self._ciphers.pop(k, None)
+            self._destroyed.add(k)
+        return len(ids)
+
+    def rewrap(self) -> int:
+        """Re-wrap every live data key under the provider's current KEK version (rotation)."""
+        current = self.provider.current_version()
+        stale = [(k, v, b) for k, (v, b) in self._wrapped.items() if v != current]
+        rows = []
+        for key_id, version, blob in stale:
+            new_version, new_blob = self.provider.wrap(self.provider.unwrap(version, blob, key_id), key_id)
+            rows.append((key_id, new_version, new_blob))
+            self._wrapped[key_id] = (new_version, new_blob)
+        if rows:
+            rewrapped = pa.table({  # noqa: F841  (read by name in the SQL below)
+                "key_id": [r[0] for r in rows], "kek_version": [r[1] for r in rows],
+                "wrapped": pa.array([r[2] for r in rows], pa.binary()),
+            })
+            self.con.execute(
+                f"UPDATE {DATA_KEY_TABLE} AS d SET kek_version = r.kek_version, wrapped = r.wrapped "
+                "FROM rewrapped r WHERE d.key_id = r.key_id"
+            )
+        return len(rows)
+
+    def versions_in_use(self) -> set[str]:
+        return {v for v, _ in self._wrapped.values()}
