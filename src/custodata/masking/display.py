@@ -1,8 +1,23 @@
-"""Keep-first-N / keep-last-M masking, with the common financial display defaults."""
+"""The common financial display defaults as plain functions, for views that need no policy.
+
+The terminal views predate the policy engine and call these directly; they
+are thin wrappers over the operators' helpers so a value looks the same
+whichever path shows it.  Anything role- or purpose-dependent belongs in
+``custodata.masking.policy`` instead.
+"""
 
 from __future__ import annotations
 
-MASK = "*"
+from custodata.masking.operators import (
+    MASK,
+    AddressLevel,
+    generalise_address_text,
+    keep_chars,
+    mask_email_text,
+    mask_name_text,
+)
+
+__all__ = ["MASK", "mask_address", "mask_email", "mask_id", "mask_keep", "mask_mobile", "mask_name"]
 
 
 def mask_keep(value: str | None, first: int, last: int) -> str | None:
@@ -10,15 +25,11 @@ def mask_keep(value: str | None, first: int, last: int) -> str | None:
 
     Short values are masked whole rather than revealing most of themselves.
     """
-    if value is None:
-        return None
-    if len(value) <= first + last:
-        return MASK * len(value)
-    return value[:first] + MASK * (len(value) - first - last) + value[len(value) - last:]
+    return None if value is None else keep_chars(value, first, last)
 
 
 def mask_id(value: str | None) -> str | None:
-    """Resident ID: first 6 (region) and last 4."""
+    """Resident ID: first 6 (the issuing region) and last 4, as staff confirm IDs at the counter."""
     return mask_keep(value, 6, 4)
 
 
@@ -29,23 +40,24 @@ def mask_mobile(value: str | None) -> str | None:
 
 def mask_name(value: str | None) -> str | None:
     """Chinese names keep the family name (张*, 欧阳**); Latin names their first letter."""
-    if not value:
-        return value
-    if value.isascii():
-        return value[0] + MASK * (len(value) - 1)
-    keep = 2 if len(value) >= 4 else 1
-    return value[:keep] + MASK * (len(value) - keep)
+    return None if value is None else mask_name_text(value)
 
 
-def mask_address(value: str | None, keep: int = 9) -> str | None:
-    """Addresses down to about the district; the street and number are hidden."""
+def mask_address(value: str | None, keep: int | None = None, *, level: AddressLevel = "district") -> str | None:
+    """Addresses down to the district (广东省深圳市南山区****); street and number are hidden.
+
+    ``keep`` caps what is shown at that many characters, for displays (scan
+    evidence) that must stay short whatever the address.
+    """
     if value is None:
         return None
-    return value[:keep] + (MASK * 4 if len(value) > keep else "")
+    masked = generalise_address_text(value, level)
+    shown = masked.rstrip(MASK)
+    if keep is None or len(shown) <= keep:
+        return masked
+    return shown[:keep] + MASK * 4
 
 
 def mask_email(value: str | None) -> str | None:
-    if value is None or "@" not in value:
-        return mask_keep(value, 1, 0)
-    user, _, domain = value.partition("@")
-    return (user[:1] + MASK * 3) + "@" + domain
+    """``z***@example.com``: the mailbox hidden, its length too."""
+    return None if value is None else mask_email_text(value)
