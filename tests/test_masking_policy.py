@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from custodata.classification import load_grading
 from custodata.errors import ConfigError
-from custodata.masking import MaskingContext, MaskingPolicy, load_policy, parse_policy
+from custodata.masking import MaskingContext, MaskingPolicy, load_policy, operator_names, parse_policy
 from custodata.masking.policy import DEFAULT_PATH
 from custodata.normalise import id_check_char
 
@@ -397,3 +397,15 @@ def test_level_4_values_never_shown_whole_outside_fraud_investigation(mobile: st
             out = policy.mask_record(row, role, purpose)
             for value in out.values():
                 assert value is None or (mobile not in str(value) and id_number not in str(value)), (role, purpose)
+
+
+def test_readme_documents_every_operator_and_shipped_role(default: MaskingPolicy) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Masking [脱敏]") :]
+    for name in operator_names():
+        if not name.startswith("test_"):  # registered by the operator tests
+            assert f"`{name}`" in section, name
+    for role in default.roles:
+        assert f"`{role}`" in section, role
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 7)]
+    parse_policy(yaml.safe_load(example), "README.md")
