@@ -365,3 +365,12 @@ def test_hash_is_deterministic_and_keyed(value: str) -> None:
     a = op.operate(value, {}, MaskingContext(hash_key=b"a"))
     assert a == op.operate(value, {}, MaskingContext(hash_key=b"a"))
     assert a != op.operate(value, {}, MaskingContext(hash_key=b"b"))
+
+
+def test_parsed_params_are_accepted_and_checked() -> None:
+    keep = get_operator("keep")
+    parsed = keep.parse({"first": 3, "last": 4})
+    assert keep.operate("13812345678", parsed) == "138****5678"
+    assert keep.describe(parsed) == "keep(3,4)"
+    with pytest.raises(ParamsError, match="keep takes KeepParams, not NameParams"):
+        keep.operate("13812345678", get_operator("name").parse({}))

@@ -24,7 +24,6 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -39,7 +38,6 @@ from custodata.normalise.text import HALFWIDTH_TABLE
 
 MASK = "*"
 
-Params = Mapping[str, Any]
 Tokeniser = Callable[[str, str | None], str]
 
 
@@ -79,6 +77,10 @@ class OperatorParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Params = Mapping[str, Any] | OperatorParams
+"""Parameters as written in a policy, or already parsed (the policy engine parses once)."""
+
+
 class _NoParams(OperatorParams):
     pass
 
@@ -110,6 +112,10 @@ def _explain_params_error(model: type[OperatorParams], exc: ValidationError) -> 
 
 P = TypeVar("P", bound=OperatorParams)
 
+# Parsed parameters by (model, frozen raw params): policies repeat a handful of parameter sets.
+_PARSED: dict[tuple[type[OperatorParams], Any], OperatorParams] = {}
+_PARSED_MAX = 4096
+
 
 class Operator(ABC, Generic[P]):
     """A named way of masking one value; subclasses set ``name`` and ``params_model``.
@@ -124,17 +130,28 @@ class Operator(ABC, Generic[P]):
 
     def parse(self, params: Params | None = None) -> P:
         """The validated parameters; raises ParamsError naming the parameter at fault."""
-        raw: Params = params or {}
+        if isinstance(params, self.params_model):
+            return params
+        if isinstance(params, OperatorParams):
+            raise ParamsError("", f"{self.name} takes {self.params_model.__name__}, not {type(params).__name__}")
+        raw: Mapping[str, Any] = params or {}
         try:
-            try:
-                frozen = _freeze(raw)
-                hash(frozen)
-            except TypeError:
-                return self.params_model.model_validate(dict(raw))
+            key = (self.params_model, _freeze(raw))
+            cached = _PARSED.get(key)
+        except TypeError:  # unhashable or unsortable parameters: validate without the cache
+            key, cached = None, None
+        if cached is not None:
             # The cache is keyed by the model class, so what comes back is a ``P``.
-            return cast(P, _cached_parse(self.params_model, frozen))
+            return cast(P, cached)
+        try:
+            parsed = self.params_model.model_validate(dict(raw))
         except ValidationError as exc:
             raise _explain_params_error(self.params_model, exc) from None
+        if key is not None:
+            if len(_PARSED) > _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = parsed
+        return parsed
 
     def validate(self, params: Params | None = None) -> None:
         """Check parameters when a policy is loaded, so mistakes surface before any value is shown."""
@@ -148,13 +165,8 @@ class Operator(ABC, Generic[P]):
         """Short human form for explanations, e.g. ``keep(6,4)``."""
         if not params:
             return self.name
-        return f"{self.name}({', '.join(f'{k}={v}' for k, v in params.items())})"
-
-
-@lru_cache(maxsize=1024)
-def _cached_parse(model: type[OperatorParams], frozen: tuple[tuple[str, Any], ...]) -> OperatorParams:
-    # Nested values stay tuples, which pydantic accepts wherever a list is expected.
-    return model.model_validate(dict(frozen))
+        given = params.model_dump(exclude_defaults=True) if isinstance(params, OperatorParams) else params
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in given.items())})"
 
 
 def _text(value: object) -> str | None:

@@ -39,7 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from custodata.classification.grading import Grading, load_grading
 from custodata.errors import ConfigError
-from custodata.masking.operators import NO_CONTEXT, MaskingContext, Operator, ParamsError, get_operator, operator_names
+from custodata.masking.operators import (
+    MaskingContext,
+    Operator,
+    OperatorParams,
+    ParamsError,
+    get_operator,
+    operator_names,
+)
 
 DEFAULT_PATH = Path(__file__).with_name("policy.yaml")
 
@@ -113,15 +120,25 @@ class Decision:
     rule_id: str | None
     explanation: str
     _op: Operator[Any] = dataclass_field(repr=False, compare=False)
+    # Parsed once here rather than per value: apply() runs for every value of a row.
+    _parsed: OperatorParams = dataclass_field(init=False, repr=False, compare=False)
+    _context: MaskingContext = dataclass_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", self._op.parse(self.params))
+        object.__setattr__(self, "_context", MaskingContext(sensitive_type=self.sensitive_type))
 
     def apply(self, value: object, context: MaskingContext | None = None) -> object:
         """The value as this decision shows it (None when withheld)."""
         if self.effect == "deny" or value is None:
             return None
-        ctx = context or NO_CONTEXT
-        if self.sensitive_type is not None and ctx.sensitive_type != self.sensitive_type:
-            ctx = replace(ctx, sensitive_type=self.sensitive_type)
-        return self._op.operate(value, self.params, ctx)
+        if context is None:
+            ctx = self._context
+        elif context.sensitive_type != self.sensitive_type and self.sensitive_type is not None:
+            ctx = replace(context, sensitive_type=self.sensitive_type)
+        else:
+            ctx = context
+        return self._op.operate(value, self._parsed, ctx)
 
 
 @dataclass(frozen=True)
