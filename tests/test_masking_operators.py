@@ -374,3 +374,12 @@ def test_parsed_params_are_accepted_and_checked() -> None:
     assert keep.describe(parsed) == "keep(3,4)"
     with pytest.raises(ParamsError, match="keep takes KeepParams, not NameParams"):
         keep.operate("13812345678", get_operator("name").parse({}))
+
+
+@pytest.mark.parametrize("text", ["a" * 20000, "1-" * 10000 + "x", "a@" + "b." * 5000 + "!", "x@" + "a-" * 5000])
+def test_free_text_is_linear_on_long_adversarial_text(text: str) -> None:
+    import time
+
+    start = time.perf_counter()
+    redact_identifiers(text)
+    assert time.perf_counter() - start < 0.5  # quadratic scanning took seconds here
