@@ -337,3 +337,20 @@ def test_source_ids_are_stable_and_password_free(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("x\n1\n", encoding="utf-8")
     assert source_id(tmp_path / "a.csv") == str((tmp_path / "a.csv").resolve())
     assert open_source(str(tmp_path / "s.duckdb"), "business.card").source_id.endswith("s.duckdb#business.card")
+
+
+def test_protected_columns_are_graded_by_their_field() -> None:
+    from custodata.classification.scan import CIPHERTEXT_PREFIX, TOKEN_PREFIX
+    from custodata.crypto.envelope import PREFIX
+    from custodata.crypto.envelope import TOKEN_PREFIX as ENVELOPE_TOKEN_PREFIX
+
+    assert (CIPHERTEXT_PREFIX, TOKEN_PREFIX) == (PREFIX + ":", ENVELOPE_TOKEN_PREFIX + ":")
+    sealed = [f"cd1:b-{i}:" + "QUJD" * 12 for i in range(40)]
+    tokens = [f"tk1:{'x' * 20}{i}" for i in range(40)]
+    finding = scan_values("id_number", sealed)
+    assert (finding.type, finding.level, finding.recogniser) == ("id_number", 4, "custodata_ciphertext")
+    assert finding.evidence == ("cd1:********",) and "canonical field 'id_number'" in finding.explanation
+    assert scan_values("mobile_token", tokens).type == "mobile"
+    assert scan_values("TBR_SJHM", sealed).type == "mobile"  # by the name hint
+    unnamed = scan_values("c01", sealed)
+    assert unnamed.type is None and "custodata catalogue override" in unnamed.explanation

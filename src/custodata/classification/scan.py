@@ -33,6 +33,10 @@ from custodata.errors import ConfigError
 _TEXTUAL = re.compile(r"[\u3400-\u9fff]|[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 FREE_TEXT = "free_text"
 FREE_TEXT_RECOGNISER = "free_text_spans"
+# The formats of custodata.crypto.envelope (cd1:<key id>:<sealed>, tk1:<digest>), matched here
+# rather than imported so a scan never loads the cryptography stack; a test pins them together.
+CIPHERTEXT_PREFIX = "cd1:"
+TOKEN_PREFIX = "tk1:"  # noqa: S105  (a format marker, not a secret)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,37 @@ def _free_text(values: Sequence[str], registry: Registry, settings: ScanSettings
     return with_spans, types, examples
 
 
+def _protected(column: str, values: Sequence[str], hints: frozenset[str], settings: ScanSettings,
+               grading: Grading) -> tuple[str | None, str, float, str] | None:
+    """(type, recogniser, share, why) for a column of custodata ciphertexts or tokens, else None.
+
+    Encrypted content cannot be validated, yet it is the most sensitive there is:
+    the type comes from the canonical field name of custodata's domains
+    (``id_number``, ``mobile_token``), else from the column-name hints.
+    """
+    ciphertexts = sum(v.startswith(CIPHERTEXT_PREFIX) for v in values)
+    tokens = sum(v.startswith(TOKEN_PREFIX) for v in values)
+    share = (ciphertexts + tokens) / len(values)
+    if share < settings.threshold:
+        return None
+    kind, recogniser = (("ciphertexts", "custodata_ciphertext") if ciphertexts >= tokens
+                        else ("keyed tokens", "custodata_token"))
+    field = column.removesuffix("_token")
+    type_ = grading.field_type(field)
+    if type_ is not None:
+        source = f"the canonical field '{field}'"
+    elif hints:
+        type_ = max(sorted(hints), key=lambda t: grading.grade(t).level)
+        source = "the column name"
+    else:
+        return None, recogniser, share, (f"{share:.0%} of values are custodata {kind}: sensitive, but the name "
+                                         "does not say of what type; set it with `custodata catalogue override`")
+    why = f"{share:.0%} of values are custodata {kind} (protected at rest); type from {source}"
+    if kind == "keyed tokens":
+        why += "; a token stands for the value it replaces and links records, so it keeps that grade"
+    return type_, recogniser, share, why
+
+
 def scan_values(column: str, values: Sequence[str | None], *, sql_type: str = "",
                 settings: ScanSettings | None = None, config: ClassificationConfig | None = None,
                 registry: Registry | None = None, grading: Grading | None = None) -> ColumnFinding:
@@ -169,6 +204,8 @@ def scan_values(column: str, values: Sequence[str | None], *, sql_type: str = ""
     registry = registry or default_registry()
     grading = grading or load_grading()
     hints = config.hinted_types(column)
+    if (canonical := grading.field_type(column.removesuffix("_token"))) is not None:
+        hints |= {canonical}  # custodata's own tables name columns by canonical field
     prepared = [p for v in values if v is not None and (p := prepare(v))]
     n = len(prepared)
 
@@ -185,6 +222,12 @@ def scan_values(column: str, values: Sequence[str | None], *, sql_type: str = ""
 
     if n == 0:
         return finding(None, 0.0, None, 0.0, (), "no non-blank values in the sample")
+
+    protected = _protected(column, prepared, hints, settings, grading)
+    if protected is not None:
+        type_, recogniser_name, share, why = protected
+        evidence = tuple(dict.fromkeys(v[:4] + "*" * 8 for v in prepared[:3]))
+        return finding(type_, share * 0.9 if type_ else 0.0, recogniser_name, share, evidence, why)
 
     candidates: list[_Candidate] = []
     notes: list[str] = []
