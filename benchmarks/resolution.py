@@ -20,7 +20,8 @@ resident memory (``ru_maxrss``) of one does not mix with the other's.
   pipeline, ``Pipeline.create(out).run(raw)``, with clusters read from
   ``customer.xref``.  Plain Splink runs over the same person observations read
   from our store's ``customer.party`` table, with the columns as they are (no
-  pinyin keys, no guards): NameComparison, ExactMatch on ID, mobile and e-mail,
+  pinyin keys, no guards; ID numbers and mobiles as their keyed tokens, as
+  the store holds them encrypted; tokens keep equality, all ExactMatch needs): NameComparison, ExactMatch on ID, mobile and e-mail,
   DateOfBirthComparison, Jaro-Winkler on the address; blocking on ID, mobile,
   name + birth date; u by random sampling, EM on two rules, clusters at 0.95.
 
@@ -101,8 +102,6 @@ def prepare_febrl(name: str, folder: Path) -> None:
 
 def prepare_generated(records: int, folder: Path) -> None:
     """Generated raw exports of ~``records`` source records and the truth of their persons."""
-    import duckdb
-
     from custodata.sources.generate import generate
 
     raw = folder / "raw"
@@ -112,14 +111,8 @@ def prepare_generated(records: int, folder: Path) -> None:
         print(f"  generated {sum(result.records.values()):,} source records, "
               f"{result.observations:,} party observations in "
               f"{time.perf_counter() - started:.0f}s", file=sys.stderr)
-    con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT system || ':' || record_key || ':' || role AS id, entity_id AS entity "
-        f"FROM read_csv({_sql_path(raw / 'ground_truth.csv')}, all_varchar = true) "
-        "WHERE coalesce(invalid_reason, '') = '' AND entity_kind = 'individual') "
-        f"TO {_sql_path(folder / 'truth.parquet')} (FORMAT parquet)"
-    )
-    con.close()
+    # the truth is written by our worker after its run: systems keyed by card or account numbers
+    # hold those keys as tokens of the store's own token key (no plaintext after landing)
 
 
 # --------------------------------------------------------------- workers ---
@@ -141,17 +134,27 @@ def ours_febrl(folder: Path) -> dict[str, float]:
 
 
 def ours_generated(folder: Path) -> dict[str, float]:
-    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
+    from custodata.sources.generate import stored_truth
 
     out = folder / "ours"
     shutil.rmtree(out, ignore_errors=True)  # a fresh store: a second run would be incremental
-    summary = Pipeline.create(out).run(folder / "raw")
-    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
-    con.execute(f"COPY (SELECT obs_id AS id, customer_id AS cluster FROM customer.xref) "
-                f"TO {_sql_path(folder / 'ours.parquet')} (FORMAT parquet)")
-    con.close()
+    pipeline = Pipeline.create(out)
+    summary = pipeline.run(folder / "raw")
+    store = open_store(pipeline.store_path, read_only=True)
+    try:
+        store.con.execute(f"COPY (SELECT obs_id AS id, customer_id AS cluster FROM customer.xref) "
+                          f"TO {_sql_path(folder / 'ours.parquet')} (FORMAT parquet)")
+        truth = [r for r in stored_truth(folder / "raw" / "ground_truth.csv", store, pipeline.mappings)
+                 if not r["invalid_reason"] and r["entity_kind"] == "individual"]
+    finally:
+        store.close()
+    table = pa.table({"id": [r["obs_id"] for r in truth], "entity": [r["entity_id"] for r in truth]})
+    pq.write_table(table, folder / "truth.parquet")
     return dict(summary.stage_seconds)
 
 
@@ -233,8 +236,9 @@ def plain_generated(folder: Path) -> dict[str, float]:
     con = duckdb.connect()
     # Splink's register() does not see columns of schema-qualified tables: copy to main.
     con.execute(f"ATTACH {_sql_path(folder / 'ours' / 'custodata.duckdb')} AS store (READ_ONLY)")
-    con.execute("CREATE TABLE plain_input AS SELECT obs_id AS rec_id, name, id_number, "
-                "birth_date, mobile, email, address FROM store.customer.party "
+    # ID numbers and mobiles are stored encrypted; their keyed tokens compare exactly as the values would
+    con.execute("CREATE TABLE plain_input AS SELECT obs_id AS rec_id, name, id_number_token AS id_number, "
+                "birth_date, mobile_token AS mobile, email, address FROM store.customer.party "
                 "WHERE kind = 'individual'")
     con.execute("DETACH store")
     seconds["load"] = time.perf_counter() - t0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -18,8 +17,8 @@ import pytest
 from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
-from custodata.sources.generate import generate
-from custodata.sources.mapping import default_mappings_dir
+from custodata.sources.generate import generate, stored_truth
+from custodata.sources.mapping import default_mappings_dir, load_mappings
 from tests.helpers import state_digest
 
 CUSTOMERS = 800
@@ -58,12 +57,14 @@ def pairwise_scores(predicted: dict[str, str], truth: dict[str, str]) -> tuple[f
     return precision, recall, f1
 
 
-def _truth(raw: Path) -> dict[str, str]:
-    with (raw / "ground_truth.csv").open(encoding="utf-8") as fh:
-        return {
-            f"{r['system']}:{r['record_key']}:{r['role']}": r["entity_id"]
-            for r in csv.DictReader(fh) if not r["invalid_reason"]
-        }
+def _truth(raw: Path, out: Path) -> dict[str, str]:
+    """The truth keyed as the store keys observations (card and account numbers as their tokens)."""
+    store = open_store(out / "custodata.duckdb", read_only=True)
+    try:
+        rows = stored_truth(raw / "ground_truth.csv", store, load_mappings(default_mappings_dir()))
+    finally:
+        store.close()
+    return {r["obs_id"]: r["entity_id"] for r in rows if not r["invalid_reason"]}
 
 
 def _xref(out: Path) -> dict[str, str]:
@@ -75,7 +76,7 @@ def _xref(out: Path) -> dict[str, str]:
 
 
 def test_quality_floor(raw: Path, resolved: Path) -> None:
-    precision, recall, f1 = pairwise_scores(_xref(resolved), _truth(raw))
+    precision, recall, f1 = pairwise_scores(_xref(resolved), _truth(raw, resolved))
     assert precision >= 0.9, (precision, recall, f1)
     assert recall >= 0.85, (precision, recall, f1)
     assert f1 >= 0.9, (precision, recall, f1)

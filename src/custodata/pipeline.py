@@ -24,6 +24,7 @@ from custodata.domains.customer import PARTY_SQL
 from custodata.domains.ingest import SourceSummary, ingest_all
 from custodata.domains.layer import VIEW, build_layer
 from custodata.engine.store import BatchStore, open_store
+from custodata.erasure import ErasureReport
 from custodata.resolution.config import ResolutionConfig, load_config
 from custodata.resolution.resolve import ResolutionSummary, resolve
 from custodata.sources.mapping import SourceMapping, default_mappings_dir, load_mappings
@@ -107,8 +108,9 @@ class Pipeline:
 
     def run(
         self, input_dir: Path, *, mode: str = "auto", force: bool = False, retrain: bool = False,
-        progress: StageProgress | None = None,
+        progress: StageProgress | None = None, landing_retention_days: int | None = None,
     ) -> RunSummary:
+        """Ingest, resolve and publish; with a retention, landing files older than it are purged after success."""
         say = progress or (lambda *_a: None)
         run_id = new_run_id()
         store = self.open()
@@ -167,6 +169,9 @@ class Pipeline:
             summary.outputs["store"] = str(self.store_path)
             say("publish", "parquet", 1, 1)
             summary.stage_seconds["publish"] = time.perf_counter() - t0
+            if landing_retention_days is not None:
+                purged = purge_landing(store, self.mappings, input_dir, landing_retention_days)
+                summary.outputs["purged_landing_files"] = ", ".join(purged) or "(none due)"
             (self.out_dir / "run_summary.json").write_text(summary.to_json(), encoding="utf-8")
             summary.outputs["summary"] = str(self.out_dir / "run_summary.json")
             return summary
@@ -202,6 +207,45 @@ class Pipeline:
         finally:
             store.close()
 
+    def erase(self, customer_id: str, *, reason: str) -> ErasureReport:
+        """Erase a customer for good (see :mod:`custodata.erasure`), republish, and compact the store."""
+        from custodata.erasure import compact, erase_customer
+        from custodata.resolution.relationships import build_relationships
+
+        store = self.open()
+        try:
+            report = erase_customer(store, customer_id, reason=reason)
+            with store.executor.transaction():
+                build_relationships(store.con)
+                build_layer(store.con, self.config, self.rules)
+            self.publish(store)
+            store.con.execute("CHECKPOINT")
+        finally:
+            store.close()
+        compact(self.store_path)
+        return report
+
+    def rotate_kek(self, *, retire_old: bool = False) -> dict[str, object]:
+        """Rotate the key-encryption key: data keys are re-wrapped, no field is re-encrypted."""
+        store = self.open()
+        try:
+            provider = store.protector.keyring.provider
+            old = provider.current_version()
+            new = provider.rotate()
+            with store.executor.transaction():
+                rewrapped = store.protector.keyring.rewrap()
+            retired = []
+            if retire_old:
+                store.protector.keyring.reload()
+                in_use = store.protector.keyring.versions_in_use()
+                for version in _provider_versions(provider):
+                    if version != new and version not in in_use:
+                        provider.retire(version)
+                        retired.append(version)
+            return {"old_version": old, "new_version": new, "rewrapped": rewrapped, "retired": retired}
+        finally:
+            store.close()
+
     def publish(self, store: BatchStore) -> dict[str, str]:
         """Write the published domain as Parquet, atomically (temp file, then rename)."""
         folder = self.out_dir / "published"
@@ -222,3 +266,35 @@ class Pipeline:
             os.replace(tmp, target)
             outputs[name] = str(target)
         return outputs
+
+
+def _provider_versions(provider: object) -> list[str]:
+    versions = getattr(provider, "versions", None)
+    return list(versions()) if callable(versions) else []
+
+
+def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: Path, days: int) -> list[str]:
+    """Delete landing files (CSV, JSON lines, Parquet exports) loaded and older than ``days``.
+
+    Source databases (``format: sql``) belong to their systems and are never deleted.
+    The batch is marked ``purged`` so a later run knows the file went on purpose.
+    """
+    from custodata.sources.readers import source_location
+
+    cutoff = time.time() - days * 86400
+    purged = []
+    for mapping in mappings:
+        if mapping.format == "sql":
+            continue
+        path = source_location(mapping, input_dir)
+        if not path.exists() or path.stat().st_mtime > cutoff:
+            continue
+        loaded = store.executor.rows(
+            "SELECT batch_id FROM meta.batch WHERE system = ? AND status = 'loaded' ORDER BY ingested_at DESC "
+            "LIMIT 1", [mapping.system])
+        if not loaded:
+            continue
+        path.unlink()
+        store.executor.run_one_sql("UPDATE meta.batch SET status = 'purged' WHERE batch_id = ?", [loaded[0][0]])
+        purged.append(str(path))
+    return purged

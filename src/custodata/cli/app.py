@@ -99,6 +99,9 @@ def run(
     mode: Annotated[str, typer.Option(help="auto | full | incremental")] = "auto",
     force: Annotated[bool, typer.Option(help="Reload batches that were already loaded.")] = False,
     retrain: Annotated[bool, typer.Option(help="Train the matching model again.")] = False,
+    landing_retention_days: Annotated[int | None, typer.Option(
+        help="After a successful run, delete loaded landing files (CSV, JSON lines, Parquet) older than "
+             "this many days; source databases are never deleted. Default: keep them.", min=0)] = None,
 ) -> None:
     """Ingest, resolve and publish: raw exports → golden customer records."""
     from custodata.cli.render import summary_tables
@@ -109,7 +112,8 @@ def run(
             raise CustodataError(f"--mode must be auto, full or incremental, not '{mode}'")
         pipeline = Pipeline.create(out, mappings_dir=mappings, config_path=config, rules_path=rules)
         with _stage_progress() as progress:
-            summary = pipeline.run(input_dir, mode=mode, force=force, retrain=retrain, progress=progress)
+            summary = pipeline.run(input_dir, mode=mode, force=force, retrain=retrain, progress=progress,
+                                   landing_retention_days=landing_retention_days)
         console.print(summary_tables(summary))
         console.print(f"store: {summary.store}\npublished: {out / 'published'}")
 
@@ -156,7 +160,8 @@ def match(
     from custodata.resolution.search import match as do_match
 
     with _clean_errors():
-        store = open_store(_require_store(out), read_only=True)
+        # writable: Splink scores the query through scratch tables it creates and drops again
+        store = open_store(_require_store(out))
         try:
             try:
                 cands = do_match(store.con, name=name, id_number=id_number, mobile=mobile,
@@ -287,7 +292,8 @@ def demo(
         console.print("2/2 running the domain pipeline …")
         pipeline = Pipeline.create(out)
         with _stage_progress() as progress:
-            summary = pipeline.run(raw, progress=progress)
+            # the demo's landing retention is 0 days: once loaded, the plaintext exports are purged
+            summary = pipeline.run(raw, progress=progress, landing_retention_days=0)
         console.print(summary_tables(summary))
         store = open_store(pipeline.store_path, read_only=True)
         try:

@@ -5,7 +5,7 @@ AES-GCM under a data key, with the field and the record it belongs to bound
 as associated data, so a ciphertext copied into another row or column does
 not decrypt.  Exact-match work (joins, look-ups, entity-resolution blocking)
 uses keyed deterministic tokens instead of plaintext: HMAC-SHA256 under the
-store's token key, over the normalised value and its kind.
+institution's token key (held by the KEK provider), over the normalised value and its kind.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 
 from cryptography.exceptions import InvalidTag
 
-from custodata.crypto.keyring import TOKEN_KEY_ID, KeyRing
+from custodata.crypto.keyring import KeyRing
 from custodata.errors import CryptoError
 from custodata.normalise import is_placeholder
 
@@ -34,11 +34,7 @@ class Protector:
 
     def __init__(self, keyring: KeyRing) -> None:
         self.keyring = keyring
-        self._token_key: bytes | None = None
-        if not keyring.read_only:
-            keyring.ensure([TOKEN_KEY_ID], {TOKEN_KEY_ID: "token"})
-        if TOKEN_KEY_ID in keyring:
-            self._token_key = keyring.secret(TOKEN_KEY_ID)
+        self._token_key = keyring.provider.token_key()
 
     def encrypt(self, value: str | None, key_id: str, aad: str) -> str | None:
         if value is None:
@@ -72,7 +68,5 @@ class Protector:
         """Deterministic keyed token of a normalised value; placeholders get none (they must not match)."""
         if value is None or is_placeholder(value):
             return None
-        if self._token_key is None:
-            raise CryptoError("this store has no token key yet: run the pipeline first")
         digest = hmac.new(self._token_key, f"{kind}\x1f{value}".encode(), hashlib.sha256).digest()[:16]
         return f"{TOKEN_PREFIX}:{base64.urlsafe_b64encode(digest).decode('ascii').rstrip('=')}"

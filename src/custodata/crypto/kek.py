@@ -5,6 +5,10 @@ batch store.  The default provider keeps versioned KEKs in a local key file
 (mode 0600); a bank plugs in its KMS or Vault by implementing
 :class:`KeyProvider` and naming the class in ``CUSTODATA_KEY_PROVIDER``.
 Rotating the KEK adds a version; data keys are re-wrapped, data is not touched.
+
+The provider also holds the token key (HMAC): tokens must be equal across every
+store and system of the institution for joins to work, so the key belongs to
+the institution's key custody, not to one store, and KEK rotation leaves it be.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ class KeyProvider(Protocol):
         """Forget an old KEK version once nothing is wrapped under it any more."""
         ...
 
+    def token_key(self) -> bytes:
+        """The institution-wide HMAC key for tokens: the same in every store, untouched by KEK rotation."""
+        ...
+
 
 class LocalKeyFileProvider:
     """Versioned 256-bit KEKs in a JSON key file readable only by its owner."""
@@ -57,12 +65,14 @@ class LocalKeyFileProvider:
         self.path = path
         self._keys: dict[str, bytes] = {}
         self._current = ""
+        self._token_key = b""
         self._load_or_create()
 
     def _load_or_create(self) -> None:
         if not self.path.exists():
             self._keys = {"1": AESGCM.generate_key(256)}
             self._current = "1"
+            self._token_key = secrets.token_bytes(32)
             self._save()
             return
         try:
@@ -71,6 +81,9 @@ class LocalKeyFileProvider:
                 raise ValueError(f"format is not {KEY_FILE_FORMAT}")
             self._keys = {str(v): base64.b64decode(k) for v, k in data["keys"].items()}
             self._current = str(data["current"])
+            self._token_key = base64.b64decode(data["token_key"])
+            if len(self._token_key) != 32:
+                raise ValueError("the token key is not 256 bits")
             if self._current not in self._keys or any(len(k) != 32 for k in self._keys.values()):
                 raise ValueError("current version missing or a key is not 256 bits")
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -82,7 +95,8 @@ class LocalKeyFileProvider:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump({"format": KEY_FILE_FORMAT, "current": self._current,
-                       "keys": {v: base64.b64encode(k).decode() for v, k in self._keys.items()}}, fh)
+                       "keys": {v: base64.b64encode(k).decode() for v, k in self._keys.items()},
+                       "token_key": base64.b64encode(self._token_key).decode()}, fh)
         os.replace(tmp, self.path)
 
     def current_version(self) -> str:
@@ -111,6 +125,9 @@ class LocalKeyFileProvider:
         self._save()
         return version
 
+    def token_key(self) -> bytes:
+        return self._token_key
+
     def retire(self, version: str) -> None:
         if version == self._current:
             raise CryptoError("the current KEK version cannot be retired")
@@ -126,6 +143,7 @@ class MemoryKeyProvider(LocalKeyFileProvider):
     def __init__(self) -> None:
         self._keys = {"1": AESGCM.generate_key(256)}
         self._current = "1"
+        self._token_key = secrets.token_bytes(32)
         self.path = Path("(memory)")
 
     def _save(self) -> None:

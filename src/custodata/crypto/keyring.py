@@ -21,12 +21,11 @@ from custodata.crypto.kek import KeyProvider
 from custodata.errors import CryptoError, KeyDestroyedError, StateError
 
 DATA_KEY_TABLE = "meta.data_key"
-TOKEN_KEY_ID = "token"  # noqa: S105  (the id of the wrapped token key, not the key)
 
 DATA_KEY_DDL = f"""
 CREATE TABLE IF NOT EXISTS {DATA_KEY_TABLE} (
     key_id VARCHAR PRIMARY KEY,
-    owner VARCHAR NOT NULL,           -- batch:<batch id> | customer:<customer id> | token
+    owner VARCHAR NOT NULL,           -- batch:<batch id> | customer:<customer id>
     kek_version VARCHAR,
     wrapped BLOB,                     -- NULL once destroyed
     created_at TIMESTAMP NOT NULL,
@@ -91,13 +90,6 @@ class KeyRing:
         cipher = AESGCM(self.provider.unwrap(entry[0], entry[1], key_id))
         self._ciphers[key_id] = cipher
         return cipher
-
-    def secret(self, key_id: str) -> bytes:
-        """Raw key bytes, for the HMAC token key only."""
-        entry = self._wrapped.get(key_id)
-        if entry is None:
-            raise CryptoError(f"no data key {key_id} in this store")
-        return self.provider.unwrap(entry[0], entry[1], key_id)
 
     def ensure(self, key_ids: Iterable[str], owner_of: dict[str, str] | None = None) -> int:
         """Create the keys that do not exist yet (in bulk); refuse to revive destroyed ones."""

@@ -11,8 +11,10 @@ reason code each.
 from __future__ import annotations
 
 from custodata.classification.grading import load_grading
+from custodata.crypto.envelope import Protector
 from custodata.errors import ConfigError
 from custodata.fields import DATE_FIELDS, PARTY_FIELDS, RECORD_FIELDS, BusinessType
+from custodata.normalise import clean_text
 from custodata.quality import QuarantineReason as R
 from custodata.sources.mapping import PartyMapping, SourceMapping
 
@@ -171,7 +173,7 @@ def _party_identified(party: PartyMapping) -> str:
 def _reason_checks(mapping: SourceMapping, fmts: str) -> list[tuple[str, str, str]]:
     """(condition, reason, detail expression) in the order they are tested."""
     checks: list[tuple[str, str, str]] = [
-        (f"{_raw(mapping.record_key)} IS NULL", R.MISSING_RECORD_KEY,
+        (f"{_record_key(mapping)} IS NULL", R.MISSING_RECORD_KEY,
          _lit(f"column {mapping.record_key} is empty")),
     ]
     for party in mapping.parties:
@@ -204,6 +206,27 @@ def _reason_checks(mapping: SourceMapping, fmts: str) -> list[tuple[str, str, st
     return checks
 
 
+def protected_record_key(mapping: SourceMapping) -> str | None:
+    """The token kind when a system keys its records by a protected value (a card or account number)."""
+    canonical = mapping.fields.get(mapping.record_key)
+    return token_kind(canonical) if canonical in TOKEN_RECORD_FIELDS else None
+
+
+def stored_record_key(mapping: SourceMapping, raw: str, protector: Protector) -> str | None:
+    """The record key as the store holds it, for a raw key from an export (ground truth, look-ups)."""
+    kind = protected_record_key(mapping)
+    if kind is None:
+        return raw.strip() or None
+    return protector.token(kind, clean_text(raw))
+
+
+def _record_key(mapping: SourceMapping) -> str:
+    """A record key that is itself a card or account number is kept as its token, never in plaintext."""
+    kind = protected_record_key(mapping)
+    raw = _raw(mapping.record_key)
+    return f"cd_tok({_lit(kind)}, cd_clean({raw}))" if kind else raw
+
+
 def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, ingested_at: str, key_id: str) -> str:
     """SQL typing and validating one landed batch; ``_reason`` is NULL for accepted rows.
 
@@ -214,7 +237,7 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
     fmts = "|".join(mapping.date_formats)
     record = {canonical: column for column, canonical in mapping.fields.items()}
     # rows without a record key are quarantined; their values still encrypt, bound to an empty key
-    record_id = f"{_lit(mapping.system + ':')} || coalesce({_raw(mapping.record_key)}, '')"
+    record_id = f"{_lit(mapping.system + ':')} || coalesce({_record_key(mapping)}, '')"
     outs: list[str] = [
         f"{_lit(mapping.system)} AS _source",
         f"{_lit(mapping.business_type.value)} AS _business_type",
@@ -225,7 +248,7 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
         + ")) AS VARCHAR)) AS _record_hash",
         "_row",
         f"{mapping.trust} AS _trust",
-        f"{_raw(mapping.record_key)} AS record_key",
+        f"{_record_key(mapping)} AS record_key",
     ]
     if mapping.updated_at:
         raw = _raw(mapping.updated_at)
@@ -254,7 +277,7 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
     for field in TOKEN_RECORD_FIELDS:
         if field not in record:
             outs.append(f"CAST(NULL AS VARCHAR) AS {field}_token")
-    record_key = f"coalesce({_raw(mapping.record_key)}, '')"
+    record_key = f"coalesce({_record_key(mapping)}, '')"
     outs.append(
         f"CAST([{', '.join(_party_struct(p, fmts, mapping.system, record_key, key_id) for p in mapping.parties)}] "
         f"AS {PARTY_STRUCT}[]) AS parties"

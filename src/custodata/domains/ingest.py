@@ -26,7 +26,7 @@ from custodata.domains.business import (
 from custodata.engine.store import BatchStore
 from custodata.errors import PipelineError
 from custodata.sources.mapping import SourceMapping
-from custodata.sources.readers import content_hash, land
+from custodata.sources.readers import content_hash, land, source_location
 
 Progress = Callable[[str, int, int], None]
 
@@ -54,13 +54,21 @@ def _now() -> str:
 def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *, force: bool = False) -> SourceSummary:
     """Land, type and validate one source; idempotent per batch."""
     ex = store.executor
+    if mapping.format != "sql" and not source_location(mapping, input_dir).exists():
+        purged = ex.rows(
+            "SELECT batch_id, read_rows, accepted, quarantined FROM meta.batch WHERE system = ? "
+            "AND status = 'purged' ORDER BY ingested_at DESC LIMIT 1", [mapping.system])
+        if purged:  # the export was loaded, then purged by the landing retention: nothing new to read
+            b, read, accepted, quarantined = purged[0]
+            return SourceSummary(mapping.system, mapping.business_type.value, str(b),
+                                 int(read), int(accepted), int(quarantined), skipped=True)
     digest = content_hash(mapping, input_dir)
     batch_id = f"{mapping.system}-{digest[:12]}"
     known = ex.rows(
         "SELECT status, ingested_at, read_rows, accepted, quarantined FROM meta.batch WHERE batch_id = ?",
         [batch_id],
     )
-    if known and known[0][0] == "loaded" and not force:
+    if known and known[0][0] in ("loaded", "purged") and not force:
         _, _, read, accepted, quarantined = known[0]
         return SourceSummary(mapping.system, mapping.business_type.value, batch_id,
                              int(read), int(accepted), int(quarantined), skipped=True)

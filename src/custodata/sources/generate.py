@@ -32,7 +32,7 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,6 +41,10 @@ from custodata.normalise.idnumber import id_check_char
 from custodata.normalise.regions import Region, city_short, load_regions, province_short
 from custodata.normalise.uscc import make_uscc
 from custodata.quality import QuarantineReason as Q
+
+if TYPE_CHECKING:
+    from custodata.engine.store import BatchStore
+    from custodata.sources.mapping import SourceMapping
 
 AS_OF = date(2024, 6, 30)  # the day the exports were taken: fixed, so output is reproducible
 _AS_OF = AS_OF.toordinal()
@@ -1307,3 +1311,22 @@ def generate(customers: int, seed: int, out: Path, progress: Progress | None = N
         observations=observations, persons=len(people), companies=len(companies),
         invalid=MappingProxyType(invalid),
     )
+
+
+def stored_truth(ground_truth: Path, store: BatchStore, mappings: list[SourceMapping]) -> list[dict[str, str]]:
+    """Ground truth keyed as the store keys observations: ``source:record_key:role``.
+
+    Systems that key records by a card or account number hold the key as its
+    token (no plaintext after landing), so the truth is translated with the
+    store's own token key.  Tests and benchmarks only.
+    """
+    from custodata.domains.business import stored_record_key
+
+    by_system = {m.system: m for m in mappings}
+    out = []
+    with ground_truth.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            mapping = by_system.get(row["system"])
+            key = stored_record_key(mapping, row["record_key"], store.protector) if mapping else row["record_key"]
+            out.append({**row, "obs_id": f"{row['system']}:{key}:{row['role']}"})
+    return out
