@@ -21,7 +21,8 @@ resident memory (``ru_maxrss``) of one does not mix with the other's.
   ``customer.xref``.  Plain Splink runs over the same person observations read
   from our store's ``customer.party`` table, with the columns as they are (no
   pinyin keys, no guards; ID numbers and mobiles as their keyed tokens, as
-  the store holds them encrypted; tokens keep equality, all ExactMatch needs): NameComparison, ExactMatch on ID, mobile and e-mail,
+  the store holds them encrypted; tokens keep equality, all ExactMatch needs):
+  NameComparison, ExactMatch on ID, mobile and e-mail,
   DateOfBirthComparison, Jaro-Winkler on the address; blocking on ID, mobile,
   name + birth date; u by random sampling, EM on two rules, clusters at 0.95.
 
