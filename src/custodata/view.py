@@ -15,6 +15,7 @@ import duckdb
 from custodata.crypto import Protector
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, PROTECTED_RECORD_FIELDS
 from custodata.errors import NotFoundError
+from custodata.masking.policy import MaskingPolicy
 from custodata.resolution.golden import golden_aad
 from custodata.resolution.identity import resolve_id
 
@@ -103,4 +104,58 @@ def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Pr
         "relationships": relationships,
         "lineage": lineage,
         "history": history,
+    }
+
+
+# view keys that are not canonical fields but carry one's content (key -> canonical field or type)
+_FIELD_OF: dict[str, str | None] = {"name_pinyin": "person_name", "other_name": "name", "customer_name": "name"}
+
+
+def _without_tokens(row: dict[str, Any]) -> dict[str, Any]:
+    """Keyed tokens are for machines (joins), not for people: a view never shows them."""
+    return {k: v for k, v in row.items() if not k.endswith("_token")}
+
+
+def mask_view(
+    view: dict[str, Any], policy: MaskingPolicy, role: str, purpose: str | None = None, *,
+    key_fields: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The 360° view as ``role`` may see it: every section through the one masking policy.
+
+    ``key_fields`` names, per source system, the canonical field its record keys are
+    (a policy number is masked as one wherever it appears as a key).
+    """
+    keys = key_fields or {}
+
+    def rec(row: dict[str, Any]) -> dict[str, Any]:
+        return policy.mask_record(_without_tokens(row), role, purpose, field_of=_FIELD_OF)
+
+    def keyed(row: dict[str, Any]) -> dict[str, Any]:
+        out = rec(row)
+        field = keys.get(str(row.get("source")))
+        if field and row.get("record_key") is not None and not str(row["record_key"]).startswith("tk1:"):
+            out["record_key"] = policy.mask_value(field, row["record_key"], role, purpose)
+        if "obs_id" in out:
+            out["obs_id"] = f"{out['source']}:{out['record_key']}:{out['role']}"
+        return out
+
+    def history(row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for k in ("old_value", "new_value"):
+            if row[k] is None:
+                continue
+            if str(row[k]).startswith("tk1:"):
+                out[k] = "(token)"  # protected fields are historised as tokens
+            else:
+                out[k] = policy.mask_value(str(row["field"]), row[k], role, purpose)
+        return out
+
+    return {
+        **view,
+        "profile": rec(view["profile"]),
+        "records": [keyed(r) for r in view["records"]],
+        "relationships": [rec(r) for r in view["relationships"]],
+        "lineage": [keyed(r) for r in view["lineage"]],
+        "history": [history(r) for r in view["history"]],
+        "masked_for": {"role": role, "purpose": purpose},
     }

@@ -125,19 +125,17 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (masked) instead of tables.")] = False,
 ) -> None:
     """Show one customer's 360° view (masked)."""
-    from custodata.cli.render import masked, view_panel
+    from custodata.cli.render import cli_view, view_panel
     from custodata.engine.store import open_store
     from custodata.view import customer_360
 
     with _clean_errors():
         store = open_store(_require_store(out), read_only=True)
         try:
-            view = customer_360(store.con, customer_id, store.protector)
+            view = cli_view(customer_360(store.con, customer_id, store.protector))
         finally:
             store.close()
         if as_json:
-            view["profile"] = {k: (masked(k, v) if v is not None else None) for k, v in view["profile"].items()}
-            view["lineage"] = [{k: masked(k, v) for k, v in r.items()} for r in view["lineage"]]
             console.print_json(json.dumps(view, ensure_ascii=False, default=str))
         else:
             console.print(view_panel(view))
@@ -155,8 +153,8 @@ def match(
     top: Annotated[int, typer.Option(help="How many candidates to show.")] = 5,
 ) -> None:
     """Search before create: ranked candidate customers with per-field explanations."""
-    from custodata.cli.render import masked
     from custodata.engine.store import open_store
+    from custodata.masking.policy import load_policy
     from custodata.resolution.search import match as do_match
 
     with _clean_errors():
@@ -176,9 +174,11 @@ def match(
         table = Table(title="候选客户 Candidate customers")
         for col in ("rank", "customer", "name", "probability", "weight", "agreed / disagreed (bits)"):
             table.add_column(col)
+        policy = load_policy()
         for i, c in enumerate(cands, 1):
             why = "; ".join(f"{e.field}: {e.level} ({e.match_weight:+.1f})" for e in c.evidence)
-            table.add_row(str(i), c.customer_id, masked("name", c.name), f"{c.match_probability:.4f}",
+            name_shown = policy.mask_value("name", c.name, "cli")
+            table.add_row(str(i), c.customer_id, str(name_shown or "—"), f"{c.match_probability:.4f}",
                           f"{c.match_weight:.1f}", why)
         console.print(table)
 
@@ -275,7 +275,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Generate a financial group's data, run every domain, and show one customer."""
-    from custodata.cli.render import summary_tables, view_panel
+    from custodata.cli.render import cli_view, summary_tables, view_panel
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
     from custodata.sources.generate import generate as gen
@@ -301,7 +301,7 @@ def demo(
                 "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
                 "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
                 "customer_id LIMIT 1")
-            example = customer_360(store.con, row[0][0], store.protector) if row else None
+            example = cli_view(customer_360(store.con, row[0][0], store.protector)) if row else None
         finally:
             store.close()
         if example:

@@ -12,7 +12,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from custodata.fields import BUSINESS_TYPE_LABELS, CUSTOMER_TYPE_LABELS
-from custodata.masking import mask_address, mask_email, mask_id, mask_keep, mask_mobile, mask_name
 from custodata.pipeline import STAGES, RunSummary
 
 
@@ -52,23 +51,23 @@ def summary_tables(summary: RunSummary) -> Group:
     return Group(sources, customers, stages)
 
 
-_MASKERS: dict[str, Any] = {
-    "id_number": mask_id, "mobile": mask_mobile, "phone": lambda v: mask_keep(v, 4, 2),
-    "email": mask_email, "address": mask_address, "name": mask_name,
-    "card_no": lambda v: mask_keep(v, 6, 4), "account_no": lambda v: mask_keep(v, 4, 4),
-    "uscc": lambda v: mask_keep(v, 8, 2), "birth_date": lambda v: None if v is None else str(v)[:4] + "-**-**",
-}
+def shown(value: Any) -> str:
+    """A value as printed: already masked by the policy (see :func:`custodata.view.mask_view`)."""
+    return "—" if value is None else str(value)
 
 
-def masked(field: str, value: Any, unmask: bool = False) -> str:
-    if value is None:
-        return "—"
-    if unmask or field not in _MASKERS:
-        return str(value)
-    return str(_MASKERS[field](str(value)))
+def cli_view(view: dict[str, Any]) -> dict[str, Any]:
+    """The terminal is a display like any other: role ``cli`` of the masking policy decides."""
+    from custodata.masking.policy import load_policy
+    from custodata.sources.mapping import default_mappings_dir, load_mappings
+    from custodata.view import mask_view
+
+    keys = {m.system: m.fields.get(m.record_key) for m in load_mappings(default_mappings_dir())}
+    return mask_view(view, load_policy(), "cli", key_fields=keys)
 
 
-def view_panel(view: dict[str, Any], *, unmask: bool = False) -> Panel:
+def view_panel(view: dict[str, Any]) -> Panel:
+    """Render a view that :func:`cli_view` has masked."""
     p = view["profile"]
     prof = Table.grid(padding=(0, 2))
     prof.add_column(style="bold")
@@ -80,7 +79,7 @@ def view_panel(view: dict[str, Any], *, unmask: bool = False) -> Panel:
         ("地址 address", "address"),
     ):
         if p.get(key) is not None or key in ("customer_id", "name"):
-            prof.add_row(label, masked(key, p.get(key), unmask))
+            prof.add_row(label, shown(p.get(key)))
     prof.add_row("客户类型 type", CUSTOMER_TYPE_LABELS.get(p["customer_type"], p["customer_type"]))
     prof.add_row("客群 segment", str(p.get("segment")))
     prof.add_row("标签 tags", "、".join(p.get("tags") or []) or "—")
@@ -106,14 +105,13 @@ def view_panel(view: dict[str, Any], *, unmask: bool = False) -> Panel:
     for col in ("kind", "other customer", "evidence"):
         rel.add_column(col)
     for r in view["relationships"]:
-        rel.add_row(r["kind"], f"{r['other_id']} {masked('name', r.get('other_name'), unmask)}", str(r["evidence"]))
+        rel.add_row(r["kind"], f"{r['other_id']} {shown(r.get('other_name'))}", str(r["evidence"]))
     lin = Table(title="血缘 Source records (lineage)")
     for col in ("source record", "role", "batch", "name", "ID", "mobile"):
         lin.add_column(col)
     for r in view["lineage"]:
         lin.add_row(f"{r['source']}:{r['record_key']}", r["role"], r["batch_id"],
-                    masked("name", r.get("name"), unmask), masked("id_number", r.get("id_number"), unmask),
-                    masked("mobile", r.get("mobile"), unmask))
+                    shown(r.get("name")), shown(r.get("id_number")), shown(r.get("mobile")))
     parts: list[Any] = [prof, recs]
     if view["relationships"]:
         parts.append(rel)
@@ -121,7 +119,8 @@ def view_panel(view: dict[str, Any], *, unmask: bool = False) -> Panel:
     title = f"客户360视图 Customer 360° — {view['customer_id']}"
     if view["requested_id"] != view["customer_id"]:
         title += f" (requested {view['requested_id']}, merged)"
-    return Panel(Group(*parts), title=title, subtitle="masked display" if not unmask else "UNMASKED")
+    who = view.get("masked_for", {})
+    return Panel(Group(*parts), title=title, subtitle=f"masked for role {who.get('role', '?')} (脱敏显示)")
 
 
 def print_error(console: Console, message: str) -> None:
