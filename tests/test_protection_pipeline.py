@@ -179,3 +179,33 @@ def test_erasure_holds_on_every_path(world: dict[str, Path], tmp_path: Path) -> 
     check_gone()
     # the store file itself keeps no freed page with the erased golden ciphertext
     assert golden_ct.encode() not in (out / "custodata.duckdb").read_bytes()
+
+
+def test_every_cli_display_is_masked(world: dict[str, Path]) -> None:
+    """show (tables and JSON), match and quarantine print no identifier in full."""
+    out = world["out"]
+    secrets = _plaintexts(out)
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(secrets, key=len, reverse=True)))
+    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
+    try:
+        ids = [r[0] for r in con.execute(
+            "SELECT customer_id FROM layer.customer_view ORDER BY n_card DESC, n_ticket DESC, customer_id LIMIT 25"
+        ).fetchall()]
+    finally:
+        con.close()
+    runner = CliRunner()
+    outputs = []
+    for cid in ids:
+        for extra in ([], ["--json"]):
+            result = runner.invoke(app, ["show", cid, "--out", str(out), *extra])
+            assert result.exit_code == 0, result.output
+            outputs.append(result.output)
+    assert any('"card_no": "' in o for o in outputs)  # cards were in the views, masked
+    some_mobile = next(v for v in secrets if len(v) == 11)
+    result = runner.invoke(app, ["match", "--mobile", some_mobile, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    outputs.append(result.output)
+    outputs.append(runner.invoke(app, ["quarantine", "--out", str(out)]).output)
+    for text in outputs:
+        found = pattern.search(text)
+        assert found is None, f"printed in full: {found.group(0)}"
