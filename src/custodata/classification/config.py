@@ -13,11 +13,11 @@ import re
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from custodata.classification.grading import Grading, load_grading
 from custodata.errors import ConfigError
+from custodata.yamlconfig import read_yaml, validate
 
 DEFAULT_PATH = Path(__file__).with_name("recognisers.yaml")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -110,18 +110,8 @@ def column_key(column: str) -> str:
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> ClassificationConfig:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: recogniser configuration not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        config = ClassificationConfig.model_validate(data or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    data = read_yaml(path, "recogniser configuration")
+    config = validate(ClassificationConfig, data or {}, str(path))
     config.check_types(load_grading(), path)
     return config
 

@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from custodata.errors import ConfigError
+from custodata.yamlconfig import load_yaml_model
 
 Category = Literal["C1", "C2", "C3"]
 DEFAULT_PATH = Path(__file__).with_name("grading.yaml")
@@ -78,18 +78,7 @@ class Grading(_Strict):
 
 @lru_cache(maxsize=8)
 def _load(path: Path) -> Grading:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: grading file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return Grading.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+    return load_yaml_model(Grading, path, "grading file")
 
 
 def load_grading(path: Path | None = None) -> Grading:

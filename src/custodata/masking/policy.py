@@ -47,6 +47,7 @@ from custodata.masking.operators import (
     get_operator,
     operator_names,
 )
+from custodata.yamlconfig import read_yaml, validation_lines
 
 DEFAULT_PATH = Path(__file__).with_name("policy.yaml")
 
@@ -405,24 +406,6 @@ def _check_operator(where: str, name: str, params: Mapping[str, Any], bad: Calla
         bad(f"{where}.params" + (f".{exc.key}" if exc.key else ""), f"{name}: {exc.reason}")
 
 
-def _format_location(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _message(err: Any) -> str:
-    ctx = err.get("ctx") or {}
-    if err["type"] == "extra_forbidden":
-        return "unknown key; remove it or check its spelling"
-    if err["type"] == "missing":
-        return "required key is missing; add it"
-    if ctx.get("expected"):
-        return f"'{err.get('input')}' is not allowed; use one of {ctx['expected']}"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
 def parse_policy(data: Any, origin: str = "<policy>", grading: Grading | None = None) -> MaskingPolicy:
     """Validate policy data (parsed YAML); ``origin`` names the file in error messages."""
     if not isinstance(data, dict):
@@ -430,21 +413,12 @@ def parse_policy(data: Any, origin: str = "<policy>", grading: Grading | None = 
     try:
         config = PolicyConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{origin}: key '{_format_location(err['loc'])}': {_message(err)}" for err in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(validation_lines(exc, origin)) from None
     return MaskingPolicy(config, grading, origin=origin)
 
 
 def _read(path: Path, grading: Grading | None) -> MaskingPolicy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: masking policy file not found") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_policy(data, str(path), grading)
+    return parse_policy(read_yaml(path, "masking policy file"), str(path), grading)
 
 
 @cache

@@ -35,12 +35,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from custodata import normalise as nz
 from custodata.errors import ConfigError, MappingError, SourceError
-from custodata.sources.mapping import CsvOptions, _format_location, _message, _suggest
+from custodata.sources.mapping import CsvOptions, _suggest
+from custodata.yamlconfig import read_yaml, validate
 
 log = logging.getLogger(__name__)
 
@@ -128,29 +128,12 @@ class DedupeMapping(BaseModel):
 
 def parse_dedupe_mapping(data: Any, origin: str) -> DedupeMapping:
     """Validate dedupe mapping data; ``origin`` names the file in error messages."""
-    if not isinstance(data, dict):
-        raise MappingError(
-            f"{origin}: the mapping must be a YAML mapping (key: value), got {type(data).__name__}"
-        )
-    try:
-        return DedupeMapping.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{origin}: key '{_format_location(err['loc'])}': {_message(err)}"
-                 for err in exc.errors()]
-        raise MappingError("\n".join(lines)) from None
+    return validate(DedupeMapping, data, origin, MappingError)
 
 
 def load_dedupe_mapping(path: Path) -> DedupeMapping:
     """Load and validate a dedupe mapping YAML file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(f"{path}: mapping file not found") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML: {exc}") from None
-    return parse_dedupe_mapping(data, str(path))
+    return parse_dedupe_mapping(read_yaml(path, "mapping file", MappingError), str(path))
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from custodata.errors import MappingError
 from custodata.fields import PARTY_FIELDS, RECORD_FIELDS, BusinessType, PartyKind, PartyRole, TagKind
+from custodata.yamlconfig import read_yaml, validate
 
 SourceFormat = Literal["csv", "jsonl", "parquet", "sql"]
 
@@ -128,49 +128,14 @@ class SourceMapping(_Strict):
         return list(seen)
 
 
-def _format_location(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _message(err: Any) -> str:
-    ctx = err.get("ctx") or {}
-    if err["type"] == "extra_forbidden":
-        return "unknown key; remove it or check its spelling"
-    if err["type"] == "missing":
-        return "required key is missing; add it"
-    if ctx.get("expected"):
-        return f"'{err.get('input')}' is not allowed; use one of {ctx['expected']}"
-    return str(err["msg"]).removeprefix("Value error, ")
-
-
 def parse_mapping(data: Any, origin: str) -> SourceMapping:
     """Validate mapping data; ``origin`` names the file in error messages."""
-    if not isinstance(data, dict):
-        raise MappingError(f"{origin}: the mapping must be a YAML mapping (key: value), got {type(data).__name__}")
-    try:
-        return SourceMapping.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = _format_location(err["loc"])
-            lines.append(f"{origin}: key '{key}': {_message(err)}")
-        raise MappingError("\n".join(lines)) from None
+    return validate(SourceMapping, data, origin, MappingError)
 
 
 def load_mapping(path: Path) -> SourceMapping:
     """Load and validate one mapping YAML file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MappingError(f"{path}: mapping file not found") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML: {exc}") from None
-    return parse_mapping(data, str(path))
+    return parse_mapping(read_yaml(path, "mapping file", MappingError), str(path))
 
 
 def load_mappings(folder: Path) -> list[SourceMapping]:
