@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-protection clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,14 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/resolution.py
+
+# the protection benchmark also needs the [bench] extra (Presidio, the peer of the scan)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench-protection: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/protection.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
