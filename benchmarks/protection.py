@@ -609,7 +609,7 @@ class PresidioPeer:
 
         offline_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled list, no network
 
-        class Validated(PatternRecognizer):  # type: ignore[misc]
+        class Validated(PatternRecognizer):
             def __init__(self, check: Callable[[str], bool | None], patterns: list[Any], **kwargs: Any) -> None:
                 super().__init__(patterns=patterns, **kwargs)
                 self._check = check
@@ -617,7 +617,7 @@ class PresidioPeer:
             def validate_result(self, pattern_text: str) -> bool | None:
                 return self._check(pattern_text)
 
-        class OfflineEmail(EmailRecognizer):  # type: ignore[misc]
+        class OfflineEmail(EmailRecognizer):
             def validate_result(self, pattern_text: str) -> bool:
                 return bool(offline_tld(pattern_text).fqdn)
 
@@ -1012,7 +1012,7 @@ def pipeline_worker(mode: str, raw: Path, out: Path, customers: int) -> dict[str
     if mode == "off":
         custodata.crypto.functions.register_crypto = _register_identity
         if hasattr(custodata.engine.store, "register_crypto"):  # open_store imports it at call time today
-            custodata.engine.store.register_crypto = _register_identity  # type: ignore[attr-defined]
+            custodata.engine.store.register_crypto = _register_identity
     shutil.rmtree(out, ignore_errors=True)  # a fresh store: a second run would be incremental
     summary = Pipeline.create(out).run(raw)
     import duckdb
