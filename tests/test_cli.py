@@ -65,6 +65,7 @@ def test_run_show_and_quarantine_on_mini(tmp_path: Path) -> None:
     # masked display: the full ID number and mobile never appear
     assert "110105198503071230" not in result.output
     assert "13812345678" not in result.output
-    assert "110105" in result.output
+    assert "1*************1230" in result.output  # ID 1+4: the birth date stays hidden too
+    assert "138****5678" in result.output
     result = runner.invoke(app, ["show", "C999999999", "--out", str(out)])
     assert result.exit_code == 1 and "not found" in result.output

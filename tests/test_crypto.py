@@ -155,3 +155,14 @@ class FileInFolder(LocalKeyFileProvider):
 
     def __init__(self, folder: Path) -> None:
         super().__init__(folder / "kms.json")
+
+
+def test_a_missing_or_loose_key_file_is_refused_not_replaced(tmp_path: Path) -> None:
+    key_file = tmp_path / "kek.json"
+    with pytest.raises(ConfigError, match="key file not found"):
+        LocalKeyFileProvider(key_file, create=False)
+    assert not key_file.exists()
+    LocalKeyFileProvider(key_file)
+    key_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        LocalKeyFileProvider(key_file)

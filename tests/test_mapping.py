@@ -38,6 +38,8 @@ def test_good_mapping_loads() -> None:
         ({"path": None}, "needs 'path'"),
         ({"format": "sql", "path": None}, "needs 'url'"),
         ({"system": "Auto Core"}, "key 'system'"),
+        ({"parties": [{"role": "insured", "fields": {"a": "name"}}, {"role": "insured", "fields": {"b": "name"}}]},
+         "role(s) ['insured'] named twice"),
     ],
 )
 def test_bad_mapping_names_file_key_and_fix(change: dict[str, object], expected: str) -> None:

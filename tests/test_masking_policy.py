@@ -70,7 +70,7 @@ CLI_EXPECTED: dict[str, Any] = {
     "name": "欧阳*",
     "family_name": "欧阳",
     "given_name": "*",
-    "id_number": ID[:6] + "********" + ID[-4:],
+    "id_number": ID[:1] + "*" * 13 + ID[-4:],  # 1+4: 6+4 would leave only the birth date hidden
     "uscc": "91440300MA5G0XKQ4L",
     "birth_date": "1990",
     "gender": "M",

@@ -39,6 +39,15 @@ def test_quarantine_reasons_per_row(run_dir: Path) -> None:
     ]
 
 
+def test_quarantine_details_name_the_rule_never_the_value(run_dir: Path) -> None:
+    con = _con(run_dir)
+    rows = con.execute("SELECT reason, detail, raw FROM meta.quarantine").fetchall()
+    con.close()
+    assert all(raw is None or raw.startswith("cd1:") for _, _, raw in rows)  # raw rows encrypted
+    details = " ".join(str(d) for _, d, _ in rows)
+    assert "2024-02-30" not in details and "not a date" in details
+
+
 def test_counts_reconcile_per_source(run_dir: Path) -> None:
     con = _con(run_dir)
     rows = con.execute("SELECT system, read_rows, accepted, quarantined FROM meta.batch ORDER BY system").fetchall()

@@ -12,12 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from custodata.cli.app import app
+from custodata.crypto import LocalKeyFileProvider
 from custodata.engine.store import open_store
 from custodata.errors import CryptoError, NotFoundError
+from custodata.masking.policy import load_policy
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
 from custodata.sources.generate import generate
-from custodata.view import customer_360
+from custodata.view import customer_360, mask_view
 
 CUSTOMERS = 300
 LANDING_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -177,6 +179,17 @@ def test_erasure_holds_on_every_path(world: dict[str, Path], tmp_path: Path) -> 
     check_gone()
     pipeline.run(world["pristine"], force=True)
     check_gone()
+    # no quarantined raw row of the erased person's records came back with the re-ingest
+    st = open_store(out / "custodata.duckdb", read_only=True)
+    try:
+        back = st.con.execute(
+            "SELECT count(*) FROM meta.quarantine q WHERE raw IS NOT NULL AND EXISTS (SELECT 1 FROM meta.erased e "
+            "WHERE e.entity_key LIKE 'obs:' || q.system || ':' || q.record_key || ':%')").fetchone()
+        assert back == (0,)
+    finally:
+        st.close()
+    # erasing again redoes the clean-up and says so
+    assert pipeline.erase(cid, reason="PIPL request 42").already
     # the store file itself keeps no freed page with the erased golden ciphertext
     assert golden_ct.encode() not in (out / "custodata.duckdb").read_bytes()
 
@@ -209,3 +222,37 @@ def test_every_cli_display_is_masked(world: dict[str, Path]) -> None:
     for text in outputs:
         found = pattern.search(text)
         assert found is None, f"printed in full: {found.group(0)}"
+
+
+def test_a_store_refuses_a_key_file_that_is_not_its_own(
+    world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "wrongkey"
+    shutil.copytree(world["out"], out, ignore=shutil.ignore_patterns("raw"))
+    monkeypatch.setenv("CUSTODATA_KEK_FILE", str(tmp_path / "missing.json"))
+    result = CliRunner().invoke(app, ["show", "C000000001", "--out", str(out)])
+    assert result.exit_code == 1 and "key file not found" in " ".join(result.output.split())
+    assert not (tmp_path / "missing.json").exists()  # never silently replaced
+    LocalKeyFileProvider(tmp_path / "other.json")
+    monkeypatch.setenv("CUSTODATA_KEK_FILE", str(tmp_path / "other.json"))
+    result = CliRunner().invoke(app, ["show", "C000000001", "--out", str(out)])
+    assert result.exit_code == 1 and "not the one this store" in " ".join(result.output.split())
+
+
+def test_masked_view_fails_closed_and_follows_the_role(world: dict[str, Path]) -> None:
+    store = open_store(world["out"] / "custodata.duckdb", read_only=True)
+    try:
+        cid = store.con.execute("SELECT customer_id FROM layer.customer_view WHERE deposit_balance > 0 "
+                                "ORDER BY customer_id LIMIT 1").fetchone()
+        assert cid is not None
+        view = customer_360(store.con, cid[0], store.protector)
+    finally:
+        store.close()
+    view["profile"]["shoe_size"] = 42  # a key nobody graded
+    policy = load_policy()
+    cli = mask_view(view, policy, "cli")
+    assert cli["profile"]["shoe_size"] is None
+    assert cli["profile"]["deposit_balance"] == view["profile"]["deposit_balance"]  # amounts are plain for staff
+    admin = mask_view(view, policy, "administrator")
+    assert admin["profile"]["deposit_balance"] is None and admin["profile"]["name"] is None
+    assert all(not str(v).startswith("tk1:") for v in cli["profile"].values())

@@ -48,6 +48,7 @@ class ErasureReport:
     quarantined_rows: int
     keys_destroyed: int
     erased_at: str
+    already: bool = False
 
 
 def _ids_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
@@ -83,14 +84,20 @@ def _personal_values(store: BatchStore, ids: list[str]) -> set[str]:
 
 
 def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> ErasureReport:
-    """Erase one customer everywhere in the store (the caller republishes and compacts)."""
+    """Erase one customer everywhere in the store, inside the caller's transaction.
+
+    The caller rebuilds what derives from golden records in the same transaction, then
+    republishes and compacts.  Erasing an erased customer again changes nothing here and
+    reports ``already``, so a clean-up interrupted after the commit can simply be re-run.
+    """
     if not reason.strip():
         raise StateError("erasure needs a reason (e.g. the data subject's request number)")
     con = store.con
     ensure_tables(con)
     current = resolve_id(con, customer_id)
     if f"customer:{current}" in store.erased:
-        raise StateError(f"customer {current} is already erased")
+        row = con.execute("SELECT erased_at FROM meta.erased WHERE entity_key = ?", [f"customer:{current}"]).fetchone()
+        return ErasureReport(current, [current], 0, 0, 0, 0, str(row[0]) if row else "", already=True)
     exists = con.execute("SELECT count(*) FROM customer.golden WHERE customer_id = ?", [current]).fetchone()
     if not exists or not exists[0]:
         raise NotFoundError(f"customer {customer_id} not found")
@@ -108,43 +115,47 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
     )
     obs_ids = [o[0] for o in obs]
     records = sorted({f"{o[2]}:{o[3]}" for o in obs if o[2]})
-    with store.executor.transaction():
-        con.executemany(
-            "INSERT OR IGNORE INTO meta.erased VALUES (?, ?, ?, ?)",
-            [[k, cid, now, reason] for k, cid in dict(keys).items()],
-        )
-        store.reload_erased()
-        # 2. tombstones in the business sub-domains, then everything derived from the parties
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
-            "AND table_type = 'BASE TABLE'").fetchall()]
-        touched = 0
-        for t in tables:
-            before = con.execute(f"SELECT count(*) FROM business.{t} WHERE list_contains(?, _source || ':' || "
-                                 "record_key)", [records]).fetchone()
-            touched += int(before[0]) if before else 0
-            con.execute(erase_parties_sql(f"business.{t}"))
-        con.execute("DELETE FROM customer.party WHERE list_contains(?, obs_id)", [obs_ids])
-        con.execute(f"DELETE FROM {XREF} WHERE list_contains(?, obs_id)", [obs_ids])
-        for table, cols in (("customer.pairs", ("obs_id_l", "obs_id_r")),
-                            ("customer.cluster_pairs", ("obs_id_l", "obs_id_r")),
-                            ("customer.cluster", ("obs_id",)), ("customer.pin", ("obs_id",)),
-                            ("customer.review", ("cluster_id",)), ("main.er_person_input", ("obs_id",)),
-                            ("main.er_cluster_members", ("obs_id",))):
-            if store.table_exists(table):
-                cond = " OR ".join(f"list_contains(?, {c})" for c in cols)
-                con.execute(f"DELETE FROM {table} WHERE {cond}", [obs_ids] * len(cols))
-        for table, col in (("customer.golden", "customer_id"), ("customer.history", "customer_id")):
-            con.execute(f"DELETE FROM {table} WHERE list_contains(?, {col})", [ids])
-        if store.table_exists("customer.relationship"):
-            con.execute("DELETE FROM customer.relationship WHERE list_contains(?, customer_a) "
-                        "OR list_contains(?, customer_b)", [ids, ids])
-        for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-                                   "AND table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'").fetchall():
-            con.execute(f'DROP TABLE IF EXISTS main."{name}"')
-        quarantined = _scrub_quarantine(store, records, personal)
-        # 3. crypto-shred: the customer's own data keys
-        destroyed = store.protector.keyring.destroy(customer_key_id(i) for i in ids)
+    con.executemany(
+        "INSERT OR IGNORE INTO meta.erased VALUES (?, ?, ?, ?)",
+        [[k, cid, now, reason] for k, cid in dict(keys).items()],
+    )
+    store.reload_erased()
+    # 2. tombstones in the business sub-domains, then everything derived from the parties
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
+        "AND table_type = 'BASE TABLE'").fetchall()]
+    touched = 0
+    for t in tables:
+        before = con.execute(f"SELECT count(*) FROM business.{t} WHERE list_contains(?, _source || ':' || "
+                             "record_key)", [records]).fetchone()
+        touched += int(before[0]) if before else 0
+        con.execute(erase_parties_sql(f"business.{t}"))
+    con.execute("DELETE FROM customer.party WHERE list_contains(?, obs_id)", [obs_ids])
+    con.execute(f"DELETE FROM {XREF} WHERE list_contains(?, obs_id)", [obs_ids])
+    for table, cols in (("customer.pairs", ("obs_id_l", "obs_id_r")),
+                        ("customer.cluster_pairs", ("obs_id_l", "obs_id_r")),
+                        ("customer.cluster", ("obs_id",)), ("customer.pin", ("obs_id",)),
+                        ("customer.review", ("cluster_id",)), ("main.er_person_input", ("obs_id",)),
+                        ("main.er_cluster_members", ("obs_id",)), ("main._cluster0", ("obs_id",)),
+                        ("main._split", ("obs_id",))):
+        if store.table_exists(table):
+            cond = " OR ".join(f"list_contains(?, {c})" for c in cols)
+            con.execute(f"DELETE FROM {table} WHERE {cond}", [obs_ids] * len(cols))
+    for table, col in (("customer.golden", "customer_id"), ("customer.history", "customer_id")):
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?, {col})", [ids])
+    if store.table_exists("customer.relationship"):
+        con.execute("DELETE FROM customer.relationship WHERE list_contains(?, customer_a) "
+                    "OR list_contains(?, customer_b)", [ids, ids])
+    for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                               "AND table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'").fetchall():
+        con.execute(f'DROP TABLE IF EXISTS main."{name}"')
+    if store.table_exists("main.er_person_input"):  # name frequencies without the erased names
+        from custodata.resolution.person import build_term_frequencies
+
+        build_term_frequencies(con)
+    quarantined = _scrub_quarantine(store, records, personal)
+    # 3. crypto-shred: the customer's own data keys
+    destroyed = store.protector.keyring.destroy(customer_key_id(i) for i in ids)
     return ErasureReport(current, ids, len(obs_ids), touched, quarantined, destroyed, now.isoformat(sep=" "))
 
 

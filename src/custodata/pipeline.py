@@ -214,8 +214,8 @@ class Pipeline:
 
         store = self.open()
         try:
-            report = erase_customer(store, customer_id, reason=reason)
-            with store.executor.transaction():
+            with store.executor.transaction():  # all or nothing: tombstones, keys, derived layers
+                report = erase_customer(store, customer_id, reason=reason)
                 build_relationships(store.con)
                 build_layer(store.con, self.config, self.rules)
             self.publish(store)
@@ -279,7 +279,7 @@ def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: P
     Source databases (``format: sql``) belong to their systems and are never deleted.
     The batch is marked ``purged`` so a later run knows the file went on purpose.
     """
-    from custodata.sources.readers import source_location
+    from custodata.sources.readers import content_hash, source_location
 
     cutoff = time.time() - days * 86400
     purged = []
@@ -289,9 +289,10 @@ def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: P
         path = source_location(mapping, input_dir)
         if not path.exists() or path.stat().st_mtime > cutoff:
             continue
+        # only the very bytes that were loaded: a newer export dropped meanwhile is kept
         loaded = store.executor.rows(
-            "SELECT batch_id FROM meta.batch WHERE system = ? AND status = 'loaded' ORDER BY ingested_at DESC "
-            "LIMIT 1", [mapping.system])
+            "SELECT batch_id FROM meta.batch WHERE system = ? AND status = 'loaded' AND content_hash = ?",
+            [mapping.system, content_hash(mapping, input_dir)])
         if not loaded:
             continue
         path.unlink()

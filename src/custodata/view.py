@@ -109,10 +109,23 @@ def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Pr
 
 # view keys that are not canonical fields but carry one's content (key -> canonical field or type)
 _FIELD_OF: dict[str, str | None] = {"name_pinyin": "person_name", "other_name": "name", "customer_name": "name"}
+# derived values: shown only where the field they derive from would be shown in plain
+_DERIVED_FROM: dict[str, str] = {
+    "deposit_balance": "amount", "premium_total": "amount", "credit_limit": "amount", "loan_total": "amount",
+    "age": "birth_date", "raw_tags": "amount",
+}
+# keys that say nothing about a person; every other key not graded is withheld (fail closed)
+_PUBLIC = frozenset({
+    "customer_id", "requested_id", "kind", "customer_type", "segment", "tags", "sources", "n_records",
+    "first_seen", "last_updated", "business_type", "source", "role", "product", "category", "currency",
+    "start_date", "end_date", "status", "branch", "batch_id", "first_batch_id", "updated_at", "other_id",
+    "run_id", "cause", "changed_at", "field", "record_key", "obs_id", "evidence",
+})
+RECORD_KEY_TYPE = "policy_number"  # a business record's own number (policy, contract, ticket), unless mapped
 
 
 def _without_tokens(row: dict[str, Any]) -> dict[str, Any]:
-    """Keyed tokens are for machines (joins), not for people: a view never shows them."""
+    """Keyed tokens are for machines (joins), not for people: a view never shows them as values."""
     return {k: v for k, v in row.items() if not k.endswith("_token")}
 
 
@@ -122,40 +135,62 @@ def mask_view(
 ) -> dict[str, Any]:
     """The 360° view as ``role`` may see it: every section through the one masking policy.
 
-    ``key_fields`` names, per source system, the canonical field its record keys are
-    (a policy number is masked as one wherever it appears as a key).
+    Fails closed: a key that is neither graded, nor derived from a graded field, nor known
+    to be non-personal is withheld.  ``key_fields`` names, per source system, the canonical
+    field its record keys are (a policy number is masked as one wherever it is a key).
     """
     keys = key_fields or {}
+    graded = set(policy.grading.fields)
+
+    def gate(field: str, value: Any) -> Any:
+        decision = policy.decide(field, role, purpose)
+        return value if decision.effect == "allow" and decision.operator == "plain" else None
+
+    def record_key(source: Any, key: Any) -> Any:
+        if key is None or str(key).startswith("tk1:"):  # a token is already a pseudonym
+            return key
+        field = keys.get(str(source))
+        if field:
+            return policy.mask_value(field, key, role, purpose)
+        return policy.mask_typed(RECORD_KEY_TYPE, key, role, purpose)
 
     def rec(row: dict[str, Any]) -> dict[str, Any]:
-        return policy.mask_record(_without_tokens(row), role, purpose, field_of=_FIELD_OF)
-
-    def keyed(row: dict[str, Any]) -> dict[str, Any]:
-        out = rec(row)
-        field = keys.get(str(row.get("source")))
-        if field and row.get("record_key") is not None and not str(row["record_key"]).startswith("tk1:"):
-            out["record_key"] = policy.mask_value(field, row["record_key"], role, purpose)
-        if "obs_id" in out:
+        clean = _without_tokens(row)
+        out = policy.mask_record(clean, role, purpose, field_of=_FIELD_OF)
+        for k, v in clean.items():
+            if k in graded or k in _FIELD_OF or k in _PUBLIC or k.startswith("n_"):  # n_*: counts of holdings
+                continue
+            out[k] = gate(_DERIVED_FROM[k], v) if k in _DERIVED_FROM else None
+        if "record_key" in clean:
+            out["record_key"] = record_key(clean.get("source"), clean["record_key"])
+        if "obs_id" in clean:
             out["obs_id"] = f"{out['source']}:{out['record_key']}:{out['role']}"
+        if clean.get("evidence") is not None:
+            source, _, key = str(clean["evidence"]).partition(":")
+            out["evidence"] = f"{source}:{record_key(source, key)}" if source != "golden" else clean["evidence"]
         return out
 
     def history(row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
+        field = _FIELD_OF.get(str(row["field"]), str(row["field"]))
         for k in ("old_value", "new_value"):
             if row[k] is None:
                 continue
             if str(row[k]).startswith("tk1:"):
                 out[k] = "(token)"  # protected fields are historised as tokens
+            elif field in graded or field in policy.grading.types:
+                out[k] = (policy.mask_value(field, row[k], role, purpose) if field in graded
+                          else policy.mask_typed(field, row[k], role, purpose))
             else:
-                out[k] = policy.mask_value(str(row["field"]), row[k], role, purpose)
+                out[k] = None
         return out
 
     return {
         **view,
         "profile": rec(view["profile"]),
-        "records": [keyed(r) for r in view["records"]],
+        "records": [rec(r) for r in view["records"]],
         "relationships": [rec(r) for r in view["relationships"]],
-        "lineage": [keyed(r) for r in view["lineage"]],
+        "lineage": [rec(r) for r in view["lineage"]],
         "history": [history(r) for r in view["history"]],
         "masked_for": {"role": role, "purpose": purpose},
     }

@@ -33,13 +33,24 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding
 @contextmanager
 def _clean_errors() -> Iterator[None]:
     """Turn custodata's errors into one line on stderr and exit code 1 — never a traceback."""
+    from custodata.cli.render import print_error
+
     try:
         yield
     except CustodataError as exc:
-        from custodata.cli.render import print_error
-
         print_error(err_console, str(exc))
         raise typer.Exit(1) from None
+    except Exception as exc:  # a driver's or library's error: one line, never a traceback
+        import duckdb
+
+        if isinstance(exc, duckdb.Error):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print_error(err_console, f"store: {first}")
+            raise typer.Exit(1) from None
+        if type(exc).__module__.startswith("splink"):
+            print_error(err_console, f"entity resolution: {str(exc).strip().splitlines()[0]}")
+            raise typer.Exit(1) from None
+        raise
 
 
 @contextmanager

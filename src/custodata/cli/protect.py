@@ -26,6 +26,10 @@ def erase(
     with _clean_errors():
         _require_store(out)
         report = Pipeline.create(out).erase(customer_id, reason=reason)
+        if report.already:
+            console.print(f"customer {report.customer_id} was already erased on {report.erased_at}; "
+                          "derived layers, published files and the store file were cleaned up again")
+            return
         table = Table(title=f"已删除 Erased {report.customer_id}", show_header=False)
         table.add_row("customer ids", ", ".join(report.customer_ids))
         table.add_row("source observations tombstoned", f"{report.observations:,}")

@@ -64,6 +64,10 @@ class Protector:
     def reencrypt(self, value: str | None, aad: str, key_id: str, new_aad: str) -> str | None:
         return self.encrypt(self.decrypt(value, aad), key_id, new_aad)
 
+    def fingerprint(self) -> str:
+        """Identifies the token key without revealing it: a store remembers it to refuse a wrong key file."""
+        return hmac.new(self._token_key, b"custodata key check", hashlib.sha256).hexdigest()[:16]
+
     def token(self, kind: str, value: str | None) -> str | None:
         """Deterministic keyed token of a normalised value; placeholders get none (they must not match)."""
         if value is None or is_placeholder(value):

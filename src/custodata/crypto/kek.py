@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -61,20 +62,27 @@ class LocalKeyFileProvider:
 
     name = "local-file"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
         self._keys: dict[str, bytes] = {}
         self._current = ""
         self._token_key = b""
-        self._load_or_create()
+        self._load_or_create(create)
 
-    def _load_or_create(self) -> None:
+    def _load_or_create(self, create: bool) -> None:
         if not self.path.exists():
+            if not create:
+                raise ConfigError(
+                    f"{self.path}: key file not found, and this store's data keys are wrapped under it; "
+                    "restore it or point CUSTODATA_KEK_FILE at it (a new key file would make the data unreadable)"
+                )
             self._keys = {"1": AESGCM.generate_key(256)}
             self._current = "1"
             self._token_key = secrets.token_bytes(32)
             self._save()
             return
+        if os.stat(self.path).st_mode & 0o077:
+            raise ConfigError(f"{self.path}: the key file is readable by group or others; chmod 600 it")
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("format") != KEY_FILE_FORMAT:
@@ -90,14 +98,25 @@ class LocalKeyFileProvider:
             raise ConfigError(f"{self.path}: not a usable key file ({exc})") from None
 
     def _save(self) -> None:
+        """Write durably before anything is wrapped under a new KEK: temp file (0600), fsync, rename, fsync dir."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"format": KEY_FILE_FORMAT, "current": self._current,
-                       "keys": {v: base64.b64encode(k).decode() for v, k in self._keys.items()},
-                       "token_key": base64.b64encode(self._token_key).decode()}, fh)
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(prefix=".kek-", dir=self.path.parent)  # 0600, O_EXCL
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"format": KEY_FILE_FORMAT, "current": self._current,
+                           "keys": {v: base64.b64encode(k).decode() for v, k in self._keys.items()},
+                           "token_key": base64.b64encode(self._token_key).decode()}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def current_version(self) -> str:
         return self._current
@@ -154,11 +173,14 @@ def default_key_file(out_dir: Path) -> Path:
     return Path(os.environ.get("CUSTODATA_KEK_FILE") or out_dir / "keys" / "kek.json")
 
 
-def load_provider(out_dir: Path) -> KeyProvider:
-    """The configured provider: ``CUSTODATA_KEY_PROVIDER=module:Class`` or the local key file."""
+def load_provider(out_dir: Path, *, create: bool = True) -> KeyProvider:
+    """The configured provider: ``CUSTODATA_KEY_PROVIDER=module:Class`` or the local key file.
+
+    ``create`` allows a new key file; it is only given for a store that has no data keys yet.
+    """
     spec = os.environ.get("CUSTODATA_KEY_PROVIDER")
     if not spec:
-        return LocalKeyFileProvider(default_key_file(out_dir))
+        return LocalKeyFileProvider(default_key_file(out_dir), create=create)
     module, _, cls = spec.partition(":")
     try:
         provider = getattr(importlib.import_module(module), cls)(out_dir)

@@ -191,25 +191,35 @@ def _reason_checks(mapping: SourceMapping, fmts: str) -> list[tuple[str, str, st
         if "birth_date" in cols:
             raw = _raw(cols["birth_date"])
             checks.append((f"cd_date_status({raw}, {_lit(fmts)}) = 'invalid'", R.DATE_INVALID,
-                           f"'{cols['birth_date']}: ' || {raw}"))
+                           _lit(f"{party.role.value} {cols['birth_date']}: not a date in {fmts}")))
     for column, canonical in mapping.fields.items():
         if canonical in DATE_FIELDS:
             raw = _raw(column)
             checks.append((f"cd_date_status({raw}, {_lit(fmts)}) = 'invalid'", R.DATE_INVALID,
-                           f"'{column}: ' || {raw}"))
+                           _lit(f"{column}: not a date in {fmts}")))
         if canonical == "amount":
             raw = _raw(column)
             checks.append((f"coalesce(cd_amount_invalid({raw}), false)", R.AMOUNT_INVALID,
-                           f"'{column}: ' || {raw}"))
+                           _lit(f"{column}: not an amount")))
     identified = " OR ".join(_party_identified(p) for p in mapping.parties)
     checks.append((f"NOT ({identified})", R.PARTY_EMPTY, _lit("no name, ID, USCC or mobile")))
     return checks
 
 
 def protected_record_key(mapping: SourceMapping) -> str | None:
-    """The token kind when a system keys its records by a protected value (a card or account number)."""
+    """The token kind when a system keys its records by a protected value (a card number, a mobile).
+
+    Quarantine details name the column and the rule, never the value: values of a rejected
+    row are kept only in its encrypted raw text.
+    """
     canonical = mapping.fields.get(mapping.record_key)
-    return token_kind(canonical) if canonical in TOKEN_RECORD_FIELDS else None
+    if canonical is None:
+        canonical = next(
+            (p.fields[mapping.record_key] for p in mapping.parties if mapping.record_key in p.fields), None
+        )
+    if canonical is None or not _GRADING.field_encrypted(canonical):
+        return None
+    return token_kind(canonical)
 
 
 def stored_record_key(mapping: SourceMapping, raw: str, protector: Protector) -> str | None:
@@ -330,7 +340,7 @@ def dedupe_within_batch_sql(typed_table: str) -> str:
     """Mark all but the newest version of a record key in one batch as duplicates."""
     return (
         f"UPDATE {typed_table} SET _reason = '{R.DUPLICATE_RECORD.value}', "
-        "_detail = 'record key ' || record_key || ' appears more than once in this batch' "
+        "_detail = 'the record key appears more than once in this batch' "
         f"WHERE _reason IS NULL AND _row IN (SELECT _row FROM (SELECT _row, row_number() OVER ("
         "PARTITION BY record_key ORDER BY updated_at DESC NULLS LAST, _row DESC) AS rn "
         f"FROM {typed_table} WHERE _reason IS NULL) WHERE rn > 1)"

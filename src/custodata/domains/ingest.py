@@ -90,6 +90,11 @@ def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *,
     ex.run_one_sql(dedupe_within_batch_sql(typed))
     if store.erased:
         ex.run_one_sql(erase_parties_sql(typed))
+        # a rejected row naming an erased person keeps no raw text either
+        ex.run_one_sql(
+            f"UPDATE {typed} SET _raw = NULL, _detail = 'erased person: raw row not kept' "
+            "WHERE _reason IS NOT NULL AND len(list_filter(parties, p -> p.kind = 'erased')) > 0"
+        )
     target = subdomain_table(mapping.business_type)
     with ex.transaction():
         ex.run_one_sql(f"DELETE FROM {target} WHERE _batch_id = ?", [batch_id])

@@ -55,10 +55,10 @@ class Executor:
         try:
             self.con.execute(step.statement(), list(step.params) if step.params else None)
         except duckdb.Error as exc:
-            raise PipelineError(
-                f"step building {step.output_table or '(statement)'} failed: {exc}\n"
-                f"SQL:\n{step.statement()}"
-            ) from exc
+            # one line for people; the SQL (which may carry literals) only at debug level
+            log.debug("failed SQL:\n%s", step.statement())
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PipelineError(f"step building {step.output_table or '(statement)'} failed: {first}") from exc
         elapsed = time.perf_counter() - started
         self.timings[name] = self.timings.get(name, 0.0) + elapsed
         log.debug("step %s took %.3fs", name, elapsed)

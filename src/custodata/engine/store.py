@@ -115,8 +115,37 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(_META_DDL)
     register_functions(con)
-    provider = load_provider(path.parent) if path is not None else MemoryKeyProvider()
+    has_keys = _count(con, "meta", "data_key") > 0
+    provider = (load_provider(path.parent, create=not read_only and not has_keys) if path is not None
+                else MemoryKeyProvider())
     store = BatchStore(path, con, Protector(KeyRing(con, provider, read_only=read_only)))
+    _check_key_custody(store, read_only=read_only)
     store.reload_erased()
     register_crypto(con, store.protector, store.erased.__contains__)
     return store
+
+
+def _count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _check_key_custody(store: BatchStore, *, read_only: bool) -> None:
+    """Refuse a key file that is not this store's: its tokens would silently stop matching."""
+    from custodata.errors import ConfigError
+
+    fingerprint = store.protector.fingerprint()
+    if _count(store.con, "meta", "key_check"):
+        row = store.con.execute("SELECT token_fingerprint FROM meta.key_check").fetchone()
+        if row and row[0] != fingerprint:
+            where = getattr(store.protector.keyring.provider, "path", store.protector.keyring.provider.name)
+            raise ConfigError(f"{where}: this key file is not the one this store's data was protected with "
+                              "(token key fingerprint differs); restore the right key file")
+    elif not read_only:
+        store.con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (token_fingerprint VARCHAR NOT NULL)")
+        store.con.execute("INSERT INTO meta.key_check VALUES (?)", [fingerprint])

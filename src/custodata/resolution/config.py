@@ -36,7 +36,7 @@ class CustomerTypes(_Strict):
 
 
 class ResolutionConfig(_Strict):
-    link_threshold: float = Field(0.95, gt=0, lt=1)
+    link_threshold: float = Field(0.6, gt=0, lt=1)
     chain_floor: float = Field(0.05, ge=0, lt=1)
     split_threshold: float = Field(0.995, gt=0, lt=1)
     max_cluster_records: int = Field(60, ge=2)

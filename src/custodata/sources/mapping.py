@@ -102,6 +102,10 @@ class SourceMapping(_Strict):
     def _at_least_one_party(cls, value: list[PartyMapping]) -> list[PartyMapping]:
         if not value:
             raise ValueError("a source must name at least one party (e.g. role: policy_holder)")
+        roles = [p.role.value for p in value]
+        twice = sorted({r for r in roles if roles.count(r) > 1})
+        if twice:  # a party is identified by record and role; two alike would be one observation
+            raise ValueError(f"role(s) {twice} named twice; give each party of a record its own role")
         return value
 
     @model_validator(mode="after")
