@@ -1114,7 +1114,7 @@ class Sizes:
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
-        return cls(60, 20_000, 5_000, 1) if quick else cls(2_000, 1_000_000, 1_000_000, 2)
+        return cls(60, 20_000, 5_000, 1) if quick else cls(2_000, 1_000_000, 1_000_000, 3)
 
 
 def header(quick: bool) -> str:
