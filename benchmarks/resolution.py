@@ -347,14 +347,14 @@ def _ratio(a: float, b: float) -> str:
 def _pipeline_threshold() -> float:
     from custodata.resolution.config import load_config
 
-    return load_config().link_threshold
+    return load_config().link_evidence_bits
 
 
 def report(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"Pairwise precision/recall/F1 against the ground truth. Plain Splink and our FEBRL dedupe "
-        f"cluster at match probability {THRESHOLD}; our pipeline at its configured link_threshold "
-        f"({_pipeline_threshold()}), behind its chain and size guards. "
+        f"cluster at match probability {THRESHOLD}; our pipeline at {_pipeline_threshold()} bits of "
+        "evidence (match weight minus prior weight, the same at any scale), behind its chain and size guards. "
         "Each system runs in its own process; resolution s = training + scoring "
         "+ clustering (for our pipeline: its resolve stage), total s = the whole run "
         "(for our pipeline: ingest to publish).",

@@ -10,6 +10,7 @@ clusters are reported for a data steward to review.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import duckdb
@@ -40,14 +41,21 @@ def _components(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, out: str
     df.drop_table_from_database_and_remove_from_cache()
 
 
+def prior_bits(model: dict[str, Any]) -> float:
+    """log2 of the prior odds that two random records match, as the trained model has it."""
+    lam = float(model.get("probability_two_random_records_match", 1e-4))
+    return math.log2(lam / (1 - lam))
+
+
 def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], config: ResolutionConfig) -> dict[str, int]:
     """Cluster the scored person pairs in ``customer.pairs`` into ``customer.cluster``."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _nodes AS SELECT obs_id FROM " + PERSON_INPUT
     )
+    prior = prior_bits(model)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _edges AS SELECT obs_id_l, obs_id_r FROM {PAIRS} "
-        f"WHERE match_probability >= {float(config.link_threshold)}"
+        f"WHERE match_weight - ({prior}) >= {float(config.link_evidence_bits)}"
     )
     _components(con, "_nodes", "_edges", "_cluster0")
 
@@ -60,21 +68,21 @@ def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], confi
     checked = _count(con, "er_cluster_members")
     con.execute(
         "CREATE OR REPLACE TABLE customer.cluster_pairs (obs_id_l VARCHAR, obs_id_r VARCHAR, "
-        "match_probability DOUBLE, cluster_id VARCHAR)"
+        "match_probability DOUBLE, cluster_id VARCHAR, evidence_bits DOUBLE)"
     )
     if checked:
         linker = linker_for(con, "er_cluster_members", model, blocking=["l.cluster_id = r.cluster_id"])
         df = linker.inference.predict()
         con.execute(
             "INSERT INTO customer.cluster_pairs SELECT p.obs_id_l, p.obs_id_r, p.match_probability, "
-            f"m.cluster_id FROM {df.physical_name} p JOIN er_cluster_members m "
+            f"m.cluster_id, p.match_weight - ({prior}) FROM {df.physical_name} p JOIN er_cluster_members m "
             "ON m.obs_id = p.obs_id_l"
         )
         df.drop_table_from_database_and_remove_from_cache()
-    floor = float(config.chain_floor)
+    floor = float(config.chain_floor_bits)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _chained AS SELECT cluster_id, min(match_probability) AS weakest "
-        f"FROM customer.cluster_pairs GROUP BY 1 HAVING min(match_probability) < {floor}"
+        "CREATE OR REPLACE TEMP TABLE _chained AS SELECT cluster_id, min(evidence_bits) AS weakest "
+        f"FROM customer.cluster_pairs GROUP BY 1 HAVING min(evidence_bits) < {floor}"
     )
     chained = _count(con, "_chained")
     con.execute(
@@ -84,7 +92,7 @@ def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], confi
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _split_edges AS SELECT obs_id_l, obs_id_r FROM customer.cluster_pairs "
         "WHERE cluster_id IN (SELECT cluster_id FROM _chained) "
-        f"AND match_probability >= {float(config.split_threshold)}"
+        f"AND evidence_bits >= {float(config.split_evidence_bits)}"
     )
     if chained:
         _components(con, "_split_nodes", "_split_edges", "_split")
@@ -100,7 +108,7 @@ def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], confi
     )
     con.execute(
         f"INSERT INTO {REVIEW} SELECT 'split_chain', ch.cluster_id, count(*), "
-        "'members disagreed (weakest pair p=' || round(any_value(ch.weakest), 4) || '); split into ' "
+        "'members disagreed (weakest pair: ' || round(any_value(ch.weakest), 1) || ' bits); split into ' "
         "|| count(DISTINCT s.cluster_id) || ' clusters' FROM _chained ch JOIN _split s "
         "ON s.obs_id IN (SELECT obs_id FROM _cluster0 WHERE cluster_id = ch.cluster_id) GROUP BY ch.cluster_id"
     )

@@ -36,9 +36,9 @@ class CustomerTypes(_Strict):
 
 
 class ResolutionConfig(_Strict):
-    link_threshold: float = Field(0.6, gt=0, lt=1)
-    chain_floor: float = Field(0.05, ge=0, lt=1)
-    split_threshold: float = Field(0.995, gt=0, lt=1)
+    link_evidence_bits: float = Field(15.3, gt=0)
+    chain_floor_bits: float = Field(10.5, ge=0)
+    split_evidence_bits: float = Field(22.4, gt=0)
     max_cluster_records: int = Field(60, ge=2)
     max_names_per_value: int = Field(6, ge=2)
     seed: int = 42
