@@ -185,3 +185,40 @@ def test_kill_minus_9_then_rerun_ends_in_the_same_state(raw: Path, resolved: Pat
         proc.wait()
         assert _run_cli(raw, out).wait() == 0
         assert state_digest(out / "custodata.duckdb") == expected, f"kill at {fraction:.0%}"
+
+
+def test_chaining_through_one_weak_link_is_cut(resolved: Path) -> None:
+    """A caller who gives only a name and a mobile links to two people who plainly differ
+    (different ID numbers and birth dates): they are not merged through that one link."""
+    from custodata.resolution import clusters, person
+    from custodata.resolution.config import load_config
+
+    source = open_store(resolved / "custodata.duckdb", read_only=True)
+    try:
+        model = person.load_model(source.con)
+        name_frequencies = source.con.execute(f"SELECT * FROM {person.TF_NAME}").arrow()  # noqa: F841  (read by name in SQL)
+    finally:
+        source.close()
+    assert model is not None
+    store = open_store(None)
+    con = store.con
+    con.execute(
+        """CREATE TABLE er_person_input AS SELECT * FROM (VALUES
+        ('a', 'card', 'a', 'account_holder', '欧阳振华', 'ouyangzhenhua', '欧阳', DATE '1971-02-03', 'M',
+         '北京市朝阳区建国路1号', '北京市', '朝阳区', 'tk1:ID-A', 'tk1:M1', NULL, NULL),
+        ('b', 'desk', 'b', 'contact', '欧阳振华', 'ouyangzhenhua', '欧阳', NULL, NULL,
+         NULL, NULL, NULL, NULL, 'tk1:M1', NULL, NULL),
+        ('c', 'deposit', 'c', 'account_holder', '欧阳振华', 'ouyangzhenhua', '欧阳', DATE '1995-11-30', 'M',
+         '广东省深圳市南山区人民路9号', '深圳市', '南山区', 'tk1:ID-C', 'tk1:M1', NULL, NULL)
+        ) t(obs_id, source, record_key, role, name, name_pinyin, family_name, birth_date, gender,
+            address, city, district, id_number, mobile, email, phone)"""
+    )
+    con.execute(f"CREATE TABLE {person.TF_NAME} AS SELECT * FROM name_frequencies")  # the real population's
+    person.predict(con, model, person.PERSON_INPUT, clusters.PAIRS)
+    result = clusters.cluster_persons(con, model, load_config())
+    got = dict(con.execute("SELECT obs_id, cluster_id FROM customer.cluster").fetchall())
+    assert got["a"] != got["c"]  # two different people stay two, though each agrees with the caller
+    # the caller agreed with each (name + mobile), so connected components alone would merge all three
+    assert result["chained_clusters"] == 1
+    review = con.execute("SELECT kind, detail FROM customer.review").fetchall()
+    assert review and review[0][0] == "split_chain" and "bits" in review[0][1]

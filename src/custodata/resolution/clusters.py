@@ -10,13 +10,12 @@ clusters are reported for a data steward to review.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import duckdb
 
 from custodata.resolution.config import ResolutionConfig
-from custodata.resolution.person import PERSON_INPUT, linker_for
+from custodata.resolution.person import PERSON_INPUT, linker_for, prior_bits
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,6 @@ def _components(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, out: str
         f"AS cluster_id FROM {df.physical_name}"
     )
     df.drop_table_from_database_and_remove_from_cache()
-
-
-def prior_bits(model: dict[str, Any]) -> float:
-    """log2 of the prior odds that two random records match, as the trained model has it."""
-    lam = float(model.get("probability_two_random_records_match", 1e-4))
-    return math.log2(lam / (1 - lam))
 
 
 def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], config: ResolutionConfig) -> dict[str, int]:

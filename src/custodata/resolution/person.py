@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import duckdb
@@ -195,8 +196,8 @@ def predict_new(
     con.execute(f"CREATE OR REPLACE TABLE {out} (obs_id_l VARCHAR, obs_id_r VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE)")
     for df in (
-        linker.inference.predict_between(new, old, threshold_match_probability=0.01),
-        linker.inference.predict_within(new, threshold_match_probability=0.01),
+        linker.inference.predict_between(new, old, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
+        linker.inference.predict_within(new, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
     ):
         con.execute(f"INSERT INTO {out} SELECT {cols} FROM {df.physical_name}")
         df.drop_table_from_database_and_remove_from_cache()
@@ -259,10 +260,21 @@ def load_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
     return None if row is None else dict(json.loads(row[0]))
 
 
+# pairs are kept from this much evidence (bits over the prior) on: well below any link, and
+# the same at any size of data (a probability floor would drop more of them as data grows)
+STORED_EVIDENCE_BITS = 10.0
+
+
+def prior_bits(model: dict[str, Any]) -> float:
+    """log2 of the prior odds that two random records match, as the trained model has it."""
+    lam = float(model.get("probability_two_random_records_match", 1e-4))
+    return math.log2(lam / (1 - lam))
+
+
 def predict(con: duckdb.DuckDBPyConnection, model: dict[str, Any], table: str, out: str) -> int:
-    """Score blocked pairs of ``table`` with a trained model into ``out`` (above 1%)."""
+    """Score blocked pairs of ``table`` with a trained model into ``out`` (from STORED_EVIDENCE_BITS on)."""
     linker = linker_for(con, table, model)
-    df = linker.inference.predict(threshold_match_probability=0.01)
+    df = linker.inference.predict(threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS)
     con.execute(
         f"CREATE OR REPLACE TABLE {out} AS SELECT obs_id_l, obs_id_r, match_probability, "
         f"match_weight FROM {df.physical_name}"
