@@ -32,14 +32,13 @@ def test_commands_are_documented_in_readme() -> None:
     ("args", "message"),
     [
         (["show", "C1", "--out", "/nonexistent"], "no custodata store in /nonexistent"),
-        (["run", str(MINI / "data"), "--out", "/tmp/x", "--mode", "sideways"], "--mode must be"),
-        (["run", "/nonexistent", "--mappings", str(MINI / "mappings"), "--out", "/tmp/cd-cli-missing"],
-         "not found"),
-        (["run", str(MINI / "data"), "--mappings", "/nonexistent", "--out", "/tmp/x"], "no mapping files"),
+        (["run", str(MINI / "data"), "--out", "{tmp}", "--mode", "sideways"], "--mode must be"),
+        (["run", "/nonexistent", "--mappings", str(MINI / "mappings"), "--out", "{tmp}"], "not found"),
+        (["run", str(MINI / "data"), "--mappings", "/nonexistent", "--out", "{tmp}"], "no mapping files"),
     ],
 )
-def test_errors_are_one_line(args: list[str], message: str) -> None:
-    result = runner.invoke(app, args)
+def test_errors_are_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, [a.replace("{tmp}", str(tmp_path / "out")) for a in args])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert message in result.output.replace("\n", " ")

@@ -73,7 +73,7 @@ def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Pr
     relationships = _dicts(
         con,
         "SELECT CASE WHEN r.customer_a = ? THEN r.customer_b ELSE r.customer_a END AS other_id, "
-        "r.kind, r.evidence, g.name AS other_name FROM customer.relationship r "
+        "r.kind, r.evidence, g.name AS other_name, g.kind AS other_kind FROM customer.relationship r "
         "JOIN customer.golden g ON g.customer_id = CASE WHEN r.customer_a = ? THEN r.customer_b "
         "ELSE r.customer_a END WHERE ? IN (r.customer_a, r.customer_b) ORDER BY r.kind, other_id",
         [current, current, current],
@@ -119,7 +119,7 @@ _PUBLIC = frozenset({
     "customer_id", "requested_id", "kind", "customer_type", "segment", "tags", "sources", "n_records",
     "first_seen", "last_updated", "business_type", "source", "role", "product", "category", "currency",
     "start_date", "end_date", "status", "branch", "batch_id", "first_batch_id", "updated_at", "other_id",
-    "run_id", "cause", "changed_at", "field", "record_key", "obs_id", "evidence",
+    "run_id", "cause", "changed_at", "field", "record_key", "obs_id", "evidence", "other_kind",
 })
 RECORD_KEY_TYPE = "policy_number"  # a business record's own number (policy, contract, ticket), unless mapped
 
@@ -170,6 +170,12 @@ def mask_view(
             out["evidence"] = f"{source}:{record_key(source, key)}" if source != "golden" else clean["evidence"]
         return out
 
+    def relation(row: dict[str, Any]) -> dict[str, Any]:
+        out = rec(row)
+        if row.get("other_kind") == "corporate":  # a company's registered name is not a person's name
+            out["other_name"] = policy.mask_typed("company_name", row.get("other_name"), role, purpose)
+        return out
+
     def history(row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
         field = _FIELD_OF.get(str(row["field"]), str(row["field"]))
@@ -189,7 +195,7 @@ def mask_view(
         **view,
         "profile": rec(view["profile"]),
         "records": [rec(r) for r in view["records"]],
-        "relationships": [rec(r) for r in view["relationships"]],
+        "relationships": [relation(r) for r in view["relationships"]],
         "lineage": [rec(r) for r in view["lineage"]],
         "history": [history(r) for r in view["history"]],
         "masked_for": {"role": role, "purpose": purpose},

@@ -287,6 +287,7 @@ def demo(
 ) -> None:
     """Generate a financial group's data, run every domain, and show one customer."""
     from custodata.cli.render import cli_view, summary_tables, view_panel
+    from custodata.crypto.kek import default_key_file
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
     from custodata.sources.generate import generate as gen
@@ -318,9 +319,12 @@ def demo(
         if example:
             console.print(view_panel(example))
         console.rule("outputs")
-        console.print(f"raw exports     {raw}  (ground truth: {raw / 'ground_truth.csv'}, tests only)")
+        console.print(f"raw exports     {raw}  (landing files purged after the run; ground truth: "
+                      f"{raw / 'ground_truth.csv'}, tests only)")
         console.print(f"batch store     {pipeline.store_path}")
-        console.print("                (DuckDB schemas: landing, business, customer, layer, meta)")
+        console.print("                (DuckDB schemas: business, customer, layer, meta; ID numbers, mobiles, cards, "
+                      "accounts and remarks encrypted)")
+        console.print(f"key file        {default_key_file(out)}  (the KEK: keep it apart from the store in production)")
         console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, "
                       "quarantine, review)")
         console.print(f"run summary     {out / 'run_summary.json'}")
