@@ -330,7 +330,8 @@ def erase_parties_sql(typed_table: str) -> str:
         [f"{f} = NULL" for f in PROTECTED_RECORD_FIELDS] + [f"{f}_token = NULL" for f in TOKEN_RECORD_FIELDS]
     )
     any_hit = f"len(list_filter(parties, p -> {hit})) > 0"
-    sets = f"parties = list_transform(parties, p -> CASE WHEN {hit} THEN {blank} ELSE p END)"
+    # the record hash is an unkeyed digest of the raw row: it goes with the person
+    sets = f"_record_hash = NULL, parties = list_transform(parties, p -> CASE WHEN {hit} THEN {blank} ELSE p END)"
     if record_blank:
         sets = record_blank + ", " + sets
     return f"UPDATE {typed_table} SET {sets} WHERE {any_hit}"
