@@ -222,3 +222,44 @@ def test_chaining_through_one_weak_link_is_cut(resolved: Path) -> None:
     assert result["chained_clusters"] == 1
     review = con.execute("SELECT kind, detail FROM customer.review").fetchall()
     assert review and review[0][0] == "split_chain" and "bits" in review[0][1]
+
+
+def test_incremental_rescores_a_record_whose_content_changed(raw: Path, tmp_path: Path) -> None:
+    """A ticket re-exported with another caller's name and mobile moves to that caller's customer."""
+    import json
+
+    data = tmp_path / "raw"
+    shutil.copytree(raw, data)
+    out = tmp_path / "out"
+    pipeline = Pipeline.create(out)
+    pipeline.run(data)
+    def parsed(line: bytes) -> dict[str, str] | None:
+        try:  # the export carries broken lines and wrong encodings on purpose: leave those alone
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return row if isinstance(row, dict) else None
+
+    lines = (data / "service_tickets.jsonl").read_bytes().split(b"\n")
+    tickets = [r for r in map(parsed, lines) if r is not None]
+    named = [t for t in tickets if t.get("caller_name") and t.get("caller_mobile") and not t.get("caller_id_no")]
+    a, b = named[0], next(t for t in named[1:] if t["caller_name"] != named[0]["caller_name"]
+                          and t["caller_mobile"] != named[0]["caller_mobile"])
+    before = _xref(out)
+    key_a, key_b = f"service_desk:{a['ticket_no']}:contact", f"service_desk:{b['ticket_no']}:contact"
+    assert before[key_a] != before[key_b]
+    # the ticket system corrects ticket a: the caller was b's caller after all
+    edited = []
+    for line in lines:
+        row = parsed(line)
+        if row is not None and row.get("ticket_no") == a["ticket_no"]:
+            row.update(caller_name=b["caller_name"], caller_mobile=b["caller_mobile"])
+            line = json.dumps(row, ensure_ascii=False).encode("utf-8")
+        edited.append(line)
+    (data / "service_tickets.jsonl").write_bytes(b"\n".join(edited))
+    summary = pipeline.run(data)
+    assert summary.resolution is not None and summary.resolution.mode == "incremental"
+    assert summary.resolution.details["changed_records"] >= 1
+    after = _xref(out)
+    assert after[key_a] == after[key_b]  # scored again against everyone, not only through new pairs
+    assert sum(after[k] == v for k, v in before.items()) / len(before) >= 0.99  # the others stay put

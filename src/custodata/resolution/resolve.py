@@ -36,6 +36,19 @@ class ResolutionSummary:
     details: dict[str, int] = field(default_factory=dict)
 
 
+# the compared content of a person record; a change in it means the record is scored again
+_COMPARED = ("name", "name_pinyin", "family_name", "birth_date", "gender", "address", "city", "district",
+             "id_number", "mobile", "email", "phone")
+
+
+def _content(alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return "md5(CAST(struct_pack(" + ", ".join(f"{c} := {prefix}{c}" for c in _COMPARED) + ") AS VARCHAR))"
+
+
+_CONTENT = _content()
+
+
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {sql}").fetchone()
     return int(row[0]) if row else 0
@@ -59,6 +72,11 @@ def resolve(
     summary = ResolutionSummary(mode=mode, observations=_count(con, "customer.party"))
 
     say("persons: preparing")
+    # what each person record looked like when last scored, to find the ones whose content changed
+    had_input = _table_exists(con, "main", person.PERSON_INPUT)
+    if had_input:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
+                    f"FROM {person.PERSON_INPUT}")
     summary.persons_scored = person.build_person_input(con, config)
     person.build_term_frequencies(con)
     if model is None:
@@ -71,14 +89,27 @@ def resolve(
         say("persons: scoring blocked pairs")
         summary.pairs_scored = person.predict(con, model, person.PERSON_INPUT, clusters.PAIRS)
     else:
-        say("persons: scoring new records against existing customers")
+        say("persons: scoring new and changed records against existing customers")
+        # a record whose content changed since it was scored is scored again, as if new:
+        # its old pairs go, and it is compared with every existing customer
+        con.execute("CREATE OR REPLACE TEMP TABLE _changed (obs_id VARCHAR)")
+        if had_input:
+            con.execute(
+                f"INSERT INTO _changed SELECT p.obs_id FROM {person.PERSON_INPUT} p JOIN _scored_before b "
+                f"USING (obs_id) WHERE {_content('p')} <> b.h"
+            )
+        summary.details["changed_records"] = _count(con, "_changed")
+        con.execute(
+            f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _changed) "
+            "OR obs_id_r IN (SELECT obs_id FROM _changed)"
+        )
         con.execute(
             f"CREATE OR REPLACE TABLE er_new_input AS SELECT * FROM {person.PERSON_INPUT} "
-            f"WHERE obs_id NOT IN (SELECT obs_id FROM {identity.XREF})"
+            f"WHERE obs_id NOT IN (SELECT obs_id FROM {identity.XREF}) OR obs_id IN (SELECT obs_id FROM _changed)"
         )
         con.execute(
             f"CREATE OR REPLACE TABLE er_old_input AS SELECT * FROM {person.PERSON_INPUT} "
-            f"WHERE obs_id IN (SELECT obs_id FROM {identity.XREF})"
+            f"WHERE obs_id IN (SELECT obs_id FROM {identity.XREF}) AND obs_id NOT IN (SELECT obs_id FROM _changed)"
         )
         if _count(con, "er_new_input"):
             summary.pairs_scored = person.predict_new(
@@ -88,7 +119,6 @@ def resolve(
                 f"INSERT INTO {clusters.PAIRS} SELECT * FROM customer._new_pairs "
                 f"WHERE (obs_id_l, obs_id_r) NOT IN (SELECT (obs_id_l, obs_id_r) FROM {clusters.PAIRS})"
             )
-        # records whose content changed are scored again only through their new pairs;
         # pairs of records that left the data are dropped
         con.execute(
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}) "
@@ -109,5 +139,5 @@ def resolve(
     summary.new_customers = ids["new_customers"]
     say("golden records")
     summary.customers = build_golden(con, config, run_id, keyring=keyring)
-    summary.details = {**guard, **ids}
+    summary.details = {**summary.details, **guard, **ids}
     return summary
