@@ -30,10 +30,9 @@ from pathlib import Path
 import duckdb
 
 from custodata.crypto.keyring import customer_key_id
-from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, quarantine_aad
+from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError
-from custodata.resolution.golden import golden_aad
 from custodata.resolution.identity import REDIRECT, XREF, ensure_tables, resolve_id
 
 _DIGITS = re.compile(r"\D+")
@@ -67,7 +66,7 @@ def _ids_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
 def _personal_values(store: BatchStore, ids: list[str]) -> set[str]:
     """Plaintext identifiers of the customer, read before its keys go, to find them in quarantined raw rows."""
     values: set[str] = set()
-    fields = [f for f in PROTECTED_PARTY_FIELDS]
+    fields = list(PROTECTED_PARTY_FIELDS)
     rows = store.con.execute(
         f"SELECT obs_id, {', '.join(fields)} FROM customer.party WHERE obs_id IN "
         f"(SELECT obs_id FROM {XREF} WHERE list_contains(?, customer_id))", [ids]
@@ -75,7 +74,7 @@ def _personal_values(store: BatchStore, ids: list[str]) -> set[str]:
     for obs_id, *cts in rows:
         for field, ct in zip(fields, cts, strict=True):
             try:
-                value = store.protector.decrypt(ct, f"{obs_id}|{field}")
+                value = store.protector.decrypt(ct, field_aad(obs_id, field))
             except CryptoError:
                 continue
             if value and len(_DIGITS.sub("", value)) >= 7:
@@ -185,13 +184,8 @@ def _scrub_quarantine(store: BatchStore, records: list[str], personal: set[str])
     return len(hits)
 
 
-def golden_plaintext_gone(store: BatchStore, customer_id: str, ciphertext: str, field: str) -> bool:
-    """True when a copy of the customer's golden ciphertext can no longer be read (for checks and tests)."""
-    try:
-        store.protector.decrypt(ciphertext, golden_aad(customer_id, field))
-    except CryptoError:
-        return True
-    return False
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def compact(path: Path) -> None:
@@ -201,8 +195,8 @@ def compact(path: Path) -> None:
         leftover.unlink(missing_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH '{path}' AS src (READ_ONLY)")
-        con.execute(f"ATTACH '{tmp}' AS dst")
+        con.execute(f"ATTACH {_sql_str(path)} AS src (READ_ONLY)")
+        con.execute(f"ATTACH {_sql_str(tmp)} AS dst")
         con.execute("COPY FROM DATABASE src TO dst")
         con.execute("DETACH dst")
         con.execute("DETACH src")

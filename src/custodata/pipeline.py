@@ -238,7 +238,7 @@ class Pipeline:
             if retire_old:
                 store.protector.keyring.reload()
                 in_use = store.protector.keyring.versions_in_use()
-                for version in _provider_versions(provider):
+                for version in provider.versions():
                     if version != new and version not in in_use:
                         provider.retire(version)
                         retired.append(version)
@@ -266,11 +266,6 @@ class Pipeline:
             os.replace(tmp, target)
             outputs[name] = str(target)
         return outputs
-
-
-def _provider_versions(provider: object) -> list[str]:
-    versions = getattr(provider, "versions", None)
-    return list(versions()) if callable(versions) else []
 
 
 def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: Path, days: int) -> list[str]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from custodata.crypto import Protector
-from custodata.domains.business import PROTECTED_PARTY_FIELDS, PROTECTED_RECORD_FIELDS
+from custodata.crypto import Protector, is_token
+from custodata.domains.business import PROTECTED_PARTY_FIELDS, PROTECTED_RECORD_FIELDS, field_aad
 from custodata.errors import NotFoundError
 from custodata.masking.policy import MaskingPolicy
 from custodata.resolution.golden import golden_aad
@@ -91,11 +91,11 @@ def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Pr
     for r in records:
         for f in PROTECTED_RECORD_FIELDS:
             if f in r:
-                r[f] = dec(r[f], f"{r['source']}:{r['record_key']}|{f}")
+                r[f] = dec(r[f], field_aad(f"{r['source']}:{r['record_key']}", f))
     for r in lineage:
         for f in PROTECTED_PARTY_FIELDS:
             if f in r:
-                r[f] = dec(r[f], f"{r['obs_id']}|{f}")
+                r[f] = dec(r[f], field_aad(r["obs_id"], f))
     return {
         "customer_id": current,
         "requested_id": customer_id,
@@ -147,7 +147,7 @@ def mask_view(
         return value if decision.effect == "allow" and decision.operator == "plain" else None
 
     def record_key(source: Any, key: Any) -> Any:
-        if key is None or str(key).startswith("tk1:"):  # a token is already a pseudonym
+        if key is None or is_token(key):  # a token is already a pseudonym
             return key
         field = keys.get(str(source))
         if field:
@@ -182,7 +182,7 @@ def mask_view(
         for k in ("old_value", "new_value"):
             if row[k] is None:
                 continue
-            if str(row[k]).startswith("tk1:"):
+            if is_token(row[k]):
                 out[k] = "(token)"  # protected fields are historised as tokens
             elif field in graded or field in policy.grading.types:
                 out[k] = (policy.mask_value(field, row[k], role, purpose) if field in graded

@@ -29,6 +29,10 @@ def is_ciphertext(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX + ":")
 
 
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(TOKEN_PREFIX + ":")
+
+
 class Protector:
     """Encrypts, decrypts and tokenises with one store's key ring."""
 

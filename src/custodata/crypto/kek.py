@@ -38,6 +38,10 @@ class KeyProvider(Protocol):
 
     def current_version(self) -> str: ...
 
+    def versions(self) -> list[str]:
+        """Every KEK version the provider can still unwrap with."""
+        ...
+
     def wrap(self, key: bytes, context: str) -> tuple[str, bytes]:
         """Encrypt a data key under the current KEK, bound to ``context``; returns (version, blob)."""
         ...

@@ -38,8 +38,11 @@ def batch_key_id(batch_id: str) -> str:
     return f"b-{batch_id}"
 
 
+CUSTOMER_KEY_PREFIX = "c-"
+
+
 def customer_key_id(customer_id: str) -> str:
-    return f"c-{customer_id}"
+    return f"{CUSTOMER_KEY_PREFIX}{customer_id}"
 
 
 class KeyRing:

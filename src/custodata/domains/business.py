@@ -310,6 +310,13 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
     )
 
 
+def field_aad(owner: str, field: str) -> str:
+    """Associated data of a protected field: its owner (``source:record_key``, an observation id,
+    a customer id) and the field, so a ciphertext moved to another row or column does not decrypt.
+    The pipeline SQL builds the same string as ``owner || '|field'``."""
+    return f"{owner}|{field}"
+
+
 def quarantine_aad(batch_id: str, row_no: int | None) -> str:
     """Associated data binding a quarantined raw row to its batch and row number."""
     return f"{batch_id}:{row_no}|raw"
@@ -322,7 +329,8 @@ def erase_parties_sql(typed_table: str) -> str:
     erased; a record naming an erased party also loses its protected record fields.
     """
     checks = ["cd_erased('obs:' || _source || ':' || record_key || ':' || p.role)"]
-    checks += [f"cd_erased('{f}:' || coalesce(p.{f}_token, ''))" for f in TOKEN_PARTY_FIELDS if f == "id_number"]
+    if "id_number" in TOKEN_PARTY_FIELDS:
+        checks.append("cd_erased('id_number:' || coalesce(p.id_number_token, ''))")
     hit = " OR ".join(checks)
     nulls = [f"'{f}': NULL" for f in PARTY_FIELDS] + [f"'{f}_token': NULL" for f in TOKEN_PARTY_FIELDS]
     blank = f"CAST({{'role': p.role, 'kind': 'erased', {', '.join(nulls)}}} AS {PARTY_STRUCT})"

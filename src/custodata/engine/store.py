@@ -140,7 +140,7 @@ def _check_key_custody(store: BatchStore, *, read_only: bool) -> None:
     from custodata.errors import ConfigError
 
     fingerprint = store.protector.fingerprint()
-    if _count(store.con, "meta", "key_check"):
+    if store.count("meta.key_check"):
         row = store.con.execute("SELECT token_fingerprint FROM meta.key_check").fetchone()
         if row and row[0] != fingerprint:
             where = getattr(store.protector.keyring.provider, "path", store.protector.keyring.provider.name)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import duckdb
 
-from custodata.crypto.keyring import KeyRing, customer_key_id
-from custodata.domains.business import TOKEN_PARTY_FIELDS
+from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, KeyRing, customer_key_id
+from custodata.domains.business import TOKEN_PARTY_FIELDS, field_aad
 from custodata.resolution.config import ResolutionConfig
 
 GOLDEN = "customer.golden"
@@ -52,7 +52,9 @@ def _outputs() -> list[str]:
     out = []
     for f in (*TEXT_FIELDS, *DATE_FIELDS):
         if f in PROTECTED:
-            out.append(f"cd_reenc(_ct_{f}, _from_{f} || '|{f}', 'c-' || customer_id, customer_id || '|{f}') AS {f}")
+            # the SQL form of field_aad() and customer_key_id()
+            out.append(f"cd_reenc(_ct_{f}, _from_{f} || '|{f}', '{CUSTOMER_KEY_PREFIX}' || customer_id, "
+                       f"customer_id || '|{f}') AS {f}")
             out.append(f"{f}_token")
         else:
             out.append(f)
@@ -61,7 +63,7 @@ def _outputs() -> list[str]:
 
 def golden_aad(customer_id: str, field: str) -> str:
     """Associated data of a golden record's protected field."""
-    return f"{customer_id}|{field}"
+    return field_aad(customer_id, field)
 
 
 def golden_sql(config: ResolutionConfig) -> str:

@@ -73,7 +73,7 @@ def resolve(
 
     say("persons: preparing")
     # what each person record looked like when last scored, to find the ones whose content changed
-    had_input = _table_exists(con, "main", person.PERSON_INPUT)
+    had_input = mode == "incremental" and _table_exists(con, "main", person.PERSON_INPUT)
     if had_input:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
                     f"FROM {person.PERSON_INPUT}")
