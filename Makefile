@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint bench bench-protection clean
+.PHONY: demo test lint services bench bench-protection clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 
-test: lint
+# PostgreSQL (the operational store's production engine) and Debian's Chromium (console tests)
+services:
+	./scripts/ensure-services.sh
+
+test: lint services
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

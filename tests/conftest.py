@@ -22,3 +22,49 @@ def one_key_custody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("CUSTODATA_KEK_FILE", None)
     else:
         os.environ["CUSTODATA_KEK_FILE"] = previous
+
+
+# --- the operational store on both engines ----------------------------------------------------
+# Tests that take ``ops_url`` run once on SQLite and once on the PostgreSQL server of this machine
+# (127.0.0.1:5432, user postgres; `make test` starts it). Each test gets a database of its own.
+
+PG_ADMIN_URL = os.environ.get("CUSTODATA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _fresh_pg_database() -> tuple[str, str]:
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"cd_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as con:
+            con.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (make test starts it): {exc}")
+    finally:
+        admin.dispose()
+    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ops_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """A fresh, empty operational-store URL on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{os.path.join(tmp_path, 'ops.sqlite')}"
+        return
+    name, url = _fresh_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(name)

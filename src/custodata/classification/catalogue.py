@@ -29,6 +29,8 @@ from custodata.classification.grading import Grading, load_grading
 from custodata.classification.sampling import source_id
 from custodata.classification.scan import ScanReport
 from custodata.errors import CustodataError, NotFoundError
+from custodata.ops.metadata import metadata  # one schema for the whole operational store
+from custodata.ops.store import OpsStore, make_engine
 
 CATALOGUE_FILE = "custodata.sqlite"
 
@@ -43,7 +45,6 @@ class Status(StrEnum):
     OVERRIDDEN = "overridden"
 
 
-metadata = sa.MetaData()
 
 catalogue_entry = sa.Table(
     "catalogue_entry",
@@ -150,9 +151,9 @@ class Catalogue:
         self.url = url
         self.grading = grading or load_grading()
         try:
-            self._engine = sa.create_engine(url)
-            metadata.create_all(self._engine, tables=[catalogue_entry])
-        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+            self._engine = make_engine(url)
+            OpsStore(url, self._engine).ensure_schema()  # the catalogue lives in the operational store
+        except (sa.exc.SQLAlchemyError, ImportError, CustodataError) as exc:
             raise CatalogueError(f"catalogue {self._display}: {_first_line(exc)}") from None
 
     @property

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start what the tests and the console need and a fresh machine may lack:
+# the PostgreSQL server of this machine, and Debian's Chromium for the console tests.
+set -euo pipefail
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Debian's chromium (console tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq chromium >/dev/null
+fi
