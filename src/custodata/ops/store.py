@@ -26,6 +26,11 @@ URL_ENV = "CUSTODATA_DB_URL"
 # every module that registers tables on the shared metadata; imported before schema work
 TABLE_MODULES = (
     "custodata.classification.catalogue",
+    "custodata.audit.tables",
+    "custodata.identity.tables",
+    "custodata.access.tables",
+    "custodata.serving.tables",
+    "custodata.approvals.tables",
 )
 
 

@@ -1,0 +1,1 @@
+"""Who people are: staff, outsourced agents and partners, their roles, branches, portfolios and sessions."""

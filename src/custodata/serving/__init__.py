@@ -1,0 +1,1 @@
+"""The served customer view: the published total domain in the operational store, for indexed look-ups."""
