@@ -1,0 +1,28 @@
+"""Signing in and out, and turning a session token into a :class:`Caller` on every request.
+
+The directory re-reads the person on every call, so a status change (left,
+frozen) or a revoked role bites on the very next request, live token or not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custodata.service.context import Caller, Services
+
+if TYPE_CHECKING:
+    from custodata.identity.directory import Session
+
+
+def login(svc: Services, person_id: str, password: str, *, role: str | None = None,
+          source_address: str | None = None) -> Session:
+    return svc.directory.login(person_id, password, role=role, source_address=source_address)
+
+
+def authenticate(svc: Services, token: str, *, source_address: str | None = None) -> Caller:
+    principal = svc.directory.authenticate(token, source_address=source_address)
+    return Caller(principal, source_address)
+
+
+def logout(svc: Services, token: str) -> None:
+    svc.directory.logout(token)

@@ -1,0 +1,131 @@
+"""The services a request needs, opened once per process, and the caller of a request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from custodata.audit.events import Action, AuditEvent, Result
+from custodata.errors import CustodataError
+from custodata.ops.store import OpsStore, open_ops
+
+if TYPE_CHECKING:
+    from custodata.access.engine import AccessDecision, PolicyEngine
+    from custodata.access.store import PolicyStore
+    from custodata.approvals.requests import Approvals
+    from custodata.audit.log import AuditLog
+    from custodata.crypto import Protector
+    from custodata.identity.directory import Directory, Principal
+    from custodata.serving.view import ServedView
+
+
+class AccessDenied(CustodataError):
+    """Refused by policy; carries the decision so the caller can explain it."""
+
+    def __init__(self, message: str, decision: AccessDecision | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated person acting in one role, and where the request came from."""
+
+    principal: Principal
+    source_address: str | None = None
+
+    @property
+    def person_id(self) -> str:
+        return self.principal.person_id
+
+    @property
+    def role(self) -> str:
+        return self.principal.role
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Services:
+    """Everything the service layer uses, bound to one operational store and one output folder."""
+
+    ops: OpsStore
+    out_dir: Path
+    clock: Any = field(default=utcnow)
+
+    @classmethod
+    def open(cls, out_dir: Path, *, url: str | None = None) -> Services:
+        return cls(open_ops(url, out_dir=out_dir), out_dir)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from custodata.audit.log import AuditLog
+        from custodata.audit.signing import CheckpointSigner
+
+        return AuditLog(self.ops, CheckpointSigner.load_or_create(self.out_dir / "keys" / "audit-signing.pem"))
+
+    @cached_property
+    def directory(self) -> Directory:
+        from custodata.identity.directory import Directory
+
+        return Directory(self.ops, self.audit)
+
+    @cached_property
+    def policies(self) -> PolicyStore:
+        from custodata.access.store import PolicyStore
+
+        store = PolicyStore(self.ops, self.audit)
+        store.seed_default(by="system")
+        return store
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self.policies.current()
+
+    @cached_property
+    def protector(self) -> Protector:
+        from custodata.serving.view import protector_from_ops
+
+        return protector_from_ops(self.ops)
+
+    @cached_property
+    def served(self) -> ServedView:
+        from custodata.serving.view import ServedView
+
+        return ServedView(self.ops, self.protector)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        from custodata.approvals.requests import Approvals
+
+        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action))
+
+    def close(self) -> None:
+        self.ops.close()
+
+    # ---- the two things every operation does --------------------------------------------------
+
+    def record(self, caller: Caller, action: Action, result: Result = Result.OK, *,
+               customer_ids: Sequence[str] = (), customer_count: int | None = None, fields: Sequence[str] = (),
+               purpose: str | None = None, reason: str | None = None, detail: dict[str, Any] | None = None) -> int:
+        p = caller.principal
+        return self.audit.append(AuditEvent(
+            actor=p.person_id, action=action, result=result, role=p.role, branch=p.branch,
+            customer_ids=tuple(customer_ids), customer_count=customer_count, fields=tuple(fields), purpose=purpose,
+            source_address=caller.source_address, reason=reason, detail=detail or {},
+        ))
+
+    def require(self, caller: Caller, permission: str, audit_action: Action, *,
+                customer_ids: Sequence[str] = (), purpose: str | None = None) -> None:
+        """Check an action; a refusal is audited as a denial and raised."""
+        decision = self.engine.check(caller.principal, permission, at=self.clock())
+        if not decision.allowed:
+            self.record(caller, audit_action, Result.DENIED, customer_ids=customer_ids, purpose=purpose,
+                        reason=decision.reason)
+            raise AccessDenied(decision.reason, decision)

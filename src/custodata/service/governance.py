@@ -1,0 +1,101 @@
+"""Maker-checker: change and export requests, the approvals inbox, and what approval sets off.
+
+An approved golden-record change is applied to the batch store through the
+pipeline (which republishes the served view); an approved export is produced
+masked per the *requester's* role and purpose — approval never widens what the
+requester could see — and watermarked for the requester.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from custodata.audit.events import Action
+from custodata.errors import NotFoundError
+from custodata.service.context import Caller, Services
+from custodata.service.customers import _check_row, record_key_fields
+from custodata.view import mask_view
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CHANGE_KINDS = ("edit_field", "merge", "unmerge")
+EXPORT_MAX_CUSTOMERS = 100_000
+
+
+def _customers_in(kind: str, payload: dict[str, Any]) -> list[str]:
+    if kind == "merge":
+        return [str(payload["survivor"]), str(payload["absorbed"])]
+    if kind == "export":
+        return [str(c) for c in payload.get("customer_ids", [])]
+    return [str(payload["customer_id"])]
+
+
+def request(svc: Services, caller: Caller, kind: str, payload: dict[str, Any], *, reason: str) -> Any:
+    """Ask for a change or an export; only for customers the caller may see."""
+    if kind not in (*CHANGE_KINDS, "export"):
+        raise ValueError(f"unknown request kind {kind!r}: one of {', '.join((*CHANGE_KINDS, 'export'))}")
+    action = "export.request" if kind == "export" else "change.request"
+    audit_action = Action.EXPORT_REQUEST if kind == "export" else Action.CHANGE_REQUEST
+    svc.require(caller, action, audit_action, purpose=payload.get("purpose"))
+    try:
+        customers = _customers_in(kind, payload)
+    except KeyError as exc:
+        raise ValueError(f"a {kind} request needs {exc.args[0]!r}") from None
+    if kind == "export" and not 0 < len(customers) <= EXPORT_MAX_CUSTOMERS:
+        raise ValueError(f"an export lists 1 to {EXPORT_MAX_CUSTOMERS:,} customer ids")
+    for cid in customers:
+        _check_row(svc, caller, action, audit_action, cid, svc.served.branches_of(cid), payload.get("purpose"))
+    return svc.approvals.submit(caller.principal, kind, payload, reason=reason)
+
+
+def inbox(svc: Services, caller: Caller) -> list[Any]:
+    """Requests the caller may decide (never their own)."""
+    return list(svc.approvals.pending(caller.principal))
+
+
+def mine(svc: Services, caller: Caller) -> list[Any]:
+    return list(svc.approvals.requested_by(caller.principal))
+
+
+def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, note: str) -> Any:
+    """Approve or reject; on approval the change is applied or the export produced at once."""
+    decided = svc.approvals.decide(request_id, caller.principal, approve=approve, note=note)
+    if not approve:
+        return decided
+    if decided.kind == "export":
+        return _produce_export(svc, decided)
+    from custodata.pipeline import Pipeline
+
+    pipeline = Pipeline.open_existing(svc.out_dir) if hasattr(Pipeline, "open_existing") else Pipeline.create(
+        svc.out_dir)
+    return svc.approvals.apply_change(decided, pipeline)
+
+
+def _export_rows(svc: Services, req: Any) -> Iterator[dict[str, Any]]:
+    """Each customer's profile masked for the requester's role and purpose (never the checker's)."""
+    masking = svc.engine.masking
+    purpose = req.payload.get("purpose")
+    wanted = req.payload.get("fields") or None
+    for cid in req.payload["customer_ids"]:
+        try:
+            full = svc.served.get(str(cid))
+        except NotFoundError:
+            continue
+        profile = mask_view(full, masking, req.maker_role, purpose, key_fields=record_key_fields())["profile"]
+        row = {k: v for k, v in profile.items() if wanted is None or k in wanted or k == "customer_id"}
+        yield row
+
+
+def _produce_export(svc: Services, req: Any) -> Any:
+    maker = svc.directory.person(req.maker)
+    export = svc.approvals.produce_export(req, rows=_export_rows(svc, req), requester=maker,
+                                          out_dir=svc.out_dir / "exports")
+    return export
+
+
+def download(svc: Services, caller: Caller, export_id: str) -> Path:
+    svc.require(caller, "export.download", Action.DOWNLOAD)
+    path: Path = svc.approvals.download(export_id, caller.principal)
+    return path
