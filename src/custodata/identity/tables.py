@@ -1,5 +1,63 @@
-"""Tables of identity (filled in by its module; registered on the shared operational metadata)."""
+"""Tables of identity: people, the roles they hold, the customers they serve, and their sessions.
+
+Times are naive UTC.  A session is stored under the SHA-256 of its token: the
+token itself never reaches the database, so a copy of the store opens no session.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
 
 from custodata.ops.metadata import metadata
 
-__all__ = ["metadata"]
+__all__ = ["metadata", "person", "person_role", "portfolio", "session"]
+
+person = sa.Table(
+    "person",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),  # the login name
+    sa.Column("display_name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # employee | outsourced | partner
+    sa.Column("branch", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | transferred | leaving | left | frozen
+    sa.Column("status_changed_at", sa.DateTime, nullable=False),
+    sa.Column("valid_from", sa.DateTime, nullable=False),
+    sa.Column("valid_to", sa.DateTime, nullable=True),  # exclusive; None = open-ended
+    sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id, PHC string
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Index(None, "branch"),
+)
+
+person_role = sa.Table(
+    "person_role",
+    metadata,
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+    sa.Column("granted_by", sa.String(255), nullable=False),
+    sa.Column("granted_at", sa.DateTime, nullable=False),
+)
+
+portfolio = sa.Table(
+    "portfolio",
+    metadata,
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Index(None, "customer_id"),  # "who serves this customer" without a scan
+)
+
+session = sa.Table(
+    "session",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # hex SHA-256 of the bearer token
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),  # the role acted in for the whole session
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("source_address", sa.String(64), nullable=True),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+    sa.Index(None, "person_id"),
+)

@@ -1,0 +1,611 @@
+"""The directory of people [人员目录]: who may log in, in which role, for which customers, until when.
+
+Every request re-reads the person behind its session (:meth:`Directory.authenticate`),
+so a status change, an expired validity period or a revoked role takes effect on the
+very next request, whatever tokens are still in circulation.  Every change and every
+login attempt is appended to the audit sink; passwords and tokens never are.
+
+Events are appended after the change is committed: the audit log may live in the
+same SQLite file, whose single writer would otherwise wait on our own transaction.
+Times are naive UTC throughout, like the rest of the operational store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from custodata.audit.events import Action, AuditEvent, AuditSink, Result
+from custodata.identity import tables as t
+from custodata.identity.errors import (
+    AccountDisabledError,
+    AuthenticationError,
+    IdentityError,
+    PersonExistsError,
+    PersonNotFoundError,
+    RoleNotHeldError,
+    SeparationOfDutiesError,
+    SessionExpiredError,
+)
+from custodata.identity.passwords import Passwords, check_password_policy
+from custodata.identity.roles import ROLE_PRECEDENCE, check_role, check_separation, default_role
+from custodata.ops.store import OpsStore
+
+KINDS: tuple[str, ...] = ("employee", "outsourced", "partner")
+STATUSES: tuple[str, ...] = ("active", "transferred", "leaving", "left", "frozen")
+# statuses that may still hold a session; the access policy narrows transferred and leaving people
+AUTHENTICATING_STATUSES = frozenset({"active", "transferred", "leaving"})
+# statuses that end every live session at once
+DISABLED_STATUSES = frozenset({"left", "frozen"})
+
+PERSON_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+LAST_SEEN_STEP = dt.timedelta(minutes=1)  # last_seen_at is refreshed at most this often: one write a minute
+MAX_TOKEN_LENGTH = 256
+CUSTOMER_ID_MAX = 64
+
+
+def utcnow() -> dt.datetime:
+    """Now as naive UTC, the form the operational store keeps."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise IdentityError(f"expected a date and time, not {value!r}")
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _sorted_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    order = {r: i for i, r in enumerate(ROLE_PRECEDENCE)}
+    return tuple(sorted(set(roles), key=lambda r: (order.get(r, len(order)), r)))
+
+
+def check_person_id(person_id: str) -> str:
+    """A login name: lower-case letters, digits and ``._@-``, at most 64 characters."""
+    if not isinstance(person_id, str) or not PERSON_ID_PATTERN.fullmatch(person_id):
+        raise IdentityError(
+            f"bad login name {person_id!r}: use 1-64 lower-case letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit")
+    return person_id
+
+
+def _check_text(what: str, value: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise IdentityError(f"{what} must not be empty")
+    value = value.strip()
+    if len(value) > limit:
+        raise IdentityError(f"{what} must be at most {limit} characters")
+    return value
+
+
+def _check_choice(what: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise IdentityError(f"unknown {what} {value!r}: choose one of {', '.join(allowed)}")
+    return value
+
+
+def _check_validity(valid_from: dt.datetime, valid_to: dt.datetime | None) -> None:
+    if valid_to is not None and valid_to <= valid_from:
+        raise IdentityError(f"the validity period ends ({valid_to:%Y-%m-%d %H:%M}) before it starts "
+                            f"({valid_from:%Y-%m-%d %H:%M})")
+
+
+def _check_customer_ids(customer_ids: Iterable[str]) -> set[str]:
+    if isinstance(customer_ids, str):
+        raise IdentityError("customer ids must be a list, not one string")
+    ids: set[str] = set()
+    for cid in customer_ids:
+        ids.add(_check_text("a customer id", cid, CUSTOMER_ID_MAX))
+    return ids
+
+
+def _within(valid_from: dt.datetime, valid_to: dt.datetime | None, now: dt.datetime) -> bool:
+    return valid_from <= now and (valid_to is None or now < valid_to)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as the directory knows them; the password hash stays in the store."""
+
+    person_id: str
+    display_name: str
+    kind: str
+    branch: str
+    status: str
+    status_changed_at: dt.datetime
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    failed_logins: int
+    locked_until: dt.datetime | None
+    created_at: dt.datetime
+    created_by: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The person behind one request, as re-read for that request, acting in one role."""
+
+    person_id: str
+    display_name: str
+    kind: str
+    branch: str
+    role: str
+    roles: frozenset[str]
+    status: str
+    session_expires_at: dt.datetime
+
+    def can_read(self) -> bool:
+        """Whether the status allows reading customer data at all (policy may narrow it further)."""
+        return self.status in AUTHENTICATING_STATUSES
+
+
+@dataclass(frozen=True)
+class Session:
+    """A login's bearer token (shown once, stored only as its hash) and who it stands for."""
+
+    token: str = field(repr=False)
+    expires_at: dt.datetime
+    principal: Principal
+
+
+def _person(row: Any, roles: Iterable[str]) -> Person:
+    return Person(
+        person_id=row.person_id, display_name=row.display_name, kind=row.kind, branch=row.branch,
+        status=row.status, status_changed_at=row.status_changed_at, valid_from=row.valid_from,
+        valid_to=row.valid_to, failed_logins=row.failed_logins, locked_until=row.locked_until,
+        created_at=row.created_at, created_by=row.created_by, roles=_sorted_roles(roles),
+    )
+
+
+class Directory:
+    """People, roles, portfolios and sessions in the operational store, every change audited.
+
+    ``clock`` returns UTC (naive or aware); tests inject one to move time.
+    ``hasher`` exists so tests can use cheap argon2 parameters; production keeps the default.
+    """
+
+    def __init__(
+        self,
+        store: OpsStore,
+        audit: AuditSink,
+        *,
+        session_ttl: dt.timedelta = dt.timedelta(hours=8),
+        max_failures: int = 5,
+        lockout: dt.timedelta = dt.timedelta(minutes=15),
+        clock: Callable[[], dt.datetime] = utcnow,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        if session_ttl <= dt.timedelta(0):
+            raise IdentityError("session_ttl must be positive")
+        if max_failures < 1:
+            raise IdentityError("max_failures must be at least 1")
+        if lockout < dt.timedelta(0):
+            raise IdentityError("lockout must not be negative")
+        self.store = store
+        self.audit = audit
+        self.session_ttl = session_ttl
+        self.max_failures = max_failures
+        self.lockout = lockout
+        self.clock = clock
+        self.passwords = Passwords(hasher)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return _naive_utc(self.clock())
+
+    def _emit(self, event: AuditEvent) -> None:
+        self.audit.append(event)
+
+    def _change(self, by: str, change: str, person_id: str, *, result: Result = Result.OK,
+                reason: str | None = None, customer_ids: Sequence[str] = (), **detail: Any) -> None:
+        self._emit(AuditEvent(actor=by, action=Action.IDENTITY_CHANGE, result=result, reason=reason,
+                              customer_ids=tuple(customer_ids),
+                              detail={"change": change, "person_id": person_id, **detail}))
+
+    @staticmethod
+    def _load(con: sa.Connection, person_id: str, *, lock: bool = False) -> tuple[Any, frozenset[str]]:
+        """The person's row and roles; ``lock`` holds the row (PostgreSQL) so concurrent grants serialise."""
+        query = sa.select(t.person).where(t.person.c.person_id == person_id)
+        row = con.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise PersonNotFoundError(f"no person with login name {person_id!r}")
+        roles = con.execute(sa.select(t.person_role.c.role).where(t.person_role.c.person_id == person_id)).scalars()
+        return row, frozenset(roles)
+
+    @staticmethod
+    def _revoke(con: sa.Connection, person_id: str, now: dt.datetime, role: str | None = None) -> int:
+        cond = [t.session.c.person_id == person_id, t.session.c.revoked_at.is_(None), t.session.c.expires_at > now]
+        if role is not None:
+            cond.append(t.session.c.role == role)
+        return con.execute(sa.update(t.session).where(*cond).values(revoked_at=now)).rowcount
+
+    # --- people --------------------------------------------------------------------------------
+
+    def create_person(
+        self,
+        person_id: str,
+        display_name: str,
+        kind: str,
+        branch: str,
+        *,
+        password: str,
+        roles: Iterable[str] = (),
+        valid_from: dt.datetime | None = None,
+        valid_to: dt.datetime | None = None,
+        by: str,
+    ) -> Person:
+        """Add a person with their first password and roles; refused if the roles break separation of duties."""
+        by = _check_text("the acting person (by)", by, 255)
+        pid = check_person_id(person_id)
+        name = _check_text("the display name", display_name, 255)
+        _check_choice("kind", kind, KINDS)
+        branch = _check_text("the branch", branch, 64)
+        if isinstance(roles, str):
+            roles = (roles,)
+        wanted = _sorted_roles(check_role(r) for r in roles)
+        try:
+            check_separation(wanted)
+        except SeparationOfDutiesError as exc:
+            self._change(by, "person_created", pid, result=Result.DENIED, reason=str(exc), roles=list(wanted))
+            raise
+        now = self._now()
+        start = _naive_utc(valid_from) if valid_from is not None else now
+        end = _naive_utc(valid_to) if valid_to is not None else None
+        _check_validity(start, end)
+        check_password_policy(password, pid)
+        password_hash = self.passwords.hash(password)
+        try:
+            with self.store.begin() as con:
+                if con.execute(sa.select(t.person.c.person_id).where(t.person.c.person_id == pid)).first():
+                    raise PersonExistsError(f"a person with login name {pid!r} exists already")
+                con.execute(sa.insert(t.person).values(
+                    person_id=pid, display_name=name, kind=kind, branch=branch, status="active",
+                    status_changed_at=now, valid_from=start, valid_to=end, password_hash=password_hash,
+                    failed_logins=0, locked_until=None, created_at=now, created_by=by))
+                if wanted:
+                    con.execute(sa.insert(t.person_role), [
+                        {"person_id": pid, "role": r, "granted_by": by, "granted_at": now} for r in wanted])
+        except sa.exc.IntegrityError:  # created concurrently between our check and our insert
+            raise PersonExistsError(f"a person with login name {pid!r} exists already") from None
+        self._change(by, "person_created", pid, kind=kind, branch=branch, roles=list(wanted),
+                     valid_from=_iso(start), valid_to=_iso(end))
+        return self.person(pid)
+
+    def person(self, person_id: str) -> Person:
+        """One person by login name (:class:`PersonNotFoundError` if there is none)."""
+        with self.store.read() as con:
+            row, roles = self._load(con, person_id)
+        return _person(row, roles)
+
+    def people(self, *, kind: str | None = None, branch: str | None = None, status: str | None = None) -> list[Person]:
+        """Everyone matching the filters, by login name."""
+        cond = []
+        if kind is not None:
+            cond.append(t.person.c.kind == _check_choice("kind", kind, KINDS))
+        if status is not None:
+            cond.append(t.person.c.status == _check_choice("status", status, STATUSES))
+        if branch is not None:
+            cond.append(t.person.c.branch == branch)
+        with self.store.read() as con:
+            rows = con.execute(sa.select(t.person).where(*cond).order_by(t.person.c.person_id)).all()
+            held: dict[str, list[str]] = {}
+            chosen = sa.select(t.person.c.person_id).where(*cond)
+            for pid, role in con.execute(sa.select(t.person_role.c.person_id, t.person_role.c.role)
+                                         .where(t.person_role.c.person_id.in_(chosen))):
+                held.setdefault(pid, []).append(role)
+        return [_person(r, held.get(r.person_id, ())) for r in rows]
+
+    # --- roles ---------------------------------------------------------------------------------
+
+    def grant_role(self, person_id: str, role: str, *, by: str) -> bool:
+        """Grant a role (False if already held); refused if it breaks separation of duties or is self-granted."""
+        by = _check_text("the acting person (by)", by, 255)
+        check_role(role)
+        refusal: SeparationOfDutiesError | None = None
+        if by == person_id:
+            refusal = SeparationOfDutiesError("separation of duties: nobody grants a role to themselves")
+        else:
+            with self.store.begin() as con:
+                _row, held = self._load(con, person_id, lock=True)
+                if role in held:
+                    return False
+                try:
+                    check_separation(held | {role})
+                except SeparationOfDutiesError as exc:
+                    refusal = exc
+                else:
+                    con.execute(sa.insert(t.person_role).values(
+                        person_id=person_id, role=role, granted_by=by, granted_at=self._now()))
+        if refusal is not None:
+            self._change(by, "role_granted", person_id, result=Result.DENIED, reason=str(refusal), role=role)
+            raise refusal
+        self._change(by, "role_granted", person_id, role=role)
+        return True
+
+    def revoke_role(self, person_id: str, role: str, *, by: str) -> bool:
+        """Take a role away (False if not held); sessions acting in it end at once."""
+        by = _check_text("the acting person (by)", by, 255)
+        check_role(role)
+        now = self._now()
+        with self.store.begin() as con:
+            _row, held = self._load(con, person_id, lock=True)
+            if role not in held:
+                return False
+            con.execute(sa.delete(t.person_role).where(t.person_role.c.person_id == person_id,
+                                                       t.person_role.c.role == role))
+            ended = self._revoke(con, person_id, now, role)
+        self._change(by, "role_revoked", person_id, role=role, sessions_revoked=ended)
+        return True
+
+    # --- status, validity, password ----------------------------------------------------------
+
+    def set_status(self, person_id: str, status: str, *, by: str, reason: str | None = None) -> bool:
+        """Move a person to a status (False if already there); ``left`` and ``frozen`` end every session."""
+        by = _check_text("the acting person (by)", by, 255)
+        _check_choice("status", status, STATUSES)
+        now = self._now()
+        with self.store.begin() as con:
+            row, _roles = self._load(con, person_id, lock=True)
+            if row.status == status:
+                return False
+            con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
+                        .values(status=status, status_changed_at=now))
+            ended = self._revoke(con, person_id, now) if status in DISABLED_STATUSES else 0
+        self._change(by, "status_changed", person_id, reason=reason, previous=row.status, status=status,
+                     sessions_revoked=ended)
+        return True
+
+    def set_validity(self, person_id: str, valid_from: dt.datetime, valid_to: dt.datetime | None, *,
+                     by: str) -> None:
+        """Set the period in which the person may log in (``valid_to`` exclusive; None = open-ended)."""
+        by = _check_text("the acting person (by)", by, 255)
+        start = _naive_utc(valid_from)
+        end = _naive_utc(valid_to) if valid_to is not None else None
+        _check_validity(start, end)
+        with self.store.begin() as con:
+            self._load(con, person_id, lock=True)
+            con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
+                        .values(valid_from=start, valid_to=end))
+        self._change(by, "validity_changed", person_id, valid_from=_iso(start), valid_to=_iso(end))
+
+    def set_password(self, person_id: str, password: str, *, by: str) -> None:
+        """Set a new password; it also unlocks the account, and a reset by someone else ends live sessions."""
+        by = _check_text("the acting person (by)", by, 255)
+        check_password_policy(password, person_id)
+        password_hash = self.passwords.hash(password)
+        now = self._now()
+        with self.store.begin() as con:
+            self._load(con, person_id, lock=True)
+            con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
+                        .values(password_hash=password_hash, failed_logins=0, locked_until=None))
+            ended = self._revoke(con, person_id, now) if by != person_id else 0
+        self._change(by, "password_set", person_id, sessions_revoked=ended)
+
+    # --- portfolio -----------------------------------------------------------------------------
+
+    def _write_portfolio(self, person_id: str, customer_ids: Iterable[str], by: str, *, replace: bool) -> None:
+        by = _check_text("the acting person (by)", by, 255)
+        wanted = _check_customer_ids(customer_ids)
+        with self.store.begin() as con:
+            self._load(con, person_id, lock=True)
+            current = set(con.execute(sa.select(t.portfolio.c.customer_id)
+                                      .where(t.portfolio.c.person_id == person_id)).scalars())
+            added = wanted - current
+            removed = current - wanted if replace else set()
+            if removed:
+                gone = sorted(removed)
+                for i in range(0, len(gone), 500):
+                    con.execute(sa.delete(t.portfolio).where(t.portfolio.c.person_id == person_id,
+                                                             t.portfolio.c.customer_id.in_(gone[i:i + 500])))
+            if added:
+                con.execute(sa.insert(t.portfolio), [{"person_id": person_id, "customer_id": c} for c in sorted(added)])
+        if added or removed:
+            self._change(by, "portfolio_changed", person_id, customer_ids=sorted(added | removed),
+                         added=len(added), removed=len(removed))
+
+    def set_portfolio(self, person_id: str, customer_ids: Iterable[str], *, by: str) -> None:
+        """Make the person's portfolio exactly these customers."""
+        self._write_portfolio(person_id, customer_ids, by, replace=True)
+
+    def add_to_portfolio(self, person_id: str, customer_ids: Iterable[str], *, by: str) -> None:
+        """Add customers to the person's portfolio (those already in it are kept once)."""
+        self._write_portfolio(person_id, customer_ids, by, replace=False)
+
+    def in_portfolio(self, person_id: str, customer_id: str) -> bool:
+        """Whether the person serves the customer: one primary-key look-up, cheap enough per request."""
+        with self.store.read() as con:
+            return con.execute(sa.select(sa.literal(1)).where(
+                t.portfolio.c.person_id == person_id, t.portfolio.c.customer_id == customer_id)).first() is not None
+
+    def portfolio(self, person_id: str) -> list[str]:
+        """The customers the person serves, sorted (:class:`PersonNotFoundError` for an unknown person)."""
+        with self.store.read() as con:
+            self._load(con, person_id)
+            return list(con.execute(sa.select(t.portfolio.c.customer_id).where(t.portfolio.c.person_id == person_id)
+                                    .order_by(t.portfolio.c.customer_id)).scalars())
+
+    # --- login and sessions ----------------------------------------------------------------------
+
+    def _login_event(self, actor: str, result: Result, reason: str | None, *, role: str | None = None,
+                     branch: str | None = None, source_address: str | None = None, **detail: Any) -> None:
+        self._emit(AuditEvent(actor=actor, action=Action.LOGIN, result=result, role=role, branch=branch,
+                              source_address=source_address, reason=reason, detail=detail))
+
+    def _count_failure(self, person_id: str, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+        """One more failed login; the account locks when the count reaches ``max_failures``."""
+        with self.store.begin() as con:
+            row = con.execute(sa.select(t.person.c.failed_logins, t.person.c.locked_until)
+                              .where(t.person.c.person_id == person_id).with_for_update()).one()
+            expired_lock = row.locked_until is not None and row.locked_until <= now
+            failures = (0 if expired_lock else row.failed_logins) + 1
+            locked_until = now + self.lockout if failures >= self.max_failures else None
+            con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
+                        .values(failed_logins=failures, locked_until=locked_until))
+        return failures, locked_until
+
+    def login(self, person_id: str, password: str, *, role: str | None = None,
+              source_address: str | None = None) -> Session:
+        """Check the password and open a session acting in one role.
+
+        Unknown user, wrong password, locked, not active and outside validity all raise
+        :class:`AuthenticationError` with the same message; the audit event says which.
+        """
+        now = self._now()
+        pid = person_id.strip().lower() if isinstance(person_id, str) else ""
+        address = source_address[:64] if source_address else None
+        row = None
+        held: frozenset[str] = frozenset()
+        if PERSON_ID_PATTERN.fullmatch(pid):
+            with self.store.read() as con:
+                try:
+                    row, held = self._load(con, pid)
+                except PersonNotFoundError:
+                    row = None
+        if row is None:
+            self.passwords.burn()
+            self._login_event("-", Result.FAILED, "unknown user", source_address=address, login=pid[:64])
+            raise AuthenticationError()
+        event = {"actor": pid, "branch": row.branch, "source_address": address}
+        if row.locked_until is not None and row.locked_until > now:
+            self.passwords.burn()
+            self._login_event(**event, result=Result.FAILED,
+                              reason=f"locked until {row.locked_until:%Y-%m-%d %H:%M:%S} UTC")
+            raise AuthenticationError()
+        matches, rehash = self.passwords.verify(row.password_hash, password)
+        if not matches:
+            failures, locked_until = self._count_failure(pid, now)
+            reason = "wrong password"
+            if locked_until is not None:
+                reason += f"; locked until {locked_until:%Y-%m-%d %H:%M:%S} UTC after {failures} failures"
+            self._login_event(**event, result=Result.FAILED, reason=reason, failed_logins=failures)
+            raise AuthenticationError()
+        if row.status not in AUTHENTICATING_STATUSES:
+            self._login_event(**event, result=Result.DENIED, reason=f"account {row.status}")
+            raise AuthenticationError()
+        if not _within(row.valid_from, row.valid_to, now):
+            self._login_event(**event, result=Result.DENIED, reason="outside the validity period")
+            raise AuthenticationError()
+        acting = default_role(held) if role is None else role
+        if acting is None or acting not in held:
+            why = "holds no role" if acting is None else f"role not held: {acting}"
+            self._login_event(**event, result=Result.DENIED, reason=why, role=role)
+            raise RoleNotHeldError("login failed: " + ("the account holds no role" if acting is None
+                                                       else f"you do not hold the role {acting!r}"))
+        token = secrets.token_urlsafe(32)
+        token_hash = _token_hash(token)
+        expires = now + self.session_ttl
+        with self.store.begin() as con:
+            values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+            if rehash:
+                values["password_hash"] = self.passwords.hash(password)
+            con.execute(sa.update(t.person).where(t.person.c.person_id == pid).values(**values))
+            con.execute(sa.insert(t.session).values(
+                token_hash=token_hash, person_id=pid, role=acting, created_at=now, expires_at=expires,
+                last_seen_at=now, source_address=address, revoked_at=None))
+        self._login_event(**event, result=Result.OK, reason=None, role=acting, session=token_hash[:16])
+        principal = Principal(person_id=pid, display_name=row.display_name, kind=row.kind, branch=row.branch,
+                              role=acting, roles=held, status=row.status, session_expires_at=expires)
+        return Session(token=token, expires_at=expires, principal=principal)
+
+    def authenticate(self, token: str, *, source_address: str | None = None) -> Principal:
+        """The person behind a session token, re-read now: one indexed query, plus a write once a minute.
+
+        A session ends when it expires or is revoked, and is refused (and revoked) as soon
+        as its person has left, is frozen, is outside the validity period, or lost the role
+        the session acts in.
+        """
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise SessionExpiredError("session unknown or expired: log in again")
+        token_hash = _token_hash(token)
+        now = self._now()
+        s, p, r = t.session, t.person, t.person_role
+        query = (
+            sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at,
+                      p.c.display_name, p.c.kind, p.c.branch, p.c.status, p.c.valid_from, p.c.valid_to,
+                      r.c.role.label("held"))
+            .select_from(s.join(p, p.c.person_id == s.c.person_id)
+                         .outerjoin(r, r.c.person_id == s.c.person_id))
+            .where(s.c.token_hash == token_hash)
+        )
+        with self.store.read() as con:
+            rows = con.execute(query).all()
+        if not rows or rows[0].revoked_at is not None or rows[0].expires_at <= now:
+            raise SessionExpiredError("session unknown or expired: log in again")
+        first = rows[0]
+        held = frozenset(x.held for x in rows if x.held is not None)
+        refusal: AuthenticationError | None = None
+        if first.status not in AUTHENTICATING_STATUSES:
+            reason = f"account {first.status}"
+            refusal = AccountDisabledError("session ended: the account cannot be used now")
+        elif not _within(first.valid_from, first.valid_to, now):
+            reason = "outside the validity period"
+            refusal = AccountDisabledError("session ended: the account cannot be used now")
+        elif first.role not in held:
+            reason = f"role revoked: {first.role}"
+            refusal = RoleNotHeldError(f"session ended: you no longer hold the role {first.role!r}")
+        if refusal is not None:
+            with self.store.begin() as con:
+                con.execute(sa.update(s).where(s.c.token_hash == token_hash, s.c.revoked_at.is_(None))
+                            .values(revoked_at=now))
+            self._login_event(first.person_id, Result.DENIED, reason, role=first.role, branch=first.branch,
+                              source_address=source_address[:64] if source_address else None,
+                              via="session", session=token_hash[:16])
+            raise refusal
+        if now - first.last_seen_at >= LAST_SEEN_STEP:
+            with self.store.begin() as con:
+                con.execute(sa.update(s).where(s.c.token_hash == token_hash).values(last_seen_at=now))
+        return Principal(person_id=first.person_id, display_name=first.display_name, kind=first.kind,
+                         branch=first.branch, role=first.role, roles=held, status=first.status,
+                         session_expires_at=first.expires_at)
+
+    def logout(self, token: str) -> None:
+        """End a session; an unknown, expired or already ended token is a no-op."""
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            return
+        token_hash = _token_hash(token)
+        now = self._now()
+        s = t.session
+        with self.store.begin() as con:
+            row = con.execute(sa.select(s.c.person_id, s.c.role, s.c.source_address)
+                              .where(s.c.token_hash == token_hash, s.c.revoked_at.is_(None), s.c.expires_at > now)
+                              ).first()
+            if row is None:
+                return
+            con.execute(sa.update(s).where(s.c.token_hash == token_hash).values(revoked_at=now))
+        self._emit(AuditEvent(actor=row.person_id, action=Action.LOGOUT, role=row.role,
+                              source_address=row.source_address, detail={"session": token_hash[:16]}))
+
+    def revoke_sessions(self, person_id: str, *, by: str = "system") -> int:
+        """End every live session of a person (e.g. a monitoring alert); returns how many ended."""
+        now = self._now()
+        with self.store.begin() as con:
+            self._load(con, person_id, lock=True)
+            ended = self._revoke(con, person_id, now)
+        if ended:
+            self._change(by, "sessions_revoked", person_id, sessions_revoked=ended)
+        return ended
+
+    def purge_sessions(self, *, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+        """Delete sessions that expired or were revoked more than ``older_than`` ago (the audit log keeps logins)."""
+        cutoff = self._now() - older_than
+        s = t.session
+        with self.store.begin() as con:
+            return con.execute(sa.delete(s).where(sa.or_(s.c.expires_at < cutoff, s.c.revoked_at < cutoff))).rowcount
