@@ -179,11 +179,18 @@ class Pipeline:
             store.close()
 
     def steward(self, operation: str, **kwargs: object) -> list[str]:
-        """Run a merge or unmerge, then refresh golden records, relationships and the layer."""
+        """Run a merge, unmerge or field correction, then refresh golden records, relationships and the layer.
+
+        ``correct`` takes customer_id, field, value, reason, by, and optionally
+        request_id and sealed (the value sealed for the customer, as approvals carry it).
+        """
+        from custodata.errors import StateError
         from custodata.resolution import steward
         from custodata.resolution.golden import build_golden
         from custodata.resolution.relationships import build_relationships
 
+        if operation not in ("merge", "unmerge", "correct"):
+            raise StateError(f"unknown steward operation {operation!r}; use merge, unmerge or correct")
         run_id = new_run_id()
         store = self.open()
         try:
@@ -192,6 +199,15 @@ class Pipeline:
                     event = steward.merge(store.con, str(kwargs["survivor"]), str(kwargs["absorbed"]),
                                           reason=str(kwargs["reason"]), run_id=run_id)
                     result = [str(kwargs["survivor"]), f"merge #{event}"]
+                elif operation == "correct":
+                    request_id = kwargs.get("request_id")
+                    correction = steward.correct(
+                        store.con, str(kwargs["customer_id"]), str(kwargs["field"]), str(kwargs["value"]),
+                        reason=str(kwargs["reason"]), by=str(kwargs["by"]), protector=store.protector,
+                        request_id=str(request_id) if request_id is not None else None,
+                        sealed=bool(kwargs.get("sealed", False)),
+                    )
+                    result = [str(kwargs["customer_id"]), f"correction #{correction}"]
                 else:
                     records = kwargs.get("records")
                     result = steward.unmerge(

@@ -126,6 +126,9 @@ def build_golden(
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM ({golden_sql(config)}) WHERE false")
     con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(config)} ORDER BY customer_id")
+    from custodata.resolution.steward import apply_corrections  # steward builds on this module
+
+    corrected = apply_corrections(con)  # a data steward's approved corrections override survivorship
     con.execute(
         f"""
         INSERT INTO {HISTORY}
@@ -135,7 +138,8 @@ def build_golden(
         SELECT coalesce(n.customer_id, o.customer_id), coalesce(n.field, o.field),
                o.value, n.value, ?,
                (SELECT batch_id FROM customer.party WHERE obs_id = prov.provenance[coalesce(n.field, o.field)]),
-               CASE WHEN o.customer_id IS NULL AND n.customer_id NOT IN (SELECT customer_id FROM _golden_prev)
+               CASE WHEN corr.cause IS NOT NULL THEN corr.cause
+                    WHEN o.customer_id IS NULL AND n.customer_id NOT IN (SELECT customer_id FROM _golden_prev)
                         THEN 'created'
                     WHEN n.customer_id IS NULL AND o.customer_id NOT IN (SELECT customer_id FROM {GOLDEN})
                         THEN 'customer retired'
@@ -144,6 +148,7 @@ def build_golden(
                now()
         FROM new n FULL OUTER JOIN old o ON n.customer_id = o.customer_id AND n.field = o.field
         LEFT JOIN prov ON prov.customer_id = coalesce(n.customer_id, o.customer_id)
+        LEFT JOIN {corrected} corr ON corr.customer_id = n.customer_id AND corr.field = n.field
         WHERE n.value IS DISTINCT FROM o.value
         """,
         [run_id, cause],

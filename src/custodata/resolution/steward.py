@@ -1,18 +1,35 @@
-"""Data steward operations on golden records: merge and unmerge.
+"""Data steward operations on golden records: merge, unmerge and field corrections.
 
 They are library operations (approvals are put in front of them by the access
-layer).  Both work through pins, so the resolver honours them on every later
-run, and both are logged so an unmerge restores exactly the customer that a
-merge absorbed, with its own id.
+layer).  Merge and unmerge work through pins, so the resolver honours them on
+every later run, and both are logged so an unmerge restores exactly the customer
+that a merge absorbed, with its own id.  A correction overrides survivorship for
+one field of one customer on every later build of golden records (the latest
+correction of a field wins), so a steward's fix is not undone by the next batch.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import duckdb
 
+from custodata.crypto.envelope import Protector
+from custodata.crypto.keyring import customer_key_id
+from custodata.domains.business import token_kind
 from custodata.errors import NotFoundError, StateError
+from custodata.normalise import (
+    clean_text,
+    normalise_email,
+    normalise_gender,
+    normalise_id,
+    normalise_landline,
+    normalise_mobile,
+    normalise_name,
+    parse_date,
+)
+from custodata.resolution.golden import DATE_FIELDS, GOLDEN, PROTECTED, TEXT_FIELDS, golden_aad
 from custodata.resolution.identity import PIN, REDIRECT, XREF, ensure_tables, format_id, next_ids, resolve_id
 
 MERGE_LOG = "customer.merge_log"
@@ -104,3 +121,114 @@ def unmerge(
     con.execute(f"DELETE FROM {REDIRECT} WHERE old_id = ?", [absorbed])
     con.execute(f"UPDATE {MERGE_LOG} SET undone_at = now() WHERE event_id = ?", [event])
     return [absorbed]
+
+
+# --- field corrections ---------------------------------------------------------------------------
+
+CORRECTION = "customer.correction"
+_CORRECTION_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CORRECTION} (
+    correction_id BIGINT PRIMARY KEY, customer_id VARCHAR NOT NULL, field VARCHAR NOT NULL,
+    value VARCHAR, token VARCHAR, reason VARCHAR NOT NULL, corrected_by VARCHAR NOT NULL,
+    request_id VARCHAR, corrected_at TIMESTAMP NOT NULL
+)
+"""
+# name_pinyin is derived from the name, and the region columns from the address: correct those instead
+CORRECTABLE: tuple[str, ...] = tuple(
+    f for f in (*TEXT_FIELDS, *DATE_FIELDS) if f not in ("name_pinyin", "province", "city", "district")
+)
+
+
+def _date(raw: str) -> str | None:
+    parsed, _status = parse_date(raw)
+    return parsed.isoformat() if parsed else None
+
+
+_NORMALISERS: dict[str, Callable[[str], str | None]] = {
+    "name": normalise_name, "gender": normalise_gender, "id_number": normalise_id, "mobile": normalise_mobile,
+    "phone": normalise_landline, "email": normalise_email, "birth_date": _date,
+}
+
+
+class CorrectionError(ValueError, StateError):
+    """A correction names a field that cannot be corrected or a value that is not valid for it."""
+
+
+def normalise_correction(field: str, value: str) -> str:
+    """The value as golden records hold it (so tokens and matching agree), or a clear refusal.
+
+    The refusal never repeats the value: it may be a protected field's plaintext.
+    """
+    if field not in CORRECTABLE:
+        raise CorrectionError(f"field {field!r} cannot be corrected; correctable: {', '.join(CORRECTABLE)}")
+    cleaned = _NORMALISERS.get(field, clean_text)(value)
+    if not cleaned:
+        raise CorrectionError(f"the new {field} is not a valid {field} (checked as the pipeline checks it)")
+    return str(cleaned)
+
+
+def correct(
+    con: duckdb.DuckDBPyConnection, customer_id: str, field: str, value: str, *, reason: str, by: str,
+    protector: Protector, request_id: str | None = None, sealed: bool = False,
+) -> int:
+    """Record a correction of one field of one customer; returns the correction id.
+
+    ``sealed``: ``value`` is a ciphertext under the customer's key bound to
+    ``golden_aad(customer_id, field)`` (how approvals carry it); it is opened
+    here, checked, and protected fields are stored sealed again for the customer
+    the id now resolves to.  Golden records pick it up on their next build.
+    """
+    ensure_tables(con)
+    con.execute(_CORRECTION_DDL)
+    current = resolve_id(con, customer_id)
+    if not _members(con, current):
+        raise NotFoundError(f"customer {customer_id} not found")
+    plain = protector.decrypt(value, golden_aad(customer_id, field)) if sealed else value
+    if plain is None:
+        raise CorrectionError(f"the new {field} is empty")
+    plain = normalise_correction(field, plain)
+    stored: str | None = plain
+    token = None
+    if field in PROTECTED:
+        protector.keyring.ensure([customer_key_id(current)], {customer_key_id(current): f"customer:{current}"})
+        stored = protector.encrypt(plain, customer_key_id(current), golden_aad(current, field))
+        token = protector.token(token_kind(field), plain)
+    row = con.execute(f"SELECT coalesce(max(correction_id), 0) + 1 FROM {CORRECTION}").fetchone()
+    correction_id = int(row[0]) if row else 1
+    con.execute(
+        f"INSERT INTO {CORRECTION} VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [correction_id, current, field, stored, token, reason, by, request_id],
+    )
+    return correction_id
+
+
+def apply_corrections(con: duckdb.DuckDBPyConnection) -> str:
+    """Override survivorship with the latest correction of each field; returns the table naming the causes.
+
+    Called by :func:`custodata.resolution.golden.build_golden` right after it rebuilds
+    golden records.  The returned temp table (customer_id, field, cause) lets the
+    history say ``correction: <request>`` for a value a steward set.
+    """
+    con.execute("CREATE SCHEMA IF NOT EXISTS customer")
+    con.execute(_CORRECTION_DDL)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _corrected AS
+        SELECT customer_id, field, value, token,
+               'correction: ' || coalesce(request_id, '#' || correction_id) AS cause
+        FROM {CORRECTION} WHERE customer_id IN (SELECT customer_id FROM {GOLDEN})
+        QUALIFY row_number() OVER (PARTITION BY customer_id, field ORDER BY correction_id DESC) = 1
+        """
+    )
+    fields = [r[0] for r in con.execute("SELECT DISTINCT field FROM _corrected ORDER BY field").fetchall()]
+    for f in fields:
+        if f not in CORRECTABLE:  # written by hand into the table: never interpolate an unknown name
+            raise CorrectionError(f"{CORRECTION} holds a correction of {f!r}, which cannot be corrected")
+        value = "CAST(c.value AS DATE)" if f in DATE_FIELDS else "c.value"
+        token = f", {f}_token = c.token" if f in PROTECTED else ""
+        con.execute(
+            f"UPDATE {GOLDEN} g SET {f} = {value}{token}, "
+            f"provenance = map_concat(g.provenance, MAP {{'{f}': c.cause}}) "
+            f"FROM _corrected c WHERE c.customer_id = g.customer_id AND c.field = '{f}'"
+        )
+    return "_corrected"
