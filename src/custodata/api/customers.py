@@ -1,0 +1,58 @@
+"""Customer routes: search before create, the masked 360° view, unmasking one field, lineage, domain counts.
+
+Search is ``POST /customers/search`` with a JSON body and there is no ``GET``
+variant: an ID number or a mobile in a query string ends up in proxy and server
+access logs and browser history, which the bank's own log retention would then
+have to treat as customer data.  Views and lineage take only a customer id
+(custodata's own key, not personal data) and the purpose in the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from custodata.api.deps import CallerDep, ServicesDep
+from custodata.api.schemas import ID_PATTERN, NAME_PATTERN, SearchHit, SearchIn, UnmaskIn, UnmaskOut, public
+from custodata.service import customers as customer_service
+
+router = APIRouter(tags=["customers"])
+
+CustomerId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="custodata customer id")]
+Purpose = Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64, description="purpose of use")]
+
+
+@router.post("/customers/search", response_model=list[SearchHit])
+def search(body: SearchIn, caller: CallerDep, svc: ServicesDep) -> list[dict[str, Any]]:
+    """Customers matching any criterion that the caller may see, names masked for the caller's role."""
+    hits = customer_service.search(svc, caller, name=body.name, id_number=body.id_number, mobile=body.mobile,
+                                   customer_id=body.customer_id, limit=body.limit)
+    return [public(h) for h in hits]
+
+
+@router.get("/customers/{customer_id}", response_model=dict[str, Any])
+def view(customer_id: CustomerId, caller: CallerDep, svc: ServicesDep, purpose: Purpose = None) -> dict[str, Any]:
+    """The 360° view, masked for the caller's role and purpose (``masked_for`` says which)."""
+    result: dict[str, Any] = public(customer_service.view(svc, caller, customer_id, purpose=purpose))
+    return result
+
+
+@router.post("/customers/{customer_id}/unmask", response_model=UnmaskOut)
+def unmask(customer_id: CustomerId, body: UnmaskIn, caller: CallerDep, svc: ServicesDep) -> UnmaskOut:
+    """One field in plain for a stated purpose; refused unless an unmask rule allows it, always audited."""
+    shown = customer_service.unmask(svc, caller, customer_id, body.field, purpose=body.purpose)
+    return UnmaskOut.model_validate(public(shown))
+
+
+@router.get("/customers/{customer_id}/lineage", response_model=dict[str, Any])
+def lineage(customer_id: CustomerId, caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
+    result: dict[str, Any] = public(customer_service.lineage(svc, caller, customer_id))
+    return result
+
+
+@router.get("/domains", response_model=dict[str, Any])
+def domains(caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
+    """Record counts per domain of the data flow; no customer values."""
+    result: dict[str, Any] = public(customer_service.domain_counts(svc, caller))
+    return result

@@ -1,0 +1,46 @@
+"""Dependencies every route shares: the process's services and the authenticated caller.
+
+``CallerDep`` authenticates *every* request through the service layer, so a
+status change (left, frozen) or a revoked role bites on the very next request,
+live token or not.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from custodata.service import Caller, Services
+from custodata.service import auth as auth_service
+
+bearer = HTTPBearer(auto_error=False, description="the token returned by POST /api/v1/login")
+
+NOT_LOGGED_IN = "not logged in: send the token from POST /api/v1/login as 'Authorization: Bearer <token>'"
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    if credentials is None or not credentials.credentials or len(credentials.credentials) > 512:
+        raise HTTPException(401, NOT_LOGGED_IN, headers={"WWW-Authenticate": "Bearer"})
+    return credentials.credentials
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+TokenDep = Annotated[str, Depends(token)]
+
+
+def caller(request: Request, svc: ServicesDep, bearer_token: TokenDep) -> Caller:
+    return auth_service.authenticate(svc, bearer_token, source_address=client_address(request))
+
+
+CallerDep = Annotated[Caller, Depends(caller)]

@@ -1,0 +1,44 @@
+"""Policy routes: the current document as YAML, its versions, importing a new one, explaining a field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from custodata.api.deps import CallerDep, ServicesDep
+from custodata.api.schemas import NAME_PATTERN, PolicyIn, PolicyVersionOut, public
+from custodata.service import admin
+
+router = APIRouter(tags=["policy"])
+
+PolicyName = Annotated[str, Query(pattern=NAME_PATTERN, max_length=64)]
+
+
+@router.get("/policy", response_class=PlainTextResponse,
+            responses={200: {"content": {"application/yaml": {}}, "description": "the policy document"}})
+def current(caller: CallerDep, svc: ServicesDep,
+            version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> PlainTextResponse:
+    """The policy document (access and masking) as YAML: the current version, or the one asked for."""
+    text = admin.policy_export(svc, caller, version)
+    return PlainTextResponse(text, media_type="application/yaml")
+
+
+@router.get("/policy/versions", response_model=list[dict[str, Any]])
+def versions(caller: CallerDep, svc: ServicesDep) -> list[dict[str, Any]]:
+    return [public(v) for v in admin.policy_history(svc, caller)]
+
+
+@router.put("/policy", response_model=PolicyVersionOut)
+def replace(body: PolicyIn, caller: CallerDep, svc: ServicesDep) -> PolicyVersionOut:
+    """Import a new version (validated in full before it is stored; the change is audited)."""
+    return PolicyVersionOut(version=admin.policy_import(svc, caller, body.document, comment=body.comment))
+
+
+@router.get("/policy/explain", response_model=dict[str, Any])
+def explain(caller: CallerDep, svc: ServicesDep, role: PolicyName, field: PolicyName,
+            purpose: Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64)] = None) -> dict[str, Any]:
+    """How a field is shown to a role for a purpose, and which rule decides it."""
+    return {"role": role, "field": field, "purpose": purpose,
+            "explanation": admin.policy_explain(svc, caller, role, field, purpose)}

@@ -1,0 +1,247 @@
+"""Request and response bodies of the API: separate input and public output models.
+
+Input models carry the constraints (lengths, patterns, enumerations) so bad input
+is refused with a 422 before any service runs; output models name exactly what
+may leave the service, so a secret kept on an internal object (a password hash,
+a session token's hash) can never be serialised by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# ---- shared constrained types ----------------------------------------------------------------
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN, min_length=1, max_length=64)]
+"""Login names, customer ids, request and export ids: letters, digits and ``_.:@-``."""
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+"""Roles, field names, purposes, statuses: the policy's lower-case identifiers."""
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+"""A reason, a note or a comment a person types."""
+
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+Password = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+# a value in a request payload: a scalar, or a list of ids (an export's customers, fields)
+PayloadValue = (Annotated[str, StringConstraints(max_length=2000)] | int | float | bool | None
+                | Annotated[list[Annotated[str, StringConstraints(max_length=200)]], Field(max_length=100_000)])
+PayloadKey = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
+
+class Input(BaseModel):
+    """Every request body: unknown keys are refused, so a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- authentication --------------------------------------------------------------------------
+
+
+class LoginIn(Input):
+    person_id: Identifier
+    password: Password
+    role: Name | None = None
+
+
+class PrincipalOut(BaseModel):
+    person_id: str
+    display_name: str
+    kind: str
+    branch: str
+    role: str
+    roles: list[str]
+    status: str
+
+
+class LoginOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 — the scheme name, not a secret
+    expires_at: dt.datetime
+    person: PrincipalOut
+    role: str
+
+
+# ---- customers -------------------------------------------------------------------------------
+
+
+class SearchIn(Input):
+    """Search before create; sent as a body so ID numbers and mobiles never land in URLs or access logs."""
+
+    name: SearchText | None = None
+    id_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    mobile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)] | None = None
+    customer_id: Identifier | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class SearchHit(BaseModel):
+    customer_id: str
+    kind: str | None = None
+    segment: str | None = None
+    name: str | None = None
+    branches: list[str] = []
+
+
+class UnmaskIn(Input):
+    field: Name
+    purpose: Name
+
+
+class UnmaskOut(BaseModel):
+    customer_id: str
+    field: str
+    value: Any
+    purpose: str | None
+
+
+# ---- maker-checker ---------------------------------------------------------------------------
+
+
+class RequestIn(Input):
+    """A change (edit_field, merge, unmerge) or an export; the payload's keys depend on the kind.
+
+    edit_field: customer_id, field, value; merge: survivor, absorbed; unmerge: customer_id (and
+    the record to split off); export: customer_ids, purpose, optionally fields and format.
+    """
+
+    kind: Literal["edit_field", "merge", "unmerge", "export"]
+    payload: Annotated[dict[PayloadKey, PayloadValue], Field(max_length=20)]
+    reason: ShortText
+
+
+class DecisionIn(Input):
+    note: ShortText
+
+
+# ---- administration --------------------------------------------------------------------------
+
+
+class PolicyIn(Input):
+    document: Annotated[str, StringConstraints(min_length=1, max_length=512_000)]
+    comment: ShortText
+
+
+class PolicyVersionOut(BaseModel):
+    version: int
+
+
+class PersonIn(Input):
+    person_id: Identifier
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    kind: Literal["employee", "outsourced", "partner"]
+    branch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    password: Password
+    roles: Annotated[list[Name], Field(max_length=10)] = []
+    valid_to: dt.datetime | None = None
+
+
+class StatusIn(Input):
+    status: Literal["active", "transferred", "leaving", "left", "frozen"]
+    reason: ShortText | None = None
+
+
+class RoleIn(Input):
+    role: Name
+
+
+class PortfolioIn(Input):
+    customer_ids: Annotated[list[Identifier], Field(max_length=100_000)]
+
+
+class PortfolioOut(BaseModel):
+    person_id: str
+    customer_ids: list[str]
+
+
+class PersonOut(BaseModel):
+    """A person as others may see them: never the password hash or failed-login state."""
+
+    person_id: str
+    display_name: str
+    kind: str
+    branch: str
+    status: str
+    roles: list[str]
+    valid_from: dt.datetime | None = None
+    valid_to: dt.datetime | None = None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+# ---- the one error shape ---------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    rule: str | None = None
+    fields: list[dict[str, Any]] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+# ---- turning service objects into public values ----------------------------------------------
+
+# keys that name secrets or login-state internals; never serialised whatever object carries them
+SECRET_KEYS = frozenset({"password", "password_hash", "token_hash", "secret", "failed_logins", "locked_until"})
+
+
+def public(value: Any) -> Any:
+    """A service result as JSON-ready data: dataclasses and models to dicts, minus :data:`SECRET_KEYS`."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): public(v) for k, v in value.items() if str(k) not in SECRET_KEYS}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(public(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [public(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "isoformat"):  # a DuckDB/PostgreSQL date or time type
+        return value.isoformat()
+    return str(value)
+
+
+def principal_out(principal: Any) -> PrincipalOut:
+    return PrincipalOut(person_id=principal.person_id, display_name=principal.display_name, kind=principal.kind,
+                        branch=principal.branch, role=principal.role, roles=sorted(principal.roles),
+                        status=principal.status)
+
+
+def person_out(person: Any) -> PersonOut:
+    return PersonOut(person_id=person.person_id, display_name=person.display_name, kind=person.kind,
+                     branch=person.branch, status=person.status, roles=sorted(person.roles),
+                     valid_from=getattr(person, "valid_from", None), valid_to=getattr(person, "valid_to", None))
