@@ -1,5 +1,26 @@
-"""Tables of access (filled in by its module; registered on the shared operational metadata)."""
+"""Tables of access: every policy version ever in force, as the YAML text that was imported.
+
+The text is kept as imported (comments included) rather than re-serialised, so
+an export gives back exactly what was reviewed and the sha256 in the audit
+event identifies it.  Versions are never updated or deleted: the audit trail
+names a rule id and a version, and both must stay resolvable.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
 
 from custodata.ops.metadata import metadata
 
-__all__ = ["metadata"]
+policy_version = sa.Table(
+    "policy_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("comment", sa.Text, nullable=False),
+)
+
+__all__ = ["metadata", "policy_version"]
