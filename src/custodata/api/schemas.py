@@ -141,7 +141,7 @@ class PersonIn(Input):
     person_id: Identifier
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     kind: Literal["employee", "outsourced", "partner"]
-    branch: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    branch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     password: Password
     roles: Annotated[list[Name], Field(max_length=10)] = []
     valid_to: dt.datetime | None = None
@@ -176,6 +176,9 @@ class PersonOut(BaseModel):
     roles: list[str]
     valid_from: dt.datetime | None = None
     valid_to: dt.datetime | None = None
+    status_changed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    created_by: str | None = None
 
 
 class VerifyOut(BaseModel):
@@ -244,4 +247,6 @@ def principal_out(principal: Any) -> PrincipalOut:
 def person_out(person: Any) -> PersonOut:
     return PersonOut(person_id=person.person_id, display_name=person.display_name, kind=person.kind,
                      branch=person.branch, status=person.status, roles=sorted(person.roles),
-                     valid_from=getattr(person, "valid_from", None), valid_to=getattr(person, "valid_to", None))
+                     valid_from=getattr(person, "valid_from", None), valid_to=getattr(person, "valid_to", None),
+                     status_changed_at=getattr(person, "status_changed_at", None),
+                     created_at=getattr(person, "created_at", None), created_by=getattr(person, "created_by", None))
