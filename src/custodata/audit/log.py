@@ -1,0 +1,285 @@
+"""The hash-chained audit log [审计日志]: append-only, one linear chain across threads and processes.
+
+Every entry carries ``seq`` (consecutive from 1), the hash of the entry before
+it and its own hash over its canonical form (:mod:`custodata.audit.canonical`).
+Appenders serialise on the single ``audit_head`` row (``SELECT … FOR UPDATE``
+on PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite), so processes
+sharing one database still extend one chain.  Within a process, concurrent
+callers are group-committed: whichever caller finds the writer idle writes
+every event queued so far in one transaction, and each caller returns only once
+its own event is committed — fifty requests cost a few transactions, not fifty.
+Every ``checkpoint_every`` entries the chain head is signed (Ed25519), which
+bounds what someone with write access to the database can rewrite unnoticed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from custodata.audit import tables as t
+from custodata.audit.canonical import GENESIS, canonical, entry_hash, signed_message
+from custodata.audit.events import AuditEvent
+from custodata.errors import CustodataError, StateError
+
+if TYPE_CHECKING:
+    from custodata.audit.query import StoredEvent
+    from custodata.audit.retention import AuditSettings, PurgeReport
+    from custodata.audit.signing import CheckpointSigner
+    from custodata.ops.store import OpsStore
+
+Clock = Callable[[], dt.datetime]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEAD_ID = 1
+
+
+class AuditError(ValueError, CustodataError):
+    """An event cannot be recorded as given (e.g. its detail is not JSON-serialisable)."""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def naive_utc(at: dt.datetime) -> dt.datetime:
+    """Stored form of a time: UTC without tzinfo (a naive input is taken as UTC already)."""
+    return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def clean_text(value: object, limit: int | None = None) -> str:
+    """Text as stored: control characters replaced, cut to the column's width.
+
+    A malicious login name must still be recorded, so odd input is made safe
+    (no separator, no line breaks to forge log lines) rather than refused.
+    """
+    if value is None:
+        return ""
+    text = _CONTROL.sub("\ufffd", str(value))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"audit event {what} is not JSON-serialisable: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+    at: dt.datetime
+    key_id: str
+    signature: str
+
+
+@dataclass
+class _Waiter:
+    rows: list[dict[str, Any]]
+    done: bool = False
+    seqs: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class AuditLog:
+    """The production :class:`~custodata.audit.events.AuditSink`; thread-safe, shareable by many threads."""
+
+    def __init__(self, store: OpsStore, signer: CheckpointSigner | None = None, *,
+                 checkpoint_every: int = 1000, clock: Clock = utc_now) -> None:
+        if checkpoint_every < 1:
+            raise AuditError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
+        self.store = store
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
+        self.clock = clock
+        self._cv = threading.Condition()
+        self._queue: list[_Waiter] = []
+        self._writing = False
+        self._ensure_head()
+
+    # --- appending -------------------------------------------------------------------------
+
+    def append(self, event: AuditEvent) -> int:
+        """Append durably; returns the event's sequence number once it is committed."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Iterable[AuditEvent]) -> list[int]:
+        """Append events as consecutive entries (one transaction, possibly shared with other callers)."""
+        rows = [self.prepare(e) for e in events]
+        if not rows:
+            return []
+        waiter = _Waiter(rows)
+        self._cv.acquire()
+        try:
+            self._queue.append(waiter)
+            while True:
+                while not waiter.done and self._writing:
+                    self._cv.wait()
+                if waiter.done:
+                    break
+                self._writing = True
+                batch, self._queue = self._queue, []
+                self._cv.release()
+                try:
+                    self._write_batch(batch)
+                finally:
+                    self._cv.acquire()
+                    self._writing = False
+                    self._cv.notify_all()
+        finally:
+            self._cv.release()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.seqs
+
+    def _write_batch(self, batch: list[_Waiter]) -> None:
+        """One transaction for the whole batch; on failure each caller is retried alone.
+
+        Retrying alone keeps one caller's bad event (or a lost connection) from
+        failing its neighbours; each waiter ends with its seqs or its own error.
+        """
+        try:
+            with self.store.begin() as con:
+                seqs = self.append_in(con, [row for w in batch for row in w.rows])
+        except BaseException as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+                batch[0].done = True
+                return
+            for w in batch:
+                self._write_batch([w])
+            return
+        i = 0
+        for w in batch:
+            w.seqs = seqs[i:i + len(w.rows)]
+            i += len(w.rows)
+            w.done = True
+
+    def append_in(self, con: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Chain prepared rows inside the caller's write transaction (locks the head first)."""
+        seq, prev = self.lock_head(con)
+        events: list[dict[str, Any]] = []
+        customers: list[dict[str, Any]] = []
+        checkpoints: list[dict[str, Any]] = []
+        for prepared in rows:
+            seq += 1
+            row = {k: v for k, v in prepared.items() if k != "_customers"}
+            row["seq"] = seq
+            row["prev_hash"] = prev
+            row["hash"] = prev = entry_hash(canonical(prev, row))
+            events.append(row)
+            customers.extend({"seq": seq, "customer_id": c} for c in prepared["_customers"])
+            if self.signer is not None and seq % self.checkpoint_every == 0:
+                checkpoints.append(self._checkpoint_row(seq, prev))
+        con.execute(t.audit_event.insert(), events)
+        if customers:
+            con.execute(t.audit_event_customer.insert(), customers)
+        if checkpoints:
+            con.execute(t.audit_checkpoint.insert(), checkpoints)
+        con.execute(t.audit_head.update().where(t.audit_head.c.id == _HEAD_ID).values(seq=seq, hash=prev))
+        return [e["seq"] for e in events]
+
+    def prepare(self, event: AuditEvent) -> dict[str, Any]:
+        """The stored form of an event, before it gets its place in the chain."""
+        ids = list(dict.fromkeys(clean_text(c, t.CUSTOMER_ID_LEN) for c in event.customer_ids))
+        at = naive_utc(event.at or self.clock())
+        return {
+            "at": at,
+            "actor": clean_text(event.actor, t.ACTOR_LEN) or "-",
+            "role": clean_text(event.role, t.ROLE_LEN),
+            "branch": clean_text(event.branch, t.BRANCH_LEN),
+            "action": clean_text(event.action, t.ACTION_LEN),
+            "result": clean_text(event.result, t.RESULT_LEN),
+            "customer_ids": _json(ids, "customer_ids"),
+            "customer_count": event.customer_count if event.customer_count is not None else len(ids),
+            "fields": _json([clean_text(f) for f in event.fields], "fields"),
+            "purpose": clean_text(event.purpose),
+            "source_address": clean_text(event.source_address, t.ADDRESS_LEN),
+            "reason": clean_text(event.reason),
+            "detail": _json(dict(event.detail), "detail"),
+            "system": clean_text(event.system, t.SYSTEM_LEN) or "custodata",
+            "_customers": ids,
+        }
+
+    # --- the chain head ----------------------------------------------------------------------
+
+    def _ensure_head(self) -> None:
+        values = {"id": _HEAD_ID, "seq": 0, "hash": GENESIS, "floor_seq": 0}
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: sa.Executable = pg_insert(t.audit_head).values(values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(t.audit_head).values(values).on_conflict_do_nothing()
+        with self.store.begin() as con:
+            con.execute(stmt)
+
+    @staticmethod
+    def lock_head(con: sa.Connection) -> tuple[int, str]:
+        head = con.execute(
+            sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == _HEAD_ID).with_for_update()
+        ).one_or_none()
+        if head is None:
+            raise StateError("the audit log has no chain head row: open it with AuditLog(store) first")
+        return int(head.seq), str(head.hash)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _checkpoint_row(self, seq: int, hash_: str) -> dict[str, Any]:
+        if self.signer is None:
+            raise StateError("checkpoints need a signing key: give AuditLog a CheckpointSigner")
+        at = naive_utc(self.clock())
+        return {"seq": seq, "hash": hash_, "at": at, "key_id": self.signer.key_id,
+                "signature": self.signer.sign(signed_message(seq, hash_, at))}
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the current chain head now (e.g. before handing the log to an auditor); None when empty."""
+        with self.store.begin() as con:
+            seq, hash_ = self.lock_head(con)
+            if seq == 0:
+                return None
+            existing = con.execute(sa.select(t.audit_checkpoint).where(t.audit_checkpoint.c.seq == seq)).first()
+            if existing is not None:
+                return Checkpoint(existing.seq, existing.hash, existing.at, existing.key_id, existing.signature)
+            row = self._checkpoint_row(seq, hash_)
+            con.execute(t.audit_checkpoint.insert(), [row])
+        return Checkpoint(**row)
+
+    # --- reading and retention (delegated; kept here so the log is the one object callers hold) -----
+
+    def query(self, **filters: Any) -> list[StoredEvent]:
+        from custodata.audit.query import query
+
+        return query(self.store, **filters)
+
+    def count(self, **filters: Any) -> int:
+        from custodata.audit.query import count
+
+        return count(self.store, **filters)
+
+    def export(self, path: Path, fmt: str = "jsonl", **filters: Any) -> int:
+        from custodata.audit.query import export
+
+        return export(self.store, path, fmt, **filters)
+
+    def purge(self, settings: AuditSettings | None = None, *, now: dt.datetime | None = None,
+              actor: str = "system") -> PurgeReport:
+        from custodata.audit.retention import purge
+
+        return purge(self, settings, now=now, actor=actor)
+
+
+__all__ = ["AuditError", "AuditLog", "Checkpoint", "Clock", "clean_text", "naive_utc", "utc_now"]
