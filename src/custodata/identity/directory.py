@@ -208,7 +208,8 @@ class Directory:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _now(self) -> dt.datetime:
+    def now(self) -> dt.datetime:
+        """The directory's clock as naive UTC (what lockouts, validity and sessions are judged against)."""
         return _naive_utc(self.clock())
 
     def _emit(self, event: AuditEvent) -> None:
@@ -266,7 +267,7 @@ class Directory:
         except SeparationOfDutiesError as exc:
             self._change(by, "person_created", pid, result=Result.DENIED, reason=str(exc), roles=list(wanted))
             raise
-        now = self._now()
+        now = self.now()
         start = _naive_utc(valid_from) if valid_from is not None else now
         end = _naive_utc(valid_to) if valid_to is not None else None
         _check_validity(start, end)
@@ -333,7 +334,7 @@ class Directory:
                     refusal = exc
                 else:
                     con.execute(sa.insert(t.person_role).values(
-                        person_id=person_id, role=role, granted_by=by, granted_at=self._now()))
+                        person_id=person_id, role=role, granted_by=by, granted_at=self.now()))
         if refusal is not None:
             self._change(by, "role_granted", person_id, result=Result.DENIED, reason=str(refusal), role=role)
             raise refusal
@@ -344,7 +345,7 @@ class Directory:
         """Take a role away (False if not held); sessions acting in it end at once."""
         by = _check_text("the acting person (by)", by, 255)
         check_role(role)
-        now = self._now()
+        now = self.now()
         with self.store.begin() as con:
             _row, held = self._load(con, person_id, lock=True)
             if role not in held:
@@ -361,7 +362,7 @@ class Directory:
         """Move a person to a status (False if already there); ``left`` and ``frozen`` end every session."""
         by = _check_text("the acting person (by)", by, 255)
         _check_choice("status", status, STATUSES)
-        now = self._now()
+        now = self.now()
         with self.store.begin() as con:
             row, _roles = self._load(con, person_id, lock=True)
             if row.status == status:
@@ -391,7 +392,7 @@ class Directory:
         by = _check_text("the acting person (by)", by, 255)
         check_password_policy(password, person_id)
         password_hash = self.passwords.hash(password)
-        now = self._now()
+        now = self.now()
         with self.store.begin() as con:
             self._load(con, person_id, lock=True)
             con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
@@ -468,7 +469,7 @@ class Directory:
         Unknown user, wrong password, locked, not active and outside validity all raise
         :class:`AuthenticationError` with the same message; the audit event says which.
         """
-        now = self._now()
+        now = self.now()
         pid = person_id.strip().lower() if isinstance(person_id, str) else ""
         address = source_address[:64] if source_address else None
         row = None
@@ -535,7 +536,7 @@ class Directory:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise SessionExpiredError("session unknown or expired: log in again")
         token_hash = _token_hash(token)
-        now = self._now()
+        now = self.now()
         s, p, r = t.session, t.person, t.person_role
         query = (
             sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at,
@@ -581,7 +582,7 @@ class Directory:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             return
         token_hash = _token_hash(token)
-        now = self._now()
+        now = self.now()
         s = t.session
         with self.store.begin() as con:
             row = con.execute(sa.select(s.c.person_id, s.c.role, s.c.source_address)
@@ -595,7 +596,7 @@ class Directory:
 
     def revoke_sessions(self, person_id: str, *, by: str = "system") -> int:
         """End every live session of a person (e.g. a monitoring alert); returns how many ended."""
-        now = self._now()
+        now = self.now()
         with self.store.begin() as con:
             self._load(con, person_id, lock=True)
             ended = self._revoke(con, person_id, now)
@@ -605,7 +606,7 @@ class Directory:
 
     def purge_sessions(self, *, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
         """Delete sessions that expired or were revoked more than ``older_than`` ago (the audit log keeps logins)."""
-        cutoff = self._now() - older_than
+        cutoff = self.now() - older_than
         s = t.session
         with self.store.begin() as con:
             return con.execute(sa.delete(s).where(sa.or_(s.c.expires_at < cutoff, s.c.revoked_at < cutoff))).rowcount
