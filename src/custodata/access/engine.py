@@ -59,7 +59,7 @@ class Subject(Protocol):
     @property
     def kind(self) -> str: ...
     @property
-    def branch(self) -> str: ...
+    def branch(self) -> str | None: ...
     @property
     def status(self) -> str: ...
 
@@ -252,6 +252,9 @@ class PolicyEngine:
             return _allow(action, rule, f"customer is in the portfolio of {subject.person_id}{narrowed}",
                           f"客户在 {subject.person_id} 名下{narrowed_zh}")
         if scope == "branch":
+            if subject.branch is None:
+                return _deny(action, rule, f"{subject.person_id} has no branch and the customer is not in their "
+                             "portfolio", f"{subject.person_id} 无所属机构，客户也不在其名下")
             if subject.branch in customer_branches:
                 return _allow(action, rule, f"customer has a record in branch {subject.branch}",
                               f"客户在本机构 {subject.branch} 有记录")
