@@ -1,0 +1,160 @@
+"""Payloads of the four request kinds: checked when filed, carried safely, applied when approved.
+
+A correction's new value is normalised as the pipeline would (an invalid ID
+number is refused before a checker ever sees it) and then sealed under the
+customer's own data key, bound to the customer and field: the operational store
+never holds a protected field's plaintext, and erasing the customer (destroying
+the key) shreds their pending corrections too.  Protected fields cannot be
+corrected without a sealer; other fields are sealed whenever one is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from custodata.approvals.request import CHANGE_KINDS, EXPORT_KIND, InvalidRequest, Request
+from custodata.approvals.tables import FORMATS, KINDS
+from custodata.crypto.keyring import customer_key_id
+from custodata.resolution.golden import PROTECTED, golden_aad
+from custodata.resolution.steward import CORRECTABLE, CorrectionError, normalise_correction
+
+MAX_EXPORT_CUSTOMERS = 100_000
+
+
+class Sealer(Protocol):
+    """Encrypts under a named data key (the batch store's :class:`~custodata.crypto.Protector` fits)."""
+
+    def encrypt(self, value: str | None, key_id: str, aad: str) -> str | None: ...
+
+
+class Unsealer(Protocol):
+    def decrypt(self, value: str | None, aad: str) -> str | None: ...
+
+
+class Steward(Protocol):
+    """Runs steward operations on the batch store (:class:`custodata.pipeline.Pipeline` fits)."""
+
+    def steward(self, operation: str, **kwargs: object) -> list[str]: ...
+
+
+def _text(payload: dict[str, Any], key: str, kind: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"a {kind} request needs '{key}' (a non-empty string)")
+    return value.strip()
+
+
+def _texts(value: Any, key: str, kind: str, *, required: bool) -> list[str]:
+    if value is None and not required:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InvalidRequest(f"'{key}' of a {kind} request must be a list of non-empty strings")
+    out = list(dict.fromkeys(v.strip() for v in value))
+    if required and not out:
+        raise InvalidRequest(f"'{key}' of a {kind} request must not be empty")
+    return out
+
+
+def check_payload(kind: str, payload: dict[str, Any], *, sealer: Sealer | None = None) -> dict[str, Any]:
+    """The payload to store for a new request of ``kind``, or :class:`InvalidRequest` saying what is wrong."""
+    if kind not in KINDS:
+        raise InvalidRequest(f"unknown request kind {kind!r}; use one of {', '.join(KINDS)}")
+    if not isinstance(payload, dict):
+        raise InvalidRequest("a request payload must be a mapping")
+    if kind == "edit_field":
+        customer_id, field = _text(payload, "customer_id", kind), _text(payload, "field", kind)
+        if field not in CORRECTABLE:
+            raise InvalidRequest(f"field {field!r} cannot be corrected; correctable: {', '.join(CORRECTABLE)}")
+        raw = _text(payload, "value", kind)
+        try:
+            value = normalise_correction(field, raw)
+        except CorrectionError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if sealer is None:
+            if field in PROTECTED:
+                raise InvalidRequest(
+                    f"{field} is a protected field: its new value must be sealed under the customer's key, "
+                    "and this service has no key access (open it with the batch store's protector)"
+                )
+            return {"customer_id": customer_id, "field": field, "value": value, "sealed": False}
+        sealed = sealer.encrypt(value, customer_key_id(customer_id), golden_aad(customer_id, field))
+        return {"customer_id": customer_id, "field": field, "value": sealed, "sealed": True}
+    if kind == "merge":
+        survivor, absorbed = _text(payload, "survivor", kind), _text(payload, "absorbed", kind)
+        if survivor == absorbed:
+            raise InvalidRequest(f"cannot merge {survivor} into itself")
+        return {"survivor": survivor, "absorbed": absorbed}
+    if kind == "unmerge":
+        out: dict[str, Any] = {"customer_id": _text(payload, "customer_id", kind)}
+        records = _texts(payload.get("records"), "records", kind, required=False)
+        if records:
+            out["records"] = records
+        return out
+    return _check_export(payload)
+
+
+def _check_export(payload: dict[str, Any]) -> dict[str, Any]:
+    kind = EXPORT_KIND
+    unknown = sorted(set(payload) - {"customer_ids", "search", "fields", "purpose", "format"})
+    if unknown:
+        raise InvalidRequest(f"unknown keys in an export request: {', '.join(unknown)}")
+    ids = _texts(payload.get("customer_ids"), "customer_ids", kind, required=False)
+    search = payload.get("search")
+    if bool(ids) == (search is not None):
+        raise InvalidRequest("an export request names either 'customer_ids' or a 'search', exactly one")
+    if len(ids) > MAX_EXPORT_CUSTOMERS:
+        raise InvalidRequest(f"an export lists at most {MAX_EXPORT_CUSTOMERS} customers, not {len(ids)}")
+    if search is not None and not (isinstance(search, dict) and search):
+        raise InvalidRequest("'search' of an export request must be a non-empty mapping of criteria")
+    fmt = payload.get("format", "csv")
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"export format {fmt!r} is not supported; use {' or '.join(FORMATS)}")
+    return {
+        "customer_ids": ids or None, "search": search,
+        "fields": _texts(payload.get("fields"), "fields", kind, required=True),
+        "purpose": _text(payload, "purpose", kind), "format": fmt,
+    }
+
+
+def proposed_value(request: Request, unsealer: Unsealer | None = None) -> str | None:
+    """The new value an edit_field request proposes, for the checker's screen (mask it before showing).
+
+    A sealed value needs the batch store's protector; without one, None.
+    """
+    if request.kind != "edit_field":
+        raise InvalidRequest(f"{request.request_id} is a {request.kind} request, not a field correction")
+    p = request.payload
+    if not p.get("sealed"):
+        return str(p["value"])
+    if unsealer is None:
+        return None
+    return unsealer.decrypt(str(p["value"]), golden_aad(str(p["customer_id"]), str(p["field"])))
+
+
+def run_change(request: Request, steward: Steward) -> list[str]:
+    """Carry out an approved change through the steward operations; returns their result."""
+    if request.kind not in CHANGE_KINDS:
+        raise InvalidRequest(f"{request.request_id} is an {request.kind} request: produce the export instead")
+    p, why = request.payload, f"{request.request_id}: {request.reason}"
+    if request.kind == "merge":
+        return steward.steward("merge", survivor=p["survivor"], absorbed=p["absorbed"], reason=why)
+    if request.kind == "unmerge":
+        kwargs: dict[str, object] = {"customer_id": p["customer_id"], "reason": why}
+        if p.get("records"):
+            kwargs["records"] = list(p["records"])
+        return steward.steward("unmerge", **kwargs)
+    return steward.steward(
+        "correct", customer_id=p["customer_id"], field=p["field"], value=p["value"], sealed=bool(p["sealed"]),
+        reason=why, by=request.maker, request_id=request.request_id,
+    )
+
+
+def restrict_rows(request: Request, rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """Only the approved columns (with the customer id), and only approved customers when listed: never more."""
+    fields = ["customer_id", *[f for f in request.fields if f != "customer_id"]]
+    allowed = set(request.customer_ids)
+    for row in rows:
+        if allowed and "customer_id" in row and str(row["customer_id"]) not in allowed:
+            raise InvalidRequest(f"row for a customer outside export request {request.request_id}")
+        yield {f: row.get(f) for f in fields}

@@ -1,0 +1,149 @@
+"""What a maker-checker request is, who may act on it, and what goes wrong.
+
+The workflow depends on no concrete identity or policy class: a :class:`Subject`
+is anything with a person id, role, kind, branch and status, and authorisation
+is a callable answering ``(subject, action) -> decision`` — the policy engine's
+``check`` fits, and so does a lambda in a test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from custodata.errors import CustodataError, StateError
+
+CHANGE_KINDS = ("edit_field", "merge", "unmerge")
+EXPORT_KIND = "export"
+
+
+class Subject(Protocol):
+    """A person acting: the identity directory's principal fits."""
+
+    @property
+    def person_id(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def branch(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+class AccessDecisionLike(Protocol):
+    """The policy engine's answer: allowed or not, the rule that decided, and why."""
+
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def rule(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+Authorize = Callable[[Subject, str], AccessDecisionLike]
+
+
+class ApprovalError(CustodataError):
+    """Base of the errors of the maker-checker workflow."""
+
+
+class ApprovalDenied(PermissionError, ApprovalError):
+    """Refused: not authorised, deciding one's own request, or fetching someone else's export."""
+
+
+class InvalidRequest(ValueError, ApprovalError):
+    """A request's kind, payload or reason is not acceptable; the message names what and why."""
+
+
+class RequestStateError(StateError, ApprovalError):
+    """The request is not in a state that allows this (e.g. deciding one already decided)."""
+
+
+class ExportExpired(RequestStateError):
+    """The export file passed its expiry (or was purged): ask for a new export."""
+
+
+def request_action(kind: str) -> str:
+    """The policy action a maker needs to file a request of ``kind``."""
+    return "export.request" if kind == EXPORT_KIND else "change.request"
+
+
+def approve_action(kind: str) -> str:
+    """The policy action a checker needs to decide a request of ``kind``."""
+    return "export.approve" if kind == EXPORT_KIND else "change.approve"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One maker-checker request as stored; the payload's shape depends on ``kind``."""
+
+    request_id: str
+    kind: str
+    status: str
+    maker: str
+    maker_role: str
+    maker_branch: str | None
+    created_at: dt.datetime
+    reason: str
+    payload: dict[str, Any]
+    expires_at: dt.datetime
+    checker: str | None = None
+    checker_role: str | None = None
+    decided_at: dt.datetime | None = None
+    decision_note: str | None = None
+    result: dict[str, Any] | None = field(default=None)
+
+    @property
+    def customer_ids(self) -> list[str]:
+        """The customers the request touches (for export by search: none listed up front)."""
+        p = self.payload
+        if self.kind == "merge":
+            return [str(p["survivor"]), str(p["absorbed"])]
+        if self.kind == EXPORT_KIND:
+            return [str(c) for c in p.get("customer_ids") or []]
+        return [str(p["customer_id"])]
+
+    @property
+    def fields(self) -> list[str]:
+        if self.kind == "edit_field":
+            return [str(self.payload["field"])]
+        if self.kind == EXPORT_KIND:
+            return [str(f) for f in self.payload["fields"]]
+        return []
+
+    @property
+    def purpose(self) -> str | None:
+        value = self.payload.get("purpose")
+        return str(value) if value is not None else None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Request:
+        m = row._mapping
+        return cls(
+            request_id=m["request_id"], kind=m["kind"], status=m["status"], maker=m["maker"],
+            maker_role=m["maker_role"], maker_branch=m["maker_branch"], created_at=m["created_at"],
+            reason=m["reason"], payload=json.loads(m["payload"]), expires_at=m["expires_at"],
+            checker=m["checker"], checker_role=m["checker_role"], decided_at=m["decided_at"],
+            decision_note=m["decision_note"], result=json.loads(m["result"]) if m["result"] else None,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A listing row: never the proposed value of a field (it may be sealed or sensitive)."""
+        return {
+            "request_id": self.request_id, "kind": self.kind, "status": self.status, "maker": self.maker,
+            "created_at": self.created_at, "customers": self.customer_ids, "fields": self.fields,
+            "purpose": self.purpose, "reason": self.reason, "checker": self.checker,
+            "expires_at": self.expires_at,
+        }
