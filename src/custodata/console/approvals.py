@@ -1,0 +1,47 @@
+"""The approvals inbox (maker-checker): decide others' requests, follow one's own, fetch approved exports."""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the Depends(console.…) annotations
+# of the route functions, which refer to a local of routes().
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import FileResponse
+
+from custodata.console.web import Console, Ctx, route_class
+from custodata.service import governance
+
+
+def routes(console: Console) -> APIRouter:
+    router = APIRouter(route_class=route_class(console), include_in_schema=False)
+
+    def page(ctx: Ctx, notice: str | None = None) -> Response:
+        may_decide = ctx.can("change.approve", "export.approve")
+        may_request = ctx.can("change.request", "export.request")
+        inbox = governance.inbox(ctx.svc, ctx.me) if may_decide else []
+        mine = governance.mine(ctx.svc, ctx.me) if may_request else []
+        return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, may_decide=may_decide,
+                              may_request=may_request, notice=notice)
+
+    @router.get("/approvals")
+    def approvals(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
+        return page(ctx)
+
+    @router.post("/approvals/{request_id}/decide")
+    def decide(ctx: Annotated[Ctx, Depends(console.post)], request_id: str) -> Response:
+        verdict = ctx.field("verdict")
+        if verdict not in ("approve", "reject"):
+            raise ValueError("verdict must be approve or reject")
+        note = ctx.field("note")
+        if not note:
+            raise ValueError("a decision needs a note")
+        governance.decide(ctx.svc, ctx.me, request_id, approve=verdict == "approve", note=note)
+        word = ctx.t("approvals.verdict.approved" if verdict == "approve" else "approvals.verdict.rejected")
+        return page(ctx, ctx.t("approvals.decided", id=request_id, verdict=word))
+
+    @router.get("/exports/{export_id}")
+    def download(ctx: Annotated[Ctx, Depends(console.page)], export_id: str) -> Response:
+        path = governance.download(ctx.svc, ctx.me, export_id)
+        return FileResponse(path, filename=path.name, headers={"Cache-Control": "no-store"})
+
+    return router

@@ -1,0 +1,187 @@
+"""Customer pages: search, the masked 360° view with unmask-with-purpose, lineage, and the domain flow.
+
+Every value shown comes from :mod:`custodata.service.customers` already masked
+for the person's role and purpose; this module only lays it out.  An unmasked
+value is rendered into that one response and kept nowhere else.
+"""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the Depends(console.…) annotations
+# of the route functions, which refer to a local of routes().
+
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from custodata.console.web import Console, Ctx, route_class
+from custodata.service import customers, governance
+
+# profile keys shown under their own heading or not at all (structure, not attributes)
+_PROFILE_SKIP = frozenset({"customer_id", "requested_id"})
+# business-record columns worth a column in the table, in order
+RECORD_COLUMNS = ("business_type", "source", "record_key", "role", "product", "amount", "status", "branch",
+                  "start_date", "batch_id")
+# profile keys an export does not carry as columns (structure, not attributes of the customer)
+_NOT_EXPORTED = frozenset({"tags", "sources", "n_records", "first_seen", "last_updated"})
+
+
+def correctable_fields() -> list[str]:
+    """Fields a golden-record edit may change from the console.
+
+    Protected fields (ID number, mobile …) must be sealed under the customer's key
+    when the request is filed, which the service's approvals do not do yet, so they
+    are not offered rather than refused after the person has typed the value.
+    """
+    from custodata.resolution.golden import PROTECTED
+    from custodata.resolution.steward import CORRECTABLE
+
+    return [f for f in CORRECTABLE if f not in PROTECTED]
+
+
+def _purpose(ctx: Ctx, value: str | None) -> str | None:
+    """A stated purpose only if the policy knows it (an unknown one is refused with the known ones listed)."""
+    if not value:
+        return None
+    known = ctx.svc.engine.masking.purposes
+    if value not in known:
+        raise ValueError(f"unknown purpose {value!r}: one of {', '.join(known)}")
+    return value
+
+
+def _unmaskable(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> set[str]:
+    """Profile fields shown masked or withheld that a person allowed to unmask might ask for in plain."""
+    if not ctx.can("customer.unmask"):
+        return set()
+    masking = ctx.svc.engine.masking
+    out = set()
+    for name in profile:
+        if masking.grading.field_type(name) is None:
+            continue
+        decision = masking.decide(name, ctx.me.role, purpose)
+        if decision.operator != "plain" or decision.effect != "allow":
+            out.add(name)
+    return out
+
+
+def _ints(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+Stage = tuple[str, int | None, list[tuple[str, int]]]
+
+
+def flow_stages(counts: dict[str, Any]) -> list[Stage]:
+    """The five stages of the data flow (label key, count, parts) from the served view's domain counts.
+
+    Landing counts rows accepted per source system (quarantined rows never enter the
+    flow); the business sub-domains are the per-business-type tables; the customer
+    total domain counts golden customers; the business layer counts the unified view.
+    """
+    landing = counts.get("landing") or {}
+    landing_parts = sorted((str(system), int(row.get("accepted", 0))) for system, row in landing.items()
+                           if isinstance(row, dict))
+    business = _ints(counts.get("business"))
+    sub_parts = sorted((k, v) for k, v in business.items() if k != "total")
+    customer = _ints(counts.get("customer"))
+    layer = _ints(counts.get("layer"))
+    layer_parts = sorted((k, v) for k, v in layer.items() if k != "customer_view")
+    return [
+        ("flow.landing", sum(n for _, n in landing_parts) if landing else None, landing_parts),
+        ("flow.business_sub", sum(n for _, n in sub_parts) if sub_parts else None, sub_parts),
+        ("flow.business_total", business.get("total"), []),
+        ("flow.customer_total", customer.get("golden"),
+         [(k, customer[k]) for k in ("parties", "golden", "relationships", "review", "erased") if k in customer]),
+        ("flow.customer_layer", layer.get("customer_view"), layer_parts),
+    ]
+
+
+def quarantined(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    """Rows held back at landing per source system: invalid input never flows on, but it is counted."""
+    landing = counts.get("landing") or {}
+    return sorted((str(system), int(row.get("quarantined", 0))) for system, row in landing.items()
+                  if isinstance(row, dict) and row.get("quarantined"))
+
+
+def routes(console: Console) -> APIRouter:
+    router = APIRouter(route_class=route_class(console), include_in_schema=False)
+
+    @router.get("/search")
+    def search(ctx: Annotated[Ctx, Depends(console.page)],
+               name: Annotated[str, Query(max_length=100)] = "",
+               id_number: Annotated[str, Query(max_length=40)] = "",
+               mobile: Annotated[str, Query(max_length=30)] = "",
+               customer_id: Annotated[str, Query(max_length=64)] = "") -> Response:
+        criteria = {"name": name.strip(), "id_number": id_number.strip(), "mobile": mobile.strip(),
+                    "customer_id": customer_id.strip()}
+        hits = None
+        if any(criteria.values()):
+            hits = customers.search(ctx.svc, ctx.me, name=criteria["name"] or None,
+                                    id_number=criteria["id_number"] or None, mobile=criteria["mobile"] or None,
+                                    customer_id=criteria["customer_id"] or None)
+        return console.render(ctx, "search.html", criteria=criteria, hits=hits)
+
+    def show(ctx: Ctx, customer_id: str, purpose: str | None, *, revealed: dict[str, Any] | None = None,
+             notice: str | None = None) -> Response:
+        view = customers.view(ctx.svc, ctx.me, customer_id, purpose=purpose)
+        profile = {k: v for k, v in view["profile"].items() if k not in _PROFILE_SKIP}
+        return console.render(
+            ctx, "customer.html", view=view, profile=profile, purpose=purpose,
+            purposes=ctx.svc.engine.masking.purposes, unmaskable=_unmaskable(ctx, profile, purpose),
+            record_columns=RECORD_COLUMNS, revealed=revealed, notice=notice,
+            editable=correctable_fields(), export_fields=[k for k in profile if k not in _NOT_EXPORTED],
+        )
+
+    @router.get("/customers/{customer_id}")
+    def customer(ctx: Annotated[Ctx, Depends(console.page)], customer_id: str,
+                 purpose: Annotated[str, Query(max_length=64)] = "") -> Response:
+        return show(ctx, customer_id, _purpose(ctx, purpose))
+
+    @router.post("/customers/{customer_id}/unmask")
+    def unmask(ctx: Annotated[Ctx, Depends(console.post)], customer_id: str) -> Response:
+        field = ctx.field("field")
+        purpose = _purpose(ctx, ctx.field("purpose"))
+        if not field:
+            raise ValueError("choose the field to unmask")
+        plain = customers.unmask(ctx.svc, ctx.me, customer_id, field, purpose=purpose)
+        return show(ctx, str(plain["customer_id"]), purpose, revealed={"field": field, "value": plain["value"]})
+
+    @router.post("/customers/{customer_id}/requests")
+    def request_change(ctx: Annotated[Ctx, Depends(console.post)], customer_id: str) -> Response:
+        kind = ctx.field("kind")
+        reason = ctx.field("reason")
+        if not reason:
+            raise ValueError("give a reason for the request")
+        payload: dict[str, Any]
+        if kind == "edit_field":
+            payload = {"customer_id": customer_id, "field": ctx.field("field"), "value": ctx.field("value")}
+            if not payload["field"]:
+                raise ValueError("choose the field to change")
+        elif kind == "export":
+            fields = ctx.fields("fields")
+            if not fields:
+                raise ValueError("choose the fields to export")
+            payload = {"customer_ids": [customer_id], "purpose": _purpose(ctx, ctx.field("purpose")),
+                       "fields": fields}
+        else:
+            raise ValueError("a request from the customer page is an edit_field or an export")
+        made = governance.request(ctx.svc, ctx.me, kind, payload, reason=reason)
+        request_id = getattr(made, "request_id", None) or getattr(made, "id", "")
+        return show(ctx, customer_id, None, notice=ctx.t("request.created", id=request_id))
+
+    @router.get("/customers/{customer_id}/lineage")
+    def lineage(ctx: Annotated[Ctx, Depends(console.page)], customer_id: str) -> Response:
+        data = customers.lineage(ctx.svc, ctx.me, customer_id)
+        per_source = Counter(str(r.get("source")) for r in data["lineage"])
+        return console.render(ctx, "lineage.html", data=data, per_source=sorted(per_source.items()))
+
+    @router.get("/flow")
+    def flow(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
+        counts = customers.domain_counts(ctx.svc, ctx.me)
+        stages = flow_stages(counts)
+        return console.render(ctx, "flow.html", stages=stages, quarantined=quarantined(counts),
+                              served=counts.get("served") or {},
+                              chart_stages=[(ctx.t(label), total) for label, total, _ in stages])
+
+    return router
