@@ -25,8 +25,8 @@ def login(body: LoginIn, request: Request, svc: ServicesDep) -> LoginOut:
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-def logout(svc: ServicesDep, bearer_token: TokenDep) -> Response:
-    """End this session; the token is refused from now on (idempotent)."""
+def logout(_caller: CallerDep, svc: ServicesDep, bearer_token: TokenDep) -> Response:
+    """End this session; the token is refused from now on."""
     auth_service.logout(svc, bearer_token)
     return Response(status_code=204)
 
