@@ -165,7 +165,8 @@ class Pipeline:
 
             t0 = time.perf_counter()
             say("publish", "parquet", 0, 1)
-            summary.outputs = self.publish(store)
+            summary.outputs = self.publish(
+                store, run_id=run_id, progress=lambda done, total: say("publish", "served view", done, total))
             summary.outputs["store"] = str(self.store_path)
             say("publish", "parquet", 1, 1)
             summary.stage_seconds["publish"] = time.perf_counter() - t0
@@ -250,6 +251,7 @@ class Pipeline:
             new = provider.rotate()
             with store.executor.transaction():
                 rewrapped = store.protector.keyring.rewrap()
+            self._sync_served_keys(store)  # the service must unwrap with the new version before the old goes
             retired = []
             if retire_old:
                 store.protector.keyring.reload()
@@ -262,8 +264,15 @@ class Pipeline:
         finally:
             store.close()
 
-    def publish(self, store: BatchStore) -> dict[str, str]:
-        """Write the published domain as Parquet, atomically (temp file, then rename)."""
+    def publish(
+        self, store: BatchStore, *, run_id: str | None = None, progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, str]:
+        """Write the published domain as Parquet, atomically (temp file, then rename), and serve it.
+
+        The served customer view in the operational store (:mod:`custodata.serving`) is
+        refreshed as a new generation and switched to in one transaction, so the
+        service answers throughout and an erased customer is gone from it at once.
+        """
         folder = self.out_dir / "published"
         folder.mkdir(parents=True, exist_ok=True)
         outputs = {}
@@ -281,7 +290,33 @@ class Pipeline:
             store.con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
             os.replace(tmp, target)
             outputs[name] = str(target)
+        from custodata.ops.store import open_ops
+        from custodata.serving.publish import publish_served
+
+        ops = open_ops(out_dir=self.out_dir)
+        try:
+            served = publish_served(store, ops, run_id=run_id, progress=progress)
+        finally:
+            ops.close()
+        outputs["served"] = f"{_redacted(ops.url)} (generation {served.generation}, {served.customers} customers)"
         return outputs
+
+    def _sync_served_keys(self, store: BatchStore) -> None:
+        from custodata.ops.store import open_ops
+        from custodata.serving.publish import sync_served_keys
+
+        ops = open_ops(out_dir=self.out_dir)
+        try:
+            sync_served_keys(store, ops)
+        finally:
+            ops.close()
+
+
+def _redacted(url: str) -> str:
+    """A database URL fit for a summary: never its password."""
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: Path, days: int) -> list[str]:

@@ -1,0 +1,174 @@
+"""The served documents: every customer's encrypted 360° view built in bulk, in DuckDB.
+
+One SQL statement aggregates each section of the view per customer (the very
+:class:`custodata.view.Section` definitions the one-customer read uses) and turns
+the whole view into one JSON document per customer with ``to_json``, so a million
+customers cost a few scans and joins, not a million look-ups.  Rows stream out as
+Arrow batches.
+
+The document is JSON, so dates and timestamps are text and numbers are JSON
+numbers; :func:`jsonable` puts a view read from the batch store into the same
+form, which is what "the served document equals the 360° view" means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from custodata.engine.store import BatchStore
+from custodata.view import PROFILE, SECTIONS
+
+# columns of every served row, in the order the SQL below yields them
+SERVED_COLUMNS = ("customer_id", "kind", "name", "branches", "segment", "id_token", "mobile_token", "doc")
+
+
+def documents_sql() -> str:
+    """One row per served customer: the look-up columns and the JSON document (no ``requested_id``)."""
+    ctes = [f"profile AS (SELECT customer_id, v AS profile FROM ({PROFILE}) v)"]
+    joins = []
+    for name, section in SECTIONS.items():
+        ctes.append(f"s_{name} AS ({section.aggregate(name)})")
+        joins.append(f"LEFT JOIN s_{name} USING (customer_id)")
+    # the branches of the customer's business records: what row rules by branch look at
+    ctes.append(
+        "s_branches AS (SELECT customer_id, '|' || array_to_string(list_sort(list_distinct(list(b.branch))), '|') "
+        "|| '|' AS branches FROM s_records, unnest(records) AS u(b) WHERE b.branch IS NOT NULL "
+        "GROUP BY customer_id)"
+    )
+    doc = ", ".join(
+        ["'customer_id': p.customer_id", "'profile': p.profile"]
+        + [f"'{name}': coalesce({name}, [])" for name in SECTIONS]
+    )
+    return (
+        "WITH " + ",\n".join(ctes) + "\n"
+        "SELECT p.customer_id, p.profile.kind AS kind, p.profile.name AS name, br.branches, "
+        "p.profile.segment AS segment, p.profile.id_number_token AS id_token, "
+        "p.profile.mobile_token AS mobile_token, "
+        f"CAST(to_json({{{doc}}}) AS VARCHAR) AS doc\n"
+        "FROM profile p " + " ".join(joins) + " LEFT JOIN s_branches br USING (customer_id)\n"
+        # an erased customer is never served, whatever a derived table still says
+        "WHERE NOT EXISTS (SELECT 1 FROM meta.erased e WHERE e.entity_key = 'customer:' || p.customer_id)\n"
+        "ORDER BY p.customer_id"
+    )
+
+
+def count_documents(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        f"SELECT count(*) FROM ({PROFILE}) v WHERE NOT EXISTS "
+        "(SELECT 1 FROM meta.erased e WHERE e.entity_key = 'customer:' || v.customer_id)"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+    """The served rows in Arrow batches (columns :data:`SERVED_COLUMNS`), without holding them all."""
+    reader = con.execute(documents_sql()).fetch_record_batch(batch_rows)
+    yield from reader
+
+
+def redirects(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
+    """(old id, id it finally leads to) for every merged-away id; erased customers lead to ``None``.
+
+    Chains are followed to their end here, so a look-up reads one redirect row at most.
+    """
+    erased = {r[0] for r in con.execute(
+        "SELECT substr(entity_key, 10) FROM meta.erased WHERE entity_key LIKE 'customer:%'"
+    ).fetchall()}
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' AND table_name = 'id_redirect'"
+    ).fetchone()
+    hops: dict[str, str] = {}
+    if exists and exists[0]:
+        hops = {str(a): str(b) for a, b in con.execute("SELECT old_id, new_id FROM customer.id_redirect").fetchall()}
+    out: dict[str, str | None] = {}
+    for old in hops:
+        seen = {old}
+        current = old
+        while current in hops and hops[current] not in seen and current not in erased:
+            current = hops[current]
+            seen.add(current)
+        out[old] = None if (current in erased or old in erased) else current
+    for cid in erased:
+        out.setdefault(cid, None)
+    return sorted(out.items())
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def domain_counts(batch: BatchStore) -> dict[str, Any]:
+    """Counts per domain of the data flow, for the console's domain-flow page (no customer data).
+
+    ``landing``: per source system, rows read / accepted / quarantined over its loaded batches;
+    ``quarantine``: per system and reason; ``business``: rows per business sub-domain and the
+    total domain; ``customer``: party observations, golden customers, relationships, review;
+    ``layer``: customers per business-layer sub-domain and in the total domain.
+    """
+    con = batch.con
+    landing: dict[str, dict[str, int]] = {}
+    if batch.table_exists("meta.batch"):
+        for system, batches, read, accepted, quarantined in con.execute(
+            "SELECT system, count(*), sum(read_rows), sum(accepted), sum(quarantined) FROM meta.batch "
+            "WHERE status IN ('loaded', 'purged') GROUP BY system ORDER BY system"
+        ).fetchall():
+            landing[str(system)] = {"batches": int(batches), "read": int(read or 0), "accepted": int(accepted or 0),
+                                    "quarantined": int(quarantined or 0)}
+    quarantine: dict[str, dict[str, int]] = {}
+    if batch.table_exists("meta.quarantine"):
+        for system, reason, n in con.execute(
+            "SELECT system, reason, count(*) FROM meta.quarantine GROUP BY ALL ORDER BY ALL"
+        ).fetchall():
+            quarantine.setdefault(str(system), {})[str(reason)] = int(n)
+    business: dict[str, int] = {}
+    for (table,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
+        "AND table_name <> 'total' ORDER BY table_name"
+    ).fetchall():
+        business[str(table)] = batch.count(f"business.{table}")
+    business["total"] = batch.count("business.total")
+    customer = {
+        "parties": batch.count("customer.party"),
+        "golden": batch.count("customer.golden"),
+        "relationships": batch.count("customer.relationship"),
+        "review": batch.count("customer.review"),
+        "erased": _scalar(con, "SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'")
+        if batch.table_exists("meta.erased") else 0,
+    }
+    layer: dict[str, int] = {}
+    for (table,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'layer' "
+        "AND table_name <> 'customer_view' ORDER BY table_name"
+    ).fetchall():
+        layer[str(table)] = batch.count(f"layer.{table}")
+    layer["customer_view"] = batch.count("layer.customer_view")
+    return {"landing": landing, "quarantine": quarantine, "business": business, "customer": customer,
+            "layer": layer}
+
+
+def _json_default(value: object) -> object:
+    """Dates and timestamps as DuckDB's ``to_json`` writes them (fraction without trailing zeros)."""
+    if isinstance(value, dt.datetime):
+        text = f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value:%H:%M:%S}"
+        if value.microsecond:
+            text += "." + f"{value.microsecond:06d}".rstrip("0")
+        return text
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not part of a served document")
+
+
+def jsonable(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as its served JSON document reads back: dates as text, numbers as JSON numbers."""
+    loaded: dict[str, Any] = json.loads(json.dumps(view, default=_json_default, ensure_ascii=False))
+    return loaded

@@ -1,0 +1,262 @@
+"""Reading the served customer view: one or two indexed reads per look-up.
+
+Every read names the active generation.  It is cached for a moment (one small read
+saved per request); when a look-up misses and the active generation has moved on
+meanwhile, the look-up is repeated once on the new one, so a reader crossing a
+publish sees the old view or the new one, never an error in between.
+
+Documents are kept encrypted; :meth:`ServedView.get` decrypts them with the
+served keys for the masking layer, which every caller must apply before a person
+sees anything.  Search by ID number or mobile compares keyed tokens made exactly
+as the pipeline makes them, so no plaintext identifier is stored or compared.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from custodata.crypto.envelope import Protector
+from custodata.domains.business import token_kind
+from custodata.errors import ConfigError, CustodataError, NotFoundError
+from custodata.normalise import normalise_company_name, normalise_id, normalise_mobile, normalise_name
+from custodata.ops.store import OpsStore
+from custodata.serving.keys import ServedKeyRing, protector_from_ops
+from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_redirect
+from custodata.view import decrypt_view
+
+__all__ = ["InvalidQueryError", "ServedView", "protector_from_ops"]
+
+GENERATION_TTL = 1.0  # seconds the active generation is trusted without asking again
+MAX_LIMIT = 1_000
+
+T = TypeVar("T")
+
+
+class InvalidQueryError(ValueError, CustodataError):
+    """A search that cannot be answered as asked (no criteria, an ID number that is not one …)."""
+
+
+class _Erased:
+    """Marks an id the served view knows was erased (a redirect to nowhere)."""
+
+
+_ERASED = _Erased()
+
+
+def _branch_set(text: str | None) -> frozenset[str]:
+    return frozenset(b for b in (text or "").split("|") if b)
+
+
+class ServedView:
+    """The published customer view in the operational store, for the service's look-ups."""
+
+    def __init__(self, ops: OpsStore, protector: Protector | None = None, *,
+                 generation_ttl: float = GENERATION_TTL) -> None:
+        self.ops = ops
+        self._protector = protector
+        self._ttl = generation_ttl
+        self._generation: int | None = None
+        self._checked_at = float("-inf")
+        self._fingerprints: dict[int, str | None] = {}
+        self._verified: int | None = None
+        self._lock = threading.Lock()
+        self._reader = ops.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    # ---- generations ---------------------------------------------------------------------------
+
+    def _read_generation(self) -> int | None:
+        with self._connect() as con:
+            row = con.execute(
+                sa.select(served_generation.c.generation, served_generation.c.key_fingerprint)
+                .where(served_generation.c.status == ACTIVE)
+                .order_by(served_generation.c.generation.desc()).limit(1)
+            ).first()
+        generation = None if row is None else int(row.generation)
+        with self._lock:
+            if generation is not None:
+                self._fingerprints[generation] = row.key_fingerprint if row is not None else None
+            if generation != self._generation and self._protector is not None:
+                keyring = self._protector.keyring
+                if isinstance(keyring, ServedKeyRing):  # a destroyed or new key must be seen afresh
+                    keyring.reload()
+            self._generation = generation
+            self._checked_at = time.monotonic()
+        return generation
+
+    def active_generation(self) -> int | None:
+        """The generation being served (``None`` before the first publish); cached for ``generation_ttl``."""
+        if time.monotonic() - self._checked_at < self._ttl:
+            return self._generation
+        return self._read_generation()
+
+    def _require_generation(self) -> int:
+        generation = self.active_generation()
+        if generation is None:
+            raise NotFoundError("no customer view has been published yet: run the pipeline first")
+        return generation
+
+    def _on_active(self, read: Callable[[int], T | None]) -> T | None:
+        """``read(generation)``; on a miss, once more if a publish moved the active generation meanwhile."""
+        generation = self._require_generation()
+        found = read(generation)
+        if found is None:
+            newer = self._read_generation()
+            if newer is not None and newer != generation:
+                found = read(newer)
+        return found
+
+    @property
+    def protector(self) -> Protector:
+        """The protector, checked against the token key the active generation was published with."""
+        if self._protector is None:
+            self._protector = protector_from_ops(self.ops)
+        generation = self.active_generation()
+        if generation is not None and self._verified != generation:
+            expected = self._fingerprints.get(generation)
+            if expected is not None and expected != self._protector.fingerprint():
+                raise ConfigError("the key file is not the one the served customer view was published with "
+                                  "(token key fingerprint differs); configure the institution's key provider")
+            self._verified = generation
+        return self._protector
+
+    # ---- one customer --------------------------------------------------------------------------
+
+    def _find(self, generation: int, customer_id: str, columns: list[sa.ColumnElement[Any]]
+              ) -> sa.Row[Any] | _Erased | None:
+        """One statement on the hit path: the redirect (if any) is a sub-select of the primary-key read."""
+        redirect = (sa.select(served_redirect.c.customer_id)
+                    .where(served_redirect.c.generation == generation, served_redirect.c.old_id == customer_id)
+                    .scalar_subquery())
+        with self._connect() as con:
+            row: sa.Row[Any] | None = con.execute(
+                sa.select(*columns).where(served_customer.c.generation == generation,
+                                          served_customer.c.customer_id == sa.func.coalesce(redirect, customer_id))
+            ).first()
+            if row is not None:
+                return row
+            erased = con.execute(
+                sa.select(served_redirect.c.old_id).where(served_redirect.c.generation == generation,
+                                                          served_redirect.c.old_id == customer_id,
+                                                          served_redirect.c.customer_id.is_(None))
+            ).first()
+        return _ERASED if erased is not None else None
+
+    def _connect(self) -> sa.Connection:
+        """A connection for single-statement reads: autocommit, so no BEGIN/ROLLBACK round trips."""
+        return self._reader.connect()
+
+    def _one(self, customer_id: str, *columns: sa.ColumnElement[Any]) -> sa.Row[Any]:
+        if not isinstance(customer_id, str) or not customer_id.strip():
+            raise InvalidQueryError("give a customer id")
+        customer_id = customer_id.strip()
+        wanted = [served_customer.c.customer_id, *columns]
+
+        def read(generation: int) -> sa.Row[Any] | _Erased | None:
+            return self._find(generation, customer_id, wanted)
+
+        found = self._on_active(read)
+        if isinstance(found, _Erased):
+            raise NotFoundError(f"customer {customer_id} was erased")
+        if not isinstance(found, sa.Row):
+            raise NotFoundError(f"customer {customer_id} not found")
+        return found
+
+    def get_encrypted(self, customer_id: str) -> dict[str, Any]:
+        """The customer's 360° view as served, protected fields still ciphertext; merged ids followed."""
+        row = self._one(customer_id, served_customer.c.doc)
+        doc: dict[str, Any] = json.loads(row.doc)
+        return {"customer_id": doc.pop("customer_id"), "requested_id": customer_id.strip(), **doc}
+
+    def get(self, customer_id: str) -> dict[str, Any]:
+        """The 360° view with protected fields decrypted: for the masking layer, never for display as is."""
+        view = self.get_encrypted(customer_id)
+        return decrypt_view(view, self.protector)
+
+    def branches_of(self, customer_id: str) -> frozenset[str]:
+        """The branches of the customer's business records, for row rules by branch."""
+        return _branch_set(self._one(customer_id, served_customer.c.branches).branches)
+
+    def lineage(self, customer_id: str) -> list[dict[str, Any]]:
+        """The source records that made the customer, protected fields decrypted for masking."""
+        view = self.get_encrypted(customer_id)
+        opened = decrypt_view({"customer_id": view["customer_id"], "profile": {}, "records": [],
+                               "lineage": view["lineage"]}, self.protector)
+        lineage: list[dict[str, Any]] = opened["lineage"]
+        return lineage
+
+    # ---- many customers ------------------------------------------------------------------------
+
+    def search(self, *, name: str | None = None, id_number: str | None = None, mobile: str | None = None,
+               customer_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Customers matching every criterion given, as summaries (id, kind, name, branches, segment).
+
+        Names match exactly after the pipeline's normalisation (traditional → simplified,
+        full → half width, spacing); ID numbers and mobiles through their keyed tokens.
+        A query value is never echoed in an error.
+        """
+        if not any(v and str(v).strip() for v in (name, id_number, mobile, customer_id)):
+            raise InvalidQueryError("give at least one of: name, id_number, mobile, customer_id")
+        if not 0 < limit <= MAX_LIMIT:
+            raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}")
+        c = served_customer.c
+        conditions: list[sa.ColumnElement[bool]] = []
+        if name and name.strip():
+            forms = {f for f in (normalise_name(name), normalise_company_name(name), name.strip()) if f}
+            conditions.append(c.name.in_(sorted(forms)))
+        if id_number and id_number.strip():
+            normal = normalise_id(id_number)
+            if normal is None:
+                raise InvalidQueryError("id_number is not a valid resident ID number (check the digits)")
+            conditions.append(c.id_token == self.protector.token(token_kind("id_number"), normal))
+        if mobile and mobile.strip():
+            normal = normalise_mobile(mobile)
+            if normal is None:
+                raise InvalidQueryError("mobile is not a mainland mobile number (11 digits)")
+            conditions.append(c.mobile_token == self.protector.token(token_kind("mobile"), normal))
+        wanted = customer_id.strip() if customer_id and customer_id.strip() else None
+
+        def read(generation: int) -> list[dict[str, Any]] | None:
+            where = [c.generation == generation, *conditions]
+            with self._connect() as con:
+                if wanted is not None:
+                    target = con.execute(
+                        sa.select(served_redirect.c.customer_id)
+                        .where(served_redirect.c.generation == generation, served_redirect.c.old_id == wanted)
+                    ).first()
+                    if target is not None and target.customer_id is None:
+                        return []  # erased: nothing to find, and no retry needed
+                    where.append(c.customer_id == (wanted if target is None else str(target.customer_id)))
+                rows = con.execute(
+                    sa.select(c.customer_id, c.kind, c.name, c.branches, c.segment)
+                    .where(*where).order_by(c.customer_id).limit(limit)
+                ).all()
+            if not rows:
+                return None
+            return [{"customer_id": r.customer_id, "kind": r.kind, "name": r.name,
+                     "branches": sorted(_branch_set(r.branches)), "segment": r.segment} for r in rows]
+
+        return self._on_active(read) or []
+
+    def domain_counts(self) -> dict[str, Any]:
+        """Counts per domain of the data flow as of the served publish, and which publish that was."""
+        generation = self._on_active(lambda g: g)
+        with self.ops.read() as con:
+            row = con.execute(sa.select(served_generation).where(served_generation.c.generation == generation)).first()
+        if row is None:  # retired and deleted between the two reads: ask again
+            generation = self._read_generation()
+            with self.ops.read() as con:
+                row = con.execute(
+                    sa.select(served_generation).where(served_generation.c.generation == generation)).first()
+        if row is None:
+            raise NotFoundError("no customer view has been published yet: run the pipeline first")
+        counts: dict[str, Any] = json.loads(row.counts) if row.counts else {}
+        counts["served"] = {"generation": row.generation, "published_at": row.published_at.isoformat(),
+                            "activated_at": row.activated_at.isoformat() if row.activated_at else None,
+                            "run_id": row.run_id, "customers": row.customers}
+        return counts
