@@ -177,6 +177,22 @@ def test_branch_rows(engine: PolicyEngine) -> None:
     assert engine.row_scope(clerk) == "branch"
 
 
+@dataclass(frozen=True)
+class Unplaced:
+    person_id: str
+    role: str
+    kind: str = "employee"
+    branch: str | None = None
+    status: str = "active"
+
+
+def test_branch_rows_for_a_person_without_a_branch(engine: PolicyEngine) -> None:
+    clerk = Unplaced("f9", "front_desk")
+    d = engine.check_row(clerk, A.CUSTOMER_READ, customer_branches={"310100"}, in_portfolio=False)
+    assert not d.allowed and "f9 has no branch" in d.reason
+    assert engine.check_row(clerk, A.CUSTOMER_READ, customer_branches={"310100"}, in_portfolio=True).allowed
+
+
 def test_portfolio_rows(engine: PolicyEngine) -> None:
     agent = Person("o1", "outsourced_agent", kind="outsourced", branch="310100")
     at = OFFICE_HOURS

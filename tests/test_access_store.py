@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from custodata.access import actions as A
+from custodata.access import store as store_module
 from custodata.access.document import default_document_yaml
 from custodata.access.store import PolicyStore
 from custodata.audit.events import Action, MemorySink
@@ -139,3 +142,32 @@ def test_unknown_version(ops: OpsStore) -> None:
     policies.seed_default(by="installer")
     with pytest.raises(NotFoundError, match="no policy version 9"):
         policies.export_yaml(9)
+
+
+def test_concurrent_seeding_stores_one_version(ops: OpsStore) -> None:
+    sink = MemorySink()
+    stores = [PolicyStore(ops, sink) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda p: p.seed_default(by="installer"), stores))
+    assert versions == [1, 1, 1, 1]
+    assert len(stores[0].history()) == 1 and len(sink.events) == 1
+
+
+def test_an_import_racing_another_is_refused(ops: OpsStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = MemorySink()
+    mine, theirs = PolicyStore(ops, sink), PolicyStore(ops, sink)
+    mine.seed_default(by="installer")
+    text = edited(mine.export_yaml(), *MARKETER_ROWS)
+    real = store_module.changed_sections
+
+    def someone_else_first(old: Any, new: Any) -> list[str]:
+        # while `mine` is between checking and storing, another change lands
+        monkeypatch.setattr(store_module, "changed_sections", real)
+        theirs.import_yaml(text + "# theirs\n", by="sec2", comment="theirs")
+        return real(old, new)
+
+    monkeypatch.setattr(store_module, "changed_sections", someone_else_first)
+    with pytest.raises(StateError, match="policy version 2 was stored while this import was being checked"):
+        mine.import_yaml(text, by="sec1", comment="mine")
+    assert [(h.version, h.created_by) for h in mine.history()] == [(1, "installer"), (2, "sec2")]
+    assert [e.actor for e in sink.events] == ["installer", "sec2"]

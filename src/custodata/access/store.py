@@ -148,11 +148,15 @@ class PolicyStore:
                 # a concurrent change in between takes the same number: the primary key refuses the second
                 latest = con.execute(sa.select(sa.func.max(policy_version.c.version))).scalar_one()
                 if (latest or 0) != previous_version:
+                    if only_if_empty:  # another process seeded first: nothing left to do
+                        return int(latest)
                     raise StateError(f"policy version {latest} was stored while this import was being checked; "
                                      "export it, merge your change and import again")
                 con.execute(policy_version.insert().values(
                     version=version, document=text, sha256=digest, created_by=by, created_at=now, comment=comment))
         except sa.exc.IntegrityError:
+            if only_if_empty:
+                return version
             raise StateError(f"policy version {version} was stored by someone else at the same time; "
                              "export it, merge your change and import again") from None
         # appended after the commit: the audit log writes in its own transaction (SQLite has one writer)
