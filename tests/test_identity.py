@@ -517,3 +517,21 @@ def test_demo_people_cover_every_role_and_seeding_is_idempotent(directory: Direc
     assert agents and directory.portfolio(agents[0]) == ["C000000001", "C000000002"]
     branches = {p.branch for p in DEMO_PEOPLE if p.role == "front_desk"}
     assert len(branches) == 2
+
+
+def test_changes_and_logins_land_in_the_hash_chained_audit_log(store: OpsStore, clock: Clock) -> None:
+    from custodata.audit.log import AuditLog
+
+    log = AuditLog(store)
+    directory = Directory(store, log, clock=clock, hasher=cheap_hasher())
+    add(directory)
+    with pytest.raises(AuthenticationError):
+        directory.login("zhang.wei", "Wrong-password-9", source_address="10.0.0.8")
+    session = directory.login("zhang.wei", PW)
+    directory.set_status("zhang.wei", "frozen", by=ADMIN, reason="alert 12")
+    stored = log.query()
+    assert [(e.actor, e.action, e.result) for e in stored] == [
+        (ADMIN, "identity_change", "ok"), ("zhang.wei", "login", "failed"), ("zhang.wei", "login", "ok"),
+        (ADMIN, "identity_change", "ok")]
+    assert stored[1].source_address == "10.0.0.8" and stored[3].detail["status"] == "frozen"
+    assert PW not in repr(stored) and session.token not in repr(stored)

@@ -110,3 +110,18 @@ def test_password_is_prompted_hidden_and_confirmed(cli: typer.Typer, ops_url: st
     code, out = invoke(cli, ops_url, "password", "chen.lx", stdin="Another-pass-99\nAnother-pass-99\n")
     assert code == 0 and "password of chen.lx set" in out
     assert sink.events[-1].detail["change"] == "password_set" and "Another-pass-99" not in repr(sink.events)
+
+
+def test_changes_are_recorded_in_the_stores_audit_log(cli: typer.Typer, ops_url: str) -> None:
+    from custodata.audit.log import AuditLog
+
+    code, out = invoke(cli, ops_url, "add", "zhou.jg", "--name", "周建国", "--kind", "employee", "--branch", "总行",
+                       "--role", "security_officer", "--password-stdin", stdin=PW + "\n")
+    assert code == 0, out
+    store = open_ops(ops_url)
+    try:
+        events = AuditLog(store).query(action="identity_change")
+    finally:
+        store.close()
+    assert [(e.actor, e.detail["change"], e.detail["person_id"]) for e in events] == [
+        (people.actor(), "person_created", "zhou.jg")]
