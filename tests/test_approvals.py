@@ -13,6 +13,7 @@ from custodata.approvals import (
     Approvals,
     InvalidRequest,
     RequestStateError,
+    Subject,
     proposed_value,
 )
 from custodata.audit.events import Action, MemorySink, Result
@@ -45,7 +46,7 @@ class Decision:
     reason: str
 
 
-def authorize(subject: Person, action: str) -> Decision:
+def authorize(subject: Subject, action: str) -> Decision:
     ok = subject.status == "active" and action in PERMISSIONS.get(subject.role, set())
     return Decision(ok, f"{subject.role}:{action}", "role grants it" if ok else f"role {subject.role} lacks {action}")
 

@@ -25,7 +25,7 @@ FIELDS = ["name", "mobile", "address", "birth_date", "segment"]
 
 def _masked_rows(n: int, offset: int = 0) -> list[dict[str, object]]:
     """Rows as mask_view leaves them for a steward: names and mobiles partly hidden."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for i in range(offset, offset + n):
         rows.append({
             "customer_id": f"C{i + 1:09d}", "name": "张*" if i % 2 else "李**",
