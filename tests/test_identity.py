@@ -133,7 +133,7 @@ def test_create_stores_an_argon2id_hash_and_never_the_password(store: OpsStore, 
     with store.read() as con:
         stored = con.execute(sa.select(t.person.c.password_hash)).scalar_one()
         everything = [tuple(r) for tbl in (t.person, t.person_role) for r in con.execute(sa.select(tbl))]
-    assert stored.startswith("$argon2id$") and PW not in stored
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and PW not in stored
     assert PW not in repr(everything)
     assert directory.passwords.hasher.verify(stored, PW)
     session = directory.login("li.na", PW)
