@@ -55,7 +55,7 @@ class _Actor:
 
     person_id: str
     role: str
-    branch: str = ""
+    branch: str | None = None
     kind: str = "employee"
     status: str = "active"
 

@@ -1,0 +1,203 @@
+"""``custodata approvals`` (the checker's side of maker-checker) and ``custodata watermark read``.
+
+Deciding from the terminal names the person and the role they act in
+(``--as``/``--role``): the directory and the policy in the operational store
+decide whether they may, exactly as in the service, and the audit log records it.
+Listings never show a proposed value; exports are produced by the service, which
+holds the served customer view to mask them from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from custodata.cli.app import _clean_errors, console
+from custodata.errors import CustodataError
+
+if TYPE_CHECKING:
+    from custodata.approvals import Approvals
+    from custodata.ops.store import OpsStore
+
+approvals_app = typer.Typer(
+    help="Maker-checker requests [双人复核]: golden-record corrections, merges, unmerges and exports.",
+    no_args_is_help=True,
+)
+watermark_app = typer.Typer(help="Export watermarks [水印]: who a leaked file was exported to.",
+                            no_args_is_help=True)
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the stores and the key file.")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
+RequestArg = Annotated[str, typer.Argument(metavar="REQUEST_ID", help="The request, e.g. CR-1A2B3C4D5E6F.")]
+AsOpt = Annotated[str, typer.Option("--as", help="Login name of the checker deciding.")]
+RoleOpt = Annotated[str, typer.Option("--role", help="The role the checker acts in (one of their roles).")]
+NoteOpt = Annotated[str, typer.Option("--note", help="Why: the checker's decision note (kept and audited).")]
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``approvals`` and ``watermark`` to the main CLI."""
+    app.add_typer(approvals_app, name="approvals")
+    app.add_typer(watermark_app, name="watermark")
+
+
+@dataclass(frozen=True)
+class _Acting:
+    person_id: str
+    role: str
+    kind: str
+    branch: str | None
+    status: str
+
+
+@contextmanager
+def _ops(out: Path, db: str | None) -> Iterator[OpsStore]:
+    import sqlalchemy as sa
+
+    from custodata.ops.store import default_url, open_ops
+
+    try:
+        store = open_ops(db or default_url(out))
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        yield store
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        store.close()
+
+
+def _approvals(store: OpsStore, out: Path) -> Approvals:
+    from custodata.access.store import PolicyStore
+    from custodata.approvals import Approvals
+    from custodata.audit.log import AuditLog
+
+    audit = AuditLog(store)
+    policy = PolicyStore(store, audit)
+    return Approvals(store, audit, authorize=lambda subject, action: policy.current().check(subject, action))
+
+
+def _acting(store: OpsStore, person_id: str, role: str) -> _Acting:
+    from custodata.audit.log import AuditLog
+    from custodata.identity.directory import Directory
+
+    person = Directory(store, AuditLog(store)).person(person_id)
+    if role not in person.roles:
+        held = ", ".join(person.roles) or "none"
+        raise CustodataError(f"{person_id} does not hold the role {role!r} (roles: {held})")
+    return _Acting(person.person_id, role, person.kind, person.branch, person.status)
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "—"
+
+
+@approvals_app.command("list")
+def list_requests(
+    status: Annotated[str | None, typer.Option(help="Only requests in this status, e.g. pending.")] = "pending",
+    out: OutOpt = Path("out"), db: DbOpt = None,
+) -> None:
+    """Requests, newest first (``--status pending`` by default; ``--status ''`` for all)."""
+    with _clean_errors(), _ops(out, db) as store:
+        requests = _approvals(store, out).list_requests(status=status or None)
+        table = Table(title=f"审批请求 Requests ({status or 'all'})")
+        table.add_column("request", no_wrap=True, min_width=15)  # ids are copied from here: never wrapped
+        for col in ("kind", "status", "maker", "customers", "fields", "created (UTC)", "expires"):
+            table.add_column(col)
+        for r in requests:
+            table.add_row(r.request_id, r.kind, r.status, r.maker, ", ".join(r.customer_ids[:3]) + (
+                f" … (+{len(r.customer_ids) - 3})" if len(r.customer_ids) > 3 else ""),
+                ", ".join(r.fields), _when(r.created_at), _when(r.expires_at))
+        console.print(table)
+
+
+@approvals_app.command("show")
+def show(request_id: RequestArg, out: OutOpt = Path("out"), db: DbOpt = None) -> None:
+    """One request: what is asked, by whom and why, and the decision (never a sealed value)."""
+    with _clean_errors(), _ops(out, db) as store:
+        r = _approvals(store, out).get(request_id)
+        table = Table(title=f"{r.request_id} — {r.kind}", show_header=False)
+        payload = dict(r.payload)
+        if r.kind == "edit_field" and payload.get("sealed"):
+            payload["value"] = "(sealed under the customer's key)"
+        for key, value in (
+            ("status", r.status), ("maker", f"{r.maker} ({r.maker_role}, {r.maker_branch or '—'})"),
+            ("reason", r.reason), ("asked", json.dumps(payload, ensure_ascii=False)),
+            ("created (UTC)", _when(r.created_at)), ("expires (UTC)", _when(r.expires_at)),
+            ("checker", f"{r.checker} ({r.checker_role})" if r.checker else "—"),
+            ("decided (UTC)", _when(r.decided_at)), ("note", r.decision_note or "—"),
+            ("result", json.dumps(r.result, ensure_ascii=False) if r.result else "—"),
+        ):
+            table.add_row(key, str(value))
+        console.print(table)
+
+
+def _decide(request_id: str, person_id: str, role: str, note: str, out: Path, db: str | None, *,
+            approve: bool, apply: bool) -> None:
+    with _clean_errors(), _ops(out, db) as store:
+        approvals = _approvals(store, out)
+        checker = _acting(store, person_id, role)
+        decided = approvals.decide(request_id, checker, approve=approve, note=note)
+        console.print(f"{decided.request_id}: {decided.status} by {decided.checker}")
+        if not approve or decided.kind == "export":
+            if approve:
+                console.print("the export is produced by the service for its maker (masked for them, watermarked)")
+            return
+        if not apply:
+            console.print("not applied yet (--no-apply)")
+            return
+        from custodata.pipeline import Pipeline
+
+        if not (out / "custodata.duckdb").exists():
+            raise CustodataError(f"no custodata store in {out} to apply the change to")
+        applied = approvals.apply_change(decided, Pipeline.create(out), by=checker)
+        console.print(f"{applied.request_id}: {applied.status} — {json.dumps(applied.result, ensure_ascii=False)}")
+
+
+@approvals_app.command("approve")
+def approve(
+    request_id: RequestArg, person_id: AsOpt, role: RoleOpt, note: NoteOpt,
+    apply: Annotated[bool, typer.Option(help="Carry out an approved change at once.")] = True,
+    out: OutOpt = Path("out"), db: DbOpt = None,
+) -> None:
+    """Approve someone else's request (and carry out a change at once)."""
+    _decide(request_id, person_id, role, note, out, db, approve=True, apply=apply)
+
+
+@approvals_app.command("reject")
+def reject(
+    request_id: RequestArg, person_id: AsOpt, role: RoleOpt, note: NoteOpt,
+    out: OutOpt = Path("out"), db: DbOpt = None,
+) -> None:
+    """Reject someone else's request."""
+    _decide(request_id, person_id, role, note, out, db, approve=False, apply=False)
+
+
+@watermark_app.command("read")
+def read(
+    file: Annotated[Path, typer.Argument(help="The exported file, or any file with rows pasted from one.")],
+    out: OutOpt = Path("out"), db: DbOpt = None,
+) -> None:
+    """Tell who a file was exported to, from its invisible marks and canary rows (the notice line is not proof)."""
+    from custodata.approvals import read_watermark, watermark_secret
+
+    with _clean_errors():
+        if not file.is_file():
+            raise CustodataError(f"no such file: {file}")
+        with _ops(out, db) as store:
+            report = read_watermark(file, store, secret=watermark_secret(out))
+        table = Table(title=f"水印 Watermark of {file.name}", show_header=False)
+        table.add_row("exported to 导出人", report.recipient)
+        table.add_row("export 导出编号", report.export_id)
+        table.add_row("request", report.request_id)
+        table.add_row("exported at (UTC)", _when(report.created_at))
+        table.add_row("evidence", report.evidence)
+        console.print(table)
