@@ -14,7 +14,7 @@ from custodata.cli.approvals import register
 from custodata.ops import open_ops
 from tests.test_approvals import ALICE, CAROL, authorize
 
-SECRET = "a deployment watermark secret"
+SECRET = "a deployment watermark secret"  # noqa: S105 - a test value
 
 
 @pytest.fixture
