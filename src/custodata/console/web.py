@@ -89,7 +89,8 @@ class Ctx:
         if self.caller is None:
             return False
         engine = self.svc.engine
-        return any(engine.check(self.caller.principal, a).allowed for a in actions)
+        now = self.svc.clock()
+        return any(engine.check(self.caller.principal, a, at=now).allowed for a in actions)
 
     def nav(self) -> list[tuple[str, str]]:
         return [(path, self.t(key)) for path, key, actions in NAV if self.can(*actions)]

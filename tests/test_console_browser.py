@@ -1,0 +1,399 @@
+"""The web console in the machine's headless Chromium: each role sees what it may, and nothing else.
+
+A small real deployment (generated data → pipeline → served view in the
+operational store, people for every role) is served by uvicorn on a free port;
+Playwright drives Debian's Chromium.  Full-page screenshots per role are kept
+in test-artifacts/console/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (scripts/ensure-services.sh installs it)",
+                allow_module_level=True)
+
+import uvicorn  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+
+from custodata.api import create_app  # noqa: E402
+from custodata.audit.events import Action  # noqa: E402
+from custodata.identity.demo import DEMO_PEOPLE  # noqa: E402
+from custodata.service import Services  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Wednesday 11:00 in Shanghai: inside the marketers' and outsourced staff's time windows
+OFFICE_HOURS_UTC = dt.datetime(2026, 3, 4, 3, 0)
+LEAVER_PASSWORD = "Leaving-pass-2026"  # noqa: S105 - a test account's password
+MASKED_MOBILE = re.compile(r"\b1\d{2}\*{4}\d{4}\b")
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str
+    role: str
+    password: str
+
+
+@dataclass
+class Deployment:
+    svc: Services
+    url: str
+    people: dict[str, Person]       # by role, plus "leaver"
+    branch: str                     # the branch of the front desk, agent and marketer
+    in_branch: str                  # a customer with a record in that branch (has a mobile)
+    outside: str                    # a customer with no record in that branch and not in the portfolio
+    portfolio: list[str]            # the outsourced agent's customers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _build(root: Path) -> tuple[Services, str, str, str, list[str]]:
+    """Generated data → pipeline → served view: the deployment the console serves."""
+    from custodata.pipeline import Pipeline
+    from custodata.serving.publish import publish_served
+    from custodata.sources.generate import generate
+
+    generate(120, 11, root / "data")
+    out = root / "out"
+    pipeline = Pipeline.create(out)
+    pipeline.run(root / "data")
+    svc = Services.open(out, url=f"sqlite:///{out}/ops.db")
+    store = pipeline.open()
+    try:
+        publish_served(store, svc.ops)
+    finally:
+        store.close()
+    # a branch with several customers; customers in it (with a mobile) and outside it
+    by_branch: dict[str, list[str]] = {}
+    every: list[str] = []
+    with svc.ops.read() as con:
+        for cid, branches in con.exec_driver_sql("SELECT customer_id, branches FROM served_customer "
+                                                 "ORDER BY customer_id"):
+            every.append(cid)
+            for b in (branches or "").strip("|").split("|"):
+                if b:
+                    by_branch.setdefault(b, []).append(cid)
+    branch = max(by_branch, key=lambda b: (len(by_branch[b]), b))
+    inside = [c for c in by_branch[branch] if svc.served.get(c)["profile"].get("mobile")]
+    outside = next(c for c in every if c not in by_branch[branch])
+    return svc, branch, inside[0], outside, inside[1:3]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("console")
+    svc, branch, in_branch, outside, portfolio = _build(root)
+    svc.clock = lambda: OFFICE_HOURS_UTC
+    if not hasattr(svc, "audit_public_key"):  # until the lead's service fix lands (as in test_api_session)
+        object.__setattr__(svc, "audit_public_key", lambda: svc.audit.signer.public_key)
+    people: dict[str, Person] = {}
+    for demo in DEMO_PEOPLE:
+        if demo.role in people:
+            continue
+        local = demo.role in ("front_desk", "outsourced_agent", "marketer")
+        svc.directory.create_person(demo.person_id, demo.display_name, demo.kind, branch if local else demo.branch,
+                                    password=demo.password, roles=(demo.role,), by="test")
+        people[demo.role] = Person(demo.person_id, demo.role, demo.password)
+    svc.directory.set_portfolio(people["outsourced_agent"].person_id, portfolio, by="test")
+    leaver = Person("leaver.li", "front_desk", LEAVER_PASSWORD)
+    svc.directory.create_person(leaver.person_id, "李离", "employee", branch, password=leaver.password,
+                                roles=(leaver.role,), by="test")
+    people["leaver"] = leaver
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield Deployment(svc, f"http://127.0.0.1:{port}", people, branch, in_branch, outside, portfolio)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        svc.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with playwright_sync.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def login(page: Page, dep: Deployment, who: str, *, role: str | None = None) -> None:
+    person = dep.people[who]
+    page.goto(f"{dep.url}/login")
+    page.fill("input[name=person_id]", person.person_id)
+    page.fill("input[name=password]", person.password)
+    if role:
+        page.select_option("select[name=role]", role)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    expect(page.get_by_test_id("who")).to_contain_text(person.person_id)
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def nav_links(page: Page) -> list[str]:
+    return [a.get_attribute("href") or "" for a in page.locator("nav.main a").all()]
+
+
+def profile_value(page: Page, field: str) -> str:
+    return page.locator(f"table.profile tr[data-field={field}] td.value").inner_text().strip()
+
+
+# ---- front desk -----------------------------------------------------------------------------
+
+
+def test_front_desk_searches_sees_masked_customer_and_unmasks_with_purpose(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "front_desk")
+    assert page.url.endswith("/search")
+    assert "/search" in nav_links(page) and "/people" not in nav_links(page) and "/audit" not in nav_links(page)
+    page.fill("input[name=customer_id]", dep.in_branch)
+    page.click("form.row button[type=submit]")
+    expect(page.get_by_test_id("hits")).to_contain_text(dep.in_branch)
+    page.click(f"a[href='/customers/{dep.in_branch}']")
+    expect(page.get_by_test_id("masked-badge")).to_contain_text("柜面")
+    mobile = profile_value(page, "mobile")
+    assert MASKED_MOBILE.search(mobile), mobile
+    id_number = profile_value(page, "id_number")
+    assert "*" in id_number, id_number
+    shot(page, "front_desk")
+
+    row = page.locator("table.profile tr[data-field=mobile]")
+    row.locator("select[name=purpose]").select_option("customer_service")
+    row.locator("button[type=submit]").click()
+    plain = page.get_by_test_id("plain-value").inner_text().strip()
+    assert re.fullmatch(r"1\d{10}", plain), plain
+    assert plain[:3] == mobile[:3] and plain[-4:] == mobile[-4:]
+    # the plain value is on that one response only: the page as normally shown is masked again
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    assert plain not in page.content()
+
+    unmasks = dep.svc.audit.query(actor=dep.people["front_desk"].person_id, action=Action.UNMASK.value)
+    assert any(dep.in_branch in e.customer_ids and "mobile" in e.fields and e.purpose == "customer_service"
+               and e.result == "ok" for e in unmasks)
+
+
+def test_a_form_post_without_the_session_csrf_token_is_refused(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "front_desk")
+    before = len(dep.svc.audit.query(actor=dep.people["front_desk"].person_id, action=Action.UNMASK.value))
+    r = context.request.post(f"{dep.url}/customers/{dep.in_branch}/unmask",
+                             form={"field": "mobile", "purpose": "customer_service", "csrf_token": "forged"})
+    assert r.status == 403 and "表单已过期" in r.text()
+    after = len(dep.svc.audit.query(actor=dep.people["front_desk"].person_id, action=Action.UNMASK.value))
+    assert after == before  # refused before the service was asked
+
+
+# ---- outsourced agent -----------------------------------------------------------------------
+
+
+def test_outsourced_agent_sees_only_portfolio_customers(context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "outsourced_agent")
+    page.goto(f"{dep.url}/customers/{dep.portfolio[0]}")
+    expect(page.get_by_test_id("masked-badge")).to_contain_text("外包")
+    assert "*" in profile_value(page, "id_number")
+    shot(page, "outsourced_agent")
+
+    # a customer of the same branch that is not in the portfolio: refused, with the rule explained
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
+    assert page.get_by_test_id("error").inner_text().count("：") >= 1
+    page.goto(f"{dep.url}/search?customer_id={dep.in_branch}")
+    expect(page.locator("p.empty")).to_be_visible()
+
+
+# ---- marketer -------------------------------------------------------------------------------
+
+
+def test_marketer_sees_more_masking_than_the_front_desk(context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "front_desk")
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    front = {f: profile_value(page, f) for f in ("name", "mobile", "id_number")}
+    page.click("form.inline button.link")  # log out
+    login(page, dep, "marketer")
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    expect(page.get_by_test_id("masked-badge")).to_contain_text("营销")
+    marketer = {f: profile_value(page, f) for f in ("name", "mobile", "id_number")}
+    visible = lambda s: sum(ch not in "*—" for ch in s)  # noqa: E731
+    assert all(visible(marketer[f]) <= visible(front[f]) for f in front), (front, marketer)
+    assert any(visible(marketer[f]) < visible(front[f]) for f in front), (front, marketer)
+    assert page.locator("form.unmask").count() == 0  # marketers may not unmask
+    shot(page, "marketer")
+
+
+# ---- auditor, administrator, security officer ------------------------------------------------
+
+
+def test_auditor_verifies_the_audit_log_but_has_no_customer_search(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "auditor")
+    links = nav_links(page)
+    assert "/audit" in links and "/search" not in links
+    page.goto(f"{dep.url}/audit")
+    expect(page.get_by_test_id("events")).to_be_visible()
+    page.get_by_test_id("verify").click()
+    expect(page.get_by_test_id("verify-result")).to_contain_text("校验通过")
+    assert page.locator("svg.chart").count() >= 2
+    shot(page, "auditor")
+    page.goto(f"{dep.url}/search?name=王")
+    expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
+
+
+def test_administrator_manages_people_but_sees_no_customer_data(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "administrator")
+    links = nav_links(page)
+    assert "/people" in links and "/search" not in links
+    page.goto(f"{dep.url}/people")
+    expect(page.get_by_test_id("people")).to_contain_text(dep.people["auditor"].person_id)
+    expect(page.get_by_test_id("people")).to_contain_text("吴静")
+    shot(page, "administrator")
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    assert page.locator("table.profile").count() == 0
+    expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
+
+
+def test_security_officer_reads_policies_and_explains_a_field(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "security_officer")
+    assert "/policies" in nav_links(page)
+    page.goto(f"{dep.url}/policies")
+    expect(page.get_by_test_id("policy-yaml")).to_contain_text("permissions")
+    page.select_option("select[name=role]", "marketer")
+    page.select_option("select[name=field]", "mobile")
+    page.click("form.row button[type=submit]")
+    expect(page.get_by_test_id("explained")).to_be_visible()
+    shot(page, "security_officer")
+
+
+# ---- maker-checker ---------------------------------------------------------------------------
+
+
+def test_data_steward_approves_a_request_made_by_another_person(
+        browser: Browser, context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    maker = context.new_page()
+    login(maker, dep, "front_desk")
+    maker.goto(f"{dep.url}/customers/{dep.in_branch}")
+    form = maker.get_by_test_id("edit-request")
+    form.locator("select[name=field]").select_option("address")
+    form.locator("input[name=value]").fill("北京市朝阳区建国路88号")
+    form.locator("input[name=reason]").fill("客户来电更正住址")
+    form.locator("button[type=submit]").click()
+    notice = maker.locator("p.notice").inner_text()
+    request_id = re.search(r"\S+(?=，)", notice.split("申请", 1)[1])
+    assert request_id, notice
+    rid = request_id.group(0).strip()
+
+    checker_ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    try:
+        checker = checker_ctx.new_page()
+        login(checker, dep, "data_steward")
+        checker.goto(f"{dep.url}/approvals")
+        row = checker.locator(f"tr[data-request='{rid}']")
+        expect(row).to_contain_text(dep.in_branch)
+        shot(checker, "data_steward")
+        row.locator("input[name=note]").fill("已核对身份")
+        row.locator("button[value=approve]").click()
+        expect(checker.locator("p.notice")).to_contain_text(rid)
+        assert checker.locator(f"tr[data-request='{rid}']").count() == 0
+    finally:
+        checker_ctx.close()
+    # the maker cannot decide it themselves: it never showed in their inbox (front desk has no inbox)
+    maker.goto(f"{dep.url}/approvals")
+    expect(maker.get_by_test_id("mine")).to_contain_text(rid)
+
+
+# ---- sessions and language -------------------------------------------------------------------
+
+
+def test_a_person_who_left_is_logged_out_at_the_next_click(
+        context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "leaver")
+    page.goto(f"{dep.url}/search")
+    dep.svc.directory.set_status("leaver.li", "left", by="test", reason="离职")
+    page.click("nav.main a[href='/search']")
+    page.wait_for_load_state()
+    assert "/login" in page.url
+    expect(page.locator("p.warn")).to_contain_text("会话已失效")
+    assert not [c for c in context.cookies() if c["name"] == "custodata_session"]
+
+
+def test_english_switch_is_remembered(context: BrowserContext, deployment: Deployment) -> None:
+    dep = deployment
+    page = context.new_page()
+    login(page, dep, "front_desk")
+    page.click("a.lang")
+    expect(page.locator("h1")).to_have_text("Customer search")
+    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    expect(page.get_by_test_id("masked-badge")).to_contain_text("Masked for role")
+    assert page.locator("html").get_attribute("lang") == "en"
+    shot(page, "front_desk-en")
+    page.click("a.lang")
+    expect(page.locator("h1")).to_contain_text("客户360°视图")
+
+
+def test_session_cookie_is_httponly_and_strict(context: BrowserContext, deployment: Deployment) -> None:
+    page = context.new_page()
+    login(page, deployment, "front_desk")
+    cookie = next(c for c in context.cookies() if c["name"] == "custodata_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie").find("custodata_session") == -1
