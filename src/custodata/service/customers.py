@@ -7,13 +7,17 @@ is audited too, with the rule that refused.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
 from custodata.service.context import AccessDenied, Caller, Services
 from custodata.view import mask_view
+
+if TYPE_CHECKING:
+    from custodata.access.engine import AccessDecision
 
 SEARCH_LIMIT = 20
 
@@ -26,12 +30,19 @@ def record_key_fields() -> dict[str, str | None]:
     return {m.system: m.fields.get(m.record_key) for m in load_mappings(default_mappings_dir())}
 
 
-def _check_row(svc: Services, caller: Caller, action: str, audit_action: Action, customer_id: str,
-               branches: frozenset[str], purpose: str | None) -> None:
+def _row_decision(svc: Services, caller: Caller, action: str, customer_id: str,
+                  branches: frozenset[str]) -> AccessDecision:
     engine = svc.engine
     p = caller.principal
-    in_portfolio = engine.row_scope(p) == "portfolio" and svc.directory.in_portfolio(p.person_id, customer_id)
-    decision = engine.check_row(p, action, customer_branches=branches, in_portfolio=in_portfolio, at=svc.clock())
+    scope = engine.row_scope(p, action=action)
+    # a customer assigned to the person counts under both scopes (a front-desk clerk's own clients elsewhere)
+    in_portfolio = scope in ("portfolio", "branch") and svc.directory.in_portfolio(p.person_id, customer_id)
+    return engine.check_row(p, action, customer_branches=branches, in_portfolio=in_portfolio, at=svc.clock())
+
+
+def _check_row(svc: Services, caller: Caller, action: str, audit_action: Action, customer_id: str,
+               branches: frozenset[str], purpose: str | None) -> None:
+    decision = _row_decision(svc, caller, action, customer_id, branches)
     if not decision.allowed:
         svc.record(caller, audit_action, Result.DENIED, customer_ids=[customer_id], purpose=purpose,
                    reason=decision.reason)
@@ -39,12 +50,7 @@ def _check_row(svc: Services, caller: Caller, action: str, audit_action: Action,
 
 
 def _visible(svc: Services, caller: Caller, action: str, customer_id: str, branches: frozenset[str]) -> bool:
-    engine = svc.engine
-    p = caller.principal
-    scope = engine.row_scope(p)
-    in_portfolio = scope == "portfolio" and svc.directory.in_portfolio(p.person_id, customer_id)
-    return engine.check_row(p, action, customer_branches=branches, in_portfolio=in_portfolio,
-                            at=svc.clock()).allowed
+    return _row_decision(svc, caller, action, customer_id, branches).allowed
 
 
 def _fetch(svc: Services, caller: Caller, action: Action, customer_id: str, purpose: str | None) -> dict[str, Any]:
@@ -112,6 +118,16 @@ def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpo
         svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=[field],
                    purpose=purpose, reason=decision.reason)
         raise AccessDenied(decision.reason, decision)
+    if decision.max_per_day is not None:
+        now = svc.clock()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        used = svc.audit.count(actor=caller.person_id, action=Action.UNMASK.value, result="ok",
+                               since=midnight, until=now + dt.timedelta(seconds=1))
+        if used >= decision.max_per_day:
+            reason = f"daily unmask limit reached: {used} of {decision.max_per_day} (rule {decision.rule})"
+            svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=[field],
+                       purpose=purpose, reason=reason)
+            raise AccessDenied(reason, decision)
     full = _fetch(svc, caller, Action.UNMASK, customer_id, purpose)
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.unmask", Action.UNMASK, current, svc.served.branches_of(current), purpose)
