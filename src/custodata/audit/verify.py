@@ -195,13 +195,13 @@ def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress
         else:
             start_hash = floor_cp.hash
     previous: _Range | None = None
-    for r in results:
-        if r.problem is not None and r.bad_seq is not None:
-            problems.append((r.bad_seq, r.problem))
+    for r in results:  # the seam first: within a range the link is also checked before the content
         if r.first_prev is not None:
             expected = start_hash if previous is None else previous.last_hash
             if (previous is None or previous.problem is None) and r.first_prev != expected:
                 problems.append((r.lo, _broken_link(r.lo)))
+        if r.problem is not None and r.bad_seq is not None:
+            problems.append((r.bad_seq, r.problem))
         previous = r
     checked = sum(r.checked for r in results)
 
@@ -212,11 +212,12 @@ def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress
             and previous.last_hash != head.hash:
         problems.append((hi, f"entry {hi}: does not match the chain head (edited)"))
 
-    problems.extend(_checkpoint_problems(store, cps, keys, floor, hi))
+    scan_first = min((seq for seq, _ in problems), default=None)
+    problems.extend(_checkpoint_problems(store, cps, keys, floor, hi, scan_first))
     if floor > 0 and not _purge_recorded(store, floor):
         problems.append((lo, f"entry {lo}: entries up to {floor} are gone but no purge event records it (deleted)"))
 
-    first = min(problems, default=None)
+    first = min(problems, key=lambda p: p[0], default=None)  # the earliest; ties keep the order found
     return VerifyReport(
         ok=first is None, checked=checked, first_seq=lo if hi >= lo else None, last_seq=hi if hi >= lo else None,
         checkpoints=sum(1 for cp in cps if cp.seq >= floor), signatures_checked=keys is not None,
@@ -226,8 +227,13 @@ def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress
 
 
 def _checkpoint_problems(store: OpsStore, cps: Sequence[sa.Row[Any]], keys: dict[str, Ed25519PublicKey] | None,
-                         floor: int, hi: int) -> list[tuple[int, str]]:
-    """Signatures, agreement with the entries they name, and checkpoints beyond the end of the chain."""
+                         floor: int, hi: int, scan_first: int | None) -> list[tuple[int, str]]:
+    """Signatures, agreement with the entries they name, and checkpoints beyond the end of the chain.
+
+    A checkpoint that no longer matches its entry says only that something up
+    to it since the last sound checkpoint was rewritten; when the scan already
+    named a bad entry in that stretch, that entry is the better answer.
+    """
     e, c = t.audit_event.c, t.audit_checkpoint.c
     with store.read() as con:
         entry_hash = {int(s): hh for s, hh in con.execute(
@@ -250,6 +256,8 @@ def _checkpoint_problems(store: OpsStore, cps: Sequence[sa.Row[Any]], keys: dict
                 problems.append((seq, f"checkpoint at {seq}: signature invalid"))
                 break
         if seq > floor and entry_hash.get(seq) != cp.hash:
+            if scan_first is not None and scan_first <= seq:
+                break
             problems.append((good + 1, f"checkpoint at {seq} does not match entry {seq}: entries "
                                        f"{good + 1}..{seq} were rewritten"))
             break
