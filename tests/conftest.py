@@ -68,3 +68,7 @@ def ops_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Itera
         yield url
     finally:
         _drop_pg_database(name)
+
+
+# the deployment fixtures (service, API and console tests); imported last: it uses the helpers above
+from tests.deployment import deployment, deployment_world  # noqa: E402, F401

@@ -73,20 +73,20 @@ def deploy(out: Path, url: str) -> Deployment:
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def deployment_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_world(tmp_path_factory.mktemp("deployment"))
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def deployment(request: pytest.FixtureRequest, world: Path) -> Iterator[Deployment]:
+def deployment(request: pytest.FixtureRequest, deployment_world: Path) -> Iterator[Deployment]:
     """The deployment on each engine (session-wide: tests must not change shared state they rely on)."""
     if request.param == "sqlite":
-        dep = deploy(world, f"sqlite:///{world / 'custodata.sqlite'}")
+        dep = deploy(deployment_world, f"sqlite:///{deployment_world / 'custodata.sqlite'}")
         yield dep
         dep.svc.close()
         return
     name, url = _fresh_pg_database()
-    dep = deploy(world, url)
+    dep = deploy(deployment_world, url)
     try:
         yield dep
     finally:

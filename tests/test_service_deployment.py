@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custodata.service import AccessDenied, Caller
-from custodata.service import auth, customers
-from tests.deployment import Deployment, deployment, world  # noqa: F401  (fixtures)
+from custodata.service import AccessDenied, Caller, auth, customers
+from tests.deployment import Deployment
 
 
 def _caller(dep: Deployment, role: str) -> Caller:

@@ -142,6 +142,8 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
             con.execute(f"DELETE FROM {table} WHERE {cond}", [obs_ids] * len(cols))
     for table, col in (("customer.golden", "customer_id"), ("customer.history", "customer_id")):
         con.execute(f"DELETE FROM {table} WHERE list_contains(?, {col})", [ids])
+    if store.table_exists("customer.correction"):  # stewards' corrections hold non-protected values in plain
+        con.execute("DELETE FROM customer.correction WHERE list_contains(?, customer_id)", [ids])
     if store.table_exists("customer.relationship"):
         con.execute("DELETE FROM customer.relationship WHERE list_contains(?, customer_a) "
                     "OR list_contains(?, customer_b)", [ids, ids])

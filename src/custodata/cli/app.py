@@ -334,8 +334,15 @@ def demo(
 
 
 # commands of the protection concerns live in their own modules and attach to ``app`` on import
+from custodata.cli import approvals as _approvals  # noqa: E402
 from custodata.cli import classify as _classify  # noqa: E402, F401
+from custodata.cli import people as _people  # noqa: E402
+from custodata.cli import policy as _policy  # noqa: E402
 from custodata.cli import protect as _protect  # noqa: E402, F401
+from custodata.cli import serve as _serve  # noqa: E402
+
+for _group in (_people, _policy, _approvals, _serve):
+    _group.register(app)
 
 
 def main() -> None:

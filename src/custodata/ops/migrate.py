@@ -33,4 +33,5 @@ def current(store: OpsStore) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with store.engine.connect() as con:
-        return MigrationContext.configure(con).get_current_revision()
+        heads = MigrationContext.configure(con).get_current_heads()
+    return ",".join(sorted(heads)) or None

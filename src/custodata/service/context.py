@@ -14,10 +14,13 @@ from custodata.errors import CustodataError
 from custodata.ops.store import OpsStore, open_ops
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from custodata.access.engine import AccessDecision, PolicyEngine
     from custodata.access.store import PolicyStore
-    from custodata.approvals.requests import Approvals
+    from custodata.approvals import Approvals
     from custodata.audit.log import AuditLog
+    from custodata.audit.signing import CheckpointSigner
     from custodata.crypto import Protector
     from custodata.identity.directory import Directory, Principal
     from custodata.serving.view import ServedView
@@ -64,11 +67,20 @@ class Services:
         return cls(open_ops(url, out_dir=out_dir), out_dir)
 
     @cached_property
-    def audit(self) -> AuditLog:
-        from custodata.audit.log import AuditLog
+    def signer(self) -> CheckpointSigner:
+        """The audit checkpoint key (``CUSTODATA_AUDIT_KEY`` or OUT/keys/audit-signing.pem)."""
         from custodata.audit.signing import CheckpointSigner
 
-        return AuditLog(self.ops, CheckpointSigner.load_or_create(self.out_dir / "keys" / "audit-signing.pem"))
+        return CheckpointSigner.for_out_dir(self.out_dir)
+
+    def audit_public_key(self) -> Ed25519PublicKey:
+        return self.signer.public_key
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from custodata.audit.log import AuditLog
+
+        return AuditLog(self.ops, self.signer)
 
     @cached_property
     def directory(self) -> Directory:
@@ -102,9 +114,11 @@ class Services:
 
     @cached_property
     def approvals(self) -> Approvals:
-        from custodata.approvals.requests import Approvals
+        from custodata.approvals import Approvals
+        from custodata.approvals.secret import watermark_secret
 
-        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action))
+        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action),
+                         watermark_secret=watermark_secret(self.out_dir), sealer=self.protector)
 
     def close(self) -> None:
         self.ops.close()

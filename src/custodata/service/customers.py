@@ -78,7 +78,8 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
 
 
 def search(svc: Services, caller: Caller, *, name: str | None = None, id_number: str | None = None,
-           mobile: str | None = None, customer_id: str | None = None, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+           mobile: str | None = None, customer_id: str | None = None,
+           limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
     """Search before create: the customers matching, those the caller may see, names masked.
 
     The criteria are never written to the audit log (an ID number is itself sensitive);

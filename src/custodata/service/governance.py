@@ -9,6 +9,7 @@ requester could see — and watermarked for the requester.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from custodata.audit.events import Action
@@ -68,9 +69,7 @@ def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, not
         return _produce_export(svc, decided)
     from custodata.pipeline import Pipeline
 
-    pipeline = Pipeline.open_existing(svc.out_dir) if hasattr(Pipeline, "open_existing") else Pipeline.create(
-        svc.out_dir)
-    return svc.approvals.apply_change(decided, pipeline)
+    return svc.approvals.apply_change(decided, Pipeline.create(svc.out_dir), by=caller.principal)
 
 
 def _export_rows(svc: Services, req: Any) -> Iterator[dict[str, Any]]:
@@ -88,11 +87,22 @@ def _export_rows(svc: Services, req: Any) -> Iterator[dict[str, Any]]:
         yield row
 
 
+@dataclass(frozen=True)
+class _Requester:
+    """The maker as they were when asking: the export is masked for that role, not the checker's."""
+
+    person_id: str
+    role: str
+    kind: str
+    branch: str | None
+    status: str
+
+
 def _produce_export(svc: Services, req: Any) -> Any:
-    maker = svc.directory.person(req.maker)
-    export = svc.approvals.produce_export(req, rows=_export_rows(svc, req), requester=maker,
-                                          out_dir=svc.out_dir / "exports")
-    return export
+    person = svc.directory.person(req.maker)
+    requester = _Requester(req.maker, req.maker_role, person.kind, req.maker_branch, person.status)
+    return svc.approvals.produce_export(req, rows=_export_rows(svc, req), requester=requester,
+                                        out_dir=svc.out_dir / "exports")
 
 
 def download(svc: Services, caller: Caller, export_id: str) -> Path:
