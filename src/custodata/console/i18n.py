@@ -254,6 +254,16 @@ ZH: dict[str, str] = {
     "field.premium_total": "保费合计",
     "field.credit_limit": "授信额度",
     "field.loan_total": "贷款合计",
+    "field.n_auto": "车险保单数",
+    "field.n_accident": "意外险保单数",
+    "field.n_health": "健康险保单数",
+    "field.n_policy_types": "险种数",
+    "field.n_deposit": "存款账户数",
+    "field.n_card": "银行卡数",
+    "field.n_loan": "贷款笔数",
+    "field.n_ticket": "服务工单数",
+    "field.n_complaint": "投诉数",
+    "field.raw_tags": "原始标签",
 }
 
 EN: dict[str, str] = {
@@ -497,7 +507,17 @@ EN: dict[str, str] = {
     "field.deposit_balance": "Deposit balance",
     "field.premium_total": "Premiums",
     "field.credit_limit": "Credit limit",
-    "field.loan_total": "Loans",
+    "field.loan_total": "Loan total",
+    "field.n_auto": "Auto policies",
+    "field.n_accident": "Accident policies",
+    "field.n_health": "Health policies",
+    "field.n_policy_types": "Policy types",
+    "field.n_deposit": "Deposit accounts",
+    "field.n_card": "Cards",
+    "field.n_loan": "Loans",
+    "field.n_ticket": "Service tickets",
+    "field.n_complaint": "Complaints",
+    "field.raw_tags": "Raw tags",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

@@ -8,7 +8,9 @@ them and render a page in the person's language that says what refused them.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,26 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/people", "nav.people", ("people.read",)),
     ("/policies", "nav.policies", ("policy.read",)),
 )
+
+
+def when(value: object) -> str:
+    """A time to the second (times are UTC throughout custodata); microseconds help nobody reading a page."""
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    text = "" if value is None else str(value)
+    return text[:19].replace("T", " ") if re.match(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text) else text
+
+
+def shown(value: object) -> str:
+    """A profile value as text: lists joined, tag records as ``name: value``, None as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        name = value.get("name")
+        return f"{name}: {value.get('value')}" if name is not None else ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "、".join(shown(v) for v in value)
+    return when(value) if isinstance(value, dt.datetime) else str(value)
 
 
 def _source(request: Request) -> str | None:
@@ -116,6 +138,7 @@ class Console:
             trim_blocks=True, lstrip_blocks=True,
         )
         self.env.globals.update(bar_chart=charts.bar_chart, flow_chart=charts.flow_chart, CSRF_FIELD=CSRF_FIELD)
+        self.env.filters.update(when=when, shown=shown)
 
     # ---- request context ----------------------------------------------------------------------
 
