@@ -83,7 +83,7 @@ def token_for(tokens: dict[str, str], path: str) -> str | None:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_no_input_makes_a_server_error(case: Any, tokens: dict[str, str]) -> None:
     token = token_for(tokens, case.path)
     headers = {"Authorization": f"Bearer {token}"} if token else {}

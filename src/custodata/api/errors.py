@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custodata.errors import ConfigError, CryptoError, CustodataError, NotFoundError, StateError
+from custodata.identity.errors import AuthenticationError
 from custodata.service import AccessDenied
 
 log = logging.getLogger("custodata.api")
@@ -37,11 +38,6 @@ def error_response(status: int, code: str, message: str, *, rule: str | None = N
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def _is_authentication_error(exc: BaseException) -> bool:
-    """Identity's ``AuthenticationError`` (a ``PermissionError``), without importing identity at startup."""
-    return isinstance(exc, PermissionError) and isinstance(exc, CustodataError) and not isinstance(exc, AccessDenied)
-
-
 def _is_conflict(exc: BaseException) -> bool:
     """Separation of duties and existing login names: the request is valid but clashes with the state."""
     return any(t.__name__ in {"SeparationOfDutiesError", "PersonExistsError"} for t in type(exc).__mro__)
@@ -53,7 +49,7 @@ def to_response(exc: Exception) -> JSONResponse:
         decision = exc.decision
         return error_response(403, "denied", str(decision.reason if decision is not None else exc),
                               rule=getattr(decision, "rule", None))
-    if _is_authentication_error(exc):
+    if isinstance(exc, AuthenticationError):
         return error_response(401, "unauthenticated", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc))

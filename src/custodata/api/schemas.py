@@ -209,8 +209,9 @@ class ErrorOut(BaseModel):
 
 # ---- turning service objects into public values ----------------------------------------------
 
-# keys that name secrets or login-state internals; never serialised whatever object carries them
-SECRET_KEYS = frozenset({"password", "password_hash", "token_hash", "secret", "failed_logins", "locked_until"})
+# keys that name secrets, login-state internals or server file paths; never serialised whatever carries them
+SECRET_KEYS = frozenset({"password", "password_hash", "token_hash", "secret", "failed_logins", "locked_until",
+                         "path"})
 
 
 def public(value: Any) -> Any:
