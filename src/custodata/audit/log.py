@@ -108,6 +108,15 @@ class AuditLog:
         self._writing = False
         self._ensure_head()
 
+    @classmethod
+    def for_out_dir(cls, store: OpsStore, out_dir: Path, settings: AuditSettings | None = None) -> AuditLog:
+        """The log as deployed: signing key from ``out_dir`` (or ``CUSTODATA_AUDIT_KEY``), configured interval."""
+        from custodata.audit.retention import load_settings
+        from custodata.audit.signing import CheckpointSigner
+
+        chosen = settings or load_settings()
+        return cls(store, CheckpointSigner.for_out_dir(out_dir), checkpoint_every=chosen.checkpoint_every)
+
     # --- appending -------------------------------------------------------------------------
 
     def append(self, event: AuditEvent) -> int:
