@@ -16,7 +16,7 @@ from custodata.audit.retention import load_settings, settings
 from custodata.audit.signing import CheckpointSigner
 from custodata.audit.verify import verify
 from custodata.errors import ConfigError, StateError
-from custodata.ops import OpsStore, open_ops
+from custodata.ops import open_ops
 
 NOW = dt.datetime(2027, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
