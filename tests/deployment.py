@@ -7,6 +7,7 @@ people for every role.  ``sample`` names customers in and out of each person's r
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,10 @@ from custodata.sources.generate import generate
 from tests.conftest import _drop_pg_database, _fresh_pg_database
 
 CUSTOMERS = 300
+# the policy's time windows (outsourced 08:00-21:00, marketing 08:30-18:30 on weekdays, Asia/Shanghai)
+# are judged at this instant, a Wednesday 11:00 in Shanghai, so results do not depend on when tests run;
+# tests of the windows themselves set ``svc.clock`` explicitly
+WORKDAY_MORNING = dt.datetime(2026, 11, 25, 3, 0)  # naive UTC
 
 
 @dataclass
@@ -53,7 +58,7 @@ def deploy(out: Path, url: str) -> Deployment:
             publish_served(batch, ops)
         finally:
             batch.close()
-    svc = Services(ops, out)
+    svc = Services(ops, out, clock=lambda: WORKDAY_MORNING)
     logins = seed_demo(svc)
     by_role: dict[str, DemoLogin] = {}
     for login in logins:
