@@ -30,8 +30,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E
 
 from custodata.api import create_app  # noqa: E402
 from custodata.audit.events import Action  # noqa: E402
-from custodata.identity.demo import DEMO_PEOPLE  # noqa: E402
 from custodata.service import Services  # noqa: E402
+from custodata.service.demo import branch_customers  # noqa: E402
+from tests.conftest import _drop_pg_database, _fresh_pg_database  # noqa: E402
+from tests.deployment import build_world, deploy  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -54,10 +56,10 @@ class Deployment:
     svc: Services
     url: str
     people: dict[str, Person]       # by role, plus "leaver"
-    branch: str                     # the branch of the front desk, agent and marketer
-    in_branch: str                  # a customer with a record in that branch (has a mobile)
-    outside: str                    # a customer with no record in that branch and not in the portfolio
+    in_branch: str                  # a customer of the front desk's (and agent's, marketer's) branch, with a mobile
     portfolio: list[str]            # the outsourced agent's customers
+    outside_portfolio: str          # in the agent's branch, not in its portfolio
+    engine: str
 
 
 def _free_port() -> int:
@@ -66,75 +68,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _build(root: Path) -> tuple[Services, str, str, str, list[str]]:
-    """Generated data → pipeline → served view: the deployment the console serves."""
-    from custodata.pipeline import Pipeline
-    from custodata.serving.publish import publish_served
-    from custodata.sources.generate import generate
-
-    generate(120, 11, root / "data")
-    out = root / "out"
-    pipeline = Pipeline.create(out)
-    pipeline.run(root / "data")
-    svc = Services.open(out, url=f"sqlite:///{out}/ops.db")
-    store = pipeline.open()
-    try:
-        publish_served(store, svc.ops)
-    finally:
-        store.close()
-    # a branch with several customers; customers in it (with a mobile) and outside it
-    by_branch: dict[str, list[str]] = {}
-    every: list[str] = []
-    with svc.ops.read() as con:
-        for cid, branches in con.exec_driver_sql("SELECT customer_id, branches FROM served_customer "
-                                                 "ORDER BY customer_id"):
-            every.append(cid)
-            for b in (branches or "").strip("|").split("|"):
-                if b:
-                    by_branch.setdefault(b, []).append(cid)
-    branch = max(by_branch, key=lambda b: (len(by_branch[b]), b))
-    inside = [c for c in by_branch[branch] if svc.served.get(c)["profile"].get("mobile")]
-    outside = next(c for c in every if c not in by_branch[branch])
-    return svc, branch, inside[0], outside, inside[1:3]
-
-
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("console")
-    svc, branch, in_branch, outside, portfolio = _build(root)
-    svc.clock = lambda: OFFICE_HOURS_UTC
-    if not hasattr(svc, "audit_public_key"):  # until the lead's service fix lands (as in test_api_session)
-        object.__setattr__(svc, "audit_public_key", lambda: svc.audit.signer.public_key)
-    people: dict[str, Person] = {}
-    for demo in DEMO_PEOPLE:
-        if demo.role in people:
-            continue
-        local = demo.role in ("front_desk", "outsourced_agent", "marketer")
-        svc.directory.create_person(demo.person_id, demo.display_name, demo.kind, branch if local else demo.branch,
-                                    password=demo.password, roles=(demo.role,), by="test")
-        people[demo.role] = Person(demo.person_id, demo.role, demo.password)
-    svc.directory.set_portfolio(people["outsourced_agent"].person_id, portfolio, by="test")
-    leaver = Person("leaver.li", "front_desk", LEAVER_PASSWORD)
-    svc.directory.create_person(leaver.person_id, "李离", "employee", branch, password=leaver.password,
-                                roles=(leaver.role,), by="test")
-    people["leaver"] = leaver
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own pipeline run: its tests change state (statuses, approved edits) others must not see."""
+    return build_world(tmp_path_factory.mktemp("console"), customers=150, seed=11)
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+
+def _store_url(engine: str, world: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite:///{world / 'custodata.sqlite'}"
+        return
+    name, url = _fresh_pg_database()
     try:
-        yield Deployment(svc, f"http://127.0.0.1:{port}", people, branch, in_branch, outside, portfolio)
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        svc.close()
+        _drop_pg_database(name)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def deployment(request: pytest.FixtureRequest, world: Path) -> Iterator[Deployment]:
+    for url in _store_url(request.param, world):
+        dep = deploy(world, url)
+        svc = dep.svc
+        svc.clock = lambda: OFFICE_HOURS_UTC
+        people = {role: Person(login.person_id, role, login.password) for role, login in dep.logins.items()}
+        front = dep.logins["front_desk"]
+        leaver = Person("leaver.li", "front_desk", LEAVER_PASSWORD)
+        svc.directory.create_person(leaver.person_id, "李离", "employee", front.branch, password=leaver.password,
+                                    roles=(leaver.role,), by="test")
+        people["leaver"] = leaver
+        home = branch_customers(svc)[front.branch]
+        in_branch = next(c for c in home if svc.served.get(c)["profile"].get("mobile"))
+        portfolio = list(svc.directory.portfolio(people["outsourced_agent"].person_id))
+
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="off"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        try:
+            yield Deployment(svc, f"http://127.0.0.1:{port}", people, in_branch, portfolio,
+                             dep.sample["outside_portfolio"], request.param)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            svc.close()
 
 
 @pytest.fixture(scope="module")
@@ -168,9 +151,11 @@ def login(page: Page, dep: Deployment, who: str, *, role: str | None = None) -> 
     expect(page.get_by_test_id("who")).to_contain_text(person.person_id)
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, dep: Deployment, name: str) -> None:
+    """``<name>.png`` from the SQLite run, ``<name>-postgresql.png`` from the PostgreSQL one."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    suffix = "" if dep.engine == "sqlite" else f"-{dep.engine}"
+    page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"), full_page=True)
 
 
 def nav_links(page: Page) -> list[str]:
@@ -200,7 +185,7 @@ def test_front_desk_searches_sees_masked_customer_and_unmasks_with_purpose(
     assert MASKED_MOBILE.search(mobile), mobile
     id_number = profile_value(page, "id_number")
     assert "*" in id_number, id_number
-    shot(page, "front_desk")
+    shot(page, dep, "front_desk")
 
     row = page.locator("table.profile tr[data-field=mobile]")
     row.locator("select[name=purpose]").select_option("customer_service")
@@ -240,13 +225,13 @@ def test_outsourced_agent_sees_only_portfolio_customers(context: BrowserContext,
     page.goto(f"{dep.url}/customers/{dep.portfolio[0]}")
     expect(page.get_by_test_id("masked-badge")).to_contain_text("外包")
     assert "*" in profile_value(page, "id_number")
-    shot(page, "outsourced_agent")
+    shot(page, dep, "outsourced_agent")
 
     # a customer of the same branch that is not in the portfolio: refused, with the rule explained
-    page.goto(f"{dep.url}/customers/{dep.in_branch}")
+    page.goto(f"{dep.url}/customers/{dep.outside_portfolio}")
     expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
     assert page.get_by_test_id("error").inner_text().count("：") >= 1
-    page.goto(f"{dep.url}/search?customer_id={dep.in_branch}")
+    page.goto(f"{dep.url}/search?customer_id={dep.outside_portfolio}")
     expect(page.locator("p.empty")).to_be_visible()
 
 
@@ -268,7 +253,7 @@ def test_marketer_sees_more_masking_than_the_front_desk(context: BrowserContext,
     assert all(visible(marketer[f]) <= visible(front[f]) for f in front), (front, marketer)
     assert any(visible(marketer[f]) < visible(front[f]) for f in front), (front, marketer)
     assert page.locator("form.unmask").count() == 0  # marketers may not unmask
-    shot(page, "marketer")
+    shot(page, dep, "marketer")
 
 
 # ---- auditor, administrator, security officer ------------------------------------------------
@@ -286,7 +271,7 @@ def test_auditor_verifies_the_audit_log_but_has_no_customer_search(
     page.get_by_test_id("verify").click()
     expect(page.get_by_test_id("verify-result")).to_contain_text("校验通过")
     assert page.locator("svg.chart").count() >= 2
-    shot(page, "auditor")
+    shot(page, dep, "auditor")
     page.goto(f"{dep.url}/search?name=王")
     expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
 
@@ -301,7 +286,7 @@ def test_administrator_manages_people_but_sees_no_customer_data(
     page.goto(f"{dep.url}/people")
     expect(page.get_by_test_id("people")).to_contain_text(dep.people["auditor"].person_id)
     expect(page.get_by_test_id("people")).to_contain_text("吴静")
-    shot(page, "administrator")
+    shot(page, dep, "administrator")
     page.goto(f"{dep.url}/customers/{dep.in_branch}")
     assert page.locator("table.profile").count() == 0
     expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
@@ -319,7 +304,7 @@ def test_security_officer_reads_policies_and_explains_a_field(
     page.select_option("select[name=field]", "mobile")
     page.click("form.row button[type=submit]")
     expect(page.get_by_test_id("explained")).to_be_visible()
-    shot(page, "security_officer")
+    shot(page, dep, "security_officer")
 
 
 def test_data_steward_sees_the_domain_flow_catalogue_and_lineage(
@@ -331,18 +316,18 @@ def test_data_steward_sees_the_domain_flow_catalogue_and_lineage(
     chart = page.get_by_test_id("flow-chart")
     for stage in ("贴源层", "业务数据分域", "业务数据总域", "客户数据总域", "客户数据业务层"):
         expect(chart).to_contain_text(stage)
-    shot(page, "flow")
+    shot(page, dep, "flow")
     page.goto(f"{dep.url}/catalogue")
     expect(page.get_by_test_id("level-chart").locator("svg.chart")).to_be_visible()
     # this deployment scans no source into the catalogue: the page says so rather than showing an empty table
     assert page.locator("[data-testid=catalogue] tbody tr").count() > 0 or page.locator("p.empty").is_visible()
-    shot(page, "catalogue")
+    shot(page, dep, "catalogue")
     page.goto(f"{dep.url}/customers/{dep.in_branch}/lineage")
     lineage = page.get_by_test_id("lineage")
     expect(lineage).to_be_visible()
     assert lineage.locator("tbody tr").count() >= 1
     assert MASKED_MOBILE.search(lineage.inner_text()) or "—" in lineage.inner_text()
-    shot(page, "lineage")
+    shot(page, dep, "lineage")
 
 
 # ---- maker-checker ---------------------------------------------------------------------------
@@ -371,7 +356,7 @@ def test_data_steward_approves_a_request_made_by_another_person(
         checker.goto(f"{dep.url}/approvals")
         row = checker.locator(f"tr[data-request='{rid}']")
         expect(row).to_contain_text(dep.in_branch)
-        shot(checker, "data_steward")
+        shot(checker, dep, "data_steward")
         row.locator("input[name=note]").fill("已核对身份")
         row.locator("button[value=approve]").click()
         expect(checker.locator("p.notice")).to_contain_text(rid)
@@ -409,7 +394,7 @@ def test_english_switch_is_remembered(context: BrowserContext, deployment: Deplo
     page.goto(f"{dep.url}/customers/{dep.in_branch}")
     expect(page.get_by_test_id("masked-badge")).to_contain_text("Masked for role")
     assert page.locator("html").get_attribute("lang") == "en"
-    shot(page, "front_desk-en")
+    shot(page, dep, "front_desk-en")
     page.click("a.lang")
     expect(page.locator("h1")).to_contain_text("客户360°视图")
 
