@@ -101,3 +101,15 @@ def test_purge_respects_retention(cli: typer.Typer, db: str, tmp_path: Path) -> 
     assert nothing.exit_code == 0 and "nothing to purge" in nothing.output
     signed = runner.invoke(cli, ["audit", "checkpoint", *base])
     assert signed.exit_code == 0 and "checkpoint at entry 12" in signed.output
+
+
+def test_event_schema_doc_covers_every_action_column_and_command() -> None:
+    """docs/audit-events.md is the contract for the monitoring and for mapped logs: it must not drift."""
+    from custodata.audit.query import EXPORT_COLUMNS
+    from custodata.cli.audit import audit_app
+
+    doc = (Path(__file__).parents[1] / "docs" / "audit-events.md").read_text(encoding="utf-8")
+    assert all(f"`{a.value}`" in doc for a in Action)
+    assert all(f"| `{c}` |" in doc for c in EXPORT_COLUMNS)
+    assert ", ".join(EXPORT_COLUMNS[:10]) in doc.replace("\n", " ")
+    assert all(f"custodata audit {c.name}" in doc for c in audit_app.registered_commands)
