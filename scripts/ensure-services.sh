@@ -9,10 +9,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
-if ! command -v chromium >/dev/null 2>&1; then
-    echo "installing Debian's chromium (console tests)"
+# Chromium for the console tests, and a CJK font so Chinese names and labels render (not boxes)
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+    echo "installing Debian's chromium and fonts-noto-cjk (console tests)"
     export DEBIAN_FRONTEND=noninteractive
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null
-    $SUDO apt-get install -y -qq chromium >/dev/null
+    $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi

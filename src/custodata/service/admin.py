@@ -77,10 +77,10 @@ def policy_explain(svc: Services, caller: Caller, role: str, field: str, purpose
 
 def audit_query(svc: Services, caller: Caller, *, actor: str | None = None, customer_id: str | None = None,
                 action: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                limit: int = 100, offset: int = 0) -> list[Any]:
+                limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Any]:
     svc.require(caller, "audit.read", Action.AUDIT_QUERY)
     events = svc.audit.query(actor=actor, customer_id=customer_id, action=action, since=since, until=until,
-                             limit=max(1, min(limit, 1000)), offset=max(0, offset))
+                             limit=max(1, min(limit, 1000)), offset=max(0, offset), newest_first=newest_first)
     svc.record(caller, Action.AUDIT_QUERY, customer_ids=[customer_id] if customer_id else (),
                detail={"actor": actor, "action": action, "returned": len(events)})
     return list(events)
