@@ -58,8 +58,6 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 @pytest.fixture(scope="module")
 def tokens() -> Iterator[dict[str, str]]:
     """A live token per person (filled by :func:`token_for`); the store is seeded first, removed after."""
-    if not hasattr(_SERVICES, "audit_public_key"):  # TEMPORARY until the lead's service fix lands
-        object.__setattr__(_SERVICES, "audit_public_key", lambda: _SERVICES.audit.signer.public_key)
     for person_id, name, kind, branch, role, password in PEOPLE:
         _SERVICES.directory.create_person(person_id, name, kind, branch, password=password, roles=(role,),
                                           by="test")
