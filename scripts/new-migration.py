@@ -22,8 +22,8 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'scratch.sqlite'}"
         store = OpsStore(url, make_engine(url))
         cfg = alembic_config(store)
-        command.upgrade(cfg, "heads")
-        command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id, head="0001")
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
         store.close()
 
 

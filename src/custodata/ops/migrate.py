@@ -25,7 +25,7 @@ def alembic_config(store: OpsStore) -> Config:
     return cfg
 
 
-def upgrade(store: OpsStore, revision: str = "heads") -> None:
+def upgrade(store: OpsStore, revision: str = "head") -> None:
     command.upgrade(alembic_config(store), revision)
 
 
