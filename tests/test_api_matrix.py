@@ -120,8 +120,6 @@ def api(deployment: Deployment) -> Iterator[Api]:
     svc = Services(deployment.svc.ops, deployment.out, clock=lambda: SHANGHAI_WEDNESDAY_10AM_UTC)
     for shared in ("audit", "directory"):  # one audit chain writer and one directory per store
         svc.__dict__[shared] = getattr(deployment.svc, shared)
-    # TEMPORARY until the service fix lands: Services.approvals asks the engine without the service clock
-    svc.approvals.authorize = lambda subject, action: svc.engine.check(subject, action, at=svc.clock())
     try:
         svc.directory.person(TARGET)
     except LookupError:

@@ -136,16 +136,20 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (masked) instead of tables.")] = False,
 ) -> None:
     """Show one customer's 360° view (masked)."""
+    from custodata.audit.events import Action
     from custodata.cli.render import cli_view, view_panel
+    from custodata.cli.terminal import terminal
     from custodata.engine.store import open_store
     from custodata.view import customer_360
 
-    with _clean_errors():
+    with _clean_errors(), terminal(out) as term:
         store = open_store(_require_store(out), read_only=True)
         try:
-            view = cli_view(customer_360(store.con, customer_id, store.protector))
+            view = cli_view(customer_360(store.con, customer_id, store.protector), term.masking)
         finally:
             store.close()
+        term.record(Action.READ, customer_ids=[view["customer_id"]],
+                    fields=sorted(k for k, v in view["profile"].items() if v is not None))
         if as_json:
             console.print_json(json.dumps(view, ensure_ascii=False, default=str))
         else:
@@ -164,11 +168,14 @@ def match(
     top: Annotated[int, typer.Option(help="How many candidates to show.")] = 5,
 ) -> None:
     """Search before create: ranked candidate customers with per-field explanations."""
+    from custodata.audit.events import Action
+    from custodata.cli.terminal import terminal
     from custodata.engine.store import open_store
-    from custodata.masking.policy import load_policy
     from custodata.resolution.search import match as do_match
 
-    with _clean_errors():
+    criteria = sorted(k for k, v in (("name", name), ("id_number", id_number), ("mobile", mobile),
+                                     ("birth_date", birth_date), ("email", email), ("address", address)) if v)
+    with _clean_errors(), terminal(out) as term:
         # writable: Splink scores the query through scratch tables it creates and drops again
         store = open_store(_require_store(out))
         try:
@@ -179,16 +186,17 @@ def match(
                 raise CustodataError(str(exc)) from None
         finally:
             store.close()
+        # the criteria themselves (an ID number, a mobile) never go into the audit log
+        term.record(Action.SEARCH, customer_ids=[c.customer_id for c in cands], detail={"criteria": criteria})
         if not cands:
             console.print("no existing customer matches: safe to create a new one")
             return
         table = Table(title="候选客户 Candidate customers")
         for col in ("rank", "customer", "name", "probability", "weight", "agreed / disagreed (bits)"):
             table.add_column(col)
-        policy = load_policy()
         for i, c in enumerate(cands, 1):
             why = "; ".join(f"{e.field}: {e.level} ({e.match_weight:+.1f})" for e in c.evidence)
-            name_shown = policy.mask_value("name", c.name, "cli")
+            name_shown = term.masking.mask_value("name", c.name, "cli")
             table.add_row(str(i), c.customer_id, str(name_shown or "—"), f"{c.match_probability:.4f}",
                           f"{c.match_weight:.1f}", why)
         console.print(table)
@@ -284,8 +292,11 @@ def demo(
     out: OutOpt = Path("out"),
     customers: Annotated[int, typer.Option(help="True customers to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    serve: Annotated[bool, typer.Option(
+        "--serve/--no-serve", help="End by serving the console and API with demo people for every role.")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the console and API.")] = 8000,
 ) -> None:
-    """Generate a financial group's data, run every domain, and show one customer."""
+    """Generate a financial group's data, run every domain, show one customer, then serve the console."""
     from custodata.cli.render import cli_view, summary_tables, view_panel
     from custodata.crypto.kek import default_key_file
     from custodata.engine.store import open_store
@@ -331,6 +342,38 @@ def demo(
         shown = example["customer_id"] if example else "C000000001"
         console.print(f"next            custodata show {shown} --out {out}")
         console.print(f"                custodata match --name 张伟 --mobile 13812345678 --out {out}")
+        _demo_people(out)
+        console.print(f"operational db  {out / 'custodata.sqlite'}  (served customer view, people, policy, "
+                      "approvals, hash-chained audit log)")
+    if serve:
+        from custodata.cli.serve import serve as run_server
+
+        console.rule(f"console: http://127.0.0.1:{port}/  — log in as any demo person above (Ctrl+C stops)")
+        run_server(out=out, db=None, host="127.0.0.1", port=port, workers=1)
+    else:
+        console.print(f"serve           custodata serve --out {out}   (then log in as any demo person above)")
+
+
+def _demo_people(out: Path) -> list[Any]:
+    """Seed the policy and one demo person per role, and print their logins (demo stores only)."""
+    from custodata.service import Services
+    from custodata.service.demo import seed_demo
+
+    services = Services.open(out)
+    try:
+        logins = seed_demo(services)
+    finally:
+        services.close()
+    table = Table(title="demo people [演示人员] — one per role; passwords for this demo store only")
+    for col in ("login", "name", "role", "branch", "password"):
+        table.add_column(col)
+    from custodata.identity.roles import ROLES
+
+    for login in logins:
+        table.add_row(login.person_id, login.display_name, f"{login.role} ({ROLES.get(login.role, '')})",
+                      login.branch, login.password)
+    console.print(table)
+    return logins
 
 
 # commands of the protection concerns live in their own modules and attach to ``app`` on import

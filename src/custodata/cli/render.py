@@ -5,7 +5,7 @@ Protected values are shown masked: the terminal is a display like any other.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from custodata.fields import BUSINESS_TYPE_LABELS, CUSTOMER_TYPE_LABELS
 from custodata.pipeline import STAGES, RunSummary
+
+if TYPE_CHECKING:
+    from custodata.masking.policy import MaskingPolicy
 
 
 def summary_tables(summary: RunSummary) -> Group:
@@ -56,14 +59,13 @@ def shown(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def cli_view(view: dict[str, Any]) -> dict[str, Any]:
+def cli_view(view: dict[str, Any], policy: MaskingPolicy | None = None) -> dict[str, Any]:
     """The terminal is a display like any other: role ``cli`` of the masking policy decides."""
     from custodata.masking.policy import load_policy
-    from custodata.sources.mapping import default_mappings_dir, load_mappings
+    from custodata.service.customers import record_key_fields
     from custodata.view import mask_view
 
-    keys = {m.system: m.fields.get(m.record_key) for m in load_mappings(default_mappings_dir())}
-    return mask_view(view, load_policy(), "cli", key_fields=keys)
+    return mask_view(view, policy or load_policy(), "cli", key_fields=record_key_fields())
 
 
 def view_panel(view: dict[str, Any]) -> Panel:

@@ -117,7 +117,7 @@ class Services:
         from custodata.approvals import Approvals
         from custodata.approvals.secret import watermark_secret
 
-        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action),
+        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action, at=self.clock()),
                          watermark_secret=watermark_secret(self.out_dir), sealer=self.protector)
 
     def close(self) -> None:
