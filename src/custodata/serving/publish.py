@@ -230,9 +230,13 @@ def publish_served(
         raise
     for old in _activate(ops, generation, customers):
         _delete_generation(ops, old)
-    if ops.dialect == "sqlite":
-        with ops.engine.connect() as con:  # fold the WAL back so deleted documents leave no copy behind
+    with ops.engine.connect() as con:
+        if ops.dialect == "sqlite":  # fold the WAL back so deleted documents leave no copy behind
             con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        elif ops.dialect == "postgresql":  # fresh statistics for the planner after a whole new generation
+            con.exec_driver_sql("ANALYZE served_customer")
+            con.exec_driver_sql("ANALYZE served_redirect")
+            con.commit()
     return ServedReport(generation, customers, time.perf_counter() - t0, n_redirects, keys_changed)
 
 
