@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import random
@@ -68,6 +69,7 @@ from benchmarks.service_data import (
 
 from custodata.audit.events import Action, Result
 from custodata.audit.tables import audit_event
+from custodata.crypto.kek import default_key_file
 from custodata.identity.demo import DEMO_PEOPLE
 from custodata.ops.store import OpsStore, open_ops
 from custodata.service import Services
@@ -116,7 +118,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of already sorted values (0 when there are none)."""
     if not sorted_values:
         return 0.0
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return float(sorted_values[rank - 1])
 
 
@@ -200,7 +202,8 @@ def server(data_dir: Path, url: str, *, workers: int, log: Path) -> Iterator[str
     """The real application under uvicorn on loopback; yields its base URL, stops it afterwards."""
     port = free_port()
     env = {**os.environ, "CUSTODATA_OUT": str(data_dir.resolve()), "CUSTODATA_DB_URL": url,
-           "CUSTODATA_KEK_FILE": str((data_dir / "keys" / "kek.json").resolve())}
+           # the service finds the KEK of a PostgreSQL store only through this (see the report's note)
+           "CUSTODATA_KEK_FILE": str(default_key_file(data_dir).resolve())}
     cmd = [sys.executable, "-m", "uvicorn", "custodata.api.app:create_app_from_env", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--no-access-log", "--log-level", "warning", "--no-server-header"]

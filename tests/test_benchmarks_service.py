@@ -43,9 +43,8 @@ def seed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def ops(ops_url: str, seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpsStore]:
-    # the served keys are wrapped under the seed's KEK, wherever the store lives
-    monkeypatch.setenv("CUSTODATA_KEK_FILE", str(seed_dir / "keys" / "kek.json"))
+def ops(ops_url: str) -> Iterator[OpsStore]:
+    # the served keys are wrapped under the session's KEK file (CUSTODATA_KEK_FILE, set by conftest)
     store = open_ops(ops_url)
     yield store
     store.close()
