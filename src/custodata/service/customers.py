@@ -68,9 +68,14 @@ def _shown_fields(section: dict[str, Any]) -> list[str]:
 def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
     """The customer's 360° view as the caller may see it."""
     svc.require(caller, "customer.read", Action.READ, customer_ids=[customer_id], purpose=purpose)
-    full = _fetch(svc, caller, Action.READ, customer_id, purpose)
+    try:
+        served = svc.served.read(customer_id)  # document and branches in one read
+    except NotFoundError as exc:
+        svc.record(caller, Action.READ, Result.FAILED, customer_ids=[customer_id], purpose=purpose, reason=str(exc))
+        raise
+    full = served.view
     current = str(full["customer_id"])
-    _check_row(svc, caller, "customer.read", Action.READ, current, svc.served.branches_of(current), purpose)
+    _check_row(svc, caller, "customer.read", Action.READ, current, served.branches, purpose)
     masked = mask_view(full, svc.engine.masking, caller.role, purpose, key_fields=record_key_fields())
     svc.record(caller, Action.READ, customer_ids=[current], fields=_shown_fields(masked["profile"]), purpose=purpose,
                detail={"records": len(masked["records"]), "requested_id": customer_id})

@@ -7,7 +7,11 @@ gets ciphertext and wrapped keys only.  A destroyed key (erasure) is copied as
 NULL, so it is dead in the service as soon as the next publish lands.
 
 Keys are fetched one at a time when first used and cached for the process; a
-million customers' keys are never all read at start.
+million customers' keys are never all read at start.  A customer's own key usually
+arrives with the document itself (:meth:`ServedKeyRing.offer`, the same statement),
+which is fresher than any cache: a key destroyed by erasure is refused on that very
+read.  At most :data:`MAX_CUSTOMER_KEYS` customer keys stay cached (oldest out first);
+batch keys, few and used by every document, stay for the process.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custodata.crypto.envelope import Protector
 from custodata.crypto.kek import KeyProvider, load_provider
-from custodata.crypto.keyring import KeyRing
+from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, KeyRing
 from custodata.errors import CryptoError, KeyDestroyedError, StateError
 from custodata.ops.store import OpsStore
 from custodata.serving.tables import served_key
+
+MAX_CUSTOMER_KEYS = 10_000  # unwrapped customer keys kept; a million would only cost memory, rarely a hit
 
 
 class ServedKeyRing(KeyRing):
@@ -37,6 +43,7 @@ class ServedKeyRing(KeyRing):
         self._wrapped: dict[str, tuple[str, bytes]] = {}
         self._destroyed: set[str] = set()
         self._ciphers: dict[str, AESGCM] = {}
+        self._customer_keys: dict[str, None] = {}  # insertion order: oldest first
         self._lock = threading.Lock()
         self._reader = ops.engine.execution_options(isolation_level="AUTOCOMMIT")  # one-statement reads
 
@@ -46,19 +53,41 @@ class ServedKeyRing(KeyRing):
             self._wrapped.clear()
             self._destroyed.clear()
             self._ciphers.clear()
+            self._customer_keys.clear()
 
     def _fetch(self, key_id: str) -> None:
         with self._reader.connect() as con:
-            row = con.execute(
-                sa.select(served_key.c.kek_version, served_key.c.wrapped).where(served_key.c.key_id == key_id)
-            ).first()
+            row = con.execute(_KEY_STMT, {"key_id": key_id}).first()
+        if row is not None:
+            self.offer(key_id, row.kek_version, row.wrapped)
+
+    def offer(self, key_id: str, kek_version: str | None, wrapped: bytes | None) -> None:
+        """The ``served_key`` row of ``key_id`` as just read: it replaces what is cached (NULL: destroyed)."""
         with self._lock:
-            if row is None:
-                return
-            if row.wrapped is None:
+            if wrapped is None:
+                self._wrapped.pop(key_id, None)
+                self._ciphers.pop(key_id, None)
+                self._customer_keys.pop(key_id, None)
                 self._destroyed.add(key_id)
-            else:
-                self._wrapped[key_id] = (str(row.kek_version), bytes(row.wrapped))
+                return
+            entry = (str(kek_version), bytes(wrapped))
+            self._destroyed.discard(key_id)
+            if self._wrapped.get(key_id) != entry:
+                self._ciphers.pop(key_id, None)
+                self._wrapped.pop(key_id, None)  # re-inserted last: the newest leaves last
+                self._wrapped[key_id] = entry
+            if key_id.startswith(CUSTOMER_KEY_PREFIX):
+                self._evict(key_id)
+
+    def _evict(self, key_id: str) -> None:
+        """Note ``key_id`` as the newest customer key; forget the oldest beyond the bound (lock held)."""
+        self._customer_keys.pop(key_id, None)
+        self._customer_keys[key_id] = None
+        while len(self._customer_keys) > MAX_CUSTOMER_KEYS:
+            oldest = next(iter(self._customer_keys))
+            del self._customer_keys[oldest]
+            self._wrapped.pop(oldest, None)
+            self._ciphers.pop(oldest, None)
 
     def __contains__(self, key_id: object) -> bool:
         if not isinstance(key_id, str):
@@ -79,7 +108,9 @@ class ServedKeyRing(KeyRing):
         if entry is None:
             raise CryptoError(f"no data key {key_id} in the served view")
         cipher = AESGCM(self.provider.unwrap(entry[0], entry[1], key_id))
-        self._ciphers[key_id] = cipher
+        with self._lock:
+            if self._wrapped.get(key_id) == entry:  # not destroyed or replaced meanwhile
+                self._ciphers[key_id] = cipher
         return cipher
 
     def ensure(self, key_ids: Iterable[str], owner_of: dict[str, str] | None = None) -> int:
@@ -96,6 +127,10 @@ class ServedKeyRing(KeyRing):
             rows = con.execute(sa.select(served_key.c.kek_version).where(served_key.c.wrapped.is_not(None))
                                .distinct()).all()
         return {str(r[0]) for r in rows}
+
+
+_KEY_STMT = sa.select(served_key.c.kek_version, served_key.c.wrapped).where(
+    served_key.c.key_id == sa.bindparam("key_id", type_=sa.String))
 
 
 def _store_folder(ops: OpsStore) -> Path:

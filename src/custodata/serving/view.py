@@ -1,4 +1,4 @@
-"""Reading the served customer view: one or two indexed reads per look-up.
+"""Reading the served customer view: one indexed read per look-up (two for an unknown id).
 
 Every read names the active generation.  It is cached for a moment (one small read
 saved per request); when a look-up misses and the active generation has moved on
@@ -17,20 +17,22 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from custodata.crypto.envelope import Protector
+from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, customer_key_id
 from custodata.domains.business import token_kind
 from custodata.errors import ConfigError, CustodataError, NotFoundError
 from custodata.normalise import normalise_company_name, normalise_id, normalise_mobile, normalise_name
 from custodata.ops.store import OpsStore
 from custodata.serving.keys import ServedKeyRing, protector_from_ops
-from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_redirect
+from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_key, served_redirect
 from custodata.view import decrypt_view
 
-__all__ = ["InvalidQueryError", "ServedView", "protector_from_ops"]
+__all__ = ["InvalidQueryError", "ServedCustomer", "ServedView", "protector_from_ops"]
 
 GENERATION_TTL = 1.0  # seconds the active generation is trusted without asking again
 MAX_LIMIT = 1_000
@@ -51,6 +53,53 @@ _ERASED = _Erased()
 
 def _branch_set(text: str | None) -> frozenset[str]:
     return frozenset(b for b in (text or "").split("|") if b)
+
+
+def _checked_id(customer_id: object) -> str:
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        raise InvalidQueryError("give a customer id")
+    return customer_id.strip()
+
+
+def _found(customer_id: str, found: object) -> sa.Row[Any]:
+    if isinstance(found, _Erased):
+        raise NotFoundError(f"customer {customer_id} was erased")
+    if not isinstance(found, sa.Row):
+        raise NotFoundError(f"customer {customer_id} not found")
+    return found
+
+
+@dataclass(frozen=True)
+class ServedCustomer:
+    """One customer's decrypted view (for the masking layer only) and branches (for the row rule)."""
+
+    view: dict[str, Any]
+    branches: frozenset[str]
+
+
+def _document_statement() -> sa.Select[Any]:
+    """The hot read, built once (bound parameters only) so SQLAlchemy compiles it once per dialect.
+
+    The redirect of a merged id is a sub-select of the primary-key read, and the
+    customer's wrapped data key an outer join on the survivor's key id.
+    """
+    generation, wanted = sa.bindparam("generation", type_=sa.Integer), sa.bindparam("customer_id", type_=sa.String)
+    redirect = (sa.select(served_redirect.c.customer_id)
+                .where(served_redirect.c.generation == generation, served_redirect.c.old_id == wanted)
+                .scalar_subquery())
+    c = served_customer.c
+    key_id = sa.literal(CUSTOMER_KEY_PREFIX, sa.String) + c.customer_id
+    return (sa.select(c.customer_id, c.doc, c.branches, served_key.c.key_id, served_key.c.kek_version,
+                      served_key.c.wrapped)
+            .select_from(served_customer.outerjoin(served_key, served_key.c.key_id == key_id))
+            .where(c.generation == generation, c.customer_id == sa.func.coalesce(redirect, wanted)))
+
+
+_DOCUMENT_STMT = _document_statement()
+_ERASED_STMT = (sa.select(served_redirect.c.old_id)
+                .where(served_redirect.c.generation == sa.bindparam("generation", type_=sa.Integer),
+                       served_redirect.c.old_id == sa.bindparam("customer_id", type_=sa.String),
+                       served_redirect.c.customer_id.is_(None)))
 
 
 class ServedView:
@@ -140,11 +189,11 @@ class ServedView:
             ).first()
             if row is not None:
                 return row
-            erased = con.execute(
-                sa.select(served_redirect.c.old_id).where(served_redirect.c.generation == generation,
-                                                          served_redirect.c.old_id == customer_id,
-                                                          served_redirect.c.customer_id.is_(None))
-            ).first()
+            return self._erased_or_none(con, generation, customer_id)
+
+    @staticmethod
+    def _erased_or_none(con: sa.Connection, generation: int, customer_id: str) -> _Erased | None:
+        erased = con.execute(_ERASED_STMT, {"generation": generation, "customer_id": customer_id}).first()
         return _ERASED if erased is not None else None
 
     def _connect(self) -> sa.Connection:
@@ -152,20 +201,41 @@ class ServedView:
         return self._reader.connect()
 
     def _one(self, customer_id: str, *columns: sa.ColumnElement[Any]) -> sa.Row[Any]:
-        if not isinstance(customer_id, str) or not customer_id.strip():
-            raise InvalidQueryError("give a customer id")
-        customer_id = customer_id.strip()
+        customer_id = _checked_id(customer_id)
         wanted = [served_customer.c.customer_id, *columns]
 
         def read(generation: int) -> sa.Row[Any] | _Erased | None:
             return self._find(generation, customer_id, wanted)
 
         found = self._on_active(read)
-        if isinstance(found, _Erased):
-            raise NotFoundError(f"customer {customer_id} was erased")
-        if not isinstance(found, sa.Row):
-            raise NotFoundError(f"customer {customer_id} not found")
-        return found
+        return _found(customer_id, found)
+
+    def read(self, customer_id: str) -> ServedCustomer:
+        """The 360° view with protected fields decrypted, and the customer's branches: one statement.
+
+        The customer's own wrapped data key comes in the same row (``served_key`` joined
+        on the survivor's key id), so a destroyed key is seen by this very read; the
+        masking layer must still be applied before a person sees anything.
+        """
+        customer_id = _checked_id(customer_id)
+
+        def read(generation: int) -> sa.Row[Any] | _Erased | None:
+            with self._connect() as con:
+                row: sa.Row[Any] | None = con.execute(
+                    _DOCUMENT_STMT, {"generation": generation, "customer_id": customer_id}).first()
+                if row is not None:
+                    return row
+                return self._erased_or_none(con, generation, customer_id)
+
+        found = self._on_active(read)
+        row = _found(customer_id, found)
+        protector = self.protector
+        keyring = protector.keyring
+        if isinstance(keyring, ServedKeyRing) and row.key_id is not None:
+            keyring.offer(customer_key_id(str(row.customer_id)), row.kek_version, row.wrapped)
+        doc: dict[str, Any] = json.loads(row.doc)
+        encrypted = {"customer_id": doc.pop("customer_id"), "requested_id": customer_id, **doc}
+        return ServedCustomer(decrypt_view(encrypted, protector), _branch_set(row.branches))
 
     def get_encrypted(self, customer_id: str) -> dict[str, Any]:
         """The customer's 360° view as served, protected fields still ciphertext; merged ids followed."""
@@ -175,8 +245,7 @@ class ServedView:
 
     def get(self, customer_id: str) -> dict[str, Any]:
         """The 360° view with protected fields decrypted: for the masking layer, never for display as is."""
-        view = self.get_encrypted(customer_id)
-        return decrypt_view(view, self.protector)
+        return self.read(customer_id).view
 
     def branches_of(self, customer_id: str) -> frozenset[str]:
         """The branches of the customer's business records, for row rules by branch."""
