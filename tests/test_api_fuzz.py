@@ -2,8 +2,8 @@
 
 Each operation is called with the token of a role that may use it (so the
 generated input reaches the service layer instead of stopping at a 403), on
-SQLite.  Bounded to a few examples per operation so the file runs in well under
-two minutes on a shared machine.
+SQLite, over the deployment's published customers.  Bounded to a few examples
+per operation so the file runs in well under two minutes on a shared machine.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ ROUTE_OWNERS: tuple[tuple[str, str], ...] = (
     ("/api/v1/requests", "fz.steward"),
     ("/api/v1/exports", "fz.steward"),
     ("/api/v1/catalogue", "fz.steward"),
-    ("/api/v1/customers", "fz.front"),
+    ("/api/v1/customers", "fz.steward"),  # scope: all customers, so inputs reach the documents
 )
 
 
@@ -56,8 +56,20 @@ schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 
 
 @pytest.fixture(scope="module")
-def tokens() -> Iterator[dict[str, str]]:
-    """A live token per person (filled by :func:`token_for`); the store is seeded first, removed after."""
+def tokens(deployment_world: Path) -> Iterator[dict[str, str]]:
+    """A live token per person (filled by :func:`token_for`); the store is seeded first, removed after.
+
+    The deployment's customers are published into the throwaway store, so customer routes
+    are fuzzed against real (encrypted) documents rather than answering "nothing published".
+    """
+    from custodata.engine.store import open_store
+    from custodata.serving.publish import publish_served
+
+    batch = open_store(deployment_world / "custodata.duckdb", read_only=True)
+    try:
+        publish_served(batch, _SERVICES.ops)
+    finally:
+        batch.close()
     for person_id, name, kind, branch, role, password in PEOPLE:
         _SERVICES.directory.create_person(person_id, name, kind, branch, password=password, roles=(role,),
                                           by="test")

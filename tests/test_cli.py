@@ -68,3 +68,11 @@ def test_run_show_and_quarantine_on_mini(tmp_path: Path) -> None:
     assert "138****5678" in result.output
     result = runner.invoke(app, ["show", "C999999999", "--out", str(out)])
     assert result.exit_code == 1 and "not found" in result.output
+
+
+def test_reading_commands_create_nothing_in_a_folder_without_a_store(tmp_path: Path) -> None:
+    """show and match on a wrong --out fail cleanly and leave no operational store or key behind."""
+    for args in (["show", "C000000001"], ["match", "--name", "张伟"]):
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+        assert result.exit_code == 1 and "no custodata store" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> MemorySink:
     """Capture what the commands append to the audit log."""
     captured = MemorySink()
 
-    def audit_sink(_store: OpsStore) -> MemorySink:
+    def audit_sink(_store: OpsStore, _out: object = None) -> MemorySink:
         return captured
 
     monkeypatch.setattr(people, "_audit_sink", audit_sink)

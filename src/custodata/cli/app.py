@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from custodata.cli.common import OutOpt, _clean_errors, _require_store, console, err_console
 from custodata.errors import CustodataError
 
 app = typer.Typer(
@@ -24,35 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Turn custodata's errors into one line on stderr and exit code 1 — never a traceback."""
-    from custodata.cli.render import print_error
-
-    try:
-        yield
-    except CustodataError as exc:
-        print_error(err_console, str(exc))
-        raise typer.Exit(1) from None
-    except Exception as exc:  # a driver's or library's error: one line, never a traceback
-        import duckdb
-
-        if isinstance(exc, duckdb.Error):
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print_error(err_console, f"store: {first}")
-            raise typer.Exit(1) from None
-        if type(exc).__module__.startswith("splink"):
-            print_error(err_console, f"entity resolution: {str(exc).strip().splitlines()[0]}")
-            raise typer.Exit(1) from None
-        raise
-
-
 @contextmanager
 def _stage_progress() -> Iterator[Callable[[str, str, int, int], None]]:
     from custodata.pipeline import STAGES
@@ -73,11 +44,6 @@ def _stage_progress() -> Iterator[Callable[[str, str, int, int], None]]:
         yield update
 
 
-def _require_store(out: Path) -> Path:
-    path = out / "custodata.duckdb"
-    if not path.exists():
-        raise CustodataError(f"no custodata store in {out}: run `custodata run INPUT --out {out}` first")
-    return path
 
 
 @app.command()
@@ -142,7 +108,7 @@ def show(
     from custodata.engine.store import open_store
     from custodata.view import customer_360
 
-    with _clean_errors(), terminal(out) as term:
+    with _clean_errors(), terminal(_require_store(out).parent) as term:
         store = open_store(_require_store(out), read_only=True)
         try:
             view = cli_view(customer_360(store.con, customer_id, store.protector), term.masking)
@@ -175,7 +141,7 @@ def match(
 
     criteria = sorted(k for k, v in (("name", name), ("id_number", id_number), ("mobile", mobile),
                                      ("birth_date", birth_date), ("email", email), ("address", address)) if v)
-    with _clean_errors(), terminal(out) as term:
+    with _clean_errors(), terminal(_require_store(out).parent) as term:
         # writable: Splink scores the query through scratch tables it creates and drops again
         store = open_store(_require_store(out))
         try:
@@ -378,13 +344,14 @@ def _demo_people(out: Path) -> list[Any]:
 
 # commands of the protection concerns live in their own modules and attach to ``app`` on import
 from custodata.cli import approvals as _approvals  # noqa: E402
+from custodata.cli import audit as _audit  # noqa: E402
 from custodata.cli import classify as _classify  # noqa: E402, F401
 from custodata.cli import people as _people  # noqa: E402
 from custodata.cli import policy as _policy  # noqa: E402
 from custodata.cli import protect as _protect  # noqa: E402, F401
 from custodata.cli import serve as _serve  # noqa: E402
 
-for _group in (_people, _policy, _approvals, _serve):
+for _group in (_people, _policy, _approvals, _audit, _serve):
     _group.register(app)
 
 

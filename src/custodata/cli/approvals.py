@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from custodata.cli.app import _clean_errors, console
+from custodata.cli.common import _clean_errors, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ RequestArg = Annotated[str, typer.Argument(metavar="REQUEST_ID", help="The reque
 AsOpt = Annotated[str, typer.Option("--as", help="Login name of the checker deciding.")]
 RoleOpt = Annotated[str, typer.Option("--role", help="The role the checker acts in (one of their roles).")]
 NoteOpt = Annotated[str, typer.Option("--note", help="Why: the checker's decision note (kept and audited).")]
+PasswordStdinOpt = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the checker's password from standard input instead of prompting.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -80,20 +82,29 @@ def _approvals(store: OpsStore, out: Path) -> Approvals:
     from custodata.approvals import Approvals
     from custodata.audit.log import AuditLog
 
-    audit = AuditLog(store)
+    audit = AuditLog.for_out_dir(store, out)
     policy = PolicyStore(store, audit)
     return Approvals(store, audit, authorize=lambda subject, action: policy.current().check(subject, action))
 
 
-def _acting(store: OpsStore, person_id: str, role: str) -> _Acting:
+def _acting(store: OpsStore, out: Path, person_id: str, role: str, password_stdin: bool) -> _Acting:
+    """The checker signs in with their own password: naming someone is not being them."""
+    import sys
+
     from custodata.audit.log import AuditLog
     from custodata.identity.directory import Directory
 
-    person = Directory(store, AuditLog(store)).person(person_id)
-    if role not in person.roles:
-        held = ", ".join(person.roles) or "none"
-        raise CustodataError(f"{person_id} does not hold the role {role!r} (roles: {held})")
-    return _Acting(person.person_id, role, person.kind, person.branch, person.status)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"Password of {person_id}", hide_input=True)
+    directory = Directory(store, AuditLog.for_out_dir(store, out))
+    session = directory.login(person_id, password, role=role, source_address="cli")
+    try:
+        p = session.principal
+        return _Acting(p.person_id, p.role, p.kind, p.branch, p.status)
+    finally:
+        directory.logout(session.token)
 
 
 def _when(value: Any) -> str:
@@ -141,10 +152,10 @@ def show(request_id: RequestArg, out: OutOpt = Path("out"), db: DbOpt = None) ->
 
 
 def _decide(request_id: str, person_id: str, role: str, note: str, out: Path, db: str | None, *,
-            approve: bool, apply: bool) -> None:
+            approve: bool, apply: bool, password_stdin: bool) -> None:
     with _clean_errors(), _ops(out, db) as store:
         approvals = _approvals(store, out)
-        checker = _acting(store, person_id, role)
+        checker = _acting(store, out, person_id, role, password_stdin)
         decided = approvals.decide(request_id, checker, approve=approve, note=note)
         console.print(f"{decided.request_id}: {decided.status} by {decided.checker}")
         if not approve or decided.kind == "export":
@@ -166,19 +177,19 @@ def _decide(request_id: str, person_id: str, role: str, note: str, out: Path, db
 def approve(
     request_id: RequestArg, person_id: AsOpt, role: RoleOpt, note: NoteOpt,
     apply: Annotated[bool, typer.Option(help="Carry out an approved change at once.")] = True,
-    out: OutOpt = Path("out"), db: DbOpt = None,
+    out: OutOpt = Path("out"), db: DbOpt = None, password_stdin: PasswordStdinOpt = False,
 ) -> None:
-    """Approve someone else's request (and carry out a change at once)."""
-    _decide(request_id, person_id, role, note, out, db, approve=True, apply=apply)
+    """Approve someone else's request (and carry out a change at once); the checker signs in."""
+    _decide(request_id, person_id, role, note, out, db, approve=True, apply=apply, password_stdin=password_stdin)
 
 
 @approvals_app.command("reject")
 def reject(
     request_id: RequestArg, person_id: AsOpt, role: RoleOpt, note: NoteOpt,
-    out: OutOpt = Path("out"), db: DbOpt = None,
+    out: OutOpt = Path("out"), db: DbOpt = None, password_stdin: PasswordStdinOpt = False,
 ) -> None:
-    """Reject someone else's request."""
-    _decide(request_id, person_id, role, note, out, db, approve=False, apply=False)
+    """Reject someone else's request; the checker signs in."""
+    _decide(request_id, person_id, role, note, out, db, approve=False, apply=False, password_stdin=password_stdin)
 
 
 @watermark_app.command("read")

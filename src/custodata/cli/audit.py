@@ -7,7 +7,6 @@ Whoever reads or checks the log is audited too: each command appends an
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.app import _clean_errors, console, err_console
+from custodata.cli.common import _clean_errors, cli_actor, console, err_console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -47,11 +46,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name in a bare container
-        return "cli:unknown"
+actor = cli_actor  # ``cli:<os login name>``
 
 
 @contextmanager

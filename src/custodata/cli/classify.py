@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.app import _clean_errors, app, console
+from custodata.cli.app import app
+from custodata.cli.common import _clean_errors, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:

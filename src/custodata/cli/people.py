@@ -8,7 +8,6 @@ Passwords are read with a hidden prompt or from standard input, never from an op
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.app import _clean_errors, console, err_console
+from custodata.cli.common import _clean_errors, cli_actor, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -42,25 +41,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(people_app, name="people")
 
 
-def actor() -> str:
-    """``cli:<os login name>``, the ``by`` of every change made from the terminal."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name in a bare container
-        return "cli:unknown"
+actor = cli_actor  # ``cli:<os login name>``
 
 
-def _audit_sink(store: OpsStore) -> AuditSink:
-    """The hash-chained audit log of the store (a warned-about memory sink only while it is not installed)."""
-    try:
-        from custodata.audit.log import AuditLog
-    except ImportError:  # pragma: no cover - only while the audit package is incomplete
-        from custodata.audit.events import MemorySink
+def _audit_sink(store: OpsStore, out: Path) -> AuditSink:
+    """The hash-chained audit log of the store, its checkpoints signed with the folder's key."""
+    from custodata.audit.log import AuditLog
 
-        err_console.print("[yellow]warning:[/] the audit log is not available: this change is not recorded",
-                          highlight=False)
-        return MemorySink()
-    sink: AuditSink = AuditLog(store)
+    sink: AuditSink = AuditLog.for_out_dir(store, out)
     return sink
 
 
@@ -76,7 +64,7 @@ def _directory(out: Path, db: str | None) -> Iterator[Directory]:
     except sa.exc.SQLAlchemyError as exc:
         raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
     try:
-        yield Directory(store, _audit_sink(store))
+        yield Directory(store, _audit_sink(store, out))
     except sa.exc.SQLAlchemyError as exc:
         raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
     finally:

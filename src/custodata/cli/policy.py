@@ -9,7 +9,6 @@ policy that the service enforces, never with a file that may differ from it.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custodata.cli.app import _clean_errors, console
+from custodata.cli.common import _clean_errors, cli_actor, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -46,11 +45,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy")
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name in a bare container
-        return "cli:unknown"
+_actor = cli_actor  # ``cli:<os login name>``
 
 
 @contextmanager
@@ -66,7 +61,7 @@ def _policies(out: Path, db: str | None) -> Iterator[PolicyStore]:
     except sa.exc.SQLAlchemyError as exc:
         raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
     try:
-        policies = PolicyStore(store, AuditLog(store))
+        policies = PolicyStore(store, AuditLog.for_out_dir(store, out))
         if policies.latest_version() is None:
             policies.seed_default(by=_actor())
             console.print("installed the shipped default policy as version 1", style="dim")

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.app import OutOpt, _clean_errors, _require_store, app, console
+from custodata.cli.app import app
+from custodata.cli.common import OutOpt, _clean_errors, _require_store, console
 
 keys_app = typer.Typer(help="Key-encryption key (KEK) and data keys: status and rotation.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from custodata.cli.app import _clean_errors, console
+from custodata.cli.common import _clean_errors, console
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
 DbOpt = Annotated[str | None, typer.Option(

@@ -9,7 +9,6 @@ as the service does.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,17 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from custodata.audit.events import Action, AuditEvent, Result
+from custodata.cli.common import cli_actor
 from custodata.masking.policy import MaskingPolicy
 
 ROLE = "cli"
-
-
-def cli_actor() -> str:
-    """``cli:<os login name>``: whoever can run the terminal commands on this machine."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli:unknown"
 
 
 @dataclass

@@ -104,7 +104,7 @@ class Services:
     def protector(self) -> Protector:
         from custodata.serving.view import protector_from_ops
 
-        return protector_from_ops(self.ops)
+        return protector_from_ops(self.ops, out_dir=self.out_dir)
 
     @cached_property
     def served(self) -> ServedView:
@@ -117,8 +117,11 @@ class Services:
         from custodata.approvals import Approvals
         from custodata.approvals.secret import watermark_secret
 
-        return Approvals(self.ops, self.audit, authorize=lambda subject, action: self.engine.check(subject, action, at=self.clock()),
-                         watermark_secret=watermark_secret(self.out_dir), sealer=self.protector)
+        def authorize(subject: Any, action: str) -> AccessDecision:
+            return self.engine.check(subject, action, at=self.clock())
+
+        return Approvals(self.ops, self.audit, authorize=authorize, watermark_secret=watermark_secret(self.out_dir),
+                         sealer=self.protector)
 
     def close(self) -> None:
         self.ops.close()

@@ -1,0 +1,61 @@
+"""What every ``custodata`` command shares: the consoles, the output-folder option, clean errors.
+
+Kept apart from :mod:`custodata.cli.app` so command groups in their own modules
+can import it without importing the main app (which imports them to register).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from custodata.errors import CustodataError
+
+console = Console()
+err_console = Console(stderr=True)
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Turn custodata's errors into one line on stderr and exit code 1 — never a traceback."""
+    from custodata.cli.render import print_error
+
+    try:
+        yield
+    except CustodataError as exc:
+        print_error(err_console, str(exc))
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a driver's or library's error: one line, never a traceback
+        import duckdb
+
+        if isinstance(exc, duckdb.Error):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print_error(err_console, f"store: {first}")
+            raise typer.Exit(1) from None
+        if type(exc).__module__.startswith("splink"):
+            print_error(err_console, f"entity resolution: {str(exc).strip().splitlines()[0]}")
+            raise typer.Exit(1) from None
+        raise
+
+
+def _require_store(out: Path) -> Path:
+    path = out / "custodata.duckdb"
+    if not path.exists():
+        raise CustodataError(f"no custodata store in {out}: run `custodata run INPUT --out {out}` first")
+    return path
+
+
+def cli_actor() -> str:
+    """``cli:<os login name>``: whoever can run the terminal commands on this machine."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry in a bare container
+        return "cli:unknown"
