@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,12 +192,15 @@ class AuditLog:
             customers.extend({"seq": seq, "customer_id": c} for c in prepared["_customers"])
             if self.signer is not None and seq % self.checkpoint_every == 0:
                 checkpoints.append(self._checkpoint_row(seq, prev))
-        con.execute(t.audit_event.insert(), events)
-        if customers:
-            con.execute(t.audit_event_customer.insert(), customers)
-        if checkpoints:
-            con.execute(t.audit_checkpoint.insert(), checkpoints)
-        con.execute(t.audit_head.update().where(t.audit_head.c.id == _HEAD_ID).values(seq=seq, hash=prev))
+        if con.dialect.name == "postgresql" and len(events) + len(customers) <= _ONE_STATEMENT_ROWS:
+            _one_statement(con, events, customers, checkpoints, seq, prev)
+        else:
+            con.execute(t.audit_event.insert(), events)
+            if customers:
+                con.execute(t.audit_event_customer.insert(), customers)
+            if checkpoints:
+                con.execute(t.audit_checkpoint.insert(), checkpoints)
+            con.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
         return [e["seq"] for e in events]
 
     def prepare(self, event: AuditEvent) -> dict[str, Any]:
@@ -238,9 +242,7 @@ class AuditLog:
 
     @staticmethod
     def lock_head(con: sa.Connection) -> tuple[int, str]:
-        head = con.execute(
-            sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == _HEAD_ID).with_for_update()
-        ).one_or_none()
+        head = con.execute(_LOCK_HEAD).one_or_none()
         if head is None:
             raise StateError("the audit log has no chain head row: open it with AuditLog(store) first")
         return int(head.seq), str(head.hash)
@@ -289,6 +291,46 @@ class AuditLog:
         from custodata.audit.retention import purge
 
         return purge(self, settings, now=now, actor=actor)
+
+
+_ONE_STATEMENT_ROWS = 500  # beyond this a batch is inserted table by table (bound-parameter limit)
+# the per-append statements, built once so SQLAlchemy compiles them once per dialect
+_LOCK_HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == _HEAD_ID).with_for_update()
+_MOVE_HEAD = t.audit_head.update().where(t.audit_head.c.id == _HEAD_ID).values(
+    seq=sa.bindparam("new_seq", type_=sa.BigInteger), hash=sa.bindparam("new_hash", type_=sa.String))
+
+
+def _one_statement(con: sa.Connection, events: list[dict[str, Any]], customers: list[dict[str, Any]],
+                   checkpoints: list[dict[str, Any]], seq: int, hash_: str) -> None:
+    """PostgreSQL: the batch's inserts as data-modifying CTEs of the head update, one round trip.
+
+    Same rows, same transaction, same head lock as the statement-per-table path; only
+    the round trips and SQLAlchemy's per-call compilation of multi-row inserts are saved
+    (the SQL text is made once per batch shape).
+    """
+    sections = [(t.audit_event.name, events), (t.audit_event_customer.name, customers),
+                (t.audit_checkpoint.name, checkpoints)]
+    shape = tuple((name, tuple(rows[0]) if rows else (), len(rows)) for name, rows in sections)
+    params: dict[str, Any] = {"head_seq": seq, "head_hash": hash_}
+    for n, (_, rows) in enumerate(sections):
+        for i, row in enumerate(rows):
+            for k, (column, value) in enumerate(row.items()):
+                params[f"p{n}_{i}_{k}"] = value
+    con.exec_driver_sql(_pg_batch_sql(shape), params)
+
+
+@lru_cache(maxsize=256)
+def _pg_batch_sql(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:
+    ctes = []
+    for n, (table, columns, count) in enumerate(shape):
+        if not count:
+            continue
+        names = ", ".join(f'"{c}"' for c in columns)
+        rows = ", ".join("(" + ", ".join(f"%(p{n}_{i}_{k})s" for k in range(len(columns))) + ")"
+                         for i in range(count))
+        ctes.append(f'c{n} AS (INSERT INTO "{table}" ({names}) VALUES {rows})')
+    return (f"WITH {', '.join(ctes)} UPDATE \"{t.audit_head.name}\" SET seq = %(head_seq)s, hash = %(head_hash)s "
+            f"WHERE id = {_HEAD_ID}")
 
 
 __all__ = ["AuditError", "AuditLog", "Checkpoint", "Clock", "clean_text", "naive_utc", "utc_now"]
