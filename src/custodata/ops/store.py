@@ -31,6 +31,7 @@ TABLE_MODULES = (
     "custodata.access.tables",
     "custodata.serving.tables",
     "custodata.approvals.tables",
+    "custodata.monitoring.tables",
 )
 
 
