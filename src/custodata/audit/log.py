@@ -313,9 +313,10 @@ def _one_statement(con: sa.Connection, events: list[dict[str, Any]], customers: 
     shape = tuple((name, tuple(rows[0]) if rows else (), len(rows)) for name, rows in sections)
     params: dict[str, Any] = {"head_seq": seq, "head_hash": hash_}
     for n, (_, rows) in enumerate(sections):
+        columns = shape[n][1]
         for i, row in enumerate(rows):
-            for k, (column, value) in enumerate(row.items()):
-                params[f"p{n}_{i}_{k}"] = value
+            for k, column in enumerate(columns):
+                params[f"p{n}_{i}_{k}"] = row[column]
     con.exec_driver_sql(_pg_batch_sql(shape), params)
 
 
