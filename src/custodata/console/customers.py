@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from custodata.console.web import Console, Ctx, route_class
+from custodata.errors import ConfigError
 from custodata.service import customers, governance
 
 # profile keys shown under their own heading or not at all (structure, not attributes)
@@ -48,18 +49,33 @@ def _purpose(ctx: Ctx, value: str | None) -> str | None:
     return value
 
 
-def _unmaskable(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> set[str]:
-    """Profile fields shown masked or withheld that a person allowed to unmask might ask for in plain."""
+def _unmaskable(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> dict[str, list[str]]:
+    """Masked or withheld profile fields the person's unmask rules allow, each with the purposes allowed.
+
+    Only a button the policy would honour is offered (an outsourced agent sees one for the
+    mobile only); the service checks again when it is pressed.
+    """
     if not ctx.can("customer.unmask"):
-        return set()
-    masking = ctx.svc.engine.masking
-    out = set()
+        return {}
+    engine = ctx.svc.engine
+    masking = engine.masking
+    at = ctx.svc.clock()
+    out: dict[str, list[str]] = {}
     for name in profile:
         if masking.grading.field_type(name) is None:
             continue
         decision = masking.decide(name, ctx.me.role, purpose)
-        if decision.operator != "plain" or decision.effect != "allow":
-            out.add(name)
+        if decision.operator == "plain" and decision.effect == "allow":
+            continue
+        allowed = []
+        for p in masking.purposes:
+            try:
+                if engine.check_unmask(ctx.me.principal, name, p, at=at).allowed:
+                    allowed.append(p)
+            except ConfigError:  # a field the policy does not know cannot be unmasked
+                break
+        if allowed:
+            out[name] = allowed
     return out
 
 
