@@ -10,7 +10,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 fi
 
 # Chromium for the console tests, and a CJK font so Chinese names and labels render (not boxes)
-if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
     echo "installing Debian's chromium and fonts-noto-cjk (console tests)"
     export DEBIAN_FRONTEND=noninteractive
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
