@@ -1,0 +1,222 @@
+"""Monitoring settings: work hours, baselines, weights, severities and every detector's thresholds.
+
+Each bank tunes these to its own staff (a call centre works shifts, a private
+bank's relationship managers see few but valuable customers), so they live in
+``monitoring.yaml`` validated by pydantic: a wrong key or value is refused
+with the file and the key named, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from custodata.yamlconfig import read_yaml, validate
+
+DEFAULT_PATH = Path(__file__).with_name("monitoring.yaml")
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkHours(_Strict):
+    start: dt.time = dt.time(8, 0)
+    end: dt.time = dt.time(19, 0)
+    workdays: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), description="Monday = 0 … Sunday = 6")
+    holidays: tuple[dt.date, ...] = ()
+    extra_workdays: tuple[dt.date, ...] = Field(default=(), description="weekend days worked (调休)")
+
+    @model_validator(mode="after")
+    def _order(self) -> WorkHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be later than start {self.start}")
+        if any(d < 0 or d > 6 for d in self.workdays):
+            raise ValueError("workdays are 0 (Monday) … 6 (Sunday)")
+        return self
+
+
+class BaselineSettings(_Strict):
+    days: int = Field(default=28, ge=3, le=365, description="rolling window of past active days")
+    min_person_days: int = Field(default=5, ge=1, description="a person's own baseline is used from this many days")
+    min_peer_days: int = Field(default=10, ge=1, description="a peer-group baseline needs this many person-days")
+    k: float = Field(default=4.0, gt=0, description="robust z (MADs above the median) that counts as unusual")
+    min_scale: float = Field(default=2.0, gt=0, description="floor of the MAD scale : a flat history is no hair-trigger")
+    exclude_alerted_days: bool = True
+
+
+class Weights(_Strict):
+    value: dict[str, float] = Field(default_factory=lambda: {
+        "high_net_worth": 3.0, "corporate": 2.5, "sme": 1.5, "individual": 1.0})
+    unknown_value: float = Field(default=1.0, gt=0)
+    level: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.75, 3: 1.0, 4: 1.5, 5: 2.0})
+    kind: dict[str, float] = Field(default_factory=lambda: {"employee": 1.0, "outsourced": 1.5, "partner": 1.3})
+
+    @field_validator("value", "kind")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in v.items() if w <= 0]
+        if bad:
+            raise ValueError(f"weights must be positive: {', '.join(bad)}")
+        return v
+
+    @field_validator("level")
+    @classmethod
+    def _levels(cls, v: dict[int, float]) -> dict[int, float]:
+        if any(k < 1 or k > 5 for k in v) or any(w <= 0 for w in v.values()):
+            raise ValueError("levels are 1 … 5 with positive weights")
+        return v
+
+
+class SeverityBands(_Strict):
+    """Weighted score at which an alert becomes medium, high, critical (below medium it is low)."""
+
+    medium: float = Field(default=2.0, gt=0)
+    high: float = Field(default=4.0, gt=0)
+    critical: float = Field(default=8.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> SeverityBands:
+        if not self.medium < self.high < self.critical:
+            raise ValueError("bands must ascend: medium < high < critical")
+        return self
+
+    def of(self, score: float) -> Severity:
+        if score >= self.critical:
+            return "critical"
+        if score >= self.high:
+            return "high"
+        if score >= self.medium:
+            return "medium"
+        return "low"
+
+
+class AnomalySettings(_Strict):
+    enabled: bool = True
+    min_samples: int = Field(default=100, ge=20, description="completed person-days needed before the model is fitted")
+    max_samples: int = Field(default=20_000, ge=100, description="most recent person-days the model is fitted on")
+    n_estimators: int = Field(default=100, ge=10, le=1000)
+    boost: float = Field(default=0.5, ge=0, description="score multiplier per unit of anomaly (0: only reported)")
+    soft_factor: float = Field(default=0.75, gt=0, le=1,
+                               description="a rule at this fraction of its threshold fires if the model agrees")
+    seed: int = 7
+
+
+class ActionSettings(_Strict):
+    freeze_at: Severity | None = Field(default="high", description="freeze the account at this severity or above")
+
+
+class Rule(_Strict):
+    """A count rule against the person's own or the peer group's baseline."""
+
+    enabled: bool = True
+    min_count: float = Field(default=10, ge=0, description="never fire below this many, whatever the baseline")
+    ratio: float = Field(default=3.0, ge=1, description="and at least this many times the baseline median")
+    k: float | None = Field(default=None, gt=0, description="overrides baseline.k for this scenario")
+
+
+class HoardingRule(Rule):
+    min_count: float = 40
+    kind_factor: dict[str, float] = Field(default_factory=lambda: {"outsourced": 0.75, "partner": 0.75},
+                                          description="threshold multiplier by kind: outsourced staff watched closer")
+
+
+class OffHoursRule(Rule):
+    min_count: float = 15
+
+
+class OutOfScopeRule(Rule):
+    min_count: float = 10
+    exempt_roles: tuple[str, ...] = ()
+
+
+class DepartingRule(Rule):
+    min_count: float = 10
+    ratio: float = 1.5
+    k: float | None = 2.0
+    statuses: tuple[str, ...] = ("leaving", "transferred")
+    lookback_days: int = Field(default=90, ge=0, description="watch from this many days before the status date")
+    max_exports: int = Field(default=0, ge=0, description="more exports or downloads in a day than this fire at once")
+
+
+class UnmaskRule(Rule):
+    min_count: float = 10
+    window_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
+class FailedLoginRule(_Strict):
+    enabled: bool = True
+    window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    min_failed: int = Field(default=5, ge=1)
+    min_denied: int = Field(default=10, ge=1)
+
+
+class SharedCustomersRule(_Strict):
+    enabled: bool = True
+    min_accounts: int = Field(default=4, ge=2, description="distinct accounts touching one customer in a day")
+    min_customers: int = Field(default=5, ge=1, description="such customers touched by one account")
+
+
+class MultiAddressRule(Rule):
+    min_count: float = 4
+    ratio: float = 2.0
+
+
+class NewDataKindRule(_Strict):
+    enabled: bool = True
+    min_history_days: int = Field(default=10, ge=1, description="a person needs this much history to have habits")
+    min_level: int = Field(default=3, ge=1, le=5, description="first use of a field below this level is not reported")
+    peer_share: float = Field(default=0.2, ge=0, le=1, description="not reported if this share of peers use the field")
+
+
+class Scenarios(_Strict):
+    hoarding: HoardingRule = HoardingRule()
+    off_hours_bulk: OffHoursRule = OffHoursRule()
+    out_of_scope: OutOfScopeRule = OutOfScopeRule()
+    departing_exfiltration: DepartingRule = DepartingRule()
+    repeated_unmask: UnmaskRule = UnmaskRule()
+    failed_login_burst: FailedLoginRule = FailedLoginRule()
+    shared_customers: SharedCustomersRule = SharedCustomersRule()
+    multi_address: MultiAddressRule = MultiAddressRule()
+    new_data_kind: NewDataKindRule = NewDataKindRule()
+
+
+class MonitorConfig(_Strict):
+    """All monitoring settings; defaults are the shipped ``monitoring.yaml``."""
+
+    timezone: str = "Asia/Shanghai"
+    work_hours: WorkHours = WorkHours()
+    baseline: BaselineSettings = BaselineSettings()
+    weights: Weights = Weights()
+    severity: SeverityBands = SeverityBands()
+    anomaly: AnomalySettings = AnomalySettings()
+    actions: ActionSettings = ActionSettings()
+    scenarios: Scenarios = Scenarios()
+    grading_file: Path | None = Field(default=None, description="field levels; the shipped grading.yaml when absent")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{v}' is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def load_config(path: Path | str | None = None) -> MonitorConfig:
+    """Settings from ``path`` (the shipped ``monitoring.yaml`` when None); errors name the file and key."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    data = read_yaml(p, "monitoring configuration")
+    if data is None:
+        data = {}
+    return validate(MonitorConfig, data, str(p))
