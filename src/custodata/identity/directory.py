@@ -63,6 +63,22 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+def _session_person() -> sa.Select[Any]:
+    """The session, its person and the roles held now: built once, so compiled once per dialect."""
+    s, p, r = t.session, t.person, t.person_role
+    return (
+        sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at,
+                  p.c.display_name, p.c.kind, p.c.branch, p.c.status, p.c.valid_from, p.c.valid_to,
+                  r.c.role.label("held"))
+        .select_from(s.join(p, p.c.person_id == s.c.person_id)
+                     .outerjoin(r, r.c.person_id == s.c.person_id))
+        .where(s.c.token_hash == sa.bindparam("token_hash", type_=sa.String))
+    )
+
+
+_SESSION_PERSON = _session_person()
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -199,6 +215,7 @@ class Directory:
         if lockout < dt.timedelta(0):
             raise IdentityError("lockout must not be negative")
         self.store = store
+        self._reader = store.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.audit = audit
         self.session_ttl = session_ttl
         self.max_failures = max_failures
@@ -537,17 +554,9 @@ class Directory:
             raise SessionExpiredError("session unknown or expired: log in again")
         token_hash = _token_hash(token)
         now = self.now()
-        s, p, r = t.session, t.person, t.person_role
-        query = (
-            sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at,
-                      p.c.display_name, p.c.kind, p.c.branch, p.c.status, p.c.valid_from, p.c.valid_to,
-                      r.c.role.label("held"))
-            .select_from(s.join(p, p.c.person_id == s.c.person_id)
-                         .outerjoin(r, r.c.person_id == s.c.person_id))
-            .where(s.c.token_hash == token_hash)
-        )
-        with self.store.read() as con:
-            rows = con.execute(query).all()
+        s = t.session
+        with self._reader.connect() as con:  # autocommit: one statement, no BEGIN/ROLLBACK round trips
+            rows = con.execute(_SESSION_PERSON, {"token_hash": token_hash}).all()
         if not rows or rows[0].revoked_at is not None or rows[0].expires_at <= now:
             raise SessionExpiredError("session unknown or expired: log in again")
         first = rows[0]
