@@ -46,7 +46,7 @@ class BaselineSettings(_Strict):
     min_person_days: int = Field(default=5, ge=1, description="a person's own baseline is used from this many days")
     min_peer_days: int = Field(default=10, ge=1, description="a peer-group baseline needs this many person-days")
     k: float = Field(default=4.0, gt=0, description="robust z (MADs above the median) that counts as unusual")
-    min_scale: float = Field(default=2.0, gt=0, description="floor of the MAD scale : a flat history is no hair-trigger")
+    min_scale: float = Field(default=2.0, gt=0, description="MAD floor: a flat history is no hair-trigger")
     exclude_alerted_days: bool = True
 
 
