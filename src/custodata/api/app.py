@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from custodata import __version__
-from custodata.api import audit, customers, errors, people, policy, requests, session, system
+from custodata.api import alerts, audit, customers, errors, people, policy, requests, session, system
 from custodata.api.schemas import ErrorOut
 from custodata.api.security import SecurityMiddleware
 from custodata.service import Services
@@ -32,8 +32,12 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def create_app(services: Services) -> FastAPI:
-    """The application bound to one set of services (one per process)."""
+def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
+    """The application bound to one set of services (one per process).
+
+    ``monitor`` runs the live insider-leak monitor in a background thread for
+    the application's lifetime (one per deployment; tests call it by hand).
+    """
     app = FastAPI(
         title="custodata",
         version=__version__,
@@ -43,10 +47,11 @@ def create_app(services: Services) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=alerts.monitor_lifespan(services) if monitor else None,
     )
     app.state.services = services
     errors.install(app)
-    for module in (session, customers, requests, audit, policy, people, system):
+    for module in (session, customers, requests, audit, policy, people, alerts, system):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     app.add_middleware(SecurityMiddleware)
     _mount_console(app, services)

@@ -343,6 +343,7 @@ def _demo_people(out: Path) -> list[Any]:
 
 
 # commands of the protection concerns live in their own modules and attach to ``app`` on import
+from custodata.cli import alerts as _alerts  # noqa: E402
 from custodata.cli import approvals as _approvals  # noqa: E402
 from custodata.cli import audit as _audit  # noqa: E402
 from custodata.cli import classify as _classify  # noqa: E402, F401
@@ -351,7 +352,7 @@ from custodata.cli import policy as _policy  # noqa: E402
 from custodata.cli import protect as _protect  # noqa: E402, F401
 from custodata.cli import serve as _serve  # noqa: E402
 
-for _group in (_people, _policy, _approvals, _audit, _serve):
+for _group in (_people, _policy, _approvals, _audit, _alerts, _serve):
     _group.register(app)
 
 

@@ -40,7 +40,11 @@ def _display_url(host: str, port: int) -> str:
 
 def serve(out: OutOpt = Path("out"), db: DbOpt = None, host: HostOpt = "127.0.0.1", port: PortOpt = 8000,
           workers: WorkersOpt = 1) -> None:
-    """Serve the API (spec at /api/openapi.json, docs at /api/docs) and the web console."""
+    """Serve the API (spec at /api/openapi.json, docs at /api/docs) and the web console.
+
+    With one worker the live insider-leak monitor runs inside the server; with several,
+    run ``custodata alerts watch`` once beside them.
+    """
     import uvicorn
 
     from custodata.api.app import OUT_ENV, create_app
@@ -52,7 +56,7 @@ def serve(out: OutOpt = Path("out"), db: DbOpt = None, host: HostOpt = "127.0.0.
         url = db or default_url(out)
         base = _display_url(host, port)
         if workers == 1:
-            application = create_app(Services.open(out, url=url))  # migrations run here, before listening
+            application = create_app(Services.open(out, url=url), monitor=True)  # migrations run here
         console.print(f"console   {base}/")
         console.print(f"API docs  {base}/api/docs")
         console.print(f"OpenAPI   {base}/api/openapi.json")

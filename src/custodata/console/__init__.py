@@ -23,10 +23,10 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI, services: Services, settings: ConsoleSettings | None = None) -> Console:
     """Add the console's pages (``/``, ``/login``, ``/search`` …) and its stylesheet to ``app``."""
-    from custodata.console import admin, approvals, customers, login
+    from custodata.console import admin, alerts, approvals, customers, login
 
     console = Console(services, settings)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
-    for module in (login, customers, approvals, admin):
+    for module in (login, customers, approvals, admin, alerts):
         app.include_router(module.routes(console))
     return console

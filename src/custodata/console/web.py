@@ -54,6 +54,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/audit", "nav.audit", ("audit.read",)),
     ("/people", "nav.people", ("people.read",)),
     ("/policies", "nav.policies", ("policy.read",)),
+    ("/alerts", "nav.alerts", ("alerts.read",)),
 )
 
 
