@@ -91,8 +91,9 @@ class Simulation:
     def days(self) -> Iterator[list[SimEvent]]:
         """Each local day's events in time order; a night session past midnight is carried into the next day."""
         rng = np.random.default_rng([self.config.seed, 1])  # the events' own stream: replayable
-        for case in self.cases:
+        for case in self.cases:  # a replay starts the cases afresh, so it draws exactly what the first run drew
             case.first_bad_event_at, case.events = None, 0
+            case.params.pop("targets", None)
         by_person: dict[str, list[Case]] = {}
         for case in self.cases:
             for p in case.people:
