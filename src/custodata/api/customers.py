@@ -9,16 +9,20 @@ have to treat as customer data.  Views and lineage take only a customer id
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
 
-from custodata.api.deps import CallerDep, ServicesDep
+from custodata.api.deps import CallerDep, ServicesDep, TokenDep, authenticate
 from custodata.api.schemas import ID_PATTERN, NAME_PATTERN, SearchHit, SearchIn, UnmaskIn, UnmaskOut, public
 from custodata.service import customers as customer_service
 
 router = APIRouter(tags=["customers"])
 
+_ANY_DICT = TypeAdapter(dict[str, Any])
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="custodata customer id")]
 Purpose = Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64, description="purpose of use")]
 
@@ -32,10 +36,24 @@ def search(body: SearchIn, caller: CallerDep, svc: ServicesDep) -> list[dict[str
 
 
 @router.get("/customers/{customer_id}", response_model=dict[str, Any])
-def view(customer_id: CustomerId, caller: CallerDep, svc: ServicesDep, purpose: Purpose = None) -> dict[str, Any]:
-    """The 360° view, masked for the caller's role and purpose (``masked_for`` says which)."""
-    result: dict[str, Any] = public(customer_service.view(svc, caller, customer_id, purpose=purpose))
-    return result
+async def view(request: Request, customer_id: CustomerId, svc: ServicesDep, bearer_token: TokenDep,
+               purpose: Purpose = None) -> Response:
+    """The 360° view, masked for the caller's role and purpose (``masked_for`` says which).
+
+    The busiest route: the session is authenticated and the view read, masked and audited
+    in one worker thread (one hop instead of two), and the JSON-ready view is sent as is
+    rather than validated again against ``dict[str, Any]``.
+    """
+
+    def answer() -> bytes:
+        caller = authenticate(request, svc, bearer_token)
+        shown = public(customer_service.view(svc, caller, customer_id, purpose=purpose))
+        try:
+            return json.dumps(shown, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:  # a NaN or infinity: written as null, as the response model would
+            return _ANY_DICT.dump_json(shown)
+
+    return Response(await run_in_threadpool(answer), media_type="application/json")
 
 
 @router.post("/customers/{customer_id}/unmask", response_model=UnmaskOut)

@@ -20,7 +20,9 @@ bearer = HTTPBearer(auto_error=False, description="the token returned by POST /a
 NOT_LOGGED_IN = "not logged in: send the token from POST /api/v1/login as 'Authorization: Bearer <token>'"
 
 
-def services(request: Request) -> Services:
+# ``async`` where no I/O is done: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a thread hop per dependency per request for what is an attribute read.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -29,7 +31,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+async def token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
     if credentials is None or not credentials.credentials or len(credentials.credentials) > 512:
         raise HTTPException(401, NOT_LOGGED_IN, headers={"WWW-Authenticate": "Bearer"})
     return credentials.credentials
@@ -40,6 +42,11 @@ TokenDep = Annotated[str, Depends(token)]
 
 
 def caller(request: Request, svc: ServicesDep, bearer_token: TokenDep) -> Caller:
+    return authenticate(request, svc, bearer_token)
+
+
+def authenticate(request: Request, svc: Services, bearer_token: str) -> Caller:
+    """The caller of ``request``, re-read now: for a route that authenticates inside its own worker thread."""
     return auth_service.authenticate(svc, bearer_token, source_address=client_address(request))
 
 
