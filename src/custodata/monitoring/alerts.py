@@ -87,3 +87,76 @@ class Alert:
             first_event_at=_time(data.get("first_event_at")), detected_at=_time(data.get("detected_at")),
             action_taken=data.get("action_taken"),
         )
+
+
+_KIND_ZH = {"employee": "员工", "outsourced": "外包人员", "partner": "合作方人员"}
+_SOURCE_ZH = {"person": "本人", "peer": "同岗同机构", "floor": "最低阈值"}
+_SOURCE_EN = {"person": "own", "peer": "peer-group", "floor": "minimum"}
+
+
+def _baseline_phrases(evidence: dict[str, Any]) -> tuple[str, str]:
+    base = evidence.get("baseline") or {}
+    source = str(base.get("source") or "floor")
+    median = base.get("median")
+    if median is None:
+        thr = evidence.get("threshold")
+        return f"above the minimum of {thr:g}", f"超过最低阈值 {thr:g}"
+    ratio = evidence.get("ratio")
+    return (f"{ratio:g}× the usual {median:g} ({_SOURCE_EN.get(source, source)} baseline)",
+            f"为平时 {median:g} 的 {ratio:g} 倍（{_SOURCE_ZH.get(source, source)}基线）")
+
+
+def summarise(scenario: str, actor: str, person: Any, count: float, evidence: dict[str, Any]) -> tuple[str, str]:
+    """One English and one Chinese sentence saying who did what, how much, and against which normal."""
+    n = f"{count:g}"
+    kind = getattr(person, "kind", "employee")
+    role = getattr(person, "role", "") or "-"
+    who_en, who_zh = f"{actor} ({kind}, {role})", f"{actor}（{_KIND_ZH.get(kind, kind)}，{role}）"
+    vs_en, vs_zh = _baseline_phrases(evidence)
+    valuable = sum(v for k, v in (evidence.get("customers_by_value") or {}).items()
+                   if k in ("high_net_worth", "corporate"))
+    hv_en = f", {valuable} of them high-value" if valuable else ""
+    hv_zh = f"，其中高价值客户 {valuable} 位" if valuable else ""
+    if scenario == "hoarding":
+        return (f"{who_en} looked at {n} distinct customers today{hv_en}: {vs_en}.",
+                f"{who_zh}今日查看 {n} 位不同客户{hv_zh}，{vs_zh}。")
+    if scenario == "off_hours_bulk":
+        return (f"{who_en} looked at {n} customers outside work hours today{hv_en}: {vs_en}.",
+                f"{who_zh}今日非工作时间查看 {n} 位客户{hv_zh}，{vs_zh}。")
+    if scenario == "out_of_scope":
+        return (f"{who_en} looked at {n} customers outside their branch and portfolio today{hv_en}: {vs_en}.",
+                f"{who_zh}今日查看本机构及名下以外客户 {n} 位{hv_zh}，{vs_zh}。")
+    if scenario == "departing_exfiltration":
+        status = evidence.get("status", "leaving")
+        status_zh = {"leaving": "离职中", "transferred": "已调岗"}.get(str(status), str(status))
+        if evidence.get("trigger") == "exports":
+            rows = evidence.get("exported_customers", 0)
+            return (f"{who_en}, status {status}, made {n} exports or downloads today ({rows} customers).",
+                    f"{who_zh}状态为{status_zh}，今日导出或下载 {n} 次（{rows} 位客户）。")
+        return (f"{who_en}, status {status}, looked at {n} customers today{hv_en}: {vs_en}.",
+                f"{who_zh}状态为{status_zh}，今日查看 {n} 位客户{hv_zh}，{vs_zh}。")
+    if scenario == "repeated_unmask":
+        minutes = evidence.get("window_minutes")
+        return (f"{who_en} unmasked {n} fields within {minutes} minutes: {vs_en}.",
+                f"{who_zh}在 {minutes} 分钟内明文查看 {n} 次，{vs_zh}。")
+    if scenario == "failed_login_burst":
+        minutes = evidence.get("window_minutes")
+        if evidence.get("kind") == "denied":
+            return (f"{who_en} was denied {n} times within {minutes} minutes.",
+                    f"{who_zh}在 {minutes} 分钟内被拒绝访问 {n} 次。")
+        return (f"{n} failed logins for {actor} within {minutes} minutes.",
+                f"{actor} 在 {minutes} 分钟内登录失败 {n} 次。")
+    if scenario == "shared_customers":
+        accounts = len(evidence.get("accounts") or ())
+        return (f"{who_en} looked at {n} customers that {evidence.get('min_accounts')} or more accounts also "
+                f"looked at today ({accounts} accounts in all).",
+                f"{who_zh}今日查看的客户中有 {n} 位同时被 {evidence.get('min_accounts')} 个以上账号查看"
+                f"（共 {accounts} 个账号）。")
+    if scenario == "multi_address":
+        return (f"{who_en} used {n} different network addresses today: {vs_en}.",
+                f"{who_zh}今日从 {n} 个不同网络地址访问，{vs_zh}。")
+    if scenario == "new_data_kind":
+        fields = ", ".join(evidence.get("fields") or ())
+        return (f"{who_en} accessed {fields} for the first time in {evidence.get('history_days')} days of history.",
+                f"{who_zh}首次访问 {fields}（此前 {evidence.get('history_days')} 天从未使用）。")
+    return f"{who_en}: {scenario} ({n}).", f"{who_zh}：{scenario}（{n}）。"

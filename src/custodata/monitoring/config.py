@@ -48,6 +48,7 @@ class BaselineSettings(_Strict):
     k: float = Field(default=4.0, gt=0, description="robust z (MADs above the median) that counts as unusual")
     min_scale: float = Field(default=2.0, gt=0, description="MAD floor: a flat history is no hair-trigger")
     exclude_alerted_days: bool = True
+    warmup_days: int = Field(default=5, ge=0, description="days watched before volume rules may fire on floors alone")
 
 
 class Weights(_Strict):
@@ -104,6 +105,7 @@ class AnomalySettings(_Strict):
     boost: float = Field(default=0.5, ge=0, description="score multiplier per unit of anomaly (0: only reported)")
     soft_factor: float = Field(default=0.75, gt=0, le=1,
                                description="a rule at this fraction of its threshold fires if the model agrees")
+    quantile: float = Field(default=0.995, gt=0.5, lt=1, description="anomalous: above this share of past days")
     seed: int = 7
 
 
@@ -165,6 +167,7 @@ class SharedCustomersRule(_Strict):
 class MultiAddressRule(Rule):
     min_count: float = 4
     ratio: float = 2.0
+    k: float | None = 1.5
 
 
 class NewDataKindRule(_Strict):

@@ -1,28 +1,505 @@
-"""The monitor: person-day features, baselines, rules and the anomaly model behind every alert."""
+"""The monitor: every event updates person-day features, and rules judge them against baselines at once.
+
+Detection is incremental so an alert comes within a minute of the events
+behind it, not at night: each event updates its person's running day in
+constant time and the rules that the event can affect are checked right then
+(sliding windows for bursts, the day so far for volumes).  Thresholds come
+from the person's own robust baseline (their peer group's before they have
+one) and never fall below each scenario's configured floor; the anomaly model
+corroborates near-misses and weighs in on the score.  Because every decision
+depends only on the events in order, feeding a file in one batch or in many
+small ones gives the same alerts.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from custodata.monitoring.alerts import Alert
-from custodata.monitoring.config import MonitorConfig
+from custodata.classification.grading import load_grading
+from custodata.monitoring.alerts import Alert, alert_id, severity_rank, summarise
+from custodata.monitoring.anomaly import AnomalyModel, normalise
+from custodata.monitoring.baseline import Baselines, Basis
+from custodata.monitoring.config import MonitorConfig, Rule
 from custodata.monitoring.events import MonitorEvent
+from custodata.monitoring.features import BULK_ACTIONS, DATA_ACTIONS, DayState, LocalClock, add_ref
 from custodata.monitoring.people import CustomerInfo, PersonInfo
+from custodata.monitoring.risk import assess
+
+Group = tuple[str, str]
+# the person-day feature each volume scenario is judged on (a false positive raises that person's bar on it)
+SCENARIO_FEATURE = {
+    "hoarding": "customers", "off_hours_bulk": "off_hours_customers", "out_of_scope": "out_of_scope",
+    "departing_exfiltration": "customers", "shared_customers": "shared", "multi_address": "addresses",
+}
+
+
+@dataclass
+class MonitorStats:
+    """Running counts, for the CLI summary and the benchmark."""
+
+    events: int = 0
+    alerts: int = 0
+    days_closed: int = 0
+    model_samples: int = 0
 
 
 class Monitor:
-    """Incremental detection: feed events as they arrive, get back only the new alerts."""
+    """Incremental detection: feed events in time order as they arrive, get back only the new alerts."""
 
     def __init__(self, config: MonitorConfig, people: Mapping[str, PersonInfo], customers: CustomerInfo) -> None:
         self.config = config
-        self.people = people
         self.customers = customers
+        self.clock = LocalClock(config)
+        self.baselines = Baselines(config)
+        self.model = AnomalyModel(config.anomaly)
+        self.stats = MonitorStats()
+        self._grading = load_grading(config.grading_file)
+        self._levels: dict[str, int] = {}
+        self._people: Mapping[str, PersonInfo] = people
+        self._person_cache: dict[str, PersonInfo] = {}
+        self._today: dt.date | None = None
+        self._states: dict[tuple[str, dt.date], DayState] = {}
+        self._groups: dict[str, Group] = {}
+        self._customer_actors: dict[dt.date, dict[str, set[str]]] = {}
+        self._windows: dict[tuple[str, str], deque[tuple[dt.datetime, int]]] = {}
+        self._suppress: dict[tuple[str, str], dt.datetime] = {}
+        self._alert_ids: set[str] = set()
+        self._samples: deque[tuple[Group, dict[str, float]]] = deque(maxlen=config.anomaly.max_samples)
+        self._n = 0
+        self._days_seen = 0
+        self._excluded: dict[tuple[str, dt.date], dict[str, float]] = {}  # alerted days kept out of baselines
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def update_people(self, people: Mapping[str, PersonInfo]) -> None:
+        """New people facts (a status changed, a portfolio moved); they apply from the next event."""
+        self._people = people
+        self._person_cache.clear()
 
     def feed(self, events: Iterable[MonitorEvent]) -> list[Alert]:
-        raise NotImplementedError
+        """Process events (in time order, as the log appends them); returns the alerts they raised."""
+        out: list[Alert] = []
+        for event in events:
+            self._n += 1
+            self._observe(event, event.seq if event.seq is not None else self._n, out)
+        self.stats.events = self._n
+        self.stats.alerts += len(out)
+        return out
 
     def mark_false_positive(self, alert: Alert) -> None:
-        raise NotImplementedError
+        """Learn from a false positive: the same person needs clearly more than this to be alerted again."""
+        count = alert.evidence.get("count")
+        until = alert.window_end.date() + dt.timedelta(days=self.config.baseline.days)
+        if isinstance(count, int | float):
+            value = float(count)
+            feature = SCENARIO_FEATURE.get(alert.scenario)
+            if feature is not None:  # the whole day counts, not only the part seen when the alert was raised
+                day = self.clock.judge(alert.window_end)[0]
+                st = self._states.get((alert.actor, day))
+                whole = st.vector() if st is not None else self._excluded.get((alert.actor, day), {})
+                value = max(value, whole.get(feature, 0.0))
+            self.baselines.allow(alert.actor, alert.scenario, value * 1.25 + 1.0, until)
+        if alert.scenario == "new_data_kind":
+            self.baselines.fields_seen[alert.actor].update(str(f) for f in alert.evidence.get("fields", ()))
+        for (actor, _), st in self._states.items():
+            if actor == alert.actor:
+                st.bases.pop(alert.scenario, None)
+                st.alerted.discard(alert.scenario)
+        self._alert_ids.add(alert.alert_id)
+
+    # --- per event ---------------------------------------------------------------------------------
+
+    def _person(self, event: MonitorEvent) -> PersonInfo:
+        person = self._person_cache.get(event.actor)
+        if person is None:
+            person = self._people.get(event.actor) or PersonInfo(
+                actor=event.actor, role=event.role or "", branch=event.branch or "")
+            self._person_cache[event.actor] = person
+        return person
+
+    def _level(self, field_name: str) -> int:
+        level = self._levels.get(field_name)
+        if level is None:
+            level = self._levels[field_name] = self._grading.field_level(field_name)
+        return level
+
+    def _observe(self, e: MonitorEvent, ref: int, out: list[Alert]) -> None:
+        day, off = self.clock.judge(e.at)
+        if self._today is None or day > self._today:
+            self._roll(day)
+        person = self._person(e)
+        key = e.actor if e.actor != "-" else f"-@{e.source_address or 'unknown'}"
+        st = self._states.get((key, day))
+        if st is None:
+            st = self._states[(key, day)] = DayState(actor=key, day=day, first_at=e.at, last_at=e.at,
+                                                     late=self._today is not None and day < self._today)
+            self._groups[key] = person.peer_group
+        st.events += 1
+        st.last_at = e.at
+        if e.source_address and e.source_address not in st.addresses:
+            st.addresses.add(e.source_address)
+            r = self.config.scenarios.multi_address
+            if r.enabled:
+                self._count_rule("multi_address", person, st, float(len(st.addresses)), "addresses", r, ref, e.at,
+                                 out, refs=(ref,), first_at=st.first_at, extra={"addresses": sorted(st.addresses)})
+        if e.result != "ok":
+            self._failure(e, person, key, st, ref, out)
+            return
+        if e.action not in DATA_ACTIONS:
+            return
+        self._data(e, person, key, st, ref, off, out)
+
+    def _failure(self, e: MonitorEvent, person: PersonInfo, key: str, st: DayState, ref: int,
+                 out: list[Alert]) -> None:
+        rule = self.config.scenarios.failed_login_burst
+        if e.action == "login" and e.result == "failed":
+            st.failed_logins += 1
+            kind, feature, floor = "failed", "failed_logins", rule.min_failed
+        elif e.result == "denied":
+            st.denials += 1
+            kind, feature, floor = "denied", "denials", rule.min_denied
+        else:
+            return
+        if not rule.enabled:
+            return
+        window = self._window(f"failed_login_burst:{kind}", key, e.at, ref, rule.window_minutes)
+        if self._suppressed("failed_login_burst", key, e.at):
+            return
+        basis = self._basis(st, f"failed_login_burst:{kind}", person, feature, float(floor), 3.0, None)
+        x = float(len(window))
+        if x >= basis.threshold:
+            self._suppress[("failed_login_burst", key)] = e.at + dt.timedelta(minutes=rule.window_minutes)
+            self._fire("failed_login_burst", person, key, st, window[0][0], e.at, x, basis, x / basis.threshold,
+                       [r for _, r in window], window[0][0], e.at, out,
+                       extra={"kind": kind, "window_minutes": rule.window_minutes}, with_context=False)
+
+    def _data(self, e: MonitorEvent, person: PersonInfo, key: str, st: DayState, ref: int, off: bool,
+              out: list[Alert]) -> None:
+        sc = self.config.scenarios
+        if st.first_data_at is None:
+            st.first_data_at = e.at
+        add_ref(st.refs, ref)
+        new = [c for c in e.customer_ids if c not in st.customers]
+        scope_checked = bool(person.portfolio or person.branch) and person.role not in sc.out_of_scope.exempt_roles
+        w = self.config.weights
+        new_scope = False
+        for c in new:
+            st.customers.add(c)
+            value = self.customers.value_of(c) or "unknown"
+            st.value_counts[value] = st.value_counts.get(value, 0) + 1
+            st.weighted += w.value.get(value, w.unknown_value)
+            if scope_checked and not self._in_scope(person, c):
+                st.out_of_scope.add(c)
+                new_scope = True
+        if off:
+            before = len(st.off_hours_customers)
+            st.off_hours_customers.update(e.customer_ids)
+            if len(st.off_hours_customers) > before or (e.action in BULK_ACTIONS and not e.customer_ids):
+                add_ref(st.off_refs, ref)
+                if st.first_off_at is None:
+                    st.first_off_at = e.at
+        if e.action in BULK_ACTIONS:
+            st.exports += 1
+            st.exported += e.customer_count
+            add_ref(st.export_refs, ref)
+            unlisted = e.customer_count - len(e.customer_ids)
+            if unlisted > 0:
+                st.bulk_unlisted += unlisted
+                if off:
+                    st.off_hours_bulk += unlisted
+        if new_scope:
+            add_ref(st.scope_refs, ref)
+            if st.first_scope_at is None:
+                st.first_scope_at = e.at
+        new_fields = []
+        for f in e.fields:
+            level = self._level(f)
+            st.level_counts[level] = st.level_counts.get(level, 0) + 1
+            if level > st.max_level:
+                st.max_level = level
+            if f not in st.fields:
+                st.fields.add(f)
+                new_fields.append(f)
+        if e.action == "unmask":
+            st.unmasks += 1
+            self._unmask(person, key, st, ref, e.at, out)
+        if new:
+            self._shared(new, person, key, st, ref, e.at, out)
+        if new or e.action in BULK_ACTIONS:
+            x = float(st.customer_total())
+            hr = sc.hoarding
+            if hr.enabled:
+                factor = hr.kind_factor.get(person.kind, 1.0)
+                self._count_rule("hoarding", person, st, x, "customers", hr, ref, e.at, out, refs=st.refs,
+                                 first_at=st.first_data_at, factor=factor)
+            self._departing(person, st, x, ref, e.at, e.action in BULK_ACTIONS, out)
+        if off and sc.off_hours_bulk.enabled and st.first_off_at is not None:
+            self._count_rule("off_hours_bulk", person, st, float(st.off_hours_total()), "off_hours_customers",
+                             sc.off_hours_bulk, ref, e.at, out, refs=st.off_refs, first_at=st.first_off_at)
+        if new_scope and sc.out_of_scope.enabled:
+            self._count_rule("out_of_scope", person, st, float(len(st.out_of_scope)), "out_of_scope",
+                             sc.out_of_scope, ref, e.at, out, refs=st.scope_refs, first_at=st.first_scope_at,
+                             extra={"portfolio_size": len(person.portfolio), "branch": person.branch})
+        if new_fields:
+            self._new_kind(person, key, st, new_fields, ref, e.at, out)
+
+    def _in_scope(self, person: PersonInfo, customer_id: str) -> bool:
+        if customer_id in person.portfolio:
+            return True
+        branches = self.customers.branches_of(customer_id)
+        if branches:
+            return person.branch in branches
+        return not person.portfolio
+
+    def _departing(self, person: PersonInfo, st: DayState, x: float, ref: int, at: dt.datetime, bulk: bool,
+                   out: list[Alert]) -> None:
+        rule = self.config.scenarios.departing_exfiltration
+        if not rule.enabled or person.status not in rule.statuses or "departing_exfiltration" in st.alerted:
+            return
+        if person.status_date is not None and st.day < person.status_date - dt.timedelta(days=rule.lookback_days):
+            return
+        extra: dict[str, Any] = {"status": person.status,
+                                 "status_date": person.status_date.isoformat() if person.status_date else None,
+                                 "exports": st.exports, "exported_customers": st.exported}
+        if bulk and st.exports > rule.max_exports:
+            usual = self.baselines.person("" if st.late else st.actor, "exports")
+            limit = max(float(rule.max_exports), usual.median * rule.ratio if usual is not None else 0.0)
+            if st.exports > limit:
+                basis = Basis(source="person" if usual is not None else "floor", stat=usual, threshold=limit)
+                self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), at,
+                           float(st.exports), basis, 2.0 * st.exports / max(limit, 1.0), st.export_refs,
+                           st.first_data_at, at, out, extra={**extra, "trigger": "exports"})
+                return
+        self._count_rule("departing_exfiltration", person, st, x, "customers", rule, ref, at, out, refs=st.refs,
+                         first_at=st.first_data_at, extra={**extra, "trigger": "customers"})
+
+    def _unmask(self, person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
+                out: list[Alert]) -> None:
+        rule = self.config.scenarios.repeated_unmask
+        if not rule.enabled:
+            return
+        window = self._window("repeated_unmask", key, at, ref, rule.window_minutes)
+        if self._suppressed("repeated_unmask", key, at):
+            return
+        basis = self._basis(st, "repeated_unmask", person, "unmasks", rule.min_count, rule.ratio, rule.k)
+        if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
+            return
+        x = float(len(window))
+        if x >= basis.threshold:
+            self._suppress[("repeated_unmask", key)] = at + dt.timedelta(minutes=rule.window_minutes)
+            self._fire("repeated_unmask", person, key, st, window[0][0], at, x, basis, x / basis.threshold,
+                       [r for _, r in window], window[0][0], at, out,
+                       extra={"window_minutes": rule.window_minutes, "unmasks_today": st.unmasks})
+
+    def _shared(self, new: list[str], person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
+                out: list[Alert]) -> None:
+        rule = self.config.scenarios.shared_customers
+        if not rule.enabled:
+            return
+        actors_of = self._customer_actors.setdefault(st.day, {})
+        affected: set[str] = set()
+        for c in new:
+            actors = actors_of.get(c)
+            if actors is None:
+                actors_of[c] = {key}
+                continue
+            actors.add(key)
+            if len(actors) == rule.min_accounts:
+                for a in actors:
+                    other = self._states.get((a, st.day))
+                    if other is not None:
+                        other.shared.add(c)
+                        affected.add(a)
+            elif len(actors) > rule.min_accounts:
+                st.shared.add(c)
+                affected.add(key)
+        for a in sorted(affected):
+            other = self._states.get((a, st.day))
+            if other is None or "shared_customers" in other.alerted:
+                continue
+            who = self._person_cache.get(a) or PersonInfo(actor=a, role=self._groups.get(a, ("", ""))[0],
+                                                          branch=self._groups.get(a, ("", ""))[1])
+            basis = self._basis(other, "shared_customers", who, "shared", float(rule.min_customers), 3.0, None)
+            if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
+                continue
+            x = float(len(other.shared))
+            if x >= basis.threshold:
+                accounts = sorted({b for c in other.shared for b in actors_of.get(c, ())})
+                self._fire("shared_customers", who, a, other, self.clock.day_start_utc(st.day), at, x, basis,
+                           x / basis.threshold, other.refs, other.first_data_at, at, out,
+                           extra={"accounts": accounts[:50], "min_accounts": rule.min_accounts,
+                                  "shared_customers": sorted(other.shared)[:50]})
+
+    def _new_kind(self, person: PersonInfo, key: str, st: DayState, fields: list[str], ref: int, at: dt.datetime,
+                  out: list[Alert]) -> None:
+        rule = self.config.scenarios.new_data_kind
+        if not rule.enabled or "new_data_kind" in st.alerted:
+            return
+        days = self.baselines.person_days(key)
+        if days < rule.min_history_days:
+            return
+        seen = self.baselines.fields_seen.get(key, set())
+        group = person.peer_group
+        fresh = [f for f in fields if self._level(f) >= rule.min_level and f not in seen
+                 and self.baselines.peer_field_share(group, f) < rule.peer_share]
+        if not fresh:
+            return
+        level = max(self._level(f) for f in fresh)
+        basis = Basis(source="person", stat=None, threshold=1.0)
+        self._fire("new_data_kind", person, key, st, self.clock.day_start_utc(st.day), at, float(len(fresh)), basis,
+                   1.0 + 0.5 * (level - rule.min_level), [ref], at, at, out,
+                   extra={"fields": sorted(fresh), "field_levels": {f: self._level(f) for f in sorted(fresh)},
+                          "history_days": days, "fields_used_before": len(seen),
+                          "peer_share": {f: round(self.baselines.peer_field_share(group, f), 3) for f in fresh}},
+                   max_level=level)
+
+    # --- rules, windows, thresholds ------------------------------------------------------------------
+
+    def _window(self, name: str, key: str, at: dt.datetime, ref: int, minutes: int
+                ) -> deque[tuple[dt.datetime, int]]:
+        window = self._windows.get((name, key))
+        if window is None:
+            window = self._windows[(name, key)] = deque()
+        window.append((at, ref))
+        cutoff = at - dt.timedelta(minutes=minutes)
+        while window[0][0] < cutoff:
+            window.popleft()
+        while len(window) > 10_000:
+            window.popleft()
+        return window
+
+    def _suppressed(self, scenario: str, key: str, at: dt.datetime) -> bool:
+        until = self._suppress.get((scenario, key))
+        return until is not None and at < until
+
+    def _basis(self, st: DayState, name: str, person: PersonInfo, feature: str, min_count: float, ratio: float,
+               k: float | None) -> Basis:
+        basis = st.bases.get(name)
+        if basis is None:
+            scenario = name.split(":", 1)[0]
+            basis = st.bases[name] = self.baselines.threshold(st.actor, person.peer_group, feature, scenario,
+                                                              min_count=min_count, ratio=ratio, k=k)
+        return basis
+
+    def _count_rule(self, scenario: str, person: PersonInfo, st: DayState, x: float, feature: str, rule: Rule,
+                    ref: int, at: dt.datetime, out: list[Alert], *, refs: Iterable[int],
+                    first_at: dt.datetime | None, factor: float = 1.0, extra: dict[str, Any] | None = None) -> None:
+        if scenario in st.alerted:
+            self._escalate(scenario, person, st, x, at, out, refs=refs, first_at=first_at, factor=factor, extra=extra)
+            return
+        basis = self._basis(st, scenario, person, feature, rule.min_count, rule.ratio, rule.k)
+        if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
+            return  # nobody's normal is known yet: a floor alone would flag every heavy user on day one
+        threshold = basis.threshold * factor
+        anomaly: float | None = None
+        if x < threshold:
+            soft = threshold * self.config.anomaly.soft_factor
+            if not self.model.fitted or x < soft or x < st.soft_next.get(scenario, 0.0) or x < rule.min_count:
+                return
+            st.soft_next[scenario] = x * 1.2
+            anomaly = self._anomaly(st)
+            if not self.model.anomalous(anomaly):
+                return
+        self._fire(scenario, person, st.actor, st, self.clock.day_start_utc(st.day), at, x, basis,
+                   x / threshold, refs, first_at, at, out, extra={**(extra or {}), "threshold_factor": factor}
+                   if factor != 1.0 else extra, anomaly=anomaly, threshold=threshold)
+
+    def _escalate(self, scenario: str, person: PersonInfo, st: DayState, x: float, at: dt.datetime,
+                  out: list[Alert], *, refs: Iterable[int], first_at: dt.datetime | None, factor: float,
+                  extra: dict[str, Any] | None) -> None:
+        """The behaviour goes on after its alert: each doubling that raises the severity is a new alert."""
+        fired = st.fired.get(scenario)
+        basis = st.bases.get(scenario)
+        if fired is None or basis is None or x < fired[1] * 2:
+            return
+        previous_id, _, previous_severity, previous_at = fired
+        threshold = basis.threshold * factor
+        anomaly = self._anomaly(st)
+        risk = assess(self.config, excess=x / threshold, kind=person.kind, value_counts=st.value_counts,
+                      max_level=st.max_level, anomaly=anomaly)
+        st.fired[scenario] = (previous_id, x, previous_severity, previous_at)
+        if severity_rank(risk.severity) <= severity_rank(previous_severity):
+            return
+        self._fire(scenario, person, st.actor, st, previous_at, at, x, basis, x / threshold, refs, first_at, at, out,
+                   extra={**(extra or {}), "escalates": previous_id}, anomaly=anomaly, threshold=threshold)
+
+    def _anomaly(self, st: DayState) -> float | None:
+        if not self.model.fitted:
+            return None
+        group = self._groups.get(st.actor, ("", ""))
+        return self.model.score(normalise(st.vector(), lambda n: self.baselines.peer(group, n)))
+
+    def _fire(self, scenario: str, person: PersonInfo, actor: str, st: DayState, window_start: dt.datetime,
+              window_end: dt.datetime, x: float, basis: Basis, excess: float, refs: Iterable[int],
+              first_at: dt.datetime | None, at: dt.datetime, out: list[Alert], *, extra: dict[str, Any] | None = None,
+              anomaly: float | None = None, threshold: float | None = None, with_context: bool = True,
+              max_level: int | None = None) -> None:
+        aid = alert_id(scenario, actor, window_start)
+        st.alerted.add(scenario)
+        if aid in self._alert_ids:
+            return
+        self._alert_ids.add(aid)
+        if anomaly is None:
+            anomaly = self._anomaly(st)
+        values = dict(st.value_counts) if with_context else {}
+        level = (max_level if max_level is not None else st.max_level) if with_context else 0
+        risk = assess(self.config, excess=excess, kind=person.kind, value_counts=values, max_level=level,
+                      anomaly=anomaly)
+        thr = threshold if threshold is not None else basis.threshold
+        stat = basis.stat
+        evidence: dict[str, Any] = {
+            "events": list(refs)[:50], "count": x, "threshold": round(thr, 3),
+            "baseline": {"source": basis.source, "median": None if stat is None else round(stat.median, 3),
+                         "scale": None if stat is None else round(stat.scale, 3), "days": 0 if stat is None else stat.n,
+                         "peer_median": None if basis.peer is None else round(basis.peer.median, 3)},
+            "z": None if stat is None else round(stat.z(x, self.config.baseline.min_scale), 2),
+            "ratio": None if stat is None else round(x / max(stat.median, 1.0), 2),
+            "customers_by_value": values,
+            "fields_by_level": {str(k): v for k, v in sorted(st.level_counts.items())} if with_context else {},
+            "anomaly_score": None if anomaly is None else round(anomaly, 3),
+            "risk_factors": risk.factors,
+            "person": {"kind": person.kind, "role": person.role, "branch": person.branch, "status": person.status},
+        }
+        if extra:
+            evidence.update(extra)
+        en, zh = summarise(scenario, actor, person, x, evidence)
+        out.append(Alert(alert_id=aid, scenario=scenario, severity=risk.severity, actor=actor,
+                         window_start=window_start, window_end=window_end, score=round(risk.score, 3), summary=en,
+                         summary_zh=zh, evidence=evidence, first_event_at=first_at, detected_at=at))
+        st.fired[scenario] = (aid, x, risk.severity, at)
+
+    # --- day boundaries ----------------------------------------------------------------------------
+
+    def _roll(self, today: dt.date) -> None:
+        """A new local day: close finished days into history, refresh baselines, refit the model."""
+        exclude = self.config.baseline.exclude_alerted_days
+        for key in [k for k in self._states if k[1] < today]:
+            st = self._states.pop(key)
+            include = not st.late and not (exclude and st.alerted)
+            features = st.vector()
+            group = self._groups.get(st.actor, ("", ""))
+            self.baselines.close_day(st.actor, group, st.day, features, st.fields, include=include)
+            if include:
+                self._samples.append((group, features))
+            elif not st.late:
+                self._excluded[key] = features
+            self.stats.days_closed += 1
+        horizon = today - dt.timedelta(days=self.config.baseline.days)
+        for old in [k for k in self._excluded if k[1] < horizon]:
+            del self._excluded[old]
+        for day in [d for d in self._customer_actors if d < today]:
+            del self._customer_actors[day]
+        self.baselines.roll(today)
+        if self.config.anomaly.enabled and self._samples:
+            rows = [normalise(f, lambda n, g=g: self.baselines.peer(g, n)) for g, f in self._samples]  # type: ignore[misc]
+            self.model.fit(rows)
+            self.stats.model_samples = self.model.samples
+        self._today = today
+        self._days_seen += 1
 
 
 def detect(events: Iterable[MonitorEvent], people: Mapping[str, PersonInfo], customers: CustomerInfo,

@@ -1,0 +1,137 @@
+"""Person-day features: what one person did on one local day, accumulated event by event.
+
+Detection must work while the day is still running (alerts within a minute),
+so features are running totals, updated per event in constant time, that a
+rule can read at any moment; at the end of the day they become one row of
+the person's history (the baseline) and one sample for the anomaly model.
+Days are local days in the institution's time zone, and each event is judged
+against the configured work hours, workdays and holidays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from custodata.monitoring.config import MonitorConfig
+
+if TYPE_CHECKING:
+    from custodata.monitoring.baseline import Basis
+
+# actions that touch customer data (and so count towards customers seen, scope, value and level)
+DATA_ACTIONS = frozenset({"read", "search", "unmask", "export", "download", "edit", "change_request"})
+BULK_ACTIONS = frozenset({"export", "download"})
+# the person-day features kept in history, fed to baselines and to the anomaly model
+FEATURES: tuple[str, ...] = (
+    "events", "customers", "weighted_customers", "off_hours_customers", "exports", "unmasks", "denials",
+    "failed_logins", "addresses", "out_of_scope", "shared", "max_level",
+)
+MAX_REFS = 50
+
+
+class LocalClock:
+    """Local day and work-hours judgement of UTC times, cached per UTC hour (the zone's offset is per hour)."""
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self._zone = config.zone
+        wh = config.work_hours
+        self._start = wh.start.hour * 60 + wh.start.minute
+        self._end = wh.end.hour * 60 + wh.end.minute
+        self._workdays = frozenset(wh.workdays)
+        self._holidays = frozenset(wh.holidays)
+        self._extra = frozenset(wh.extra_workdays)
+        self._offsets: dict[dt.datetime, dt.timedelta] = {}
+
+    def offset(self, at: dt.datetime) -> dt.timedelta:
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        off = self._offsets.get(hour)
+        if off is None:
+            off = hour.replace(tzinfo=dt.UTC).astimezone(self._zone).utcoffset() or dt.timedelta(0)
+            if len(self._offsets) > 100_000:
+                self._offsets.clear()
+            self._offsets[hour] = off
+        return off
+
+    def local(self, at: dt.datetime) -> dt.datetime:
+        """Naive local time of a naive UTC time."""
+        return at + self.offset(at)
+
+    def workday(self, day: dt.date) -> bool:
+        if day in self._holidays:
+            return False
+        return day in self._extra or day.weekday() in self._workdays
+
+    def judge(self, at: dt.datetime) -> tuple[dt.date, bool]:
+        """(local day, off hours?) of a naive UTC time."""
+        local = at + self.offset(at)
+        day = local.date()
+        minute = local.hour * 60 + local.minute
+        return day, not (self.workday(day) and self._start <= minute < self._end)
+
+    def day_start_utc(self, day: dt.date) -> dt.datetime:
+        """The naive UTC time at which a local day begins."""
+        local = dt.datetime.combine(day, dt.time(0), tzinfo=self._zone)
+        return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(slots=True)
+class DayState:
+    """One person's running features on one local day, with the event references behind them."""
+
+    actor: str
+    day: dt.date
+    first_at: dt.datetime
+    last_at: dt.datetime
+    events: int = 0
+    customers: set[str] = field(default_factory=set)
+    bulk_unlisted: int = 0                     # customers exported in bulk without ids listed
+    value_counts: dict[str, int] = field(default_factory=dict)  # distinct customers by value class
+    weighted: float = 0.0
+    off_hours_customers: set[str] = field(default_factory=set)
+    off_hours_bulk: int = 0
+    exports: int = 0
+    exported: int = 0
+    unmasks: int = 0
+    denials: int = 0
+    failed_logins: int = 0
+    addresses: set[str] = field(default_factory=set)
+    out_of_scope: set[str] = field(default_factory=set)
+    shared: set[str] = field(default_factory=set)
+    level_counts: dict[int, int] = field(default_factory=dict)
+    max_level: int = 0
+    fields: set[str] = field(default_factory=set)
+    refs: list[int] = field(default_factory=list)        # customer-touching events, first MAX_REFS
+    off_refs: list[int] = field(default_factory=list)
+    scope_refs: list[int] = field(default_factory=list)
+    export_refs: list[int] = field(default_factory=list)
+    first_data_at: dt.datetime | None = None
+    first_off_at: dt.datetime | None = None
+    first_scope_at: dt.datetime | None = None
+    alerted: set[str] = field(default_factory=set)       # scenarios already alerted on this day
+    bases: dict[str, Basis] = field(default_factory=dict)  # thresholds of the day, by scenario
+    soft_next: dict[str, float] = field(default_factory=dict)  # next count at which to ask the anomaly model
+    fired: dict[str, tuple[str, float, str, dt.datetime]] = field(default_factory=dict)  # id, count, severity, at
+    late: bool = False                                   # opened after its day was closed: kept out of history
+
+    def customer_total(self) -> int:
+        return len(self.customers) + self.bulk_unlisted
+
+    def off_hours_total(self) -> int:
+        return len(self.off_hours_customers) + self.off_hours_bulk
+
+    def vector(self) -> dict[str, float]:
+        """The day's features by name (see :data:`FEATURES`)."""
+        return {
+            "events": float(self.events), "customers": float(self.customer_total()),
+            "weighted_customers": self.weighted, "off_hours_customers": float(self.off_hours_total()),
+            "exports": float(self.exports), "unmasks": float(self.unmasks), "denials": float(self.denials),
+            "failed_logins": float(self.failed_logins), "addresses": float(len(self.addresses)),
+            "out_of_scope": float(len(self.out_of_scope)), "shared": float(len(self.shared)),
+            "max_level": float(self.max_level),
+        }
+
+
+def add_ref(refs: list[int], ref: int) -> None:
+    if len(refs) < MAX_REFS:
+        refs.append(ref)
