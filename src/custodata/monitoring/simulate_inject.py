@@ -175,6 +175,17 @@ def _outside(day: Day, n: int, high_share: float) -> np.ndarray:
     return np.array(picks, dtype=np.int64)
 
 
+def _in_scope(day: Day, n: int) -> np.ndarray:
+    """Customers the person may well serve (portfolio, else branch, else anyone): the act itself is the signal."""
+    rng, p, customers = day.rng, day.p, day.customers
+    if p.portfolio:
+        return rng.choice(np.array(p.portfolio, dtype=np.int64), size=n)
+    pool = customers.by_branch.get(p.branch)
+    if pool is not None and len(pool):
+        return rng.choice(pool, size=n)
+    return rng.integers(0, len(customers), size=n)
+
+
 def _hoarding(case: Case, day: Day) -> None:
     n = _s(case.strength, 60, 150, 400)
     targets = _outside(day, n, {"weak": 0.05, "medium": 0.2, "strong": 0.4}[case.strength])
@@ -223,7 +234,7 @@ def _departing(case: Case, day: Day) -> None:
 
 def _repeated_unmask(case: Case, day: Day) -> None:
     n = _s(case.strength, 12, 30, 90)
-    targets = day.rng.integers(0, len(day.customers), size=n)
+    targets = _in_scope(day, n)
     for h, c in zip(day.work_hours(n).tolist(), targets.tolist(), strict=True):
         field = ("mobile", "id_number", "card_no")[int(day.rng.integers(0, 3))]
         day.add(h, "unmask", ids=(day.customers.ids[c],), fields=(field,), purpose=UNMASK_PURPOSES[1])
@@ -259,14 +270,14 @@ def _multi_address(case: Case, day: Day) -> None:
         address = f"{int(day.rng.choice([172, 192, 203]))}.{int(day.rng.integers(0, 255))}." \
                   f"{int(day.rng.integers(0, 255))}.{int(day.rng.integers(2, 254))}"
         day.add(h, "login", address=address)
-        for j, c in enumerate(day.rng.integers(0, len(day.customers), size=int(day.rng.integers(2, 6))).tolist()):
+        for j, c in enumerate(_in_scope(day, int(day.rng.integers(2, 6))).tolist()):
             day.add(h + 0.01 * (j + 1), "read", ids=(day.customers.ids[c],), fields=("name", "mobile"),
                     address=address)
 
 
 def _new_data_kind(case: Case, day: Day) -> None:
     n = _s(case.strength, 4, 12, 40)
-    targets = day.rng.integers(0, len(day.customers), size=n)
+    targets = _in_scope(day, n)
     for i, (h, c) in enumerate(zip(day.work_hours(n).tolist(), targets.tolist(), strict=True)):
         cid = day.customers.ids[c]
         if i % 3 == 2:
