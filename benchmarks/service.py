@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/service.py                                   # 1M customers, SQLite and PostgreSQL
     .venv/bin/python benchmarks/service.py --customers 20000 --seconds 5     # a quick run
     .venv/bin/python benchmarks/service.py --engines sqlite --workers 1 --json bench-out/service.json
+    .venv/bin/python benchmarks/service.py --clients 1,10,50 --roles data_steward    # a concurrency sweep
 
 What is measured, per engine (SQLite file in ``--data-dir``; PostgreSQL database
 ``custodata_bench`` on 127.0.0.1:5432, created if missing):
@@ -12,8 +13,9 @@ What is measured, per engine (SQLite file in ``--data-dir``; PostgreSQL database
   and 2 workers.  Each request authenticates the bearer token (the person is re-read),
   asks the policy engine (permission and row rule), reads the served document, unwraps
   the customer's own data key and decrypts the profile, masks for the role and purpose,
-  and appends the READ event to the hash-chained audit log.  ``--clients`` (50)
-  concurrent clients in a closed loop (asyncio + httpx, one keep-alive connection each)
+  and appends the READ event to the hash-chained audit log.  ``--clients`` (50; a
+  comma-separated list sweeps: 1 shows one request unqueued, 50 the queueing under
+  load) concurrent clients in a closed loop (asyncio + httpx, one keep-alive connection each)
   ask for uniformly random customers for ``--seconds`` after ``--warmup`` seconds; any
   answer but 200 is an error and is printed.  Roles: ``data_steward`` (row scope: all
   customers) and ``front_desk`` (row scope: its branch; asked only for customers of its
@@ -349,6 +351,7 @@ class RunResult:
     audit_reads_added: int | None = None
     audit_ok: bool | None = None
     error_samples: list[str] = field(default_factory=list)
+    clients: int = 0
 
 
 def bench_engine(engine: str, args: argparse.Namespace, say: Any = print) -> tuple[dict[str, Any], list[RunResult]]:
@@ -378,20 +381,23 @@ def bench_engine(engine: str, args: argparse.Namespace, say: Any = print) -> tup
             for workers in args.workers:
                 with server(data_dir, url, workers=workers, log=data_dir / f"server-{engine}.log") as base:
                     token = login(base, person.person_id, _demo_password(person.person_id), role)
-                    before = audit_reads(ops, person.person_id)
-                    measured = http_load(base, token, id_sets[role], clients=args.clients, seconds=args.seconds,
-                                         warmup=args.warmup)
-                after = audit_reads(ops, person.person_id)
-                added = after - before
-                run = RunResult(engine, "service", role, workers, measured.summary(), added,
-                                added == measured.ok_total, measured.error_samples)
+                    for clients in args.clients:
+                        # a closed loop: every request of the run is answered before the count is taken
+                        before = audit_reads(ops, person.person_id)
+                        measured = http_load(base, token, id_sets[role], clients=clients, seconds=args.seconds,
+                                             warmup=args.warmup)
+                        added = audit_reads(ops, person.person_id) - before
+                        run = RunResult(engine, "service", role, workers, measured.summary(), added,
+                                        added == measured.ok_total, measured.error_samples, clients=clients)
+                        results.append(run)
+                        say(_line(run))
+            for clients in args.clients:
+                raw = raw_lookups(url, build.generation, id_sets[role], clients=clients, seconds=args.seconds,
+                                  warmup=args.warmup)
+                run = RunResult(engine, "raw", role, None, raw.summary(), error_samples=raw.error_samples,
+                                clients=clients)
                 results.append(run)
                 say(_line(run))
-            raw = raw_lookups(url, build.generation, id_sets[role], clients=args.clients, seconds=args.seconds,
-                              warmup=args.warmup)
-            run = RunResult(engine, "raw", role, None, raw.summary(), error_samples=raw.error_samples)
-            results.append(run)
-            say(_line(run))
         info = {"engine": engine, "customers": args.customers, "generation": build.generation,
                 "load_seconds": round(build.seconds, 1), "built": build.built}
     finally:
@@ -411,7 +417,7 @@ def _template_branches(ops: OpsStore, generation: int, templates: int) -> list[s
 
 def _line(run: RunResult) -> str:
     s = run.summary
-    who = f"{run.scenario:<7} {run.role:<12} " + (f"w={run.workers}" if run.workers else "   ")
+    who = f"{run.scenario:<7} {run.role:<12} " + (f"w={run.workers}" if run.workers else "   ") + f" c={run.clients:<3}"
     audit = "" if run.audit_ok is None else f"  audit +{run.audit_reads_added:,} {'ok' if run.audit_ok else 'MISMATCH'}"
     errors = f"  ERRORS {s['errors']}: {run.error_samples}" if s["errors"] else ""
     return (f"  {run.engine:<10} {who}  {s['requests']:>7,} req  {s['throughput']:>8,.1f}/s  p50 {s['p50_ms']:>7.2f}"
@@ -422,10 +428,10 @@ def _line(run: RunResult) -> str:
 
 def ratios(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     """Each service run against the raw run of the same engine and role."""
-    raw = {(r.engine, r.role): r.summary for r in results if r.scenario == "raw"}
+    raw = {(r.engine, r.role, r.clients): r.summary for r in results if r.scenario == "raw"}
     out = []
     for r in results:
-        peer = raw.get((r.engine, r.role))
+        peer = raw.get((r.engine, r.role, r.clients))
         if r.scenario != "service" or peer is None:
             continue
         s = r.summary
@@ -434,7 +440,7 @@ def ratios(results: Sequence[RunResult]) -> list[dict[str, Any]]:
             return round(a / b, 1) if b else None
 
         out.append({
-            "engine": r.engine, "role": r.role, "workers": r.workers,
+            "engine": r.engine, "role": r.role, "workers": r.workers, "clients": r.clients,
             "p50_ratio": ratio(s["p50_ms"], peer["p50_ms"]), "p95_ratio": ratio(s["p95_ms"], peer["p95_ms"]),
             "throughput_ratio": ratio(peer["throughput"], s["throughput"]),
             "p95_target_met": s["p95_ms"] <= TARGET_P95_MS,
@@ -444,23 +450,24 @@ def ratios(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 
 def table(results: Sequence[RunResult]) -> str:
-    head = ("| engine | path | role | workers | requests | req/s | p50 ms | p95 ms | p99 ms | errors | "
+    head = ("| engine | path | role | workers | clients | requests | req/s | p50 ms | p95 ms | p99 ms | errors | "
             "audit READ events |")
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in results:
         s = r.summary
         audit = "" if r.audit_ok is None else f"+{r.audit_reads_added:,} ({'= answers' if r.audit_ok else 'MISMATCH'})"
         lines.append(f"| {r.engine} | {'API 360° view' if r.scenario == 'service' else 'raw SQL by key'} | {r.role} "
-                     f"| {r.workers or ''} | {s['requests']:,} | {s['throughput']:,.1f} | {s['p50_ms']:.2f} "
-                     f"| {s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | {audit} |")
+                     f"| {r.workers or ''} | {r.clients} | {s['requests']:,} | {s['throughput']:,.1f} "
+                     f"| {s['p50_ms']:.2f} | {s['p95_ms']:.2f} | {s['p99_ms']:.2f} | {s['errors']} | {audit} |")
     return "\n".join(lines)
 
 
 def ratio_table(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| engine | role | workers | p50 service/raw | p95 service/raw | raw/service req/s | "
-             f"p95 ≤ {TARGET_P95_MS:.0f} ms | ≤ {TARGET_RATIO:.0f}× raw (p95) |", "|" + "---|" * 8]
+    lines = ["| engine | role | workers | clients | p50 service/raw | p95 service/raw | raw/service req/s | "
+             f"p95 ≤ {TARGET_P95_MS:.0f} ms | ≤ {TARGET_RATIO:.0f}× raw (p95) |", "|" + "---|" * 9]
     for r in rows:
-        lines.append(f"| {r['engine']} | {r['role']} | {r['workers']} | {r['p50_ratio']}× | {r['p95_ratio']}× "
+        lines.append(f"| {r['engine']} | {r['role']} | {r['workers']} | {r['clients']} | {r['p50_ratio']}× "
+                     f"| {r['p95_ratio']}× "
                      f"| {r['throughput_ratio']}× | {'yes' if r['p95_target_met'] else 'no'} "
                      f"| {'yes' if r['ratio_target_met'] else 'no'} |")
     return "\n".join(lines)
@@ -477,7 +484,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     p.add_argument("--workers", default="1,2", help="uvicorn worker counts to run, comma-separated")
     p.add_argument("--roles", default=",".join(ROLES), help=f"roles to run as, comma-separated ({', '.join(ROLES)})")
-    p.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
+    p.add_argument("--clients", default="50",
+                   help="concurrent clients, comma-separated to sweep (e.g. 1,10,50; default 50)")
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per run (default 20)")
     p.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before measuring (default 3)")
     p.add_argument("--templates", type=int, default=TEMPLATES, help="customers the real pipeline runs on")
@@ -488,6 +496,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    try:
+        args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    except ValueError:
+        p.error(f"--clients: {args.clients!r} is not a comma-separated list of whole numbers")
+    if not args.clients or min(args.clients) < 1:
+        p.error("--clients: give at least one count, each 1 or more")
     args.roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     for role in args.roles:
         if role not in ROLES:
@@ -501,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     say = print  # noqa: T202 — a benchmark prints its figures
-    say(f"service benchmark: {args.customers:,} customers, {args.clients} clients, {args.seconds:g} s per run "
+    say(f"service benchmark: {args.customers:,} customers, clients {args.clients}, {args.seconds:g} s per run "
         f"after {args.warmup:g} s warm-up; engines {', '.join(args.engines)}; workers {args.workers}")
     say(f"machine: {os.cpu_count()} CPUs shared by the server, the load generator and the database "
         "(and whatever else runs here); latencies include the client's own CPU time")
@@ -512,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results.extend(runs)
     rows = ratios(results)
     say("")
-    say(f"## 360° view at {args.clients} concurrent clients over {args.customers:,} customers")
+    say(f"## 360° view at {', '.join(map(str, args.clients))} concurrent clients over {args.customers:,} customers")
     say("")
     say(table(results))
     say("")
