@@ -14,29 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from custodata.access.engine import Subject as Subject  # the one shape of whoever acts (re-exported)
 from custodata.errors import CustodataError, StateError
 
 CHANGE_KINDS = ("edit_field", "merge", "unmerge")
 EXPORT_KIND = "export"
-
-
-class Subject(Protocol):
-    """A person acting: the identity directory's principal fits."""
-
-    @property
-    def person_id(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def branch(self) -> str | None: ...
-
-    @property
-    def status(self) -> str: ...
 
 
 class AccessDecisionLike(Protocol):

@@ -346,6 +346,7 @@ def _demo_people(out: Path) -> list[Any]:
 from custodata.cli import alerts as _alerts  # noqa: E402
 from custodata.cli import approvals as _approvals  # noqa: E402
 from custodata.cli import audit as _audit  # noqa: E402
+from custodata.cli import detect as _detect  # noqa: E402
 from custodata.cli import classify as _classify  # noqa: E402, F401
 from custodata.cli import people as _people  # noqa: E402
 from custodata.cli import policy as _policy  # noqa: E402

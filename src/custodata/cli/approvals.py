@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from custodata.cli.common import _clean_errors, console
+from custodata.cli.common import DbOpt, _clean_errors, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ watermark_app = typer.Typer(help="Export watermarks [水印]: who a leaked file 
                             no_args_is_help=True)
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the stores and the key file.")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 RequestArg = Annotated[str, typer.Argument(metavar="REQUEST_ID", help="The request, e.g. CR-1A2B3C4D5E6F.")]
 AsOpt = Annotated[str, typer.Option("--as", help="Login name of the checker deciding.")]
 RoleOpt = Annotated[str, typer.Option("--role", help="The role the checker acts in (one of their roles).")]

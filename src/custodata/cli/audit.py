@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import _clean_errors, cli_actor, console, err_console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, err_console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -28,8 +28,6 @@ audit_app = typer.Typer(
 )
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the operational store and keys.")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Audit settings YAML (retention_days ≥ 180, checkpoint_every); default CUSTODATA_AUDIT_CONFIG.")]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Only events of this person (login name).")]

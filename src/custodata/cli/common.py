@@ -21,6 +21,8 @@ console = Console()
 err_console = Console(stderr=True)
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 
 
 @contextmanager

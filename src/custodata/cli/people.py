@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import _clean_errors, cli_actor, console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ people_app = typer.Typer(
 )
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the operational store.")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Login name of the person.")]
 
 

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custodata.cli.common import _clean_errors, cli_actor, console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -33,8 +33,6 @@ policy_app = typer.Typer(
 )
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the operational store.")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Policy version (default: the newest).", min=1)]
 RoleOpt = Annotated[str, typer.Option("--role", help="Role, e.g. front_desk, marketer, auditor.")]
 PurposeOpt = Annotated[str | None, typer.Option("--purpose", help="Purpose of use, e.g. customer_service.")]

@@ -16,11 +16,9 @@ from typing import Annotated
 
 import typer
 
-from custodata.cli.common import _clean_errors, console
+from custodata.cli.common import DbOpt, _clean_errors, console
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder holding the store and published files.")]
-DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the operational store (default: CUSTODATA_DB_URL, else OUT/custodata.sqlite).")]
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")]
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")]
