@@ -84,7 +84,6 @@ class LiveMonitor:
         self.name = name
         self.freeze = freeze
         self._monitor: Monitor | None = None
-        self._people: dict[str, PersonInfo] = {}
         self._fed_false_positives: set[str] = set()
         self._fp_checked: dt.datetime | None = None
         self._lock = threading.Lock()
@@ -102,9 +101,10 @@ class LiveMonitor:
         with self._lock:
             replayed = 0
             if self._monitor is None:
-                self._monitor, replayed = self._start()
+                self._monitor, replayed = self._start()  # reads the directory itself
+            else:
+                self._monitor.update_people(self._people_now())
             monitor = self._monitor
-            self._refresh_people()
             self._feed_false_positives(monitor)
             after = self.store.cursor(self.name)
             scored, new_ids, frozen = 0, [], []
@@ -123,8 +123,7 @@ class LiveMonitor:
         from custodata.monitoring.detectors import Monitor
         from custodata.monitoring.people import ServedCustomers
 
-        self._refresh_people()
-        monitor = Monitor(self.config, self._people, ServedCustomers(self.svc.served))
+        monitor = Monitor(self.config, self._people_now(), ServedCustomers(self.svc.served))
         self._feed_false_positives(monitor)
         cursor = self.store.cursor(self.name)
         replayed = 0
@@ -135,13 +134,11 @@ class LiveMonitor:
                 replayed += len(page)
         return monitor, replayed
 
-    def _refresh_people(self) -> None:
+    def _people_now(self) -> dict[str, PersonInfo]:
         """Statuses and portfolios as they are now (a leaving status must count from the day it is set)."""
         from custodata.monitoring.people import people_from_directory
 
-        current = people_from_directory(self.svc.directory)
-        self._people.clear()
-        self._people.update(current)
+        return people_from_directory(self.svc.directory)
 
     def _feed_false_positives(self, monitor: Monitor) -> None:
         checked = self._now()
