@@ -8,6 +8,8 @@ that made this customer.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +202,56 @@ def _without_tokens(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.endswith("_token")}
 
 
+_SHOW = object()  # a plan step: the value as it is
+_Step = Any  # _SHOW, None (withheld) or a masking Decision to apply
+_MAX_SHAPES = 256  # row shapes remembered per (policy, role, purpose); a view has a handful
+
+
+def _plan(policy: MaskingPolicy, role: str, purpose: str | None, shape: tuple[str, ...]) -> tuple[_Step, ...]:
+    """What to do with each key of a row of this shape: the rules of mask_view, decided once per shape.
+
+    Keys that are graded, named in ``_FIELD_OF``, public, or counts (``n_*``) are masked
+    as :meth:`MaskingPolicy.mask_record` masks them; a value derived from a graded field
+    is shown only where that field is shown in plain; anything else is withheld.
+    """
+    steps: list[_Step] = []
+    grading = policy.grading
+    for k in shape:
+        if k in grading.fields or k in _FIELD_OF or k in _PUBLIC or k.startswith("n_"):  # n_*: counts of holdings
+            name = _FIELD_OF.get(k, k)
+            if name is None:
+                steps.append(_SHOW)
+            elif name in grading.fields:
+                steps.append(policy.decide(name, role, purpose))
+            elif name in grading.types:
+                steps.append(policy.decide_typed(name, role, purpose))
+            else:
+                steps.append(_SHOW)
+        elif k in _DERIVED_FROM:
+            decision = policy.decide(_DERIVED_FROM[k], role, purpose)
+            steps.append(_SHOW if decision.effect == "allow" and decision.operator == "plain" else None)
+        else:
+            steps.append(None)  # fails closed: neither graded, nor derived, nor known to be non-personal
+    return tuple(steps)
+
+
+_PLANS: weakref.WeakKeyDictionary[MaskingPolicy, dict[tuple[str, str | None], dict[tuple[str, ...], tuple[_Step, ...]]]]
+_PLANS = weakref.WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+
+
+def _plans_for(policy: MaskingPolicy, role: str, purpose: str | None) -> dict[tuple[str, ...], tuple[_Step, ...]]:
+    """The plans of one (policy, role, purpose); a policy is immutable, so they hold as long as it lives."""
+    with _PLANS_LOCK:
+        per_policy = _PLANS.get(policy)
+        if per_policy is None:
+            per_policy = _PLANS[policy] = {}
+        plans = per_policy.get((role, purpose))
+        if plans is None or len(plans) > _MAX_SHAPES:
+            plans = per_policy[(role, purpose)] = {}
+        return plans
+
+
 def mask_view(
     view: dict[str, Any], policy: MaskingPolicy, role: str, purpose: str | None = None, *,
     key_fields: dict[str, str | None] | None = None,
@@ -211,11 +263,9 @@ def mask_view(
     field its record keys are (a policy number is masked as one wherever it is a key).
     """
     keys = key_fields or {}
-    graded = set(policy.grading.fields)
-
-    def gate(field: str, value: Any) -> Any:
-        decision = policy.decide(field, role, purpose)
-        return value if decision.effect == "allow" and decision.operator == "plain" else None
+    graded = policy.grading.fields
+    policy.decide("customer_id", role, purpose)  # an unknown role or purpose fails before any row
+    plans = _plans_for(policy, role, purpose)
 
     def record_key(source: Any, key: Any) -> Any:
         if key is None or is_token(key):  # a token is already a pseudonym
@@ -227,11 +277,13 @@ def mask_view(
 
     def rec(row: dict[str, Any]) -> dict[str, Any]:
         clean = _without_tokens(row)
-        out = policy.mask_record(clean, role, purpose, field_of=_FIELD_OF)
-        for k, v in clean.items():
-            if k in graded or k in _FIELD_OF or k in _PUBLIC or k.startswith("n_"):  # n_*: counts of holdings
-                continue
-            out[k] = gate(_DERIVED_FROM[k], v) if k in _DERIVED_FROM else None
+        shape = tuple(clean)
+        plan = plans.get(shape)
+        if plan is None:
+            plan = plans[shape] = _plan(policy, role, purpose, shape)
+        out: dict[str, Any] = {}
+        for (k, v), step in zip(clean.items(), plan, strict=True):
+            out[k] = v if step is _SHOW else None if step is None else step.apply(v)
         if "record_key" in clean:
             out["record_key"] = record_key(clean.get("source"), clean["record_key"])
         if "obs_id" in clean:
