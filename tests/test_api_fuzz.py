@@ -39,6 +39,7 @@ PEOPLE = (
 ROUTE_OWNERS: tuple[tuple[str, str], ...] = (
     ("/api/v1/people", "fz.admin"),
     ("/api/v1/policy", "fz.security"),
+    ("/api/v1/alerts", "fz.security"),
     ("/api/v1/audit", "fz.auditor"),
     ("/api/v1/requests", "fz.steward"),
     ("/api/v1/exports", "fz.steward"),

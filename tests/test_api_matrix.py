@@ -65,6 +65,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "people_revoke_role": frozenset({AD}),
     "people_portfolio": frozenset({AD}),
     "catalogue": frozenset({ST, SO, AU, AD}),
+    "alerts_list": frozenset({SO}),
+    "alerts_get": frozenset({SO}),
+    "alerts_triage": frozenset({SO}),
     "logout": EVERYONE,
 }
 
@@ -109,6 +112,21 @@ class Api:
 
     def export_payload(self) -> dict[str, Any]:
         return {"customer_ids": [self.dep.sample["in_branch"]], "purpose": "marketing", "fields": ["name", "mobile"]}
+
+    def alert_id(self) -> str:
+        """One stored alert (saved once; saving again is a no-op) for the alert endpoints."""
+        from custodata.monitoring.alerts import Alert, alert_id
+        from custodata.monitoring.store import AlertStore
+
+        start = dt.datetime(2026, 3, 4, 1, 0)
+        alert = Alert(
+            alert_id=alert_id("hoarding", "matrix.agent", start), scenario="hoarding", severity="medium",
+            actor="matrix.agent", window_start=start, window_end=start + dt.timedelta(hours=1), score=3.0,
+            summary="matrix.agent viewed 60 distinct customers", summary_zh="matrix.agent 查看了 60 位不同客户",
+            evidence={"distinct_customers": 60, "baseline": 8.0}, first_event_at=start,
+            detected_at=start + dt.timedelta(minutes=30))
+        AlertStore(self.svc.ops, self.svc.audit).save([alert])
+        return alert.alert_id
 
     def change_payload(self) -> dict[str, Any]:
         return {"customer_id": self.dep.sample["in_branch"], "field": "email", "value": "li.ming@163.com"}
@@ -214,6 +232,11 @@ CALLS: dict[str, Call] = {
         f"/api/v1/people/{TARGET}/portfolio", headers=api.headers(role),
         json={"customer_ids": [api.dep.sample["in_branch"]]}),
     "catalogue": _get("/api/v1/catalogue"),
+    "alerts_list": _get("/api/v1/alerts"),
+    "alerts_get": lambda api, role: api.client.get(f"/api/v1/alerts/{api.alert_id()}", headers=api.headers(role)),
+    "alerts_triage": lambda api, role: api.client.post(
+        f"/api/v1/alerts/{api.alert_id()}/triage", headers=api.headers(role),
+        json={"status": "acknowledged", "note": "matrix triage"}),
     "logout": _logout,
 }
 
