@@ -173,6 +173,9 @@ def evaluate(labels: Sequence[Label], raised: Sequence[Raised], people: int, day
         "false_positive_alerts_by_scenario": dict(Counter(r.alert.scenario for r in false_positive)),
         "false_positive_alerts_by_role": {f"{scenario}/{role}": n for (scenario, role), n in sorted(Counter(
             (r.alert.scenario, (roles or {}).get(r.alert.actor, "?")) for r in false_positive).items())},
+        "false_positive_samples": [
+            {"scenario": r.alert.scenario, "actor": r.alert.actor, "role": (roles or {}).get(r.alert.actor),
+             "summary": r.alert.summary} for r in false_positive[:30]],
         "false_positive_person_days": len(fp_days),
         "person_days": people * days,
         "false_positive_rate": len(fp_days) / (people * days) if people * days else None,

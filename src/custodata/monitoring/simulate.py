@@ -264,29 +264,43 @@ class ChainWriter:
 
     def write(self, events: Iterable[SimEvent]) -> int:
         n = 0
+        lines: list[str] = []
+        who_cache: dict[tuple[str, str | None, str | None], tuple[str, str]] = {}
+        how_cache: dict[tuple[str | None, str | None, str | None, str], tuple[str, str]] = {}
         for e in events:
             self.seq += 1
             ids_json, ids_c = _list_pair(e.customer_ids)
             fields_json, fields_c = _list_pair(e.fields, cache=True)
             detail_json, detail_c = _detail_pair(e.detail)
+            who = who_cache.get((e.actor, e.role, e.branch))
+            if who is None:
+                who = who_cache[(e.actor, e.role, e.branch)] = (
+                    f'"actor": {_j(e.actor)}, "role": {_j(e.role or None)}, "branch": {_j(e.branch or None)}',
+                    US.join((e.actor, e.role or "", e.branch or "")))
+            how = how_cache.get((e.purpose, e.source_address, e.reason, e.system))
+            if how is None:
+                how = how_cache[(e.purpose, e.source_address, e.reason, e.system)] = (
+                    f'"purpose": {_j(e.purpose or None)}, "source_address": {_j(e.source_address or None)}, '
+                    f'"reason": {_j(e.reason or None)}',
+                    US.join((e.purpose or "", e.source_address or "", e.reason or "")))
+            at_text = e.at.isoformat(sep=" ", timespec="microseconds")
             canonical = US.join((
-                self.prev_hash, str(self.seq), e.at.isoformat(sep=" ", timespec="microseconds"), e.actor,
-                e.role or "", e.branch or "", e.action, e.result, ids_c, str(e.customer_count), fields_c,
-                e.purpose or "", e.source_address or "", e.reason or "", detail_c, e.system))
+                self.prev_hash, str(self.seq), at_text, who[1], e.action, e.result, ids_c, str(e.customer_count),
+                fields_c, how[1], detail_c, e.system))
             digest = entry_hash(canonical)
-            at = e.at.isoformat(timespec="microseconds") + "Z"
+            at = f"{at_text[:10]}T{at_text[11:]}Z"
             if self.csv is not None:
                 self._csv_row(e, at, detail_c, digest)
             else:
-                self.fh.write(
-                    f'{{"seq": {self.seq}, "at": "{at}", "actor": {_j(e.actor)}, "role": {_j(e.role or None)}, '
-                    f'"branch": {_j(e.branch or None)}, "action": {_j(e.action)}, "result": {_j(e.result)}, '
-                    f'"customer_ids": {ids_json}, "customer_count": {e.customer_count}, "fields": {fields_json}, '
-                    f'"purpose": {_j(e.purpose or None)}, "source_address": {_j(e.source_address or None)}, '
-                    f'"reason": {_j(e.reason or None)}, "detail": {detail_json}, "system": {_j(e.system)}, '
+                lines.append(
+                    f'{{"seq": {self.seq}, "at": "{at}", {who[0]}, "action": {_j(e.action)}, '
+                    f'"result": {_j(e.result)}, "customer_ids": {ids_json}, "customer_count": {e.customer_count}, '
+                    f'"fields": {fields_json}, {how[0]}, "detail": {detail_json}, "system": {_j(e.system)}, '
                     f'"prev_hash": "{self.prev_hash}", "hash": "{digest}"}}\n')
             self.prev_hash = digest
             n += 1
+        if lines:
+            self.fh.write("".join(lines))
         return n
 
     def _csv_row(self, e: SimEvent, at: str, detail: str, digest: str) -> None:
