@@ -216,6 +216,13 @@ SECRET_KEYS = frozenset({"password", "password_hash", "token_hash", "secret", "f
 
 def public(value: Any) -> Any:
     """A service result as JSON-ready data: dataclasses and models to dicts, minus :data:`SECRET_KEYS`."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:  # most leaves: no ABC checks
+        return value
+    if kind is dict:
+        return {str(k): public(v) for k, v in value.items() if str(k) not in SECRET_KEYS}
+    if kind is list:
+        return [public(v) for v in value]
     if isinstance(value, BaseModel):
         value = value.model_dump()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
