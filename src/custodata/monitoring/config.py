@@ -126,10 +126,19 @@ class HoardingRule(Rule):
     min_count: float = 40
     kind_factor: dict[str, float] = Field(default_factory=lambda: {"outsourced": 0.75, "partner": 0.75},
                                           description="threshold multiplier by kind: outsourced staff watched closer")
+    rolling_days: int = Field(default=3, ge=1, le=14,
+                              description="also judge the sum of this many days (slow hoarding); 1 = off")
+    rolling_ratio: float = Field(default=1.8, ge=1, description="that sum against this many times the usual sum")
+    export_ratio: float = Field(default=3.0, ge=1, description="an export this many times the person's usual size")
+    export_min_rows: float = Field(default=1000, ge=0, description="never fire on an export smaller than this")
+    export_min_history: int = Field(default=3, ge=1, description="own past exports needed to judge by one's habit")
 
 
 class OffHoursRule(Rule):
     min_count: float = 15
+    habit_share: float = Field(default=0.3, ge=0, le=1,
+                               description="off-hours activity on this share of one's days is a habit (a late "
+                                           "shift): judged by one's own off-hours baseline, never the peers'")
 
 
 class OutOfScopeRule(Rule):
@@ -143,12 +152,16 @@ class DepartingRule(Rule):
     k: float | None = 2.0
     statuses: tuple[str, ...] = ("leaving", "transferred")
     lookback_days: int = Field(default=90, ge=0, description="watch from this many days before the status date")
-    max_exports: int = Field(default=0, ge=0, description="more exports or downloads in a day than this fire at once")
+    export_ratio: float = Field(default=1.5, ge=1,
+                                description="an export this many times the person's usual size fires at once; "
+                                            "with no export history, any export does")
 
 
 class UnmaskRule(Rule):
     min_count: float = 10
     window_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    day_min_count: float = Field(default=10, ge=1, description="unmasks in a day never fire below this")
+    day_ratio: float = Field(default=2.5, ge=1, description="a day's unmasks against this many times the usual day")
 
 
 class FailedLoginRule(_Strict):

@@ -22,10 +22,17 @@ from typing import Any
 from custodata.classification.grading import load_grading
 from custodata.monitoring.alerts import Alert, alert_id, severity_rank, summarise
 from custodata.monitoring.anomaly import AnomalyModel, normalise
-from custodata.monitoring.baseline import Baselines, Basis
+from custodata.monitoring.baseline import Baselines, Basis, Stat
 from custodata.monitoring.config import MonitorConfig, Rule
 from custodata.monitoring.events import MonitorEvent
-from custodata.monitoring.features import BULK_ACTIONS, DATA_ACTIONS, DayState, LocalClock, add_ref
+from custodata.monitoring.features import (
+    BULK_ACTIONS,
+    DATA_ACTIONS,
+    EXPORT_ACTIONS,
+    DayState,
+    LocalClock,
+    add_ref,
+)
 from custodata.monitoring.people import CustomerInfo, PersonInfo
 from custodata.monitoring.risk import assess
 
@@ -72,6 +79,10 @@ class Monitor:
         self._n = 0
         self._days_seen = 0
         self._excluded: dict[tuple[str, dt.date], dict[str, float]] = {}  # alerted days kept out of baselines
+        self._export_sizes: dict[str, deque[float]] = {}       # rows of each past export, per person
+        self._peer_export_sizes: dict[Group, deque[float]] = {}
+        self._requests: dict[tuple[str, str], None] = {}        # export requests already judged (insertion-ordered)
+        self._recent: dict[str, deque[tuple[dt.date, float]]] = {}  # customers of each closed day, alerted or not
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -169,7 +180,8 @@ class Monitor:
         window = self._window(f"failed_login_burst:{kind}", key, e.at, ref, rule.window_minutes)
         if self._suppressed("failed_login_burst", key, e.at):
             return
-        basis = self._basis(st, f"failed_login_burst:{kind}", person, feature, float(floor), 3.0, None)
+        # k 1: a burst is judged against the few typos a person usually makes, not four MADs above them
+        basis = self._basis(st, f"failed_login_burst:{kind}", person, feature, float(floor), 3.0, 1.0)
         x = float(len(window))
         if x >= basis.threshold:
             self._suppress[("failed_login_burst", key)] = e.at + dt.timedelta(minutes=rule.window_minutes)
@@ -202,15 +214,17 @@ class Monitor:
                 add_ref(st.off_refs, ref)
                 if st.first_off_at is None:
                     st.first_off_at = e.at
-        if e.action in BULK_ACTIONS:
-            st.exports += 1
-            st.exported += e.customer_count
-            add_ref(st.export_refs, ref)
-            unlisted = e.customer_count - len(e.customer_ids)
-            if unlisted > 0:
-                st.bulk_unlisted += unlisted
-                if off:
-                    st.off_hours_bulk += unlisted
+        if e.action in EXPORT_ACTIONS:
+            rid = e.detail.get("request_id") if isinstance(e.detail, dict) else None
+            approved = isinstance(rid, str) and bool(rid)
+            if e.action in BULK_ACTIONS and not approved:  # an export outside the approval flow is bulk viewing
+                unlisted = e.customer_count - len(e.customer_ids)
+                if unlisted > 0:
+                    st.bulk_unlisted += unlisted
+                    if off:
+                        st.off_hours_bulk += unlisted
+            if not approved or self._first_request(e.actor, str(rid)):
+                self._export(e, person, st, ref, out)
         if new_scope:
             add_ref(st.scope_refs, ref)
             if st.first_scope_at is None:
@@ -229,14 +243,16 @@ class Monitor:
             self._unmask(person, key, st, ref, e.at, out)
         if new:
             self._shared(new, person, key, st, ref, e.at, out)
-        if new or e.action in BULK_ACTIONS:
+        if new or (e.action in BULK_ACTIONS and st.bulk_unlisted):
             x = float(st.customer_total())
             hr = sc.hoarding
+            factor = hr.kind_factor.get(person.kind, 1.0)
             if hr.enabled:
-                factor = hr.kind_factor.get(person.kind, 1.0)
                 self._count_rule("hoarding", person, st, x, "customers", hr, ref, e.at, out, refs=st.refs,
                                  first_at=st.first_data_at, factor=factor)
-            self._departing(person, st, x, ref, e.at, e.action in BULK_ACTIONS, out)
+            if hr.enabled and hr.rolling_days > 1 and "hoarding" not in st.alerted:
+                self._rolling(person, st, x, ref, e.at, factor, out)
+            self._departing(person, st, x, ref, e.at, out)
         if off and sc.off_hours_bulk.enabled and st.first_off_at is not None:
             self._count_rule("off_hours_bulk", person, st, float(st.off_hours_total()), "off_hours_customers",
                              sc.off_hours_bulk, ref, e.at, out, refs=st.off_refs, first_at=st.first_off_at)
@@ -255,27 +271,121 @@ class Monitor:
             return person.branch in branches
         return not person.portfolio
 
-    def _departing(self, person: PersonInfo, st: DayState, x: float, ref: int, at: dt.datetime, bulk: bool,
+    def _departing(self, person: PersonInfo, st: DayState, x: float, ref: int, at: dt.datetime,
                    out: list[Alert]) -> None:
+        if not self._is_departing(person, st) or "departing_exfiltration" in st.alerted:
+            return
         rule = self.config.scenarios.departing_exfiltration
-        if not rule.enabled or person.status not in rule.statuses or "departing_exfiltration" in st.alerted:
-            return
-        if person.status_date is not None and st.day < person.status_date - dt.timedelta(days=rule.lookback_days):
-            return
-        extra: dict[str, Any] = {"status": person.status,
-                                 "status_date": person.status_date.isoformat() if person.status_date else None,
-                                 "exports": st.exports, "exported_customers": st.exported}
-        if bulk and st.exports > rule.max_exports:
-            usual = self.baselines.person("" if st.late else st.actor, "exports")
-            limit = max(float(rule.max_exports), usual.median * rule.ratio if usual is not None else 0.0)
-            if st.exports > limit:
-                basis = Basis(source="person" if usual is not None else "floor", stat=usual, threshold=limit)
-                self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), at,
-                           float(st.exports), basis, 2.0 * st.exports / max(limit, 1.0), st.export_refs,
-                           st.first_data_at, at, out, extra={**extra, "trigger": "exports"})
-                return
+        extra = self._departing_facts(person, st)
         self._count_rule("departing_exfiltration", person, st, x, "customers", rule, ref, at, out, refs=st.refs,
                          first_at=st.first_data_at, extra={**extra, "trigger": "customers"})
+
+    def _is_departing(self, person: PersonInfo, st: DayState) -> bool:
+        rule = self.config.scenarios.departing_exfiltration
+        if not rule.enabled or person.status not in rule.statuses:
+            return False
+        return person.status_date is None or st.day >= person.status_date - dt.timedelta(days=rule.lookback_days)
+
+    @staticmethod
+    def _departing_facts(person: PersonInfo, st: DayState) -> dict[str, Any]:
+        return {"status": person.status,
+                "status_date": person.status_date.isoformat() if person.status_date else None,
+                "exports": st.exports, "exported_customers": st.exported}
+
+    def _first_request(self, actor: str, rid: str) -> bool:
+        """Whether this export request is new (its export and download follow it and are not judged again)."""
+        key = (actor, rid)
+        if key in self._requests:
+            return False
+        self._requests[key] = None
+        if len(self._requests) > 200_000:
+            for old in list(self._requests)[:100_000]:
+                del self._requests[old]
+        return True
+
+    def _export(self, e: MonitorEvent, person: PersonInfo, st: DayState, ref: int, out: list[Alert]) -> None:
+        """One export (request, export or download of one request) judged by its size against the person's habit.
+
+        Approved exports are routine for marketers and analysts, so their rows do not count as customers
+        viewed; instead each export's size is compared with the person's own past exports (the peer group's
+        before they have enough), and a leaving or transferred person's export fires when it is larger than
+        their habit — or when they never exported before.
+        """
+        rows = float(max(e.customer_count, len(e.customer_ids)))
+        st.exports += 1
+        st.exported += int(rows)
+        st.largest_export = max(st.largest_export, int(rows))
+        add_ref(st.export_refs, ref)
+        if st.first_data_at is None:
+            st.first_data_at = e.at
+        hr = self.config.scenarios.hoarding
+        own_sizes = self._export_sizes.get(st.actor)
+        group = person.peer_group
+        peer_sizes = self._peer_export_sizes.get(group)
+        own = _median(own_sizes) if own_sizes is not None and len(own_sizes) >= hr.export_min_history else None
+        peer = _median(peer_sizes) if peer_sizes is not None and len(peer_sizes) >= hr.export_min_history else None
+        fired = False
+        if self._is_departing(person, st) and "departing_exfiltration" not in st.alerted:
+            dep = self.config.scenarios.departing_exfiltration
+            habit = _median(own_sizes) if own_sizes else None
+            limit = habit * dep.export_ratio if habit is not None else 0.0
+            if rows > limit:
+                stat = Stat(median=habit, scale=0.0, n=len(own_sizes or ())) if habit is not None else None
+                basis = Basis(source="person" if habit is not None else "floor", stat=stat, threshold=limit)
+                excess = rows / limit if limit else 2.0
+                self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), e.at,
+                           rows, basis, max(excess, 2.0), st.export_refs, st.first_data_at, e.at, out,
+                           extra={**self._departing_facts(person, st), "trigger": "export", "export_rows": rows,
+                                  "usual_export_rows": habit})
+                fired = True
+        if hr.enabled and "hoarding" not in st.alerted and not st.late:
+            base, source = (own, "person") if own is not None else (peer, "peer") if peer is not None else (
+                None, "floor")
+            if base is not None or self._days_seen > self.config.baseline.warmup_days:
+                limit = max(hr.export_min_rows, (base or 0.0) * hr.export_ratio)
+                if rows >= limit:
+                    stat = Stat(median=base, scale=0.0, n=len(own_sizes or ())) if base is not None else None
+                    self._fire("hoarding", person, st.actor, st, self.clock.day_start_utc(st.day), e.at, rows,
+                               Basis(source=source, stat=stat, threshold=limit), rows / limit, st.export_refs,
+                               st.first_data_at, e.at, out,
+                               extra={"trigger": "export", "export_rows": rows, "usual_export_rows": base})
+                    fired = True
+        if not fired:
+            if own_sizes is None:
+                own_sizes = self._export_sizes[st.actor] = deque(maxlen=50)
+            own_sizes.append(rows)
+            if peer_sizes is None:
+                peer_sizes = self._peer_export_sizes[group] = deque(maxlen=500)
+            peer_sizes.append(rows)
+
+    def _rolling(self, person: PersonInfo, st: DayState, x: float, ref: int, at: dt.datetime, factor: float,
+                 out: list[Alert]) -> None:
+        """Slow hoarding: the last few days together well above the same number of usual days."""
+        hr = self.config.scenarios.hoarding
+        recent = self._recent.get(st.actor)
+        if recent is None or self._days_seen <= self.config.baseline.warmup_days:
+            return
+        since = st.day - dt.timedelta(days=hr.rolling_days * 2)
+        past = [v for d, v in list(recent)[-(hr.rolling_days - 1):] if d >= since]
+        if len(past) < hr.rolling_days - 1:
+            return
+        basis = self._basis(st, "hoarding", person, "customers", hr.min_count, hr.ratio, hr.k)
+        stat = basis.stat
+        if stat is None:
+            return
+        n = float(hr.rolling_days)
+        total = x + sum(past)
+        limit = max(n * stat.median * hr.rolling_ratio,
+                    n * stat.median + self.config.baseline.k * max(stat.scale, self.config.baseline.min_scale)
+                    * n ** 0.5, hr.min_count * factor) * factor
+        if total < limit or x < stat.median * hr.rolling_ratio * factor:
+            return
+        if x < self.baselines.allowance(st.actor, "hoarding"):
+            return  # a day like one already marked a false positive
+        self._fire("hoarding", person, st.actor, st, self.clock.day_start_utc(st.day), at, total, basis,
+                   total / limit, st.refs, st.first_data_at, at, out,
+                   extra={"trigger": "rolling", "days": hr.rolling_days, "daily_counts": [*past, x],
+                          "rolling_threshold": round(limit, 1)}, threshold=limit)
 
     def _unmask(self, person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
                 out: list[Alert]) -> None:
@@ -294,6 +404,19 @@ class Monitor:
             self._fire("repeated_unmask", person, key, st, window[0][0], at, x, basis, x / basis.threshold,
                        [r for _, r in window], window[0][0], at, out,
                        extra={"window_minutes": rule.window_minutes, "unmasks_today": st.unmasks})
+            return
+        if "repeated_unmask" in st.alerted:
+            return
+        # unmasks spread over the day: the day's count against the person's usual day
+        day_basis = self._basis(st, "repeated_unmask:day", person, "unmasks", rule.day_min_count, rule.day_ratio,
+                                rule.k)
+        if day_basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
+            return
+        total = float(st.unmasks)
+        if total >= day_basis.threshold:
+            self._fire("repeated_unmask", person, key, st, self.clock.day_start_utc(st.day), at, total, day_basis,
+                       total / day_basis.threshold, [r for _, r in window], st.first_data_at, at, out,
+                       extra={"trigger": "day", "unmasks_today": st.unmasks})
 
     def _shared(self, new: list[str], person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
                 out: list[Alert]) -> None:
@@ -482,6 +605,11 @@ class Monitor:
             include = not st.late and not (exclude and st.alerted)
             features = st.vector()
             group = self._groups.get(st.actor, ("", ""))
+            if not st.late:
+                recent = self._recent.get(st.actor)
+                if recent is None:
+                    recent = self._recent[st.actor] = deque(maxlen=8)
+                recent.append((st.day, features["customers"]))
             self.baselines.close_day(st.actor, group, st.day, features, st.fields, include=include)
             if include:
                 self._samples.append((group, features))
@@ -500,6 +628,12 @@ class Monitor:
             self.stats.model_samples = self.model.samples
         self._today = today
         self._days_seen += 1
+
+
+def _median(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
 
 
 def detect(events: Iterable[MonitorEvent], people: Mapping[str, PersonInfo], customers: CustomerInfo,

@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from custodata.monitoring.baseline import Basis
 
 # actions that touch customer data (and so count towards customers seen, scope, value and level)
-DATA_ACTIONS = frozenset({"read", "search", "unmask", "export", "download", "edit", "change_request"})
+DATA_ACTIONS = frozenset({"read", "search", "unmask", "export", "download", "edit", "change_request",
+                          "export_request"})
 BULK_ACTIONS = frozenset({"export", "download"})
+# one export is its request, export and download: they share ``detail.request_id`` and are judged once
+EXPORT_ACTIONS = BULK_ACTIONS | {"export_request"}
 # the person-day features kept in history, fed to baselines and to the anomaly model
 FEATURES: tuple[str, ...] = (
     "events", "customers", "weighted_customers", "off_hours_customers", "exports", "unmasks", "denials",
@@ -92,6 +95,7 @@ class DayState:
     off_hours_bulk: int = 0
     exports: int = 0
     exported: int = 0
+    largest_export: int = 0
     unmasks: int = 0
     denials: int = 0
     failed_logins: int = 0
