@@ -136,9 +136,10 @@ class HoardingRule(Rule):
 
 class OffHoursRule(Rule):
     min_count: float = 15
-    habit_share: float = Field(default=0.3, ge=0, le=1,
-                               description="off-hours activity on this share of one's days is a habit (a late "
-                                           "shift): judged by one's own off-hours baseline, never the peers'")
+    continuation_minutes: int = Field(
+        default=30, ge=0, le=24 * 60,
+        description="work that runs on past closing (each step at most this many minutes after the last, starting "
+                    "in work hours) is overtime or a late shift, not an off-hours session; 0 counts it all")
 
 
 class OutOfScopeRule(Rule):

@@ -207,7 +207,14 @@ class Monitor:
             if scope_checked and not self._in_scope(person, c):
                 st.out_of_scope.add(c)
                 new_scope = True
-        if off:
+        # overtime and late shifts run on from the working day; an off-hours session starts on its own
+        cont = sc.off_hours_bulk.continuation_minutes
+        prev = st.last_data_at
+        running_on = (off and cont > 0 and st.in_shift and prev is not None
+                      and e.at - prev <= dt.timedelta(minutes=cont))
+        st.in_shift = not off or running_on
+        st.last_data_at = e.at
+        if off and not running_on:
             before = len(st.off_hours_customers)
             st.off_hours_customers.update(e.customer_ids)
             if len(st.off_hours_customers) > before or (e.action in BULK_ACTIONS and not e.customer_ids):
@@ -253,7 +260,7 @@ class Monitor:
             if hr.enabled and hr.rolling_days > 1 and "hoarding" not in st.alerted:
                 self._rolling(person, st, x, ref, e.at, factor, out)
             self._departing(person, st, x, ref, e.at, out)
-        if off and sc.off_hours_bulk.enabled and st.first_off_at is not None:
+        if off and not running_on and sc.off_hours_bulk.enabled and st.first_off_at is not None:
             self._count_rule("off_hours_bulk", person, st, float(st.off_hours_total()), "off_hours_customers",
                              sc.off_hours_bulk, ref, e.at, out, refs=st.off_refs, first_at=st.first_off_at)
         if new_scope and sc.out_of_scope.enabled:
@@ -275,7 +282,10 @@ class Monitor:
                    out: list[Alert]) -> None:
         if not self._is_departing(person, st) or "departing_exfiltration" in st.alerted:
             return
-        rule = self.config.scenarios.departing_exfiltration
+        rule: Rule = self.config.scenarios.departing_exfiltration
+        if self.baselines.person(st.actor, "customers") is None:
+            # a leaving person's own habit is the yardstick; against peers only as strictly as for hoarding
+            rule = self.config.scenarios.hoarding
         extra = self._departing_facts(person, st)
         self._count_rule("departing_exfiltration", person, st, x, "customers", rule, ref, at, out, refs=st.refs,
                          first_at=st.first_data_at, extra={**extra, "trigger": "customers"})
@@ -327,11 +337,12 @@ class Monitor:
         fired = False
         if self._is_departing(person, st) and "departing_exfiltration" not in st.alerted:
             dep = self.config.scenarios.departing_exfiltration
-            habit = _median(own_sizes) if own_sizes else None
+            habit = own if own is not None else peer  # the peers' habit before the person has their own
             limit = habit * dep.export_ratio if habit is not None else 0.0
             if rows > limit:
                 stat = Stat(median=habit, scale=0.0, n=len(own_sizes or ())) if habit is not None else None
-                basis = Basis(source="person" if habit is not None else "floor", stat=stat, threshold=limit)
+                source = "person" if own is not None else "peer" if habit is not None else "floor"
+                basis = Basis(source=source, stat=stat, threshold=limit)
                 excess = rows / limit if limit else 2.0
                 self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), e.at,
                            rows, basis, max(excess, 2.0), st.export_refs, st.first_data_at, e.at, out,

@@ -111,6 +111,8 @@ class DayState:
     export_refs: list[int] = field(default_factory=list)
     first_data_at: dt.datetime | None = None
     first_off_at: dt.datetime | None = None
+    last_data_at: dt.datetime | None = None              # the previous customer-touching event
+    in_shift: bool = False                               # that event was in work hours or ran on from them
     first_scope_at: dt.datetime | None = None
     alerted: set[str] = field(default_factory=set)       # scenarios already alerted on this day
     bases: dict[str, Basis] = field(default_factory=dict)  # thresholds of the day, by scenario
