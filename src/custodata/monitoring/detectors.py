@@ -330,7 +330,7 @@ class Monitor:
             st.first_data_at = e.at
         hr = self.config.scenarios.hoarding
         own_sizes = self._export_sizes.get(st.actor)
-        group = person.peer_group
+        group: Group = (person.role, "")  # exports are a role's habit (campaign lists, reports), not a branch's
         peer_sizes = self._peer_export_sizes.get(group)
         own = _median(own_sizes) if own_sizes is not None and len(own_sizes) >= hr.export_min_history else None
         peer = _median(peer_sizes) if peer_sizes is not None and len(peer_sizes) >= hr.export_min_history else None
