@@ -169,7 +169,7 @@ class FailedLoginRule(_Strict):
     enabled: bool = True
     window_minutes: int = Field(default=30, ge=1, le=24 * 60)
     min_failed: int = Field(default=5, ge=1)
-    min_denied: int = Field(default=10, ge=1)
+    min_denied: int = Field(default=6, ge=1)
 
 
 class SharedCustomersRule(_Strict):
