@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint services bench bench-protection clean
+.PHONY: demo test lint services bench bench-protection bench-service bench-audit bench-monitoring clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ $(BENCH_STAMP): $(STAMP)
 
 bench-protection: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/protection.py
+
+# the service at 50 clients over 1M customers (SQLite and PostgreSQL), the audit log, the insider-leak monitor
+bench-service: $(STAMP) services
+	$(BIN)/python benchmarks/service.py
+
+bench-audit: $(STAMP) services
+	$(BIN)/python benchmarks/audit.py
+
+bench-monitoring: $(STAMP)
+	$(BIN)/python benchmarks/monitoring.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
