@@ -140,6 +140,8 @@ class OffHoursRule(Rule):
         default=30, ge=0, le=24 * 60,
         description="work that runs on past closing (each step at most this many minutes after the last, starting "
                     "in work hours) is overtime or a late shift, not an off-hours session; 0 counts it all")
+    search_hits: int = Field(default=5, ge=0,
+                             description="an off-hours search counts at most this many of its hits (0: all)")
 
 
 class OutOfScopeRule(Rule):

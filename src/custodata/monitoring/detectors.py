@@ -216,7 +216,11 @@ class Monitor:
         st.last_data_at = e.at
         if off and not running_on:
             before = len(st.off_hours_customers)
-            st.off_hours_customers.update(e.customer_ids)
+            hits = sc.off_hours_bulk.search_hits
+            if e.action == "search" and hits and len(e.customer_ids) > hits:
+                st.off_hours_customers.update(e.customer_ids[:hits])  # a result list is not records opened
+            else:
+                st.off_hours_customers.update(e.customer_ids)
             if len(st.off_hours_customers) > before or (e.action in BULK_ACTIONS and not e.customer_ids):
                 add_ref(st.off_refs, ref)
                 if st.first_off_at is None:
