@@ -342,7 +342,9 @@ class Monitor:
         if self._is_departing(person, st) and "departing_exfiltration" not in st.alerted:
             dep = self.config.scenarios.departing_exfiltration
             habit = own if own is not None else peer  # the peers' habit before the person has their own
-            limit = habit * dep.export_ratio if habit is not None else 0.0
+            sizes = own_sizes if own is not None else peer_sizes
+            # larger than their usual size and than anything of the habit's recent exports
+            limit = max(habit * dep.export_ratio, max(sizes or (0.0,))) if habit is not None else 0.0
             if rows > limit:
                 stat = Stat(median=habit, scale=0.0, n=len(own_sizes or ())) if habit is not None else None
                 source = "person" if own is not None else "peer" if habit is not None else "floor"
