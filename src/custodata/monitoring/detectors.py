@@ -118,7 +118,8 @@ class Monitor:
             self.baselines.fields_seen[alert.actor].update(str(f) for f in alert.evidence.get("fields", ()))
         for (actor, _), st in self._states.items():
             if actor == alert.actor:
-                st.bases.pop(alert.scenario, None)
+                for name in [n for n in st.bases if n.split(":", 1)[0] == alert.scenario]:
+                    del st.bases[name]  # including a scenario's sub-thresholds (e.g. repeated_unmask:day)
                 st.alerted.discard(alert.scenario)
         self._alert_ids.add(alert.alert_id)
 
