@@ -117,6 +117,19 @@ def summarise(scenario: str, actor: str, person: Any, count: float, evidence: di
                    if k in ("high_net_worth", "corporate"))
     hv_en = f", {valuable} of them high-value" if valuable else ""
     hv_zh = f"，其中高价值客户 {valuable} 位" if valuable else ""
+    trigger = evidence.get("trigger")
+    if trigger == "export" and scenario in ("hoarding", "departing_exfiltration"):
+        rows, usual = evidence.get("export_rows", n), evidence.get("usual_export_rows")
+        usual_en = f" (usually {usual:g})" if isinstance(usual, int | float) else ""
+        usual_zh = f"（通常 {usual:g} 行）" if isinstance(usual, int | float) else ""
+        return (f"{who_en} asked to export {rows} customers at once{usual_en}{hv_en}.",
+                f"{who_zh}一次申请导出 {rows} 位客户{usual_zh}{hv_zh}。")
+    if scenario == "hoarding" and trigger == "rolling":
+        return (f"{who_en} looked at {n} distinct customers over the last days{hv_en}: {vs_en}.",
+                f"{who_zh}近几日共查看 {n} 位不同客户{hv_zh}，{vs_zh}。")
+    if scenario == "repeated_unmask" and trigger == "day":
+        return (f"{who_en} unmasked {n} fields today: {vs_en}.",
+                f"{who_zh}今日明文查看 {n} 次，{vs_zh}。")
     if scenario == "hoarding":
         return (f"{who_en} looked at {n} distinct customers today{hv_en}: {vs_en}.",
                 f"{who_zh}今日查看 {n} 位不同客户{hv_zh}，{vs_zh}。")
