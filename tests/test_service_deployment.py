@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from custodata.service import AccessDenied, Caller, auth, customers
@@ -69,3 +71,22 @@ def test_search_returns_only_visible_customers_and_never_logs_the_criteria(deplo
     assert all(h["name"] != name or "*" in h["name"] for h in hits)
     last = svc.audit.query(actor=caller.person_id, action="search", limit=1, newest_first=True)[0]
     assert name not in repr(last)
+
+
+def test_demo_alerts_come_from_simulated_activity_and_are_stored_once(tmp_path: Path) -> None:
+    from custodata.monitoring.store import AlertStore
+    from custodata.ops import open_ops
+    from custodata.service import Services
+    from custodata.service.demo import demo_alerts
+
+    svc = Services(open_ops(f"sqlite:///{tmp_path / 'ops.sqlite'}"), tmp_path)
+    try:
+        n = demo_alerts(svc, tmp_path / "activity")
+        assert n > 0 and (tmp_path / "activity" / "labels.json").exists()
+        stored = AlertStore(svc.ops, svc.audit).list(limit=1000)
+        assert len(stored) == n
+        assert {a.scenario for a in stored} & {"hoarding", "off_hours_bulk", "departing_exfiltration"}
+        assert demo_alerts(svc, tmp_path / "activity") == n  # the same alerts again: nothing new stored
+        assert len(AlertStore(svc.ops, svc.audit).list(limit=1000)) == n
+    finally:
+        svc.close()

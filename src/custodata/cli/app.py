@@ -323,13 +323,16 @@ def demo(
 def _demo_people(out: Path) -> list[Any]:
     """Seed the policy and one demo person per role, and print their logins (demo stores only)."""
     from custodata.service import Services
-    from custodata.service.demo import seed_demo
+    from custodata.service.demo import demo_alerts, seed_demo
 
     services = Services.open(out)
     try:
         logins = seed_demo(services)
+        alerts = demo_alerts(services, out / "activity")
     finally:
         services.close()
+    console.print(f"monitoring      {alerts} alerts from a simulated month of 40 staff with injected insiders "
+                  f"(files in {out / 'activity'}) — log in as sec.zhou to see them at /alerts")
     table = Table(title="demo people [演示人员] — one per role; passwords for this demo store only")
     for col in ("login", "name", "role", "branch", "password"):
         table.add_column(col)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -90,3 +91,27 @@ def seed_demo(svc: Services) -> list[DemoLogin]:
         person = svc.directory.person(p.person_id)
         logins.append(DemoLogin(p.person_id, p.display_name, p.role, person.branch, p.password))
     return logins
+
+
+DEMO_SCENARIOS = ("hoarding", "off_hours_bulk", "departing_exfiltration", "repeated_unmask")
+
+
+def demo_alerts(svc: Services, folder: Path) -> int:
+    """A simulated month of a branch network's activity, with labelled insiders, scored for the dashboard.
+
+    The simulated staff are not the demo people (they never log in), so the alerts are stored
+    for the security officer's dashboard without freezing anyone; the files stay in ``folder``
+    for ``custodata detect``.  Returns the number of alerts stored (idempotent).
+    """
+    from custodata.monitoring.detectors import detect
+    from custodata.monitoring.events import load_events
+    from custodata.monitoring.people import read_customers, read_people
+    from custodata.monitoring.simulate import SimulationConfig, simulate, write_outputs
+    from custodata.monitoring.store import AlertStore
+
+    config = SimulationConfig(people=40, days=20, inject=DEMO_SCENARIOS, cases_per_scenario=1, seed=7)
+    write_outputs(simulate(config), folder)
+    events, _ = load_events(folder / "events.jsonl")
+    alerts = detect(events, read_people(folder / "people.csv"), read_customers(folder / "customers.csv"))
+    AlertStore(svc.ops, svc.audit).save(alerts)
+    return len(alerts)
