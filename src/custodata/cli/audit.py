@@ -6,7 +6,6 @@ Whoever reads or checks the log is audited too: each command appends an
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, err_console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, err_console, parse_time
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -69,15 +68,7 @@ def _log(out: Path, db: str | None, config: Path | None = None) -> Iterator[Audi
         store.close()
 
 
-def _time(option: str, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CustodataError(f"{option}: not a date or date-time: {value!r} (e.g. 2026-12-31 or 2026-12-31T18:00)") \
-            from None
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+_time = parse_time
 
 
 def _record(log: AuditLog, action: str, detail: dict[str, object], *, ok: bool = True,

@@ -6,6 +6,7 @@ can import it without importing the main app (which imports them to register).
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,3 +62,15 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry in a bare container
         return "cli:unknown"
+
+
+def parse_time(option: str, value: str | None) -> dt.datetime | None:
+    """A command-line date or date-time as naive UTC (an offset, if given, is converted)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CustodataError(f"{option}: not a date or date-time: {value!r} (e.g. 2026-12-31 or 2026-12-31T18:00)") \
+            from None
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed

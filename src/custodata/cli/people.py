@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, parse_time
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -83,15 +83,7 @@ def _when(value: dt.datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if value else "—"
 
 
-def _parse_time(option: str, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CustodataError(f"{option}: not a date or date-time: {value!r} (e.g. 2026-12-31 or 2026-12-31T18:00)") \
-            from None
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+_parse_time = parse_time
 
 
 PasswordStdinOpt = Annotated[bool, typer.Option(
