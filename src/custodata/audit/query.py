@@ -114,13 +114,17 @@ def count(store: OpsStore, *, actor: str | None = None, customer_id: str | None 
         return int(con.execute(sa.select(sa.func.count()).select_from(t.audit_event).where(*conds)).scalar_one())
 
 
-def iter_events(store: OpsStore, **filters: Any) -> Iterator[StoredEvent]:
-    """Every matching event in chain order, read in pages (keyset on ``seq``); filters checked at once."""
-    return _pages(store, _conditions(**filters))
+def iter_events(store: OpsStore, *, after_seq: int = 0, until_seq: int | None = None,
+                **filters: Any) -> Iterator[StoredEvent]:
+    """Every matching event after ``after_seq`` (up to ``until_seq``) in chain order, read in pages
+    (keyset on ``seq``); filters checked at once.  Readers that follow the log (the monitor) resume here."""
+    conds = _conditions(**filters)
+    if until_seq is not None:
+        conds.append(t.audit_event.c.seq <= until_seq)
+    return _pages(store, conds, after_seq)
 
 
-def _pages(store: OpsStore, conds: list[sa.ColumnElement[bool]]) -> Iterator[StoredEvent]:
-    after = 0
+def _pages(store: OpsStore, conds: list[sa.ColumnElement[bool]], after: int = 0) -> Iterator[StoredEvent]:
     while True:
         stmt = (sa.select(t.audit_event).where(t.audit_event.c.seq > after, *conds)
                 .order_by(t.audit_event.c.seq).limit(_PAGE))

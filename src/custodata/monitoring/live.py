@@ -25,12 +25,10 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from custodata.audit import tables as audit_tables
-from custodata.audit.query import _event as stored_event
+from custodata.audit.query import iter_events
 from custodata.errors import ConfigError
 from custodata.identity.errors import PersonNotFoundError
 from custodata.monitoring.alerts import Alert, severity_rank
@@ -185,23 +183,10 @@ class LiveMonitor:
 
     def _pages(self, after: int, *, until_seq: int | None = None,
                since: dt.datetime | None = None) -> Iterator[list[MonitorEvent]]:
-        """Audit events after ``after`` in chain order, a page at a time (keyset on ``seq``)."""
-        e = audit_tables.audit_event.c
-        while True:
-            conds: list[sa.ColumnElement[bool]] = [e.seq > after]
-            if until_seq is not None:
-                conds.append(e.seq <= until_seq)
-            if since is not None:
-                conds.append(e.at >= since)
-            stmt = sa.select(audit_tables.audit_event).where(*conds).order_by(e.seq).limit(_PAGE)
-            with self.svc.ops.read() as con:
-                page = [from_stored(stored_event(r)) for r in con.execute(stmt)]
-            if not page:
-                return
+        """Audit events after ``after`` in chain order, ``_PAGE`` at a time (the log's own keyset reader)."""
+        events = map(from_stored, iter_events(self.svc.ops, after_seq=after, until_seq=until_seq, since=since))
+        while page := list(islice(events, _PAGE)):
             yield page
-            if len(page) < _PAGE:
-                return
-            after = page[-1].seq or after
 
     # ---- in the background --------------------------------------------------------------------
 
