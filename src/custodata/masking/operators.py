@@ -357,6 +357,11 @@ class FreeTextParams(OperatorParams):
     other_digits_from: int | None = Field(
         default=11, ge=7, description="mask whole any other digit run this long (an ID with a typo is still an ID)"
     )
+    address: Literal["plain", "district", "city", "province", "label"] | None = Field(
+        default=None,
+        description="a quoted street address: shown, cut after its district / city / province, or a label; "
+        "unset: as far as the role's address rule allows (a label outside a policy)",
+    )
     char: str = MaskChar
 
     @model_validator(mode="after")
@@ -365,6 +370,51 @@ class FreeTextParams(OperatorParams):
             if min(getattr(self, key)) < 0:
                 raise ValueError(f"{key}: first and last must be >= 0")
         return self
+
+
+# Chinese numerals as people type a number out (一三八…, 幺 for 1 on the phone, 壹贰 in finance).
+_CN_DIGIT_VALUES = {
+    **{c: str(i) for i, c in enumerate("零一二三四五六七八九")},
+    **{c: str(i) for i, c in enumerate("〇壹贰叁肆伍陆柒捌玖")},
+    "幺": "1", "两": "2", "洞": "0",
+}
+_CN_DIGITS = "".join(_CN_DIGIT_VALUES)
+_CN_NUMBER = re.compile(rf"[{_CN_DIGITS}](?:[{_CN_DIGITS}]|[{_SEP}](?=[{_CN_DIGITS}])){{6,}}")
+_CN_NUMBER_TABLE = str.maketrans(_CN_DIGIT_VALUES)
+
+# A street address quoted in a note: what comes before the street (province, city, district) is
+# kept apart so that it can be shown as far as the address rule allows; the street needs a house
+# number after it, so that 一路顺风 is not an address.
+_HAN = "\u4e00-\u9fff"
+_HOUSE_NUM = "[0-9０-９一二三四五六七八九十百千零〇]+"
+_ADDRESS_IN_TEXT = re.compile(
+    rf"(?P<province>[{_HAN}]{{2,6}}?(?:省|自治区))?"
+    rf"(?P<city>[{_HAN}]{{2,6}}?市)?"
+    rf"(?P<district>[{_HAN}]{{1,6}}?(?:区|县))?"
+    rf"(?P<street>[^\W\d省市区县路街号巷弄]{{1,8}}(?:大道|大街|路|街|巷|弄))"
+    rf"\s*{_HOUSE_NUM}(?:[\-－之]{_HOUSE_NUM})?\s*[号弄]"
+    rf"(?:[0-9０-９A-Za-z一二三四五六七八九十\-－]+(?:栋|幢|座|单元|楼|层|室|号))*"
+)
+_ADDRESS_LABEL = "[详细地址]"
+
+
+def _mask_address(m: re.Match[str], keep: str) -> str:
+    if keep == "label":
+        return "[地址]"
+    shown = {"province": ("province",), "city": ("province", "city"),
+             "district": ("province", "city", "district")}[keep]
+    return "".join(m.group(g) or "" for g in shown) + _ADDRESS_LABEL
+
+
+def _mask_cn_number(m: re.Match[str], p: FreeTextParams) -> str:
+    candidate = m.group()
+    compact = _SEPARATORS.sub("", candidate).translate(_CN_NUMBER_TABLE)
+    kind = _identifier_kind(compact)
+    if kind is not None:
+        return _masked_as(candidate, kind, p)
+    if p.other_digits_from is not None and len(compact) >= p.other_digits_from:
+        return _masked_as(candidate, "digits", p)
+    return candidate
 
 
 def _masked_as(candidate: str, kind: str, p: FreeTextParams) -> str:
@@ -396,13 +446,18 @@ def _mask_number(candidate: str, p: FreeTextParams) -> str:
 
 
 def redact_identifiers(text: str, params: FreeTextParams | None = None) -> str:
-    """Free text with embedded mobiles, ID numbers, card numbers and e-mails masked.
+    """Free text with embedded mobiles, ID numbers, card numbers, e-mails and street addresses masked.
+
+    Numbers written in Chinese numerals (一三八…) are found too.
 
     Numbers are found by shape and confirmed by their check digits (ID
     checksum, card Luhn, mobile prefixes), so a policy number is not shown as
     if it were a card; other long digit runs are masked whole.
     """
     p = params or FreeTextParams()
+    keep_address = p.address or "label"
+    if keep_address != "plain":
+        text = _ADDRESS_IN_TEXT.sub(lambda m: _mask_address(m, keep_address), text)
     if p.email and ("@" in text or "＠" in text):
         text = _EMAIL_IN_TEXT.sub(
             lambda m: _LABELS["email"] if p.style == "label" else mask_email_text(m.group(), char=p.char), text
@@ -412,7 +467,8 @@ def redact_identifiers(text: str, params: FreeTextParams | None = None) -> str:
         digits = sum(c.isdigit() for c in m.group())
         return m.group() if digits < _MIN_CANDIDATE_DIGITS else _mask_number(m.group(), p)
 
-    return _NUMBER.sub(number, text)
+    text = _NUMBER.sub(number, text)
+    return _CN_NUMBER.sub(lambda m: _mask_cn_number(m, p), text)
 
 
 # ---------------------------------------------------------------------------------------------

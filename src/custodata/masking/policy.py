@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from custodata.classification.grading import Grading, load_grading
 from custodata.errors import ConfigError
 from custodata.masking.operators import (
+    FreeTextParams,
     MaskingContext,
     Operator,
     OperatorParams,
@@ -288,6 +289,9 @@ class MaskingPolicy:
                 op = get_operator("plain")
                 why = f"no rule matched, default below level {d.mask_from_level}"
             explanation = f"{_verb(op, params)} {because}; {why}"
+        if effect == "allow" and op.name == "free_text":
+            params = self._bounded_free_text(params, role, purpose)
+            explanation += "; values inside shown no further than their own types' rules for this role"
         decision = Decision(
             field=field_name,
             sensitive_type=type_,
@@ -303,6 +307,40 @@ class MaskingPolicy:
         )
         self._cache[key] = decision
         return decision
+
+    def _bounded_free_text(self, params: Mapping[str, Any], role: str, purpose: str | None) -> Mapping[str, Any]:
+        """Free-text parameters narrowed to what the role may see of each embedded type.
+
+        A note quoting an ID number or a street address must not show more of it than the ID
+        or address field would (issue 10 point 3): the free-text rule alone cannot know that
+        this role sees IDs as 1+4 or addresses only to the district.
+        """
+        base = FreeTextParams.model_validate(dict(params))
+        bounded: dict[str, Any] = dict(params)
+        for kind in ("mobile", "id_number", "bank_card"):
+            first, last = getattr(base, kind)
+            d = self.decide_typed(kind, role, purpose)
+            if d.effect == "deny" or d.operator not in ("keep", "plain"):
+                first, last = 0, 0
+            elif d.operator == "keep":
+                first = min(first, int(d.params.get("first", 0)))
+                last = min(last, int(d.params.get("last", 0)))
+            bounded[kind] = (first, last)
+        if not (self.decide_typed("email", role, purpose).operator == "plain" and not base.email):
+            bounded["email"] = True
+        a = self.decide_typed("address", role, purpose)
+        levels = ["label", "province", "city", "district", "plain"]
+        if a.effect == "deny":
+            allowed = "label"
+        elif a.operator == "plain":
+            allowed = "plain"
+        elif a.operator == "generalise" and a.params.get("to") in ("province", "city", "district"):
+            allowed = str(a.params["to"])
+        else:
+            allowed = "label"
+        address = levels[min(levels.index(base.address or "plain"), levels.index(allowed))]
+        bounded["address"] = address
+        return MappingProxyType(bounded)
 
     def mask_value(
         self, field: str, value: object, role: str, purpose: str | None = None, *, context: MaskingContext | None = None
