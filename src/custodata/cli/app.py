@@ -263,7 +263,9 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the console and API.")] = 8000,
 ) -> None:
     """Generate a financial group's data, run every domain, show one customer, then serve the console."""
+    from custodata.audit.events import Action
     from custodata.cli.render import cli_view, summary_tables, view_panel
+    from custodata.cli.terminal import terminal
     from custodata.crypto.kek import default_key_file
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
@@ -284,15 +286,21 @@ def demo(
             # the demo's landing retention is 0 days: once loaded, the plaintext exports are purged
             summary = pipeline.run(raw, progress=progress, landing_retention_days=0)
         console.print(summary_tables(summary))
-        store = open_store(pipeline.store_path, read_only=True)
-        try:
-            row = store.executor.rows(
-                "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
-                "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
-                "customer_id LIMIT 1")
-            example = cli_view(customer_360(store.con, row[0][0], store.protector)) if row else None
-        finally:
-            store.close()
+        # the example is a display like `custodata show`: the policy in force masks it, the log records it
+        with terminal(out) as term:
+            store = open_store(pipeline.store_path, read_only=True)
+            try:
+                row = store.executor.rows(
+                    "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
+                    "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
+                    "customer_id LIMIT 1")
+                example = cli_view(customer_360(store.con, row[0][0], store.protector), term.masking) if row else None
+            finally:
+                store.close()
+            if example:
+                term.record(Action.READ, customer_ids=[example["customer_id"]],
+                            fields=sorted(k for k, v in example["profile"].items() if v is not None),
+                            detail={"display": "demo example"})
         if example:
             console.print(view_panel(example))
         console.rule("outputs")
