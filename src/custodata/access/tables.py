@@ -1,4 +1,4 @@
-"""Tables of access: every policy version ever in force, as the YAML text that was imported.
+"""Tables of access: every policy version ever in force, and the per-person usage counters.
 
 The text is kept as imported (comments included) rather than re-serialised, so
 an export gives back exactly what was reviewed and the sha256 in the audit
@@ -23,4 +23,17 @@ policy_version = sa.Table(
     sa.Column("comment", sa.Text, nullable=False),
 )
 
-__all__ = ["metadata", "policy_version"]
+# One row per person, period (the institution's day or minute) and counter ("unmask:<rule id>",
+# "identifier-search"): a conditional UPDATE on it takes an allowance atomically, so parallel
+# requests cannot all pass a check made before any of them is counted.
+usage_counter = sa.Table(
+    "usage_counter",
+    metadata,
+    sa.Column("person_id", sa.String(255), primary_key=True),
+    sa.Column("period", sa.String(16), primary_key=True),
+    sa.Column("counter", sa.String(160), primary_key=True),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),  # naive UTC
+)
+
+__all__ = ["metadata", "policy_version", "usage_counter"]
