@@ -127,11 +127,40 @@ class DenyRule(_Strict):
     )
 
 
+class LimitsConfig(_Strict):
+    """Per-person allowances, counted in the operational store by the institution's day.
+
+    A day that starts at UTC midnight would hand a clerk in Shanghai a fresh
+    allowance at 08:00 local time, in the middle of the working day.
+    """
+
+    timezone: str = Field(default="Asia/Shanghai",
+                          description="the institution's day: daily limits reset at its midnight")
+    identifier_searches_per_minute: int | None = Field(
+        default=5, ge=1, description="exact-identifier searches (ID, mobile …) per person and minute; null: no cap")
+    identifier_searches_per_day: int | None = Field(
+        default=40, ge=1, description="exact-identifier searches per person and day; null: no cap")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone, e.g. Asia/Shanghai") from None
+        return value
+
+
 class AccessConfig(_Strict):
     """The access section of a policy document."""
 
     permissions: dict[str, list[str]] = Field(description="role -> actions it may take")
     rows: dict[str, RowScope] = Field(default_factory=dict, description="role -> customers it reaches")
+    purposes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="role -> purposes of use its people may state (the first: assumed for an identifier search); "
+                    "a role not listed may state none")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     unmask: list[UnmaskRule] = Field(default_factory=list)
     windows: list[WindowRule] = Field(default_factory=list)
     deny: list[DenyRule] = Field(default_factory=list)
@@ -211,6 +240,10 @@ def _check(access: AccessConfig, masking: MaskingPolicy, origin: str) -> None:
     for role in access.rows:
         if role not in roles:
             bad(f"rows.{role}", _suggest(role, roles, "masking.roles"))
+    for role, stated in access.purposes.items():
+        if role not in roles:
+            bad(f"purposes.{role}", _suggest(role, roles, "masking.roles"))
+        known(f"purposes.{role}", stated, purposes, "masking.purposes")
     seen: dict[str, str] = {}
 
     def unique(rule_id: str, where: str) -> None:

@@ -37,6 +37,7 @@ from custodata.access.document import (
     AccessConfig,
     Day,
     DenyRule,
+    LimitsConfig,
     PolicyDocument,
     UnmaskRule,
     WindowRule,
@@ -73,7 +74,7 @@ class AccessDecision:
     rule: str | None
     reason: str
     reason_zh: str
-    max_per_day: int | None = None  # unmask: the caller counts today's unmaskings in the audit log
+    max_per_day: int | None = None  # unmask: the caller takes one of the rule's daily allowance
 
 
 def _allow(
@@ -167,6 +168,8 @@ class PolicyEngine:
         self._deny = tuple(_Deny(d, frozenset(a for p in d.actions for a in expand(p))) for d in access.deny)
         self._windows = tuple(_Window(w, zoneinfo.ZoneInfo(w.timezone)) for w in access.windows)
         self._unmask: tuple[UnmaskRule, ...] = tuple(access.unmask)
+        self._purposes = {role: tuple(p) for role, p in access.purposes.items()}
+        self.limits: LimitsConfig = access.limits
 
     # ---- actions ------------------------------------------------------------------------------
 
@@ -264,6 +267,40 @@ class PolicyEngine:
         return _deny(action, rule, f"customer not in the portfolio of {subject.person_id}{narrowed}",
                      f"客户不在 {subject.person_id} 名下{narrowed_zh}")
 
+    # ---- purposes of use -----------------------------------------------------------------------
+
+    def purposes_for(self, role: str) -> tuple[str, ...]:
+        """The purposes ``role`` may state (the ``purposes`` section; a role not listed: none)."""
+        return self._purposes.get(role, ())
+
+    def default_purpose(self, role: str) -> str | None:
+        """The purpose assumed for an exact-identifier search that states none: the role's first."""
+        listed = self.purposes_for(role)
+        return listed[0] if listed else None
+
+    def check_purpose(self, subject: Subject, purpose: str | None, action: str) -> AccessDecision:
+        """May ``subject`` state ``purpose`` for ``action``: declared by the policy and listed for the role.
+
+        A purpose widens what a view shows (fraud investigation shows identities in
+        plain), so claiming one the role has no business with is refused, not ignored.
+        No purpose at all is always allowed: the view is then masked for the role alone.
+        """
+        role = subject.role
+        if not purpose:
+            return _allow(action, None, "no purpose stated", "未说明使用目的")
+        declared = self.masking.purposes
+        if purpose not in declared:
+            return _deny(action, "purposes", f"unknown purpose {purpose} (the policy declares: {', '.join(declared)})",
+                         f"未知的使用目的 {purpose}（策略定义：{'、'.join(declared)}）")
+        listed = self.purposes_for(role)
+        if purpose not in listed:
+            accepted = ", ".join(listed) or "none"
+            return _deny(action, f"purposes.{role}", f"role {role} may not state purpose {purpose} "
+                         f"(accepted: {accepted})",
+                         f"角色 {role} 不得以 {purpose} 为使用目的（可选：{'、'.join(listed) or '无'}）")
+        return _allow(action, f"purposes.{role}", f"role {role} may state purpose {purpose}",
+                      f"角色 {role} 可以 {purpose} 为使用目的")
+
     # ---- unmasking ----------------------------------------------------------------------------
 
     def check_unmask(
@@ -271,9 +308,10 @@ class PolicyEngine:
     ) -> AccessDecision:
         """May ``subject`` see ``field`` of one customer in plain for ``purpose``.
 
-        The caller still applies :meth:`check_row` for the customer, counts
-        ``max_per_day`` against the audit log and records the unmasking with its
-        purpose; this decides the policy part only.
+        The caller still applies :meth:`check_row` for the customer, takes one of
+        the rule's ``max_per_day`` (:func:`custodata.access.limits.take`, keyed by
+        the rule id) and records the unmasking with its purpose; this decides the
+        policy part only.
         """
         decision = self.check(subject, CUSTOMER_UNMASK, at=at)
         if not decision.allowed:
