@@ -71,6 +71,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "logout": EVERYONE,
 }
 
+# the purpose each role states for its view (issue 10 point 2: a purpose outside the role's is refused)
+OWN_PURPOSE: dict[str, str] = {MK: "marketing", SO: "fraud_investigation", AU: "audit"}
+
 SHANGHAI_WEDNESDAY_10AM_UTC = dt.datetime(2026, 3, 4, 2, 0)  # naive UTC, like the store
 TARGET = "matrix.target"  # a person only this file changes
 
@@ -191,8 +194,9 @@ CALLS: dict[str, Call] = {
     "me": _get("/api/v1/me"),
     "search": lambda api, role: api.client.post("/api/v1/customers/search", headers=api.headers(role),
                                                 json={"customer_id": api.own_customer(role)}),
-    "view_own_customer": _get(lambda api, role: f"/api/v1/customers/{api.own_customer(role)}",
-                              purpose="customer_service"),
+    "view_own_customer": lambda api, role: api.client.get(  # each role with a purpose it may state
+        f"/api/v1/customers/{api.own_customer(role)}", headers=api.headers(role),
+        params={"purpose": OWN_PURPOSE.get(role, "customer_service")}),
     "view_other_customer": _get(lambda api, role: f"/api/v1/customers/{api.other_customer(role)}"),
     "unmask_mobile": lambda api, role: api.client.post(
         f"/api/v1/customers/{api.own_customer(role)}/unmask", headers=api.headers(role),

@@ -31,7 +31,7 @@ Purpose = Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64, descr
 def search(body: SearchIn, caller: CallerDep, svc: ServicesDep) -> list[dict[str, Any]]:
     """Customers matching any criterion that the caller may see, names masked for the caller's role."""
     hits = customer_service.search(svc, caller, name=body.name, id_number=body.id_number, mobile=body.mobile,
-                                   customer_id=body.customer_id, limit=body.limit)
+                                   customer_id=body.customer_id, purpose=body.purpose, limit=body.limit)
     return [public(h) for h in hits]
 
 

@@ -83,6 +83,8 @@ class SearchIn(Input):
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
     mobile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)] | None = None
     customer_id: Identifier | None = None
+    purpose: Name | None = Field(default=None, description="purpose of use; an ID or mobile search is a use of it "
+                                 "(default: the role's first purpose in the policy)")
     limit: int = Field(default=20, ge=1, le=100)
 
 

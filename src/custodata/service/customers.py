@@ -1,16 +1,27 @@
 """Customer look-ups for a person: search, the 360° view, unmasking one field, lineage.
 
-Order of every operation: permission → the row rule for this customer → the data,
-masked by the caller's role and purpose → the audit event.  A denial at any step
-is audited too, with the rule that refused.
+Order of every operation: permission → the purpose stated, against the role →
+the row rule for this customer → the data, masked by the caller's role and
+purpose → the audit event.  A denial at any step is audited too, with the rule
+that refused.
+
+Plaintext of a protected field is an unmasking however it is obtained: asked
+for (:func:`unmask`), shown by a view whose purpose unmasks it (the security
+officer's fraud investigation), or confirmed by a search on the exact value
+(an ID number or mobile: a hit tells the caller the number is the customer's,
+so trying the few dozen candidates a masked ID leaves recovers it).  Each needs
+the caller's unmask rule for that field and purpose and takes from the rule's
+daily allowance, atomically (:mod:`custodata.access.limits`); exact-identifier
+searches are also capped per minute and per day, and misses count like hits.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from custodata.access.limits import Allowance, local_day, local_minute, take
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
 from custodata.service.context import AccessDenied, Caller, Services
@@ -20,6 +31,10 @@ if TYPE_CHECKING:
     from custodata.access.engine import AccessDecision
 
 SEARCH_LIMIT = 20
+# search criteria that name one person exactly -> the canonical field they are a use of
+# (card and account numbers join here when the served view can search by them)
+IDENTIFIER_CRITERIA: dict[str, str] = {"id_number": "id_number", "mobile": "mobile"}
+IDENTIFIER_SEARCH = "identifier-search"  # the counter of exact-identifier searches
 
 
 @cache
@@ -65,9 +80,94 @@ def _shown_fields(section: dict[str, Any]) -> list[str]:
     return sorted(k for k, v in section.items() if v is not None)
 
 
+def _check_purpose(svc: Services, caller: Caller, permission: str, audit_action: Action,
+                   customer_ids: Sequence[str], purpose: str | None) -> None:
+    decision = svc.engine.check_purpose(caller.principal, purpose, permission)
+    if not decision.allowed:
+        svc.record(caller, audit_action, Result.DENIED, customer_ids=customer_ids, purpose=purpose,
+                   reason=decision.reason)
+        raise AccessDenied(decision.reason, decision)
+
+
+def _daily_unmask(svc: Services, decision: AccessDecision, amount: int = 1) -> list[Allowance]:
+    """The rule's daily allowance to take (none when the rule sets no limit)."""
+    if decision.max_per_day is None:
+        return []
+    day = local_day(svc.clock(), svc.engine.limits.timezone)
+    return [Allowance(f"unmask:{decision.rule}", day, decision.max_per_day,
+                      f"daily unmask limit of {decision.max_per_day} reached (rule {decision.rule}, "
+                      f"day {day} {svc.engine.limits.timezone})", amount)]
+
+
+def _plain_protected(svc: Services, masked: dict[str, Any], role: str, purpose: str | None) -> list[str]:
+    """Protected (encrypted) fields this masked view shows in plain: each is an unmasking."""
+    masking = svc.engine.masking
+    grading = masking.grading
+    keys = record_key_fields()
+    plain = set()
+    for field in grading.fields:
+        if not grading.field_encrypted(field):
+            continue
+        d = masking.decide(field, role, purpose)
+        if d.effect != "allow" or d.operator != "plain":
+            continue
+        rows = [masked.get("profile") or {}, *masked.get("records", ()), *masked.get("lineage", ())]
+        if any(row.get(field) is not None for row in rows) or any(
+                keys.get(str(r.get("source"))) == field and r.get("record_key") is not None
+                for r in masked.get("records", ())):
+            plain.add(field)
+    return sorted(plain)
+
+
+def _unmask_in_view(svc: Services, caller: Caller, customer_id: str, fields: list[str], purpose: str | None,
+                    detail: dict[str, Any]) -> None:
+    """A view showing protected fields in plain: the unmask rule for each, the daily limits, one UNMASK event."""
+    engine = svc.engine
+    at = svc.clock()
+    allowances: list[Allowance] = []
+    reasons = []
+    for field in fields:
+        decision = engine.check_unmask(caller.principal, field, purpose, at=at)
+        if not decision.allowed:
+            svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=fields,
+                       purpose=purpose, reason=decision.reason, detail=detail)
+            raise AccessDenied(decision.reason, decision)
+        allowances += _daily_unmask(svc, decision)
+        reasons.append(decision.reason)
+    refused = take(svc.ops, caller.person_id, allowances, at=at)
+    if refused is not None:
+        svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=fields,
+                   purpose=purpose, reason=refused.refusal, detail=detail)
+        raise AccessDenied(refused.refusal)
+    svc.record(caller, Action.UNMASK, customer_ids=[customer_id], fields=fields, purpose=purpose,
+               reason="; ".join(dict.fromkeys(reasons)), detail=detail)
+
+
+def _related_in_scope(svc: Services, caller: Caller, relationships: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the related customers the caller's row rule reaches: a relation names another customer."""
+    kept = []
+    for r in relationships:
+        other = r.get("other_id")
+        if other is None:
+            continue
+        try:
+            branches = svc.served.branches_of(str(other))
+        except NotFoundError:
+            continue
+        if _visible(svc, caller, "customer.read", str(other), branches):
+            kept.append(r)
+    return kept
+
+
 def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
-    """The customer's 360° view as the caller may see it."""
+    """The customer's 360° view as the caller may see it.
+
+    The lineage section goes only to roles with ``customer.lineage`` (the lineage
+    route refuses the others), relationships only to customers the caller's row
+    rule reaches, and protected fields shown in plain are audited as an unmasking.
+    """
     svc.require(caller, "customer.read", Action.READ, customer_ids=[customer_id], purpose=purpose)
+    _check_purpose(svc, caller, "customer.read", Action.READ, [customer_id], purpose)
     try:
         served = svc.served.read(customer_id)  # document and branches in one read
     except NotFoundError as exc:
@@ -77,25 +177,101 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.read", Action.READ, current, served.branches, purpose)
     masked = mask_view(full, svc.engine.masking, caller.role, purpose, key_fields=record_key_fields())
+    if not svc.engine.check(caller.principal, "customer.lineage", at=svc.clock()).allowed:
+        masked.pop("lineage", None)
+    masked["relationships"] = _related_in_scope(svc, caller, masked["relationships"])
+    detail = {"records": len(masked["records"]), "requested_id": customer_id}
+    plain = _plain_protected(svc, masked, caller.role, purpose)
+    if plain:
+        _unmask_in_view(svc, caller, current, plain, purpose, {**detail, "section": "view"})
+        return masked
     svc.record(caller, Action.READ, customer_ids=[current], fields=_shown_fields(masked["profile"]), purpose=purpose,
-               detail={"records": len(masked["records"]), "requested_id": customer_id})
+               detail=detail)
     return masked
 
 
+def _search_detail(criteria: dict[str, str], hits: int, hidden: int) -> dict[str, Any]:
+    # the monitoring detectors read this shape; never a criterion's value
+    return {"criteria": sorted(criteria), "hits": hits, "outside_scope": hidden}
+
+
+def _well_formed(criteria: dict[str, str]) -> bool:
+    """Whether every exact identifier is a possible one (a malformed one confirms nothing: not counted)."""
+    from custodata.normalise import normalise_id, normalise_mobile
+
+    checks = {"id_number": normalise_id, "mobile": normalise_mobile}
+    return all(checks[k](v) is not None for k, v in criteria.items() if k in checks)
+
+
+def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fields: list[str],
+                    purpose: str | None) -> tuple[str | None, str]:
+    """An exact-identifier search is a use of the identifier: the unmask rule, its daily limit, the rate caps.
+
+    Taken before the search runs, so a miss costs what a hit costs: otherwise the
+    candidates a masked number leaves could be tried for free until one hits.
+    Returns the purpose in force (the role's default when none was stated) and the reason.
+    """
+    engine = svc.engine
+    p = caller.principal
+    stated = purpose or engine.default_purpose(p.role)
+    at = svc.clock()
+
+    def refuse(reason: str, decision: AccessDecision | None = None) -> None:
+        svc.record(caller, Action.SEARCH, Result.DENIED, fields=fields, purpose=stated, reason=reason,
+                   detail=_search_detail(criteria, 0, 0))
+        raise AccessDenied(reason, decision)
+
+    checked = engine.check_purpose(p, stated, "customer.search")
+    if not checked.allowed:
+        refuse(checked.reason, checked)
+    allowances: list[Allowance] = []
+    reasons = []
+    for field in fields:
+        decision = engine.check_unmask(p, field, stated, at=at)
+        if not decision.allowed:
+            refuse(f"a search by {field} is a use of it: {decision.reason}", decision)
+        allowances += _daily_unmask(svc, decision)
+        reasons.append(decision.reason)
+    limits = engine.limits
+    if limits.identifier_searches_per_minute is not None:
+        allowances.append(Allowance(IDENTIFIER_SEARCH, local_minute(at, limits.timezone),
+                                    limits.identifier_searches_per_minute,
+                                    f"identifier search limit of {limits.identifier_searches_per_minute} a minute "
+                                    "reached; try again in a minute"))
+    if limits.identifier_searches_per_day is not None:
+        day = local_day(at, limits.timezone)
+        allowances.append(Allowance(IDENTIFIER_SEARCH, day, limits.identifier_searches_per_day,
+                                    f"daily identifier search limit of {limits.identifier_searches_per_day} reached "
+                                    f"(day {day} {limits.timezone})"))
+    refused = take(svc.ops, caller.person_id, allowances, at=at)
+    if refused is not None:
+        refuse(refused.refusal)
+    return stated, "; ".join(dict.fromkeys(reasons))
+
+
 def search(svc: Services, caller: Caller, *, name: str | None = None, id_number: str | None = None,
-           mobile: str | None = None, customer_id: str | None = None,
+           mobile: str | None = None, customer_id: str | None = None, purpose: str | None = None,
            limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
     """Search before create: the customers matching, those the caller may see, names masked.
 
     The criteria are never written to the audit log (an ID number is itself sensitive);
-    only which kinds of criteria were used and the customers returned.
+    only which kinds of criteria were used and the customers returned.  A search by an
+    ID number or mobile needs the caller's unmask rule for it (``purpose``, else the
+    role's default purpose) and counts against that rule's daily limit and the
+    identifier-search caps, hit or miss; a name or customer id search does not.
     """
     criteria = {k: v for k, v in (("name", name), ("id_number", id_number), ("mobile", mobile),
                                   ("customer_id", customer_id)) if v}
-    svc.require(caller, "customer.search", Action.SEARCH)
+    svc.require(caller, "customer.search", Action.SEARCH, purpose=purpose)
     if not criteria:
         svc.record(caller, Action.SEARCH, Result.FAILED, reason="no search criteria")
         raise ValueError("give at least one of: name, id_number, mobile, customer_id")
+    fields = [IDENTIFIER_CRITERIA[k] for k in sorted(criteria) if k in IDENTIFIER_CRITERIA]
+    reason = None
+    if fields and _well_formed(criteria):
+        purpose, reason = _identifier_use(svc, caller, criteria, fields, purpose)
+    else:
+        _check_purpose(svc, caller, "customer.search", Action.SEARCH, [], purpose)
     hits = svc.served.search(name=name, id_number=id_number, mobile=mobile, customer_id=customer_id,
                              limit=max(1, min(limit, 100)))
     masking = svc.engine.masking
@@ -111,8 +287,8 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
             "name": masking.mask_value("name", hit.get("name"), caller.role),
             "branches": sorted(branches),
         })
-    svc.record(caller, Action.SEARCH, customer_ids=[h["customer_id"] for h in shown],
-               detail={"criteria": sorted(criteria), "hits": len(hits), "outside_scope": hidden})
+    svc.record(caller, Action.SEARCH, customer_ids=[h["customer_id"] for h in shown], fields=fields,
+               purpose=purpose, reason=reason, detail=_search_detail(criteria, len(hits), hidden))
     return shown
 
 
@@ -124,16 +300,6 @@ def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpo
         svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=[field],
                    purpose=purpose, reason=decision.reason)
         raise AccessDenied(decision.reason, decision)
-    if decision.max_per_day is not None:
-        now = svc.clock()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = svc.audit.count(actor=caller.person_id, action=Action.UNMASK.value, result="ok",
-                               since=midnight, until=now + dt.timedelta(seconds=1))
-        if used >= decision.max_per_day:
-            reason = f"daily unmask limit reached: {used} of {decision.max_per_day} (rule {decision.rule})"
-            svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[customer_id], fields=[field],
-                       purpose=purpose, reason=reason)
-            raise AccessDenied(reason, decision)
     full = _fetch(svc, caller, Action.UNMASK, customer_id, purpose)
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.unmask", Action.UNMASK, current, svc.served.branches_of(current), purpose)
@@ -141,6 +307,12 @@ def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpo
         svc.record(caller, Action.UNMASK, Result.FAILED, customer_ids=[current], fields=[field], purpose=purpose,
                    reason=f"no field {field}")
         raise NotFoundError(f"customer {current} has no field {field!r}")
+    # taken only now, in one transaction: parallel requests cannot all pass a count made before any was logged
+    refused = take(svc.ops, caller.person_id, _daily_unmask(svc, decision), at=svc.clock())
+    if refused is not None:
+        svc.record(caller, Action.UNMASK, Result.DENIED, customer_ids=[current], fields=[field],
+                   purpose=purpose, reason=refused.refusal)
+        raise AccessDenied(refused.refusal, decision)
     svc.record(caller, Action.UNMASK, customer_ids=[current], fields=[field], purpose=purpose,
                reason=decision.reason)
     return {"customer_id": current, "field": field, "value": full["profile"][field], "purpose": purpose}
@@ -149,11 +321,17 @@ def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpo
 def lineage(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
     """Which source records made this customer, masked like the view."""
     svc.require(caller, "customer.lineage", Action.READ, customer_ids=[customer_id], purpose=purpose)
+    _check_purpose(svc, caller, "customer.lineage", Action.READ, [customer_id], purpose)
     full = _fetch(svc, caller, Action.READ, customer_id, purpose)
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.lineage", Action.READ, current, svc.served.branches_of(current), purpose)
     masked = mask_view(full, svc.engine.masking, caller.role, purpose, key_fields=record_key_fields())
-    svc.record(caller, Action.READ, customer_ids=[current], purpose=purpose, detail={"section": "lineage"})
+    shown = {"lineage": masked["lineage"], "records": masked["records"]}
+    plain = _plain_protected(svc, shown, caller.role, purpose)
+    if plain:
+        _unmask_in_view(svc, caller, current, plain, purpose, {"section": "lineage"})
+    else:
+        svc.record(caller, Action.READ, customer_ids=[current], purpose=purpose, detail={"section": "lineage"})
     return {"customer_id": current, "lineage": masked["lineage"], "records": masked["records"]}
 
 
