@@ -162,6 +162,15 @@ def nav_links(page: Page) -> list[str]:
     return [a.get_attribute("href") or "" for a in page.locator("nav.main a").all()]
 
 
+def search(page: Page, dep: Deployment, **criteria: str) -> None:
+    """Search through the form (a POST: criteria never travel in a URL) and land on the results."""
+    page.goto(f"{dep.url}/search")
+    for name, value in criteria.items():
+        page.fill(f"input[name={name}]", value)
+    page.click("form.row button[type=submit]")
+    assert "?" not in page.url and all(v not in page.url for v in criteria.values()), page.url
+
+
 def profile_value(page: Page, field: str) -> str:
     return page.locator(f"table.profile tr[data-field={field}] td.value").inner_text().strip()
 
@@ -176,9 +185,9 @@ def test_front_desk_searches_sees_masked_customer_and_unmasks_with_purpose(
     login(page, dep, "front_desk")
     assert page.url.endswith("/search")
     assert "/search" in nav_links(page) and "/people" not in nav_links(page) and "/audit" not in nav_links(page)
-    page.fill("input[name=customer_id]", dep.in_branch)
-    page.click("form.row button[type=submit]")
+    search(page, dep, customer_id=dep.in_branch)
     expect(page.get_by_test_id("hits")).to_contain_text(dep.in_branch)
+    assert page.url.endswith("/search/results")
     page.click(f"a[href='/customers/{dep.in_branch}']")
     expect(page.get_by_test_id("masked-badge")).to_contain_text("柜面")
     mobile = profile_value(page, "mobile")
@@ -231,7 +240,7 @@ def test_outsourced_agent_sees_only_portfolio_customers(context: BrowserContext,
     page.goto(f"{dep.url}/customers/{dep.outside_portfolio}")
     expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
     assert page.get_by_test_id("error").inner_text().count("：") >= 1
-    page.goto(f"{dep.url}/search?customer_id={dep.outside_portfolio}")
+    search(page, dep, customer_id=dep.outside_portfolio)
     expect(page.locator("p.empty")).to_be_visible()
 
 
@@ -272,7 +281,7 @@ def test_auditor_verifies_the_audit_log_but_has_no_customer_search(
     expect(page.get_by_test_id("verify-result")).to_contain_text("校验通过")
     assert page.locator("svg.chart").count() >= 2
     shot(page, dep, "auditor")
-    page.goto(f"{dep.url}/search?name=王")
+    search(page, dep, name="王")
     expect(page.get_by_test_id("error")).to_contain_text("无权执行此操作")
 
 

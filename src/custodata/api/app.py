@@ -3,7 +3,9 @@
 Routes only translate HTTP to calls of :mod:`custodata.service` and back; the
 service layer checks the policy, applies row rules, masks and audits, so the API
 has no path to customer data that skips a check.  The web console (another
-package) is mounted on the same application when it is installed.
+package) is mounted on the same application when it is installed.  Swagger UI
+is served from this application (assets of the pinned ``fastapi-offline``
+package), never from a CDN a bank's offline network cannot reach.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from custodata import __version__
-from custodata.api import alerts, audit, customers, errors, people, policy, requests, session, system
+from custodata.api import alerts, audit, customers, docs, errors, people, policy, requests, session, system
+from custodata.api.proxies import TrustedProxyMiddleware
 from custodata.api.schemas import ErrorOut
-from custodata.api.security import SecurityMiddleware
+from custodata.api.security import SecurityMiddleware, quiet_access_log
+from custodata.api.settings import WebSettings
 from custodata.errors import ConfigError
 from custodata.service import Services
 
@@ -73,12 +77,17 @@ def _bounded_threads(inner: Lifespan | None) -> Lifespan:
     return lifespan
 
 
-def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
+def create_app(services: Services, *, monitor: bool = False, settings: WebSettings | None = None) -> FastAPI:
     """The application bound to one set of services (one per process).
 
     ``monitor`` runs the live insider-leak monitor in a background thread for
     the application's lifetime (one per deployment; tests call it by hand).
+    ``settings`` (default: none trusted, cookies without ``Secure``) must be the
+    same for every process of a deployment; the console's key comes from the
+    services' key folder, so processes over one output folder share it.
     """
+    settings = settings or WebSettings()
+    quiet_access_log()
     app = FastAPI(
         title="custodata",
         version=__version__,
@@ -86,7 +95,7 @@ def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
                     "maker-checker changes and exports, the hash-chained audit log, policy and identity "
                     "administration. Authenticate with POST /api/v1/login and send the token as a bearer token.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from local assets
         redoc_url=None,
         lifespan=_bounded_threads(alerts.monitor_lifespan(services) if monitor else None),
     )
@@ -94,12 +103,15 @@ def create_app(services: Services, *, monitor: bool = False) -> FastAPI:
     errors.install(app)
     for module in (session, customers, requests, audit, policy, people, alerts, system):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
+    docs.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
     app.add_middleware(SecurityMiddleware)
-    _mount_console(app, services)
+    # added last, so outermost: the client is settled before anything reads it
+    app.add_middleware(TrustedProxyMiddleware, proxies=settings.trusted_proxies)
+    _mount_console(app, services, settings)
     return app
 
 
-def _mount_console(app: FastAPI, services: Services) -> None:
+def _mount_console(app: FastAPI, services: Services, settings: WebSettings) -> None:
     """The web console if its package is present; the API stands on its own without it."""
     try:
         from custodata.console import mount
@@ -108,13 +120,18 @@ def _mount_console(app: FastAPI, services: Services) -> None:
             log.info("custodata.console is not installed: serving the API only")
             return
         raise
-    mount(app, services)
+    from custodata.console.security import ConsoleSettings, console_key
+
+    mount(app, services, ConsoleSettings(secure_cookies=settings.secure_cookies,
+                                         csrf_key=console_key(services.out_dir)))
 
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (several workers): the output folder from ``CUSTODATA_OUT``.
 
-    The store URL comes from ``CUSTODATA_DB_URL`` or defaults to the SQLite file in that folder.
+    The store URL comes from ``CUSTODATA_DB_URL`` or defaults to the SQLite file in that folder;
+    cookies and trusted proxies from :meth:`WebSettings.from_env`, the same in every worker.
     """
     out = Path(os.environ.get(OUT_ENV, "out"))
-    return create_app(Services.open(out))
+    settings = WebSettings.from_env()
+    return create_app(Services.open(out), settings=settings)

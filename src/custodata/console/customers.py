@@ -17,6 +17,8 @@ from custodata.console.web import Console, Ctx, route_class
 from custodata.errors import ConfigError
 from custodata.service import customers, governance
 
+# search criteria and their longest accepted value
+SEARCH_FIELDS = {"name": 100, "id_number": 40, "mobile": 30, "customer_id": 64}
 # profile keys shown under their own heading or not at all (structure, not attributes)
 _PROFILE_SKIP = frozenset({"customer_id", "requested_id"})
 # business-record columns worth a column in the table, in order
@@ -123,19 +125,35 @@ def quarantined(counts: dict[str, Any]) -> list[tuple[str, int]]:
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
 
+    # The search is a POST whose criteria (ID numbers, mobiles) never enter a URL: the post seals them
+    # into a short-lived cookie bound to the session and redirects to a results page with a bare URL,
+    # so they are in no browser history, bookmark, Referer or access log.  Each showing of the
+    # results is a search (audited and counted as such), as it was when the criteria were in the URL.
+
     @router.get("/search")
-    def search(ctx: Annotated[Ctx, Depends(console.page)],
-               name: Annotated[str, Query(max_length=100)] = "",
-               id_number: Annotated[str, Query(max_length=40)] = "",
-               mobile: Annotated[str, Query(max_length=30)] = "",
-               customer_id: Annotated[str, Query(max_length=64)] = "") -> Response:
-        criteria = {"name": name.strip(), "id_number": id_number.strip(), "mobile": mobile.strip(),
-                    "customer_id": customer_id.strip()}
-        hits = None
-        if any(criteria.values()):
-            hits = customers.search(ctx.svc, ctx.me, name=criteria["name"] or None,
-                                    id_number=criteria["id_number"] or None, mobile=criteria["mobile"] or None,
-                                    customer_id=criteria["customer_id"] or None)
+    def search_form(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
+        response = console.render(ctx, "search.html", criteria=dict.fromkeys(SEARCH_FIELDS, ""), hits=None)
+        console.clear_search(response)
+        return response
+
+    @router.post("/search")
+    def search_post(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
+        criteria = {key: ctx.field(key)[:limit] for key, limit in SEARCH_FIELDS.items()}
+        if not any(criteria.values()):
+            return console.redirect("/search")
+        response = console.redirect("/search/results")
+        console.set_search(response, ctx, criteria)
+        return response
+
+    @router.get("/search/results")
+    def search_results(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
+        criteria = console.open_search(ctx)
+        if criteria is None:  # expired, another session's, or never searched: start again
+            return console.redirect("/search")
+        criteria = {key: criteria.get(key, "") for key in SEARCH_FIELDS}
+        hits = customers.search(ctx.svc, ctx.me, name=criteria["name"] or None,
+                                id_number=criteria["id_number"] or None, mobile=criteria["mobile"] or None,
+                                customer_id=criteria["customer_id"] or None)
         return console.render(ctx, "search.html", criteria=criteria, hits=hits)
 
     def show(ctx: Ctx, customer_id: str, purpose: str | None, *, revealed: dict[str, Any] | None = None,

@@ -30,12 +30,16 @@ from custodata.console.i18n import Translator, pick_lang
 from custodata.console.security import (
     CSRF_FIELD,
     LANG_COOKIE,
+    SEARCH_COOKIE,
+    SEARCH_TTL_SECONDS,
     SESSION_COOKIE,
     ConsoleSettings,
     CsrfError,
     LoginRequired,
     check_csrf,
     csrf_token,
+    open_search,
+    seal_search,
 )
 from custodata.errors import ConfigError, CustodataError, NotFoundError, StateError
 from custodata.service import auth
@@ -198,6 +202,24 @@ class Console:
     def clear_session(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict",
                                secure=self.settings.secure_cookies, path=self.settings.cookie_path)
+        self.clear_search(response)
+
+    # ---- search criteria, kept out of URLs (see console.security.seal_search) -------------------
+
+    def _search_path(self) -> str:
+        return self.settings.cookie_path.rstrip("/") + "/search"
+
+    def set_search(self, response: Response, ctx: Ctx, criteria: dict[str, str]) -> None:
+        sealed = seal_search(self.settings.csrf_key, ctx.token or "", criteria)
+        response.set_cookie(SEARCH_COOKIE, sealed, max_age=SEARCH_TTL_SECONDS, httponly=True, samesite="strict",
+                            secure=self.settings.secure_cookies, path=self._search_path())
+
+    def open_search(self, ctx: Ctx) -> dict[str, str] | None:
+        return open_search(self.settings.csrf_key, ctx.token or "", ctx.request.cookies.get(SEARCH_COOKIE))
+
+    def clear_search(self, response: Response) -> None:
+        response.delete_cookie(SEARCH_COOKIE, httponly=True, samesite="strict",
+                               secure=self.settings.secure_cookies, path=self._search_path())
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         """An exception as a page: login again, a refusal that names its rule, or a plain error."""
