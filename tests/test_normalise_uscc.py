@@ -14,7 +14,14 @@ from custodata.normalise.uscc import (
 # 9 = registered by market regulation, 1 = enterprise, 440300 = Shenzhen.
 SAMPLE = make_uscc("91440300MA5F00001")
 
-first17s = st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17)
+# GB 32100 structure: authority (not 0), category (1-9), a six-digit region code, nine code characters.
+first17s = st.builds(
+    lambda authority, category, region, code: authority + category + region + code,
+    st.sampled_from(USCC_ALPHABET[1:]),
+    st.sampled_from("123456789"),
+    st.text(alphabet="0123456789", min_size=6, max_size=6),
+    st.text(alphabet=USCC_ALPHABET, min_size=9, max_size=9),
+)
 
 
 def test_sample_shape() -> None:

@@ -11,6 +11,11 @@ so a scan of millions of values stays cheap; the national validators are the
 normalisers' (``custodata.normalise``), so a value the scan calls an ID is
 exactly one the pipeline accepts as an ID.
 
+Digits of any script are digits (the normalisers' rule, ``normalise.text.ascii_digits``):
+``prepare`` and ``find_all`` read Arabic-Indic, Devanagari or mathematical digits as ASCII,
+one character for one, so an ID typed in another script is found (and masked) like any
+other, and the validators below only ever see ASCII digits.
+
 Some types cannot be told from a single value: a two-character word may or may
 not be a name, a date may or may not be a birth date.  Those recognisers judge
 a whole column (``accept_column``) or need the column's name to hint at them
@@ -32,22 +37,28 @@ from custodata.classification.config import ClassificationConfig, PatternSpec, l
 from custodata.errors import ConfigError, NotFoundError
 from custodata.normalise.address import split_address
 from custodata.normalise.dates import DateStatus, parse_date
-from custodata.normalise.email import normalise_email
+from custodata.normalise.email import email_address
 from custodata.normalise.gender import normalise_gender
 from custodata.normalise.idnumber import IdStatus, check_id
 from custodata.normalise.names import COMPOUND_SURNAMES, SURNAME_READINGS, normalise_name
 from custodata.normalise.phone import normalise_landline, normalise_mobile
 from custodata.normalise.regions import gazetteer
-from custodata.normalise.uscc import check_uscc
+from custodata.normalise.text import ascii_digits
+from custodata.normalise.uscc import USCC_SHAPE, check_uscc
 
 # Full-width ASCII and the ideographic space, one character for one, so spans found in the
 # folded text index the original text too (custodata.normalise.text also deletes invisibles).
 _FOLD: dict[int, int] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
+def _fold(text: str) -> str:
+    """Half width and ASCII digits, one character for one (spans index the original)."""
+    return ascii_digits(text.translate(_FOLD))
+
+
 def prepare(value: str) -> str:
-    """The form recognisers validate: half width, outer whitespace stripped."""
-    return value.translate(_FOLD).strip()
+    """The form recognisers validate: half width, ASCII digits, outer whitespace stripped."""
+    return _fold(value).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,7 @@ class Recogniser(ABC):
     def find_all(self, text: str) -> list[Span]:
         if self.finder is None or not text:
             return []
-        return self._find(text.translate(_FOLD))
+        return self._find(_fold(text))
 
     def _find(self, folded: str) -> list[Span]:
         if self.finder is None:
@@ -169,8 +180,8 @@ class ResidentIdRecogniser(Recogniser):
     type = "id_number"
     keep = (6, 4)
     reason = "resident ID with a valid province code, date of birth and GB 11643 check character"
-    finder = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-    _shape = re.compile(r"\d{6}[\s-]?\d{8}[\s-]?\d{3}[\dXx]|\d{6}[\s-]?\d{6}[\s-]?\d{3}")
+    finder = re.compile(r"(?<![0-9A-Za-z])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+    _shape = re.compile(r"[0-9]{6}[\s-]?[0-9]{8}[\s-]?[0-9]{3}[0-9Xx]|[0-9]{6}[\s-]?[0-9]{6}[\s-]?[0-9]{3}")
 
     def validate(self, value: str) -> bool:
         return self._shape.fullmatch(value) is not None and check_id(value) is IdStatus.OK
@@ -193,7 +204,7 @@ class ResidencePermitRecogniser(ResidentIdRecogniser):
     name = "hmt_residence_permit"
     type = "permit"
     reason = "Hong Kong / Macao / Taiwan residence permit number (8x0000 + birth date + check character)"
-    finder = re.compile(r"(?<![0-9A-Za-z])8[123]0000\d{11}[\dXx](?![0-9A-Za-z])")
+    finder = re.compile(r"(?<![0-9A-Za-z])8[123]0000[0-9]{11}[0-9Xx](?![0-9A-Za-z])")
 
     def validate(self, value: str) -> bool:
         v = _SEPARATORS.sub("", value)
@@ -260,8 +271,8 @@ class UsccRecogniser(Recogniser):
     type = "uscc"
     keep = (6, 2)
     reason = "unified social credit code: registration authority, region code and GB 32100 check character valid"
-    _shape = re.compile(r"[1-9A-HJ-NPQRTUWXY][1-9]\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
-    finder = re.compile(r"(?<![0-9A-Za-z])[1-9A-HJ-NPQRTUWXY][1-9]\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Za-z])")
+    _shape = re.compile(USCC_SHAPE)  # the normaliser's: a letter in the region code fails both
+    finder = re.compile(f"(?<![0-9A-Za-z]){USCC_SHAPE}(?![0-9A-Za-z])")
 
     def validate(self, value: str) -> bool:
         v = value.upper()
@@ -274,7 +285,9 @@ _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 def luhn_ok(digits: str) -> bool:
-    """ISO/IEC 7812 (Luhn) check over a string of ASCII digits."""
+    """ISO/IEC 7812 (Luhn) check over a string of ASCII digits; anything else fails."""
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return False
     total = sum(map(int, digits[-1::-2])) + sum(_DOUBLED[int(c)] for c in digits[-2::-2])
     return total % 10 == 0
 
@@ -287,8 +300,8 @@ class BankCardRecogniser(Recogniser):
     score = 0.9
     keep = (6, 4)
     reason = "16-19 digit card number with a card-issuer prefix (3-6) and a valid Luhn check digit"
-    _shape = re.compile(r"[3-6]\d{3}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?")
-    finder = re.compile(r"(?<![\d])[3-6]\d{3}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?(?![\d])")
+    _shape = re.compile(r"[3-6][0-9]{3}(?:[ -]?[0-9]{4}){3}(?:[ -]?[0-9]{1,3})?")
+    finder = re.compile(r"(?<![0-9])[3-6][0-9]{3}(?:[ -]?[0-9]{4}){3}(?:[ -]?[0-9]{1,3})?(?![0-9])")
 
     def validate(self, value: str) -> bool:
         if self._shape.fullmatch(value) is None:
@@ -336,8 +349,8 @@ class MobileRecogniser(Recogniser):
     type = "mobile"
     score = 0.9
     reason = "mainland mobile number: 11 digits in an allocated number segment (+86 / 0086 allowed)"
-    _shape = re.compile(r"(?:\(?(?:\+|00)?86\)?[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}")
-    finder = re.compile(r"(?<![\d])(?:(?:\+|00)86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?![\d])")
+    _shape = re.compile(r"(?:\(?(?:\+|00)?86\)?[\s-]?)?1[3-9][0-9](?:[\s-]?[0-9]){8}")
+    finder = re.compile(r"(?<![0-9])(?:(?:\+|00)86[\s-]?)?1[3-9][0-9](?:[\s-]?[0-9]{4}){2}(?![0-9])")
 
     def validate(self, value: str) -> bool:
         if self._shape.fullmatch(value) is None:
@@ -355,11 +368,11 @@ class LandlineRecogniser(Recogniser):
     score = 0.8
     reason = "mainland landline with an area code (010, 02x, 0xxx) and a 7-8 digit number"
     _shape = re.compile(
-        r"(?:(?:\+|00)86[\s-]*\(?0?|\(?0)[1-9]\d{1,2}\)?[\s-]*[2-9]\d{2,3}[\s-]?\d{4}"
-        r"(?:\s*(?:转|ext\.?|x|#|分机)\s*\d{1,6})?",
+        r"(?:(?:\+|00)86[\s-]*\(?0?|\(?0)[1-9][0-9]{1,2}\)?[\s-]*[2-9][0-9]{2,3}[\s-]?[0-9]{4}"
+        r"(?:\s*(?:转|ext\.?|x|#|分机)\s*[0-9]{1,6})?",
         re.IGNORECASE,
     )
-    finder = re.compile(r"(?<![\d])\(?0[1-9]\d{1,2}\)?[\s-]?[2-9]\d{6,7}(?![\d])")
+    finder = re.compile(r"(?<![0-9])\(?0[1-9][0-9]{1,2}\)?[\s-]?[2-9][0-9]{6,7}(?![0-9])")
 
     def validate(self, value: str) -> bool:
         return self._shape.fullmatch(value) is not None and normalise_landline(value) is not None
@@ -373,11 +386,16 @@ class EmailRecogniser(Recogniser):
     name = "email"
     type = "email"
     score = 0.95
-    reason = "e-mail address with a plausible domain (not a stand-in such as none@none.com)"
-    finder = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}(?![A-Za-z0-9-])")
+    # Stand-ins (test@example.com) are e-mail addresses all the same: whether one may link two
+    # customers is matching's concern (normalise_email), not the column's type.
+    reason = "syntactically valid e-mail address (local part of at most 64 characters)"
+    finder = re.compile(
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+"
+        r"(?:xn--[A-Za-z0-9-]*[A-Za-z0-9]|[A-Za-z]{2,63})(?![A-Za-z0-9-])"
+    )
 
     def validate(self, value: str) -> bool:
-        return "@" in value and len(value) <= 254 and normalise_email(value) is not None
+        return "@" in value and email_address(value) is not None
 
     def mask(self, value: str) -> str:
         user, _, domain = value.partition("@")
@@ -737,7 +755,7 @@ class Registry:
         """Sensitive values inside a text, overlaps resolved to the surest, then longest span."""
         if not text:
             return []
-        folded = text.translate(_FOLD)
+        folded = _fold(text)
         found = [span for r in self._finders for span in r._find(folded)]
         if len(found) < 2:
             return found

@@ -2,6 +2,10 @@
 
 Every function takes one raw value and is cheap enough to run per value on
 millions of rows (through DuckDB Python UDFs); the modules hold one concept each.
+
+Digits in any script are digits: every identifier normaliser reads Unicode
+decimal digits (Arabic-Indic, Devanagari, mathematical, full width) as ASCII
+before validating (``text.ascii_digits``), and everything it returns is ASCII.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from custodata.normalise.address import Address, split_address
 from custodata.normalise.corporate import company_name_key, normalise_company_name
 from custodata.normalise.dates import DateStatus, parse_date
-from custodata.normalise.email import normalise_email
+from custodata.normalise.email import email_address, normalise_email
 from custodata.normalise.gender import normalise_gender
 from custodata.normalise.idnumber import (
     IdStatus,
@@ -32,6 +36,7 @@ from custodata.normalise.regions import (
     province_short,
 )
 from custodata.normalise.text import (
+    ascii_digits,
     clean_text,
     is_placeholder,
     simplified_table,
@@ -46,6 +51,7 @@ __all__ = [
     "Gazetteer",
     "IdStatus",
     "Region",
+    "ascii_digits",
     "check_id",
     "check_mobile",
     "check_uscc",
@@ -54,6 +60,7 @@ __all__ = [
     "clean_text",
     "company_name_key",
     "district_to_city",
+    "email_address",
     "family_name",
     "gazetteer",
     "id_birth_date",

@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from custodata.normalise.text import HALFWIDTH_TABLE, is_placeholder
+from custodata.normalise.text import HALFWIDTH_TABLE, ascii_digits, is_placeholder
 
 
 class IdStatus(StrEnum):
@@ -29,8 +29,8 @@ class IdStatus(StrEnum):
 
 _WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_ID18 = re.compile(r"\d{17}[\dX]")
-_ID15 = re.compile(r"\d{15}")
+_ID18 = re.compile(r"[0-9]{17}[0-9X]")
+_ID15 = re.compile(r"[0-9]{15}")
 _SEPARATORS = re.compile(r"[\s\-_.]+")
 # First two digits: province-level division codes (GB/T 2260), plus 71/81/82/83 used by
 # Taiwan, Hong Kong and Macao residents' residence permits.
@@ -67,7 +67,8 @@ def _structure_ok(id18: str) -> bool:
 @lru_cache(maxsize=1 << 18)
 def _analyse(raw: str) -> tuple[IdStatus, str | None]:
     # Cached: the same person's ID recurs in every policy, account and ticket.
-    s = _SEPARATORS.sub("", raw.translate(HALFWIDTH_TABLE)).upper()
+    # Digits of any script are read as ASCII (text.ascii_digits) before any check.
+    s = _SEPARATORS.sub("", ascii_digits(raw.translate(HALFWIDTH_TABLE))).upper()
     if not s:
         return IdStatus.EMPTY, None
     if is_placeholder(s) or (len(s) == 18 and is_placeholder(s[:17])):

@@ -11,6 +11,7 @@ precompiled regex because these run once per value on millions of values.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import cache
 from importlib.util import find_spec
@@ -27,6 +28,30 @@ _INVISIBLE: dict[int, int | str | None] = dict.fromkeys(
 HALFWIDTH_TABLE: Mapping[int, int | str | None] = MappingProxyType({**_HALFWIDTH, **_INVISIBLE})
 
 _WHITESPACE = re.compile(r"\s+")
+# Every Unicode decimal digit (category Nd) but 0-9: Arabic-Indic ٣, Devanagari ३, Bengali ৩,
+# mathematical 𝟑, full width ３ ... (in str patterns, \d is exactly category Nd).
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+
+
+def _ascii_digit(match: re.Match[str]) -> str:
+    return str(unicodedata.decimal(match.group()))
+
+
+def ascii_digits(s: str) -> str:
+    """Read every Unicode decimal digit as its ASCII digit, one character for one.
+
+    The rule for every identifier (IDs, USCCs, mobiles, landlines, cards): a
+    digit is a digit in whatever script it was typed, so ``١١٠١٠٥…`` is
+    validated as ``110105…`` and normalised output is always ASCII.  Mixed
+    scripts used to reach the checksum code unfolded and raise; refusing them
+    instead would let an identifier typed in another script pass unmasked
+    through free text.  Only category Nd counts: superscripts, circled digits
+    and Chinese numerals are not digits here.  One code point for one keeps
+    the offsets of spans found in the folded text valid in the original.
+    """
+    if s.isascii():
+        return s
+    return _OTHER_DIGIT.sub(_ascii_digit, s)
 
 
 def to_halfwidth(s: str) -> str:
@@ -141,7 +166,7 @@ def is_placeholder(s: str | None) -> bool:
     """
     if s is None:
         return True
-    t = s.translate(HALFWIDTH_TABLE).strip().lower()
+    t = ascii_digits(s.translate(HALFWIDTH_TABLE)).strip().lower()
     if not t or t in _PLACEHOLDER_WORDS or _NO_LETTER_OR_DIGIT.fullmatch(t):
         return True
     digits = _DIGIT_SEPARATORS.sub("", t)

@@ -11,13 +11,18 @@ import re
 from functools import lru_cache
 
 from custodata.normalise.idnumber import IdStatus
-from custodata.normalise.text import HALFWIDTH_TABLE, is_placeholder
+from custodata.normalise.text import HALFWIDTH_TABLE, ascii_digits, is_placeholder
 
 # The letters I, O, S, V and Z are excluded so they cannot be mistaken for digits.
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE: dict[str, int] = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _WEIGHTS: tuple[int, ...] = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_USCC = re.compile(f"[{USCC_ALPHABET}]{{18}}")
+#: The code's structure (GB 32100 §4): registration authority (1-9 or a letter), organisation
+#: category (1-9), a six-digit administrative division code, nine organisation-code characters and
+#: the check character.  The recogniser uses this same pattern, so both refuse a letter in the
+#: region code.
+USCC_SHAPE = "[1-9A-HJ-NPQRTUWXY][1-9][0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}"
+_USCC = re.compile(USCC_SHAPE)
 _SEPARATORS = re.compile(r"[\s\-_.]+")
 
 
@@ -36,7 +41,7 @@ def make_uscc(first17: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _analyse(raw: str) -> tuple[IdStatus, str | None]:
-    s = _SEPARATORS.sub("", raw.translate(HALFWIDTH_TABLE)).upper()
+    s = _SEPARATORS.sub("", ascii_digits(raw.translate(HALFWIDTH_TABLE))).upper()
     if not s:
         return IdStatus.EMPTY, None
     # Checked before the checksum: 18 zeros happen to carry a valid check character.
