@@ -97,11 +97,15 @@ def _engine_with(dep: Deployment, old: str, new: str) -> PolicyEngine:
 # ---- point 1: exact-identifier search is a use of the identifier --------------------------------
 
 
-def test_enumerating_id_candidates_is_stopped_by_the_daily_unmask_limit(deployment: Deployment, on_day: Any) -> None:
+def test_enumerating_id_candidates_is_stopped_by_the_daily_unmask_limit(
+        deployment: Deployment, on_day: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10 point 1: a clerk tried the ~32 IDs that fit a masked 1+4 one search each, unlimited and
     unseen, until one hit.  Each search is now a counted, audited use of the ID: misses cost what hits
-    cost, so only 20 of the candidates get an answer in a day and the rest are refused."""
+    cost, so only 20 of the candidates get an answer in a day and the rest are refused.  (The day's
+    miss cap, which stops it after 5, is turned off here: tests/test_trust_enumeration.py covers it.)"""
     svc = deployment.svc
+    engine = _engine_with(deployment, "identifier_misses_per_day: 5", "identifier_misses_per_day: null")
+    monkeypatch.setattr(Services, "engine", property(lambda self: engine))
     clock = on_day(dt.datetime(2026, 12, 9, 2, 0))  # Wednesday 10:00 in Shanghai
     caller = _caller(deployment, FD)
     cid, true_id = _home_customer_with_id(deployment)
@@ -123,17 +127,24 @@ def test_enumerating_id_candidates_is_stopped_by_the_daily_unmask_limit(deployme
     assert used(svc.ops, caller.person_id, local_day(clock(), "Asia/Shanghai"), "unmask:front-desk-identity") == 20
     events = svc.audit.query(actor=caller.person_id, action="search", limit=len(tries), newest_first=True)
     assert all(list(e.fields) == ["id_number"] and e.purpose == "customer_service" for e in events)
-    assert all(e.detail == {"criteria": ["id_number"], "hits": 0, "outside_scope": 0} for e in events)
+    answered_detail = {"criteria": ["id_number"], "hits": 0, "outside_scope": 0, "identifiers": ["id_number"]}
+    assert [e.detail for e in events].count({**answered_detail, "outcome": "miss"}) == 20
+    assert all(e.detail in ({**answered_detail, "outcome": "miss"},
+                            {**answered_detail, "outcome": "refused", "limit": "unmask:front-desk-identity"})
+               for e in events)
     assert not any(c in repr(e) for e in events for c in tries)  # never the numbers tried
     # and an unmask of the ID is refused the same day: it is one allowance
     with pytest.raises(AccessDenied, match="daily unmask limit of 20 reached"):
         customers.unmask(svc, caller, cid, "id_number", purpose="customer_service")
 
 
-def test_identifier_searches_are_capped_per_minute(deployment: Deployment, on_day: Any) -> None:
+def test_identifier_searches_are_capped_per_minute(deployment: Deployment, on_day: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 10 point 1: 10,000 mobile candidates (3+4 shown) were tried as fast as the API answered;
     a person now gets 5 exact-identifier searches a minute (configurable), then a refusal."""
     svc = deployment.svc
+    engine = _engine_with(deployment, "identifier_misses_per_day: 5", "identifier_misses_per_day: null")
+    monkeypatch.setattr(Services, "engine", property(lambda self: engine))
     clock = on_day(dt.datetime(2026, 12, 10, 2, 0))
     caller = _caller(deployment, FD)
     for i in range(5):
@@ -157,7 +168,8 @@ def test_a_role_without_the_unmask_right_cannot_test_identifiers(deployment: Dep
             customers.search(svc, caller, id_number=true_id)
         last = svc.audit.query(actor=caller.person_id, action="search", limit=1, newest_first=True)[0]
         assert last.result == "denied" and list(last.fields) == ["id_number"]
-        assert last.detail == {"criteria": ["id_number"], "hits": 0, "outside_scope": 0}
+        assert last.detail == {"criteria": ["id_number"], "hits": 0, "outside_scope": 0,
+                               "identifiers": ["id_number"], "outcome": "refused"}
         assert true_id not in repr(last)
     agent = _caller(deployment, AG)
     with pytest.raises(AccessDenied, match="no unmask rule"):

@@ -140,6 +140,11 @@ class LimitsConfig(_Strict):
         default=5, ge=1, description="exact-identifier searches (ID, mobile …) per person and minute; null: no cap")
     identifier_searches_per_day: int | None = Field(
         default=40, ge=1, description="exact-identifier searches per person and day; null: no cap")
+    identifier_misses_per_day: int | None = Field(
+        default=5, ge=1,
+        description="exact-identifier searches per person and day that show no customer; after them search "
+                    "by identifier is refused for the rest of the day (fewer than the candidates a masked "
+                    "ID or mobile leaves); null: no cap")
 
     @field_validator("timezone")
     @classmethod

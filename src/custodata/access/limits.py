@@ -91,6 +91,21 @@ def take(store: OpsStore, person_id: str, allowances: Sequence[Allowance], *, at
     return None
 
 
+def give_back(store: OpsStore, person_id: str, counter: str, period: str, *, at: dt.datetime,
+              amount: int = 1) -> None:
+    """Return uses taken in advance that turned out not to count (an identifier search that hit is no miss).
+
+    Taking first and giving back after, rather than counting after, is what keeps
+    parallel requests within the limit: each holds its use while it runs.
+    """
+    now = at.replace(tzinfo=None) if at.tzinfo is None else at.astimezone(dt.UTC).replace(tzinfo=None)
+    c = usage_counter.c
+    with store.begin() as con:
+        con.execute(usage_counter.update()
+                    .where(c.person_id == person_id, c.period == period, c.counter == counter, c.used >= amount)
+                    .values(used=c.used - amount, updated_at=now))
+
+
 def used(store: OpsStore, person_id: str, period: str, counter: str) -> int:
     """How much of a counter is used (0 when untouched)."""
     c = usage_counter.c
@@ -110,4 +125,4 @@ def _insert_absent(dialect: str) -> sa.Executable:
     return sqlite_insert(usage_counter).on_conflict_do_nothing()
 
 
-__all__ = ["Allowance", "local_day", "local_minute", "take", "used"]
+__all__ = ["Allowance", "give_back", "local_day", "local_minute", "take", "used"]

@@ -13,6 +13,11 @@ so trying the few dozen candidates a masked ID leaves recovers it).  Each needs
 the caller's unmask rule for that field and purpose and takes from the rule's
 daily allowance, atomically (:mod:`custodata.access.limits`); exact-identifier
 searches are also capped per minute and per day, and misses count like hits.
+Misses are also counted on their own: after ``identifier_misses_per_day`` (5)
+searches that showed no customer, search by identifier is refused for the rest
+of the day, so of the ~32 IDs a masked one leaves at most 5 can be tried a day.
+Each such search is audited with the kinds of identifier used and whether it
+hit, missed or was refused (never the value), for the enumeration detector.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from custodata.access.limits import Allowance, local_day, local_minute, take
+from custodata.access.limits import Allowance, give_back, local_day, local_minute, take
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
 from custodata.service.context import AccessDenied, Caller, Services
@@ -35,6 +40,7 @@ SEARCH_LIMIT = 20
 # (card and account numbers join here when the served view can search by them)
 IDENTIFIER_CRITERIA: dict[str, str] = {"id_number": "id_number", "mobile": "mobile"}
 IDENTIFIER_SEARCH = "identifier-search"  # the counter of exact-identifier searches
+IDENTIFIER_MISS = "identifier-miss"      # ... of those that showed no customer (taken first, given back on a hit)
 
 
 @cache
@@ -190,9 +196,20 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
     return masked
 
 
-def _search_detail(criteria: dict[str, str], hits: int, hidden: int) -> dict[str, Any]:
-    # the monitoring detectors read this shape; never a criterion's value
-    return {"criteria": sorted(criteria), "hits": hits, "outside_scope": hidden}
+def _search_detail(criteria: dict[str, str], hits: int, hidden: int, *, identifiers: Sequence[str] = (),
+                   outcome: str | None = None, limit: str | None = None) -> dict[str, Any]:
+    """The search event's detail: kinds of criteria, counts, and for an identifier search its outcome.
+
+    The monitoring detectors read this shape (``identifier_enumeration`` counts
+    misses and refusals); never a criterion's value.
+    """
+    detail: dict[str, Any] = {"criteria": sorted(criteria), "hits": hits, "outside_scope": hidden}
+    if identifiers:
+        detail["identifiers"] = list(identifiers)
+        detail["outcome"] = outcome  # hit: a customer shown; miss: none shown; refused: not searched
+        if limit is not None:
+            detail["limit"] = limit  # the allowance that refused it (identifier-miss: locked for the day)
+    return detail
 
 
 def _well_formed(criteria: dict[str, str]) -> bool:
@@ -204,21 +221,24 @@ def _well_formed(criteria: dict[str, str]) -> bool:
 
 
 def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fields: list[str],
-                    purpose: str | None) -> tuple[str | None, str]:
+                    purpose: str | None) -> tuple[str | None, str, str | None]:
     """An exact-identifier search is a use of the identifier: the unmask rule, its daily limit, the rate caps.
 
     Taken before the search runs, so a miss costs what a hit costs: otherwise the
     candidates a masked number leaves could be tried for free until one hits.
-    Returns the purpose in force (the role's default when none was stated) and the reason.
+    A miss is taken in advance too (given back when the search shows a customer),
+    so parallel searches cannot pass the day's miss cap either.
+    Returns the purpose in force (the role's default when none was stated), the
+    reason, and the period of the miss taken (None: no miss cap).
     """
     engine = svc.engine
     p = caller.principal
     stated = purpose or engine.default_purpose(p.role)
     at = svc.clock()
 
-    def refuse(reason: str, decision: AccessDecision | None = None) -> None:
+    def refuse(reason: str, decision: AccessDecision | None = None, limit: str | None = None) -> None:
         svc.record(caller, Action.SEARCH, Result.DENIED, fields=fields, purpose=stated, reason=reason,
-                   detail=_search_detail(criteria, 0, 0))
+                   detail=_search_detail(criteria, 0, 0, identifiers=fields, outcome="refused", limit=limit))
         raise AccessDenied(reason, decision)
 
     checked = engine.check_purpose(p, stated, "customer.search")
@@ -238,15 +258,22 @@ def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fie
                                     limits.identifier_searches_per_minute,
                                     f"identifier search limit of {limits.identifier_searches_per_minute} a minute "
                                     "reached; try again in a minute"))
+    day = local_day(at, limits.timezone)
     if limits.identifier_searches_per_day is not None:
-        day = local_day(at, limits.timezone)
         allowances.append(Allowance(IDENTIFIER_SEARCH, day, limits.identifier_searches_per_day,
                                     f"daily identifier search limit of {limits.identifier_searches_per_day} reached "
                                     f"(day {day} {limits.timezone})"))
+    miss_day = None
+    if limits.identifier_misses_per_day is not None:
+        miss_day = day
+        allowances.append(Allowance(IDENTIFIER_MISS, day, limits.identifier_misses_per_day,
+                                    f"search by identifier is locked for the rest of the day: "
+                                    f"{limits.identifier_misses_per_day} searches by ID number or mobile found no "
+                                    f"customer (day {day} {limits.timezone}); search by name or customer id"))
     refused = take(svc.ops, caller.person_id, allowances, at=at)
     if refused is not None:
-        refuse(refused.refusal)
-    return stated, "; ".join(dict.fromkeys(reasons))
+        refuse(refused.refusal, limit=refused.counter)
+    return stated, "; ".join(dict.fromkeys(reasons)), miss_day
 
 
 def search(svc: Services, caller: Caller, *, name: str | None = None, id_number: str | None = None,
@@ -258,7 +285,9 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
     only which kinds of criteria were used and the customers returned.  A search by an
     ID number or mobile needs the caller's unmask rule for it (``purpose``, else the
     role's default purpose) and counts against that rule's daily limit and the
-    identifier-search caps, hit or miss; a name or customer id search does not.
+    identifier-search caps, hit or miss; one that shows no customer also takes from
+    the day's miss cap, which once spent refuses search by identifier until the
+    institution's midnight.  A name or customer id search does none of this.
     """
     criteria = {k: v for k, v in (("name", name), ("id_number", id_number), ("mobile", mobile),
                                   ("customer_id", customer_id)) if v}
@@ -268,8 +297,10 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
         raise ValueError("give at least one of: name, id_number, mobile, customer_id")
     fields = [IDENTIFIER_CRITERIA[k] for k in sorted(criteria) if k in IDENTIFIER_CRITERIA]
     reason = None
-    if fields and _well_formed(criteria):
-        purpose, reason = _identifier_use(svc, caller, criteria, fields, purpose)
+    counted = bool(fields) and _well_formed(criteria)
+    miss_day = None
+    if counted:
+        purpose, reason, miss_day = _identifier_use(svc, caller, criteria, fields, purpose)
     else:
         _check_purpose(svc, caller, "customer.search", Action.SEARCH, [], purpose)
     hits = svc.served.search(name=name, id_number=id_number, mobile=mobile, customer_id=customer_id,
@@ -287,8 +318,12 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
             "name": masking.mask_value("name", hit.get("name"), caller.role),
             "branches": sorted(branches),
         })
+    if shown and miss_day is not None:
+        give_back(svc.ops, caller.person_id, IDENTIFIER_MISS, miss_day, at=svc.clock())
+    outcome = ("hit" if shown else "miss") if counted else None
     svc.record(caller, Action.SEARCH, customer_ids=[h["customer_id"] for h in shown], fields=fields,
-               purpose=purpose, reason=reason, detail=_search_detail(criteria, len(hits), hidden))
+               purpose=purpose, reason=reason, detail=_search_detail(
+                   criteria, len(hits), hidden, identifiers=fields if counted else (), outcome=outcome))
     return shown
 
 
