@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from custodata.audit.log import AuditDamagedError
 from custodata.errors import ConfigError, CryptoError, CustodataError, NotFoundError, StateError
 from custodata.identity.errors import AuthenticationError
 from custodata.service import AccessDenied
@@ -53,6 +54,8 @@ def to_response(exc: Exception) -> JSONResponse:
         return error_response(401, "unauthenticated", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc))
+    if isinstance(exc, AuditDamagedError):  # nothing can be audited, so nothing is served: say why
+        return error_response(503, "audit_unavailable", str(exc), headers={"Retry-After": "300"})
     if _is_conflict(exc) or isinstance(exc, StateError):
         return error_response(409, "conflict", str(exc))
     if isinstance(exc, ConfigError | ValueError):

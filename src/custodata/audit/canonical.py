@@ -77,5 +77,12 @@ def signed_message(seq: int, hash_: str, at: dt.datetime) -> bytes:
     return US.join(("custodata-audit-checkpoint-v1", str(seq), hash_, at_text(at))).encode("utf-8")
 
 
+def purge_message(through_seq: int, through_hash: str, newest_at: dt.datetime, purged_at: dt.datetime,
+                  retention_days: int) -> bytes:
+    """What a purge signs: the checkpoint it stops at, the newest entry time it removed, when, under what rule."""
+    return US.join(("custodata-audit-purge-v1", str(through_seq), through_hash, at_text(newest_at),
+                    at_text(purged_at), str(retention_days))).encode("utf-8")
+
+
 __all__ = ["COLUMNS", "GENESIS", "SEPARATORS", "US", "at_text", "canonical", "canonical_sql", "entry_hash",
-           "signed_message"]
+           "purge_message", "signed_message"]

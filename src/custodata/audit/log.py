@@ -8,17 +8,24 @@ sharing one database still extend one chain.  Within a process, concurrent
 callers are group-committed: whichever caller finds the writer idle writes
 every event queued so far in one transaction, and each caller returns only once
 its own event is committed — fifty requests cost a few transactions, not fifty.
-Every ``checkpoint_every`` entries the chain head is signed (Ed25519), which
-bounds what someone with write access to the database can rewrite unnoticed.
+Every ``checkpoint_every`` entries, and at the first append ``checkpoint_seconds``
+after the last signature, the chain head is signed (Ed25519), which bounds what
+someone with write access to the database can rewrite unnoticed; each checkpoint
+is also appended to the anchor file outside the store once committed
+(:mod:`custodata.audit.anchor`).  Rows found beyond the chain head (someone wrote
+into the log by hand) stop every append with :class:`AuditDamagedError`, a
+critical log line and a ``critical`` alert, never a raw driver error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +39,7 @@ from custodata.audit.events import AuditEvent
 from custodata.errors import CustodataError, StateError
 
 if TYPE_CHECKING:
+    from custodata.audit.anchor import AnchorFile
     from custodata.audit.query import StoredEvent
     from custodata.audit.retention import AuditSettings, PurgeReport
     from custodata.audit.signing import CheckpointSigner
@@ -40,10 +48,22 @@ if TYPE_CHECKING:
 Clock = Callable[[], dt.datetime]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HEAD_ID = 1
+_log = logging.getLogger("custodata.audit")
+DAMAGED_SCENARIO = "audit_log_damaged"
 
 
 class AuditError(ValueError, CustodataError):
     """An event cannot be recorded as given (e.g. its detail is not JSON-serialisable)."""
+
+
+class AuditDamagedError(StateError):
+    """The log holds rows beyond its chain head: nothing is recorded (so nothing audited runs) until removed."""
+
+    def __init__(self, head_seq: int) -> None:
+        super().__init__(f"the audit log is damaged: rows were written beyond its chain head (entry {head_seq}), "
+                         "so nothing can be recorded; the request was refused. An administrator must run "
+                         "`custodata audit verify` and remove them")
+        self.head_seq = head_seq
 
 
 def utc_now() -> dt.datetime:
@@ -97,26 +117,84 @@ class AuditLog:
     """The production :class:`~custodata.audit.events.AuditSink`; thread-safe, shareable by many threads."""
 
     def __init__(self, store: OpsStore, signer: CheckpointSigner | None = None, *,
-                 checkpoint_every: int = 1000, clock: Clock = utc_now) -> None:
+                 checkpoint_every: int = 1000, checkpoint_seconds: float | None = 60,
+                 anchor_file: AnchorFile | Path | None = None, clock: Clock = utc_now) -> None:
+        from custodata.audit.anchor import AnchorFile
+
         if checkpoint_every < 1:
             raise AuditError(f"checkpoint_every must be at least 1, not {checkpoint_every}")
+        if checkpoint_seconds is not None and checkpoint_seconds <= 0:
+            raise AuditError(f"checkpoint_seconds must be positive, not {checkpoint_seconds}")
         self.store = store
         self.signer = signer
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = dt.timedelta(seconds=checkpoint_seconds) if checkpoint_seconds else None
+        self.anchor_file = AnchorFile(anchor_file) if isinstance(anchor_file, Path) else anchor_file
         self.clock = clock
         self._cv = threading.Condition()
         self._queue: list[_Waiter] = []
         self._writing = False
+        self._unsigned_since: dt.datetime | None = None  # when this process left the first entry unsigned
+        self._local = threading.local()  # checkpoints of the open transaction, anchored once it commits
+        self._alerted: set[int] = set()
         self._ensure_head()
 
     @classmethod
     def for_out_dir(cls, store: OpsStore, out_dir: Path, settings: AuditSettings | None = None) -> AuditLog:
-        """The log as deployed: signing key from ``out_dir`` (or ``CUSTODATA_AUDIT_KEY``), configured interval."""
+        """The log as deployed: signing key from ``out_dir`` (or ``CUSTODATA_AUDIT_KEY``), configured
+        intervals, checkpoints anchored in the configured file (default ``<out>-audit-anchor-<store>.jsonl``)."""
         from custodata.audit.retention import load_settings
         from custodata.audit.signing import CheckpointSigner
 
         chosen = settings or load_settings()
-        return cls(store, CheckpointSigner.for_out_dir(out_dir), checkpoint_every=chosen.checkpoint_every)
+        return cls(store, CheckpointSigner.for_out_dir(out_dir), checkpoint_every=chosen.checkpoint_every,
+                   checkpoint_seconds=chosen.checkpoint_seconds, anchor_file=chosen.anchor_path(out_dir, store.url))
+
+    # --- transactions that anchor their checkpoints ------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction of the store; checkpoints made in it reach the anchor file once it commits."""
+        self._local.pending = []
+        try:
+            with self.store.begin() as con:
+                yield con
+        except AuditDamagedError as exc:
+            self._local.pending = []
+            self._raise_damage_alert(exc.head_seq)
+            raise
+        except BaseException:
+            self._local.pending = []
+            raise
+        pending, self._local.pending = self._local.pending, []
+        if pending and self.anchor_file is not None:
+            try:
+                self.anchor_file.append(pending)
+            except CustodataError as exc:  # committed already: say so loudly, verify will show the gap
+                _log.error("audit checkpoint %s committed but not anchored: %s", pending[-1]["seq"], exc)
+
+    def _raise_damage_alert(self, head_seq: int) -> None:
+        """Critical log line and a ``critical`` alert for the security officer (once per head position)."""
+        if head_seq in self._alerted:
+            return
+        self._alerted.add(head_seq)
+        _log.critical("audit log damaged: rows beyond the chain head (entry %d); every audited request is "
+                      "refused until they are removed (custodata audit verify names them)", head_seq)
+        try:
+            from custodata.monitoring.alerts import Alert
+            from custodata.monitoring.store import AlertStore
+
+            now = naive_utc(self.clock())
+            AlertStore(self.store, self).save([Alert(
+                alert_id=f"{DAMAGED_SCENARIO}-{head_seq}", scenario=DAMAGED_SCENARIO, severity="critical",
+                actor="-", window_start=now, window_end=now, score=1.0,
+                summary=f"The audit log has rows beyond its chain head (entry {head_seq}): nothing can be "
+                        "recorded and audited requests are refused. Run `custodata audit verify`.",
+                summary_zh=f"审计日志链头（第 {head_seq} 条）之后被写入了记录：无法再记录审计事件，"
+                           "所有需审计的请求均被拒绝。请运行 custodata audit verify。",
+                evidence={"head_seq": head_seq}, first_event_at=now, detected_at=now)])
+        except Exception as exc:  # the log line above is the alert of last resort
+            _log.error("could not store the audit-damage alert: %s", type(exc).__name__)
 
     # --- appending -------------------------------------------------------------------------
 
@@ -160,7 +238,7 @@ class AuditLog:
         failing its neighbours; each waiter ends with its seqs or its own error.
         """
         try:
-            with self.store.begin() as con:
+            with self.transaction() as con:
                 seqs = self.append_in(con, [row for w in batch for row in w.rows])
         except BaseException as exc:
             if len(batch) == 1:
@@ -177,8 +255,14 @@ class AuditLog:
             w.done = True
 
     def append_in(self, con: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-        """Chain prepared rows inside the caller's write transaction (locks the head first)."""
-        seq, prev = self.lock_head(con)
+        """Chain prepared rows inside the caller's write transaction (locks the head first).
+
+        Open the transaction with :meth:`transaction` so its checkpoints reach the anchor file.
+        """
+        head = con.execute(_LOCK_HEAD).one_or_none()
+        if head is None:
+            raise StateError("the audit log has no chain head row: open it with AuditLog(store) first")
+        head_seq, seq, prev = int(head.seq), int(head.seq), str(head.hash)
         events: list[dict[str, Any]] = []
         customers: list[dict[str, Any]] = []
         checkpoints: list[dict[str, Any]] = []
@@ -192,16 +276,35 @@ class AuditLog:
             customers.extend({"seq": seq, "customer_id": c} for c in prepared["_customers"])
             if self.signer is not None and seq % self.checkpoint_every == 0:
                 checkpoints.append(self._checkpoint_row(seq, prev))
-        if con.dialect.name == "postgresql" and len(events) + len(customers) <= _ONE_STATEMENT_ROWS:
-            _one_statement(con, events, customers, checkpoints, seq, prev)
-        else:
-            con.execute(t.audit_event.insert(), events)
-            if customers:
-                con.execute(t.audit_event_customer.insert(), customers)
-            if checkpoints:
-                con.execute(t.audit_checkpoint.insert(), checkpoints)
-            con.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        if events and self._time_due(head.cp_at) and not (checkpoints and checkpoints[-1]["seq"] == seq):
+            checkpoints.append(self._checkpoint_row(seq, prev))
+        try:
+            if con.dialect.name == "postgresql" and len(events) + len(customers) <= _ONE_STATEMENT_ROWS:
+                _one_statement(con, events, customers, checkpoints, seq, prev)
+            else:
+                con.execute(t.audit_event.insert(), events)
+                if customers:
+                    con.execute(t.audit_event_customer.insert(), customers)
+                if checkpoints:
+                    con.execute(t.audit_checkpoint.insert(), checkpoints)
+                con.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        except sa.exc.IntegrityError:
+            # seq is the only key an append can clash on: a row already sits beyond the head
+            raise AuditDamagedError(head_seq) from None
+        if self.signer is not None and events:
+            self._unsigned_since = None if checkpoints and checkpoints[-1]["seq"] == seq else (
+                self._unsigned_since or naive_utc(self.clock()))
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.extend(checkpoints)
         return [e["seq"] for e in events]
+
+    def _time_due(self, last_checkpoint_at: dt.datetime | None) -> bool:
+        """A checkpoint is due when the last signature (or this process's first unsigned entry) is too old."""
+        if self.signer is None or self.checkpoint_interval is None:
+            return False
+        since = last_checkpoint_at if last_checkpoint_at is not None else self._unsigned_since
+        return since is not None and naive_utc(self.clock()) - since >= self.checkpoint_interval
 
     def prepare(self, event: AuditEvent) -> dict[str, Any]:
         """The stored form of an event, before it gets its place in the chain."""
@@ -258,7 +361,7 @@ class AuditLog:
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current chain head now (e.g. before handing the log to an auditor); None when empty."""
-        with self.store.begin() as con:
+        with self.transaction() as con:
             seq, hash_ = self.lock_head(con)
             if seq == 0:
                 return None
@@ -267,6 +370,7 @@ class AuditLog:
                 return Checkpoint(existing.seq, existing.hash, existing.at, existing.key_id, existing.signature)
             row = self._checkpoint_row(seq, hash_)
             con.execute(t.audit_checkpoint.insert(), [row])
+            self._local.pending.append(row)
         return Checkpoint(**row)
 
     # --- reading and retention (delegated; kept here so the log is the one object callers hold) -----
@@ -295,7 +399,10 @@ class AuditLog:
 
 _ONE_STATEMENT_ROWS = 500  # beyond this a batch is inserted table by table (bound-parameter limit)
 # the per-append statements, built once so SQLAlchemy compiles them once per dialect
-_LOCK_HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == _HEAD_ID).with_for_update()
+_LAST_CHECKPOINT_AT = (sa.select(t.audit_checkpoint.c.at).order_by(t.audit_checkpoint.c.seq.desc()).limit(1)
+                       .scalar_subquery())
+_LOCK_HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash, _LAST_CHECKPOINT_AT.label("cp_at")).where(
+    t.audit_head.c.id == _HEAD_ID).with_for_update()
 _MOVE_HEAD = t.audit_head.update().where(t.audit_head.c.id == _HEAD_ID).values(
     seq=sa.bindparam("new_seq", type_=sa.BigInteger), hash=sa.bindparam("new_hash", type_=sa.String))
 
@@ -334,4 +441,5 @@ def _pg_batch_sql(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:
             f"WHERE id = {_HEAD_ID}")
 
 
-__all__ = ["AuditError", "AuditLog", "Checkpoint", "Clock", "clean_text", "naive_utc", "utc_now"]
+__all__ = ["DAMAGED_SCENARIO", "AuditDamagedError", "AuditError", "AuditLog", "Checkpoint", "Clock", "clean_text",
+           "naive_utc", "utc_now"]

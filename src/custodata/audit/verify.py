@@ -4,6 +4,12 @@ Each entry must sit at the next ``seq``, link to its predecessor's hash and
 hash to its own canonical form; signed checkpoints must verify under the
 public key and match the entry they name, which also catches a chain rewritten
 with freshly computed hashes and a tail cut off behind the last checkpoint.
+Beyond the chain itself: no row may sit beyond the chain head; a purged prefix
+needs a purge signed under the key that removed only entries older than the
+retention period; every checkpoint of the anchor file outside the store must
+match its entry; and the customer index must be exactly what the chained
+``customer_ids`` say.  Without a trust anchor (the auditors' pinned key) or an
+anchor file the report says so in ``warnings``.
 
 Ten million entries are checked in about a minute on two cores: the canonical
 text of each row is built by the database, Python only hashes and compares,
@@ -14,6 +20,7 @@ ranges report).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import multiprocessing
@@ -21,20 +28,30 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custodata.audit import tables as t
-from custodata.audit.canonical import GENESIS, SEPARATORS, US, canonical_sql, signed_message
+from custodata.audit.anchor import (
+    NO_ANCHOR_FILE_WARNING,
+    NO_ANCHOR_WARNING,
+    AnchorFile,
+    AnchorRecord,
+    TrustAnchor,
+)
+from custodata.audit.canonical import GENESIS, SEPARATORS, US, canonical_sql, purge_message, signed_message
 from custodata.audit.signing import key_id, verify_signature
 
 if TYPE_CHECKING:
     from custodata.ops.store import OpsStore
 
 Progress = Callable[[int, int], None]
-PublicKeys = Ed25519PublicKey | Iterable[Ed25519PublicKey] | None
+PublicKeys = TrustAnchor | Ed25519PublicKey | Iterable[Ed25519PublicKey] | None
+MIN_RETENTION_DAYS = 180  # the legal minimum, also in custodata.audit.retention (which imports this module)
+PURGE_SKEW = dt.timedelta(minutes=5)
 
 CHUNK = 500_000          # entries per range
 PARALLEL_FROM = 1_000_000  # below this, process start-up costs more than it saves
@@ -54,6 +71,11 @@ class VerifyReport:
     first_bad_seq: int | None
     problem: str | None
     seconds: float
+    trust_anchor: str | None = None           # fingerprint of the pinned key signatures were checked under
+    anchored: int = 0                          # checkpoints of the anchor file compared with the chain
+    index_missing: int = 0                     # customer-index rows the chain calls for but absent
+    index_extra: int = 0                       # customer-index rows no chained entry calls for
+    warnings: tuple[str, ...] = ()             # what this verification could not vouch for
 
 
 @dataclass(frozen=True)
@@ -141,7 +163,10 @@ def _worker(args: tuple[str, int, int]) -> _Range:
 def _keys(public_key: PublicKeys) -> dict[str, Ed25519PublicKey] | None:
     if public_key is None:
         return None
-    keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
+    if isinstance(public_key, TrustAnchor):
+        keys = [public_key.public_key]
+    else:
+        keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
     return {key_id(k): k for k in keys}
 
 
@@ -165,16 +190,27 @@ def _scan(store: OpsStore, lo: int, hi: int, workers: int, progress: Progress | 
     return sorted(results, key=lambda r: r.lo)
 
 
-def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress | None = None,
-           workers: int | None = None) -> VerifyReport:
-    """Check the whole retained chain and its checkpoints; signatures only when ``public_key`` is given.
+def verify(store: OpsStore, public_key: PublicKeys = None, *, anchor_file: AnchorFile | Path | None = None,
+           progress: Progress | None = None, workers: int | None = None) -> VerifyReport:
+    """Check the whole retained chain, its checkpoints, purge, anchor file and customer index.
 
+    Signatures are checked only when ``public_key`` is given; only a
+    :class:`~custodata.audit.anchor.TrustAnchor` (the auditors' pinned key) counts
+    as independent of the data — anything else leaves a warning in the report.
     Entries appended while verifying are left for the next run; the bounds are
     read checkpoints first, then the head, then the last entry, so concurrent
-    appends never look like truncation.
+    appends never look like truncation, and a row beyond the head is named only
+    when the head has not moved past it since.
     """
     started = time.perf_counter()
     keys = _keys(public_key)
+    anchor = public_key if isinstance(public_key, TrustAnchor) else None
+    warnings: list[str] = list(anchor.warnings) if anchor is not None else [NO_ANCHOR_WARNING]
+    if keys is None:
+        warnings[-1:] = ["NO PUBLIC KEY: checkpoint and purge signatures were not checked"]
+    file = AnchorFile(anchor_file) if isinstance(anchor_file, Path) else anchor_file
+    if file is None:
+        warnings.append(NO_ANCHOR_FILE_WARNING)
     e, c, h = t.audit_event.c, t.audit_checkpoint.c, t.audit_head.c
     with store.read() as con:
         cps = con.execute(sa.select(c.seq, c.hash, c.at, c.key_id, c.signature).order_by(c.seq)).all()
@@ -182,6 +218,8 @@ def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress
         last = con.execute(sa.select(sa.func.max(e.seq))).scalar()
     floor = int(head.floor_seq) if head is not None else 0
     lo, hi = floor + 1, int(last) if last is not None else floor
+    if head is not None:
+        hi = min(hi, max(int(head.seq), floor))  # rows beyond the head are not the chain: named below
     problems: list[tuple[int, str]] = []
 
     results = _scan(store, lo, hi, workers or min(2, os.cpu_count() or 1), progress) if hi >= lo else []
@@ -214,16 +252,190 @@ def verify(store: OpsStore, public_key: PublicKeys = None, *, progress: Progress
 
     scan_first = min((seq for seq, _ in problems), default=None)
     problems.extend(_checkpoint_problems(store, cps, keys, floor, hi, scan_first))
-    if floor > 0 and not _purge_recorded(store, floor):
-        problems.append((lo, f"entry {lo}: entries up to {floor} are gone but no purge event records it (deleted)"))
+    if floor > 0:
+        floor_cp = cp_by_seq.get(floor)
+        problems.extend(_purge_problems(store, floor, floor_cp.hash if floor_cp is not None else None, keys))
+    anchored = 0
+    if file is not None:
+        anchored, found, notes = _anchor_file_problems(store, file, keys, floor, hi, cps)
+        problems.extend(found)
+        warnings.extend(notes)
+    if head is not None:  # after the others: at the same entry, "truncated" is the better answer
+        problems.extend(_beyond_head(store, int(head.seq)))
+    missing = extra = 0
+    if not problems:  # an edited entry's customer_ids may not even be JSON; the scan named it already
+        missing, extra, found = _index_problems(store, floor, hi)
+        problems.extend(found)
 
     first = min(problems, key=lambda p: p[0], default=None)  # the earliest; ties keep the order found
     return VerifyReport(
         ok=first is None, checked=checked, first_seq=lo if hi >= lo else None, last_seq=hi if hi >= lo else None,
         checkpoints=sum(1 for cp in cps if cp.seq >= floor), signatures_checked=keys is not None,
         first_bad_seq=first[0] if first else None, problem=first[1] if first else None,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, trust_anchor=anchor.fingerprint if anchor is not None else None,
+        anchored=anchored, index_missing=missing, index_extra=extra, warnings=tuple(warnings),
     )
+
+
+def _beyond_head(store: OpsStore, head_seq: int) -> list[tuple[int, str]]:
+    """Rows past the chain head that the head has not moved past since (not a concurrent append)."""
+    e, ec, h = t.audit_event.c, t.audit_event_customer.c, t.audit_head.c
+    with store.read() as con:
+        firsts = [con.execute(sa.select(sa.func.min(col)).where(col > head_seq)).scalar() for col in (e.seq, ec.seq)]
+        now = con.execute(sa.select(h.seq).where(h.id == 1)).scalar()
+    now = int(now or 0)
+    found = []
+    for first, what in zip(firsts, ("an entry", "a customer-index row"), strict=True):
+        if first is not None and int(first) > now:
+            found.append((int(first), f"entry {first}: {what} sits beyond the chain head (entry {now}) — written "
+                                      "by hand (inserted); every append is refused until it is removed"))
+    return [min(found)] if found else []
+
+
+def _purge_problems(store: OpsStore, floor: int, floor_hash: str | None,
+                    keys: dict[str, Ed25519PublicKey] | None) -> list[tuple[int, str]]:
+    """The purge that set the floor: recorded, signed under the key, and only of entries past the retention."""
+    e = t.audit_event.c
+    lo = floor + 1
+    candidates = []
+    with store.read() as con:
+        for seq, at, text in con.execute(sa.select(e.seq, e.at, e.detail).where(e.action == "admin", e.seq > floor)
+                                         .order_by(e.seq)):
+            try:
+                detail = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(detail, dict) and detail.get("operation") == PURGE_OPERATION \
+                    and detail.get("through_seq") == floor:
+                candidates.append((int(seq), at, detail))
+    if not candidates:
+        return [(lo, f"entry {lo}: entries up to {floor} are gone but no purge event records it (deleted)")]
+    found: list[str] = []
+    for seq, at, detail in candidates:
+        why = _purge_fault(detail, floor, floor_hash, at, keys)
+        if why is None:
+            return []
+        found.append(f"entry {lo}: entries up to {floor} are gone and the purge recorded at entry {seq} {why}")
+    return [(lo, found[0])]
+
+
+def _purge_fault(detail: dict[str, Any], floor: int, floor_hash: str | None, event_at: dt.datetime,
+                 keys: dict[str, Ed25519PublicKey] | None) -> str | None:
+    try:
+        newest = dt.datetime.fromisoformat(str(detail["newest_at"]))
+        purged = dt.datetime.fromisoformat(str(detail["purged_at"]))
+        retention = int(detail["retention_days"])
+        signature, signer, through_hash = str(detail["signature"]), str(detail["key_id"]), str(detail["through_hash"])
+    except (KeyError, TypeError, ValueError):
+        return "is not signed (forged purge)"
+    if keys is not None:
+        key = keys.get(signer)
+        if key is None:
+            return f"is signed by unknown key {signer} (forged purge)"
+        if not verify_signature(key, signature, purge_message(floor, through_hash, newest, purged, retention)):
+            return "has an invalid signature (forged purge)"
+    if floor_hash is not None and through_hash != floor_hash:
+        return f"names another entry {floor} than the checkpoint kept there (forged purge)"
+    needed = max(retention, MIN_RETENTION_DAYS)
+    if purged - newest < dt.timedelta(days=needed):
+        return f"removed entries younger than {needed} days (newest {newest:%Y-%m-%d}, purged {purged:%Y-%m-%d})"
+    if purged > event_at + PURGE_SKEW:
+        return "claims a purge time later than its own entry (forged purge)"
+    return None
+
+
+def _anchor_file_problems(store: OpsStore, file: AnchorFile, keys: dict[str, Ed25519PublicKey] | None, floor: int,
+                          hi: int, cps: Sequence[sa.Row[Any]]) -> tuple[int, list[tuple[int, str]], list[str]]:
+    """Every checkpoint the anchor file holds must match the chain: rewrites and truncation the store hides."""
+    e, h = t.audit_event.c, t.audit_head.c
+    records: list[AnchorRecord] = []
+    problems: list[tuple[int, str]] = []
+    for item in file.records():
+        if isinstance(item, str):
+            problems.append((hi + 1, item))
+        else:
+            records.append(item)
+    notes: list[str] = []
+    if not records:
+        if cps:
+            notes.append(f"the checkpoint anchor file {file.path} holds no checkpoint though the store has "
+                         f"{len(cps)}: it was removed, emptied or never written; nothing outside the store vouches")
+        return 0, problems, notes
+    wanted = sorted({r.seq for r in records if floor < r.seq <= hi})
+    hashes: dict[int, str] = {}
+    with store.read() as con:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            hashes.update((int(s), hh) for s, hh in con.execute(sa.select(e.seq, e.hash).where(e.seq.in_(chunk))))
+        head_now = int(con.execute(sa.select(h.seq).where(h.id == 1)).scalar() or 0)
+    good = floor
+    for rec in sorted(records, key=lambda r: r.seq):
+        if keys is not None:
+            key = keys.get(rec.key_id)
+            if key is None or not verify_signature(key, rec.signature, signed_message(rec.seq, rec.hash, rec.at)):
+                problems.append((max(rec.seq, floor + 1), f"checkpoint anchor file line {rec.line}: the checkpoint "
+                                                          f"at {rec.seq} is not signed by the key (forged)"))
+                break
+        if rec.seq <= floor:
+            continue
+        if rec.seq > hi:
+            if rec.seq > head_now:
+                problems.append((hi + 1, f"chain ends at {hi} but the anchor file holds a checkpoint at {rec.seq} "
+                                         "(truncated)"))
+            break
+        if hashes.get(rec.seq) != rec.hash:
+            problems.append((good + 1, f"checkpoint anchored at {rec.seq} does not match entry {rec.seq}: entries "
+                                       f"{good + 1}..{rec.seq} were rewritten"))
+            break
+        good = rec.seq
+    last_cp = max((int(cp.seq) for cp in cps), default=0)
+    last_anchored = max(r.seq for r in records)
+    if last_cp > last_anchored:
+        notes.append(f"the checkpoint anchor file {file.path} ends at checkpoint {last_anchored} but the store has "
+                     f"checkpoints up to {last_cp}: entries after {last_anchored} are vouched for by the store only")
+    return len(records), problems, notes
+
+
+_INDEX_SQL = {
+    "sqlite": ("json_each(e.customer_ids) AS j", "j.value"),
+    "postgresql": ("LATERAL json_array_elements_text(e.customer_ids::json) AS j(value)", "j.value"),
+}
+
+
+def _index_problems(store: OpsStore, floor: int, hi: int) -> tuple[int, int, list[tuple[int, str]]]:
+    """Rebuild the customer index from the chained ``customer_ids`` and compare it row for row."""
+    source, value = _INDEX_SQL[store.dialect]
+    param = "?" if store.dialect == "sqlite" else "%s"
+    missing_sql = (f"SELECT count(*), min(e.seq) FROM audit_event e CROSS JOIN {source} "
+                   f"WHERE e.seq > {param} AND e.seq <= {param} AND NOT EXISTS (SELECT 1 FROM audit_event_customer c "
+                   f"WHERE c.seq = e.seq AND c.customer_id = {value})")
+    extra_sql = (f"SELECT count(*), min(c.seq) FROM audit_event_customer c WHERE c.seq <= {param} AND NOT EXISTS "
+                 f"(SELECT 1 FROM audit_event e CROSS JOIN {source} WHERE e.seq = c.seq AND {value} = c.customer_id)")
+    try:
+        with store.read() as con:
+            n_missing, first_missing = con.exec_driver_sql(missing_sql, (floor, hi)).one()
+            n_extra, first_extra = con.exec_driver_sql(extra_sql, (hi,)).one()
+    except sa.exc.DBAPIError:
+        return 0, 0, [(floor + 1, "the customer index could not be rebuilt: an entry's customer_ids is not JSON "
+                                  "(edited)")]
+    problems: list[tuple[int, str]] = []
+    if n_missing:
+        problems.append((int(first_missing), f"entry {first_missing}: customer index lacks {n_missing} row(s) the "
+                                             "chain names — its events are hidden from customer queries (deleted)"))
+    if n_extra:
+        problems.append((int(first_extra), f"entry {first_extra}: customer index has {n_extra} row(s) no chained "
+                                           "entry names (inserted)"))
+    return int(n_missing or 0), int(n_extra or 0), problems
+
+
+def rebuild_customer_index(store: OpsStore) -> int:
+    """Replace the customer index by what the chained entries name (after verify reported it wrong)."""
+    source, value = _INDEX_SQL[store.dialect]
+    with store.begin() as con:
+        con.execute(sa.delete(t.audit_event_customer))
+        return int(con.exec_driver_sql(
+            f"INSERT INTO audit_event_customer (customer_id, seq) SELECT DISTINCT {value}, e.seq "
+            f"FROM audit_event e CROSS JOIN {source}").rowcount)
 
 
 def _checkpoint_problems(store: OpsStore, cps: Sequence[sa.Row[Any]], keys: dict[str, Ed25519PublicKey] | None,
@@ -265,19 +477,4 @@ def _checkpoint_problems(store: OpsStore, cps: Sequence[sa.Row[Any]], keys: dict
     return problems
 
 
-def _purge_recorded(store: OpsStore, floor: int) -> bool:
-    e = t.audit_event.c
-    with store.read() as con:
-        details = con.execute(sa.select(e.detail).where(e.action == "admin", e.seq > floor)).scalars()
-        for text in details:
-            try:
-                detail = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(detail, dict) and detail.get("operation") == PURGE_OPERATION \
-                    and detail.get("through_seq") == floor:
-                return True
-    return False
-
-
-__all__ = ["PURGE_OPERATION", "Progress", "PublicKeys", "VerifyReport", "verify"]
+__all__ = ["PURGE_OPERATION", "Progress", "PublicKeys", "VerifyReport", "rebuild_customer_index", "verify"]

@@ -96,36 +96,108 @@ def verify_cmd(
     out: OutOpt = Path("out"),
     db: DbOpt = None,
     public_key: Annotated[Path | None, typer.Option(
-        "--public-key", help="PEM public key the checkpoints must verify under (default: the key in OUT/keys).",
+        "--public-key", help="The auditors' PEM public key the checkpoints must verify under (default: the "
+                             "trust anchor configured by CUSTODATA_AUDIT_ANCHOR or audit.yaml).",
     )] = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        "--fingerprint", help="Pinned SHA-256 fingerprint of that key (default CUSTODATA_AUDIT_ANCHOR_FINGERPRINT).",
+    )] = None,
+    anchor_file: Annotated[Path | None, typer.Option(
+        "--anchor-file", help="Checkpoint anchor file to compare with (default: the configured one).")] = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Check every entry's hash and link and every signed checkpoint; exit 1 naming the first bad entry."""
+    """Check every entry, checkpoint, purge, the anchor file and the customer index; exit 1 naming the first bad entry.
+
+    Without a trust anchor the signatures are checked against the signing key beside the log, and the output
+    says so loudly: whoever can rewrite the log can also replace that key.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from custodata.audit.anchor import TrustAnchor, configured_anchor
     from custodata.audit.events import Action
-    from custodata.audit.signing import load_public_key
-    from custodata.audit.verify import verify
+    from custodata.audit.retention import load_settings
+    from custodata.audit.verify import PublicKeys, verify
 
     with _clean_errors():
-        with _log(out, db) as log:
-            key = load_public_key(public_key) if public_key is not None else (
+        settings = load_settings(config)
+        anchor: TrustAnchor | None = (configured_anchor(public_key, fingerprint, data_dir=out)
+                                      if public_key is not None else settings.anchor(data_dir=out))
+        with _log(out, db, config) as log:
+            key: PublicKeys = anchor if anchor is not None else (
                 log.signer.public_key if log.signer is not None else None)
             with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err_console, transient=True) as bar:
                 task = bar.add_task("verify", total=None)
-                report = verify(log.store, key,
+                report = verify(log.store, key, anchor_file=anchor_file or settings.anchor_path(out, log.store.url),
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
-            _record(log, Action.AUDIT_VERIFY, {"checked": report.checked, "first_bad_seq": report.first_bad_seq},
-                    ok=report.ok)
-        span = f"entries {report.first_seq}..{report.last_seq}" if report.first_seq is not None else "no entries"
-        if report.ok:
-            console.print(f"[green]ok[/]: {report.checked:,} entries ({span}) and {report.checkpoints:,} signed "
-                          f"checkpoints verified in {report.seconds:.1f}s", highlight=False)
-            return
-        err_console.print(f"[bold red]TAMPERED[/]: {report.problem}", highlight=False)
-        err_console.print(f"first bad entry: {report.first_bad_seq}; {report.checked:,} entries checked ({span})",
-                          highlight=False)
-        raise typer.Exit(1)
+            _print_report(report)
+            try:
+                _record(log, Action.AUDIT_VERIFY, {"checked": report.checked, "first_bad_seq": report.first_bad_seq,
+                                                   "trust_anchor": report.trust_anchor}, ok=report.ok)
+            except CustodataError as exc:
+                err_console.print(f"[bold red]error[/]: this verification could not be recorded: {exc}",
+                                  highlight=False)
+                raise typer.Exit(1) from None
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+def _print_report(report: object) -> None:
+    from custodata.audit.verify import VerifyReport
+
+    assert isinstance(report, VerifyReport)  # noqa: S101 — typed for the reader; verify returns one
+    for warning in report.warnings:
+        err_console.print(f"[bold yellow]WARNING[/]: {warning}", highlight=False)
+    span = f"entries {report.first_seq}..{report.last_seq}" if report.first_seq is not None else "no entries"
+    trust = (f"under the trust anchor {report.trust_anchor[:16]}…" if report.trust_anchor
+             else "[bold yellow]without a trust anchor[/]")
+    if report.ok:
+        console.print(f"[green]ok[/]: {report.checked:,} entries ({span}), {report.checkpoints:,} signed checkpoints "
+                      f"({trust}) and {report.anchored:,} anchored checkpoints verified in {report.seconds:.1f}s",
+                      highlight=False)
+        return
+    err_console.print(f"[bold red]TAMPERED[/]: {report.problem}", highlight=False)
+    err_console.print(f"first bad entry: {report.first_bad_seq}; {report.checked:,} entries checked ({span})",
+                      highlight=False)
+
+
+@audit_app.command("anchor")
+def anchor_cmd(
+    file: Annotated[Path, typer.Argument(help="Where to write the public key for the auditors (PEM).")],
+    out: OutOpt = Path("out"),
+) -> None:
+    """Write the signing key's public half for the auditors and print the fingerprint to pin.
+
+    Keep the file outside the data folder and pin the fingerprint in the auditors' configuration
+    (CUSTODATA_AUDIT_ANCHOR=<file>, CUSTODATA_AUDIT_ANCHOR_FINGERPRINT=<fingerprint>).
+    """
+    from custodata.audit.anchor import fingerprint, inside
+    from custodata.audit.signing import CheckpointSigner
+
+    with _clean_errors():
+        signer = CheckpointSigner.for_out_dir(out, create=False)
+        try:
+            file.write_bytes(signer.public_pem())
+        except OSError as exc:
+            raise CustodataError(f"{file}: cannot write the public key ({exc.strerror})") from None
+        console.print(f"public key written to {file}\nfingerprint: {fingerprint(signer.public_key)}",
+                      highlight=False)
+        if inside(file, out):
+            err_console.print(f"[bold yellow]WARNING[/]: {file} is inside the data folder {out}; give the auditors "
+                              "a copy kept elsewhere", highlight=False)
+
+
+@audit_app.command("reindex")
+def reindex_cmd(out: OutOpt = Path("out"), db: DbOpt = None) -> None:
+    """Rebuild the customer index of the log from the chained entries (after verify reported it wrong)."""
+    from custodata.audit.events import Action
+    from custodata.audit.verify import rebuild_customer_index
+
+    with _clean_errors():
+        with _log(out, db) as log:
+            rows = rebuild_customer_index(log.store)
+            _record(log, Action.ADMIN, {"operation": "audit_reindex", "rows": rows})
+        console.print(f"customer index rebuilt: {rows:,} rows")
 
 
 def _events_table(events: list[StoredEvent]) -> Table:

@@ -90,9 +90,10 @@ def audit_verify(svc: Services, caller: Caller) -> Any:
     from custodata.audit.verify import verify
 
     svc.require(caller, "audit.verify", Action.AUDIT_VERIFY)
-    report = verify(svc.ops, svc.audit_public_key())
+    report = verify(svc.ops, svc.audit_public_key(), anchor_file=svc.audit_anchor_file())
     svc.record(caller, Action.AUDIT_VERIFY, Result.OK if report.ok else Result.FAILED,
-               detail={"checked": report.checked, "first_bad_seq": report.first_bad_seq})
+               detail={"checked": report.checked, "first_bad_seq": report.first_bad_seq,
+                       "trust_anchor": report.trust_anchor})
     return report
 
 

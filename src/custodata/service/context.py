@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from custodata.access.engine import AccessDecision, PolicyEngine
     from custodata.access.store import PolicyStore
     from custodata.approvals import Approvals
+    from custodata.audit.anchor import TrustAnchor
     from custodata.audit.log import AuditLog
+    from custodata.audit.retention import AuditSettings
     from custodata.audit.signing import CheckpointSigner
     from custodata.crypto import Protector
     from custodata.identity.directory import Directory, Principal
@@ -73,14 +75,28 @@ class Services:
 
         return CheckpointSigner.for_out_dir(self.out_dir)
 
-    def audit_public_key(self) -> Ed25519PublicKey:
-        return self.signer.public_key
+    @cached_property
+    def audit_settings(self) -> AuditSettings:
+        """``CUSTODATA_AUDIT_CONFIG`` (intervals, anchor file, trust anchor) or the defaults."""
+        from custodata.audit.retention import load_settings
+
+        return load_settings()
+
+    def audit_public_key(self) -> TrustAnchor | Ed25519PublicKey:
+        """The auditors' pinned trust anchor when configured; else the signing key (verify then warns)."""
+        return self.audit_settings.anchor(data_dir=self.out_dir) or self.signer.public_key
+
+    def audit_anchor_file(self) -> Path:
+        """The append-only copy of every checkpoint, outside the store."""
+        return self.audit_settings.anchor_path(self.out_dir, self.ops.url)
 
     @cached_property
     def audit(self) -> AuditLog:
         from custodata.audit.log import AuditLog
 
-        return AuditLog(self.ops, self.signer)
+        chosen = self.audit_settings
+        return AuditLog(self.ops, self.signer, checkpoint_every=chosen.checkpoint_every,
+                        checkpoint_seconds=chosen.checkpoint_seconds, anchor_file=self.audit_anchor_file())
 
     @cached_property
     def directory(self) -> Directory:
