@@ -17,6 +17,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 but works with t
 
 from custodata.api import create_app
 from custodata.api.security import MAX_BODY_BYTES
+from custodata.crypto.kek import load_provider
 from custodata.identity.errors import LOGIN_FAILED
 from custodata.service import Services
 from tests.conftest import _drop_pg_database, _fresh_pg_database
@@ -27,6 +28,7 @@ PEOPLE = (
     ("front.left", "钱进", "employee", "北京朝阳支行", "front_desk", "Counter-pass-2026"),
     ("front.frozen", "冯亮", "employee", "北京朝阳支行", "front_desk", "Counter-pass-2026"),
     ("security", "周建国", "employee", "总行", "security_officer", "Officer-pass-2026"),
+    ("security2", "钱海燕", "employee", "总行", "security_officer", "Officer-two-pass-2026"),
     ("auditor", "吴静", "employee", "总行", "auditor", "Trail-pass-2026"),
     ("admin", "郑强", "employee", "总行", "administrator", "System-pass-2026"),
 )
@@ -45,6 +47,7 @@ def svc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         url = f"sqlite:///{folder / 'ops.sqlite'}"
     else:
         pg_name, url = _fresh_pg_database()
+    load_provider(folder / "out", create=True)  # approvals watermark exports under its token key
     services = Services.open(folder / "out", url=url)
     for person_id, name, kind, branch, role, password in PEOPLE:
         services.directory.create_person(person_id, name, kind, branch, password=password, roles=(role,),
@@ -109,7 +112,8 @@ def test_failed_login_is_generic(client: TestClient, person_id: str, password: s
 
 def test_every_route_but_login_and_health_needs_a_token(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
-    open_routes = {("post", "/api/v1/login"), ("get", "/api/v1/health")}
+    # activate takes the one-time password itself instead of a token
+    open_routes = {("post", "/api/v1/login"), ("post", "/api/v1/activate"), ("get", "/api/v1/health")}
     checked = 0
     for path, operations in spec["paths"].items():
         for method in operations:
@@ -186,16 +190,33 @@ def test_people_administration(client: TestClient) -> None:
         "password": "Clerk-password-2026", "roles": ["front_desk"]})
     assert r.status_code == 201, r.text
     assert "password" not in r.text and "Clerk-password-2026" not in r.text
+    assert r.json()["roles"] == [] and r.json()["pending_request"]
+    security = login(client, "security")
+    r = client.post(f"/api/v1/requests/{r.json()['pending_request']}/approve", headers=security,
+                    json={"note": "new starter, HR ticket 88"})
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    # the administrator's password is one-time: it opens no session until the clerk chooses their own
+    r = client.post("/api/v1/login", json={"person_id": "new.clerk", "password": "Clerk-password-2026"})
+    assert r.status_code == 401
+    r = client.post("/api/v1/activate", json={"person_id": "new.clerk", "password": "Clerk-password-2026",
+                                              "new_password": "Clerks-own-secret-7"})
+    assert r.status_code == 204, r.text
+    r = client.post("/api/v1/login", json={"person_id": "new.clerk", "password": "Clerks-own-secret-7"})
+    assert r.status_code == 200 and r.json()["role"] == "front_desk"
     r = client.post("/api/v1/people/new.clerk/roles", headers=admin, json={"role": "marketer"})
-    assert r.status_code == 200 and r.json()["roles"] == ["front_desk", "marketer"]
+    assert r.status_code == 202 and r.json()["status"] == "pending" and r.json()["kind"] == "role_grant"
+    r = client.post(f"/api/v1/requests/{r.json()['request_id']}/approve", headers=security, json={"note": "ok"})
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     r = client.delete("/api/v1/people/new.clerk/roles/marketer", headers=admin)
     assert r.status_code == 200 and r.json()["roles"] == ["front_desk"]
     r = client.put("/api/v1/people/new.clerk/portfolio", headers=admin, json={"customer_ids": ["C000000001"]})
     assert r.status_code == 200 and r.json()["customer_ids"] == ["C000000001"]
-    # separation of duties: the administrator may not also be the auditor
+    # separation of duties: nobody grants themselves a role; the administrator may not also be the auditor
     r = client.post("/api/v1/people/admin/roles", headers=admin, json={"role": "auditor"})
     assert r.status_code == 409
     assert_error_shape(r.json(), "conflict")
+    r = client.post("/api/v1/people/new.clerk/roles", headers=admin, json={"role": "administrator"})
+    assert r.status_code == 409 and "separation of duties" in r.json()["error"]["message"]
     r = client.post("/api/v1/people", headers=admin, json={
         "person_id": "new.clerk", "display_name": "李新", "kind": "employee", "branch": "x",
         "password": "Clerk-password-2026"})
@@ -219,7 +240,12 @@ def test_policy_and_audit_routes(client: TestClient) -> None:
     before = max(v["version"] for v in client.get("/api/v1/policy/versions", headers=security).json())
     changed = text.text.replace("max_per_day: 100", "max_per_day: 90")
     r = client.put("/api/v1/policy", headers=security, json={"document": changed, "comment": "fewer unmaskings"})
-    assert r.status_code == 200 and r.json()["version"] == before + 1
+    assert r.status_code == 202 and r.json()["status"] == "pending", r.text
+    assert r.json()["payload"]["narrows"] and not r.json()["payload"]["widens"]
+    assert max(v["version"] for v in client.get("/api/v1/policy/versions", headers=security).json()) == before
+    other = login(client, "security2")
+    r = client.post(f"/api/v1/requests/{r.json()['request_id']}/approve", headers=other, json={"note": "fine"})
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     r = client.put("/api/v1/policy", headers=security, json={"document": "access: [", "comment": "broken"})
     assert r.status_code == 422
     versions = client.get("/api/v1/policy/versions", headers=security).json()
@@ -233,7 +259,8 @@ def test_policy_and_audit_routes(client: TestClient) -> None:
     r = client.get("/api/v1/audit/verify", headers=auditor)
     assert r.status_code == 200 and r.json()["ok"] is True and r.json()["checked"] > 0
     events = client.get("/api/v1/audit/events", headers=auditor, params={"action": "policy_change"}).json()
-    assert {e["detail"].get("comment") for e in events} >= {"fewer unmaskings"}
+    assert any(str(e["detail"].get("comment")).startswith("fewer unmaskings [CR-") and "approved by security2"
+               in str(e["detail"].get("comment")) for e in events)
     r = client.get("/api/v1/audit/export", headers=auditor, params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "policy_change" in r.text

@@ -73,9 +73,9 @@ def test_add_list_and_status(cli: typer.Typer, ops_url: str, sink: MemorySink) -
 
 def test_grant_revoke_and_portfolio(cli: typer.Typer, ops_url: str, sink: MemorySink) -> None:
     code, out = invoke(cli, ops_url, "add", "root.li", "--name", "李强", "--kind", "employee",
-                       "--branch", "总行", "--role", "administrator", "--password-stdin", stdin=PW + "\n")
+                       "--branch", "总行", "--role", "front_desk", "--password-stdin", stdin=PW + "\n")
     assert code == 0, out
-    code, out = invoke(cli, ops_url, "grant", "root.li", "auditor")
+    code, out = invoke(cli, ops_url, "grant", "root.li", "auditor")  # auditor excludes customer-data roles
     assert code == 1 and "separation of duties" in out and "Traceback" not in out
     assert (sink.events[-1].action, sink.events[-1].result) == (Action.IDENTITY_CHANGE, Result.DENIED)
     code, out = invoke(cli, ops_url, "grant", "root.li", "data_steward")

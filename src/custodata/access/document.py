@@ -26,12 +26,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from custodata.access.actions import ACTIONS, expand
+from custodata.access.actions import ACTIONS, CUSTOMER_DATA_ACTIONS, expand
 from custodata.classification.grading import Grading
 from custodata.errors import ConfigError
 from custodata.masking.policy import DEFAULT_PATH as MASKING_DEFAULT_PATH
 from custodata.masking.policy import MaskingPolicy, _suggest, parse_policy
 from custodata.yamlconfig import validation_lines
+
+# The roles that run the system or check it: a policy giving them a customer-data action is refused,
+# whoever imports it (an auditor reading customers could audit their own reading).
+NO_CUSTOMER_DATA_ROLES: frozenset[str] = frozenset({"administrator", "auditor"})
 
 ACCESS_DEFAULT_PATH = Path(__file__).with_name("access.yaml")
 
@@ -242,6 +246,11 @@ def _check(access: AccessConfig, masking: MaskingPolicy, origin: str) -> None:
         if role not in roles:
             bad(f"permissions.{role}", _suggest(role, roles, "masking.roles"))
         known(f"permissions.{role}", actions, ACTIONS, None)
+        if role in NO_CUSTOMER_DATA_ROLES:
+            for j, action in enumerate(actions):
+                if action in CUSTOMER_DATA_ACTIONS:
+                    bad(f"permissions.{role}[{j}]", f"'{action}' reaches customer data, which the {role} never "
+                        "does (separation of duties: 三员分立)")
     for role in access.rows:
         if role not in roles:
             bad(f"rows.{role}", _suggest(role, roles, "masking.roles"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -17,6 +17,7 @@ from custodata.api.schemas import (
     RoleIn,
     StatusIn,
     person_out,
+    public,
 )
 from custodata.service import admin
 
@@ -33,10 +34,17 @@ def people(caller: CallerDep, svc: ServicesDep) -> list[PersonOut]:
 
 @router.post("/people", status_code=201, response_model=PersonOut)
 def create(body: PersonIn, caller: CallerDep, svc: ServicesDep) -> PersonOut:
-    """Create a person; separation of duties is enforced on the roles given (409 if violated)."""
-    person = admin.create_person(svc, caller, body.person_id, body.display_name, body.kind, body.branch,
-                                 password=body.password, roles=body.roles, valid_to=body.valid_to)
-    return person_out(person)
+    """Create a person with a one-time password; the roles given become a request a security officer decides.
+
+    Separation of duties is checked on the roles now (409 if violated); ``pending_request`` names
+    the role-grant request.  The password opens no session until its holder replaces it
+    (``POST /activate``).
+    """
+    person, request = admin.create_person(svc, caller, body.person_id, body.display_name, body.kind, body.branch,
+                                          password=body.password, roles=body.roles, valid_to=body.valid_to)
+    out = person_out(person)
+    out.pending_request = request.request_id if request is not None else None
+    return out
 
 
 @router.post("/people/{person_id}/status", response_model=PersonOut)
@@ -45,9 +53,11 @@ def set_status(person_id: PersonId, body: StatusIn, caller: CallerDep, svc: Serv
     return person_out(admin.set_status(svc, caller, person_id, body.status, reason=body.reason))
 
 
-@router.post("/people/{person_id}/roles", response_model=PersonOut)
-def grant(person_id: PersonId, body: RoleIn, caller: CallerDep, svc: ServicesDep) -> PersonOut:
-    return person_out(admin.grant_role(svc, caller, person_id, body.role))
+@router.post("/people/{person_id}/roles", status_code=202, response_model=dict[str, Any])
+def grant(person_id: PersonId, body: RoleIn, caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
+    """Ask for a role for someone else (202: a security officer decides; never for oneself)."""
+    result: dict[str, Any] = public(admin.grant_role(svc, caller, person_id, body.role))
+    return result
 
 
 @router.delete("/people/{person_id}/roles/{role}", response_model=PersonOut)

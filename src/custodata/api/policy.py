@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from custodata.api.deps import CallerDep, ServicesDep
-from custodata.api.schemas import NAME_PATTERN, PolicyIn, PolicyVersionOut, public
+from custodata.api.schemas import NAME_PATTERN, PolicyIn, public
 from custodata.service import admin
 
 router = APIRouter(tags=["policy"])
@@ -30,10 +30,14 @@ def versions(caller: CallerDep, svc: ServicesDep) -> list[dict[str, Any]]:
     return [public(v) for v in admin.policy_history(svc, caller)]
 
 
-@router.put("/policy", response_model=PolicyVersionOut)
-def replace(body: PolicyIn, caller: CallerDep, svc: ServicesDep) -> PolicyVersionOut:
-    """Import a new version (validated in full before it is stored; the change is audited)."""
-    return PolicyVersionOut(version=admin.policy_import(svc, caller, body.document, comment=body.comment))
+@router.put("/policy", status_code=202, response_model=dict[str, Any])
+def replace(body: PolicyIn, caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
+    """Propose a new version: validated in full now, in force once another security officer approves.
+
+    The answer is the pending request, with the diff and what the new version widens.
+    """
+    result: dict[str, Any] = public(admin.policy_import(svc, caller, body.document, comment=body.comment))
+    return result
 
 
 @router.get("/policy/explain", response_model=dict[str, Any])

@@ -55,6 +55,12 @@ class LoginIn(Input):
     role: Name | None = None
 
 
+class ActivateIn(Input):
+    person_id: Identifier
+    password: Password
+    new_password: Password
+
+
 class PrincipalOut(BaseModel):
     person_id: str
     display_name: str
@@ -135,10 +141,6 @@ class PolicyIn(Input):
     comment: ShortText
 
 
-class PolicyVersionOut(BaseModel):
-    version: int
-
-
 class PersonIn(Input):
     person_id: Identifier
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -181,6 +183,7 @@ class PersonOut(BaseModel):
     status_changed_at: dt.datetime | None = None
     created_at: dt.datetime | None = None
     created_by: str | None = None
+    pending_request: str | None = None  # the role-grant request filed with a new person
 
 
 class VerifyOut(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from custodata.api.deps import CallerDep, ServicesDep, TokenDep, client_address
-from custodata.api.schemas import LoginIn, LoginOut, PrincipalOut, principal_out
+from custodata.api.schemas import ActivateIn, LoginIn, LoginOut, PrincipalOut, principal_out
 from custodata.service import auth as auth_service
 
 router = APIRouter(tags=["session"])
@@ -22,6 +22,18 @@ def login(body: LoginIn, request: Request, svc: ServicesDep) -> LoginOut:
                                  source_address=client_address(request))
     person = principal_out(session.principal)
     return LoginOut(token=session.token, expires_at=session.expires_at, person=person, role=person.role)
+
+
+@router.post("/activate", status_code=204, response_class=Response,
+             responses={401: {"description": "the current password is wrong (generic)"}})
+def activate(body: ActivateIn, request: Request, svc: ServicesDep) -> Response:
+    """Replace a password (a one-time password an administrator set, or one's own) with a new one.
+
+    A one-time password opens no session; this is the only thing it can do.
+    """
+    auth_service.activate(svc, body.person_id, body.password, body.new_password,
+                          source_address=client_address(request))
+    return Response(status_code=204)
 
 
 @router.post("/logout", status_code=204, response_class=Response)

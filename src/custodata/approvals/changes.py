@@ -1,4 +1,4 @@
-"""Payloads of the four request kinds: checked when filed, carried safely, applied when approved.
+"""Payloads of the request kinds: checked when filed, carried safely, applied when approved.
 
 A correction's new value is normalised as the pipeline would (an invalid ID
 number is refused before a checker ever sees it) and then sealed under the
@@ -6,6 +6,11 @@ customer's own data key, bound to the customer and field: the operational store
 never holds a protected field's plaintext, and erasing the customer (destroying
 the key) shreds their pending corrections too.  Protected fields cannot be
 corrected without a sealer; other fields are sealed whenever one is given.
+
+A role grant names a person and the roles asked for; a policy import carries the
+document, the version it was compared with and what it widens, so the checker
+decides on the difference, and an import whose base was replaced meanwhile is
+refused rather than applied over a policy nobody compared it with.
 """
 
 from __future__ import annotations
@@ -13,13 +18,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from custodata.approvals.request import CHANGE_KINDS, EXPORT_KIND, InvalidRequest, Request
+from custodata.approvals.request import (
+    CHANGE_KINDS,
+    EXPORT_KIND,
+    POLICY_IMPORT_KIND,
+    ROLE_GRANT_KIND,
+    InvalidRequest,
+    Request,
+)
 from custodata.approvals.tables import FORMATS, KINDS
 from custodata.crypto.keyring import customer_key_id
 from custodata.resolution.golden import PROTECTED, golden_aad
 from custodata.resolution.steward import CORRECTABLE, CorrectionError, normalise_correction
 
 MAX_EXPORT_CUSTOMERS = 100_000
+MAX_POLICY_CHARS = 512_000
+MAX_GRANT_ROLES = 10
 
 
 class Sealer(Protocol):
@@ -36,6 +50,21 @@ class Steward(Protocol):
     """Runs steward operations on the batch store (:class:`custodata.pipeline.Pipeline` fits)."""
 
     def steward(self, operation: str, **kwargs: object) -> list[str]: ...
+
+
+class Granter(Protocol):
+    """Grants roles (:class:`custodata.identity.directory.Directory` fits)."""
+
+    def grant_role(self, person_id: str, role: str, *, by: str, approved_by: str | None = None,
+                   request_id: str | None = None) -> bool: ...
+
+
+class PolicyImporter(Protocol):
+    """Stores policy versions (:class:`custodata.access.store.PolicyStore` fits)."""
+
+    def latest_version(self) -> int | None: ...
+
+    def import_yaml(self, text: str, *, by: str, comment: str) -> int: ...
 
 
 def _text(payload: dict[str, Any], key: str, kind: str) -> str:
@@ -91,7 +120,51 @@ def check_payload(kind: str, payload: dict[str, Any], *, sealer: Sealer | None =
         if records:
             out["records"] = records
         return out
+    if kind == ROLE_GRANT_KIND:
+        return _check_grant(payload)
+    if kind == POLICY_IMPORT_KIND:
+        return _check_policy_import(payload)
     return _check_export(payload)
+
+
+def _check_grant(payload: dict[str, Any]) -> dict[str, Any]:
+    from custodata.identity.errors import IdentityError
+    from custodata.identity.roles import check_role
+
+    kind = ROLE_GRANT_KIND
+    unknown = sorted(set(payload) - {"person_id", "roles"})
+    if unknown:
+        raise InvalidRequest(f"unknown keys in a role_grant request: {', '.join(unknown)}")
+    roles = _texts(payload.get("roles"), "roles", kind, required=True)
+    if len(roles) > MAX_GRANT_ROLES:
+        raise InvalidRequest(f"a role_grant request asks for at most {MAX_GRANT_ROLES} roles")
+    try:
+        for role in roles:
+            check_role(role)
+    except IdentityError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return {"person_id": _text(payload, "person_id", kind), "roles": roles}
+
+
+def _check_policy_import(payload: dict[str, Any]) -> dict[str, Any]:
+    kind = POLICY_IMPORT_KIND
+    unknown = sorted(set(payload) - {"document", "comment", "base_version", "diff", "widens", "narrows"})
+    if unknown:
+        raise InvalidRequest(f"unknown keys in a policy_import request: {', '.join(unknown)}")
+    document, diff = payload.get("document"), payload.get("diff")
+    if not isinstance(document, str) or not document.strip() or len(document) > MAX_POLICY_CHARS:
+        raise InvalidRequest(f"a policy_import request needs 'document' (YAML text, at most {MAX_POLICY_CHARS:,} "
+                             "characters)")
+    if not isinstance(diff, str):
+        raise InvalidRequest("a policy_import request needs 'diff' (the unified diff against the version in force)")
+    base = payload.get("base_version")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
+        raise InvalidRequest("'base_version' of a policy_import request must be a version number or none")
+    return {
+        "document": document, "comment": _text(payload, "comment", kind), "base_version": base, "diff": diff,
+        "widens": _texts(payload.get("widens", []), "widens", kind, required=False),
+        "narrows": _texts(payload.get("narrows", []), "narrows", kind, required=False),
+    }
 
 
 def _check_export(payload: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +221,33 @@ def run_change(request: Request, steward: Steward) -> list[str]:
         "correct", customer_id=p["customer_id"], field=p["field"], value=p["value"], sealed=bool(p["sealed"]),
         reason=why, by=request.maker, request_id=request.request_id,
     )
+
+
+def run_grant(request: Request, granter: Granter) -> dict[str, Any]:
+    """Grant the approved roles, recorded as the maker's grant with the checker's approval."""
+    if request.kind != ROLE_GRANT_KIND:
+        raise InvalidRequest(f"{request.request_id} is a {request.kind} request, not a role grant")
+    person = str(request.payload["person_id"])
+    granted = [role for role in request.payload["roles"]
+               if granter.grant_role(person, str(role), by=request.maker, approved_by=request.checker,
+                                     request_id=request.request_id)]
+    return {"person_id": person, "granted": granted}
+
+
+def run_policy_import(request: Request, importer: PolicyImporter) -> dict[str, Any]:
+    """Store the approved document, unless the version it was compared with is no longer in force."""
+    if request.kind != POLICY_IMPORT_KIND:
+        raise InvalidRequest(f"{request.request_id} is a {request.kind} request, not a policy import")
+    p = request.payload
+    in_force = importer.latest_version()
+    if in_force != p["base_version"]:
+        raise InvalidRequest(
+            f"policy version {in_force} is in force now, not version {p['base_version']} that "
+            f"{request.request_id}'s difference was shown against: file the import again")
+    version = importer.import_yaml(
+        str(p["document"]), by=request.maker,
+        comment=f"{p['comment']} [{request.request_id}, approved by {request.checker}]")
+    return {"version": version}
 
 
 def restrict_rows(request: Request, rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:

@@ -19,6 +19,22 @@ from custodata.errors import CustodataError, StateError
 
 CHANGE_KINDS = ("edit_field", "merge", "unmerge")
 EXPORT_KIND = "export"
+ROLE_GRANT_KIND = "role_grant"
+POLICY_IMPORT_KIND = "policy_import"
+# requests that change who may do what rather than customer data (issue 10 points 5 and 6)
+TRUST_KINDS = (ROLE_GRANT_KIND, POLICY_IMPORT_KIND)
+ALL_KINDS = (*CHANGE_KINDS, EXPORT_KIND, *TRUST_KINDS)
+
+# kind -> (the permission a maker needs to file it, the permission a checker needs to decide it).
+# An administrator proposes a grant, a security officer (who owns the access policy) decides it,
+# so the person who creates accounts never also decides what they may reach; a policy import is
+# proposed by one security officer and decided by another.
+_PERMISSIONS: dict[str, tuple[str, str]] = {
+    **{kind: ("change.request", "change.approve") for kind in CHANGE_KINDS},
+    EXPORT_KIND: ("export.request", "export.approve"),
+    ROLE_GRANT_KIND: ("people.write", "policy.write"),
+    POLICY_IMPORT_KIND: ("policy.write", "policy.write"),
+}
 
 
 class AccessDecisionLike(Protocol):
@@ -59,12 +75,12 @@ class ExportExpired(RequestStateError):
 
 def request_action(kind: str) -> str:
     """The policy action a maker needs to file a request of ``kind``."""
-    return "export.request" if kind == EXPORT_KIND else "change.request"
+    return _PERMISSIONS.get(kind, _PERMISSIONS["edit_field"])[0]
 
 
 def approve_action(kind: str) -> str:
     """The policy action a checker needs to decide a request of ``kind``."""
-    return "export.approve" if kind == EXPORT_KIND else "change.approve"
+    return _PERMISSIONS.get(kind, _PERMISSIONS["edit_field"])[1]
 
 
 @dataclass(frozen=True)
@@ -91,11 +107,18 @@ class Request:
     def customer_ids(self) -> list[str]:
         """The customers the request touches (for export by search: none listed up front)."""
         p = self.payload
+        if self.kind in TRUST_KINDS:
+            return []
         if self.kind == "merge":
             return [str(p["survivor"]), str(p["absorbed"])]
         if self.kind == EXPORT_KIND:
             return [str(c) for c in p.get("customer_ids") or []]
         return [str(p["customer_id"])]
+
+    @property
+    def grantee(self) -> str | None:
+        """The person a role grant is for: they may neither file nor decide it."""
+        return str(self.payload["person_id"]) if self.kind == ROLE_GRANT_KIND else None
 
     @property
     def fields(self) -> list[str]:
@@ -123,9 +146,14 @@ class Request:
 
     def summary(self) -> dict[str, Any]:
         """A listing row: never the proposed value of a field (it may be sealed or sensitive)."""
-        return {
+        row = {
             "request_id": self.request_id, "kind": self.kind, "status": self.status, "maker": self.maker,
             "created_at": self.created_at, "customers": self.customer_ids, "fields": self.fields,
             "purpose": self.purpose, "reason": self.reason, "checker": self.checker,
             "expires_at": self.expires_at,
         }
+        if self.kind == ROLE_GRANT_KIND:
+            row.update(person_id=self.payload["person_id"], roles=list(self.payload["roles"]))
+        elif self.kind == POLICY_IMPORT_KIND:
+            row.update(base_version=self.payload["base_version"], widens=list(self.payload["widens"]))
+        return row

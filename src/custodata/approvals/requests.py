@@ -25,11 +25,25 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from custodata.approvals.changes import Sealer, Steward, check_payload, restrict_rows, run_change
+from custodata.approvals.changes import (
+    Granter,
+    PolicyImporter,
+    Sealer,
+    Steward,
+    check_payload,
+    restrict_rows,
+    run_change,
+    run_grant,
+    run_policy_import,
+)
 from custodata.approvals.exports import ExportFile, notice, render, watermark_rows, write_atomically
 from custodata.approvals.request import (
+    ALL_KINDS,
     CHANGE_KINDS,
     EXPORT_KIND,
+    POLICY_IMPORT_KIND,
+    ROLE_GRANT_KIND,
+    TRUST_KINDS,
     ApprovalDenied,
     Authorize,
     ExportExpired,
@@ -47,6 +61,17 @@ from custodata.errors import ConfigError, CustodataError, NotFoundError
 from custodata.ops.store import OpsStore
 
 RequestRef = Request | str
+
+
+def _filing_action(kind: str) -> Action:
+    """The audit action of filing or cancelling a request of ``kind``."""
+    if kind == EXPORT_KIND:
+        return Action.EXPORT_REQUEST
+    if kind == ROLE_GRANT_KIND:
+        return Action.IDENTITY_CHANGE
+    if kind == POLICY_IMPORT_KIND:
+        return Action.POLICY_CHANGE
+    return Action.CHANGE_REQUEST
 
 
 @dataclass(frozen=True)
@@ -121,12 +146,16 @@ class Approvals:
 
     # --- requests -----------------------------------------------------------------------------
     def submit(self, maker: Subject, kind: str, payload: dict[str, Any], *, reason: str) -> Request:
-        """File a request (``edit_field``, ``merge``, ``unmerge`` or ``export``) for another person to decide."""
-        action = Action.EXPORT_REQUEST if kind == EXPORT_KIND else Action.CHANGE_REQUEST
+        """File a request (``edit_field``, ``merge``, ``unmerge``, ``export``, ``role_grant`` or ``policy_import``)."""
+        if kind not in ALL_KINDS:
+            raise InvalidRequest(f"unknown request kind {kind!r}: one of {', '.join(ALL_KINDS)}")
+        action = _filing_action(kind)
         self._check(maker, request_action(kind), action, None)
         if not reason or not reason.strip():
             raise InvalidRequest("a request needs a reason: the checker decides on it")
         stored = check_payload(kind, payload, sealer=self.sealer)
+        if kind == ROLE_GRANT_KIND and stored["person_id"] == maker.person_id:
+            raise self._deny(maker, action, None, "separation of duties: nobody asks for roles for themselves")
         now = self.clock()
         req = Request(
             request_id=f"CR-{uuid.uuid4().hex[:12].upper()}", kind=kind, status="pending", maker=maker.person_id,
@@ -165,7 +194,7 @@ class Approvals:
 
     def pending(self, for_subject: Subject) -> list[Request]:
         """The checker's inbox: pending, unexpired requests of others that this subject may decide."""
-        may = {k: self.authorize(for_subject, approve_action(k)).allowed for k in (*CHANGE_KINDS, EXPORT_KIND)}
+        may = {k: self.authorize(for_subject, approve_action(k)).allowed for k in ALL_KINDS}
         kinds = [k for k, ok in may.items() if ok]
         if not kinds:
             return []
@@ -174,7 +203,8 @@ class Approvals:
                     change_request.c.maker != for_subject.person_id, change_request.c.kind.in_(kinds))
              .order_by(change_request.c.created_at))
         with self.store.read() as con:
-            return [Request.from_row(r) for r in con.execute(q)]
+            found = [Request.from_row(r) for r in con.execute(q)]
+        return [r for r in found if r.grantee != for_subject.person_id]  # nobody decides their own roles
 
     def _locked(self, con: sa.Connection, request_id: str) -> Request:
         row = con.execute(
@@ -205,6 +235,9 @@ class Approvals:
                 expired = True
             elif checker.person_id == req.maker:
                 refusal = f"{checker.person_id} filed {request_id} and cannot also decide it (maker-checker)"
+            elif checker.person_id == req.grantee:
+                refusal = (f"{request_id} grants roles to {checker.person_id}, who cannot decide it "
+                           "(separation of duties)")
             else:
                 decision = self.authorize(checker, approve_action(req.kind))
                 if not decision.allowed:
@@ -232,8 +265,7 @@ class Approvals:
             if req.status != "pending":
                 raise RequestStateError(f"{request_id} is {req.status}, not pending: it cannot be cancelled")
             self._set(con, request_id, status="cancelled", decided_at=self.clock())
-        action = Action.EXPORT_REQUEST if req.kind == EXPORT_KIND else Action.CHANGE_REQUEST
-        self._event(maker, action, req, detail={"status": "cancelled"})
+        self._event(maker, _filing_action(req.kind), req, detail={"status": "cancelled"})
         return self.get(request_id)
 
     def expire(self, now: dt.datetime | None = None) -> list[str]:
@@ -288,6 +320,28 @@ class Approvals:
         applied = self.mark_applied(request_id, {"result": outcome})
         self._event(by, Action.EDIT, applied, detail={"maker": req.maker, "checker": req.checker,
                                                        "result": outcome})
+        return applied
+
+    def apply_trust(self, request: RequestRef, *, directory: Granter, policies: PolicyImporter,
+                    by: Subject | None = None) -> Request:
+        """Carry out an approved role grant or policy import, recorded as the checker's act."""
+        req = self.get(request)
+        if req.kind not in TRUST_KINDS:
+            raise InvalidRequest(f"{req.request_id} is a {req.kind} request, not a role grant or policy import")
+        if req.status != "approved":
+            raise RequestStateError(f"{req.request_id} is {req.status}: only an approved request is carried out")
+        who = by or _Actor(req.checker or "-", req.checker_role or "-")
+        action = Action.IDENTITY_CHANGE if req.kind == ROLE_GRANT_KIND else Action.POLICY_CHANGE
+        try:
+            outcome = (run_grant(req, directory) if req.kind == ROLE_GRANT_KIND
+                       else run_policy_import(req, policies))
+        except CustodataError as exc:
+            failed = self.mark_failed(req.request_id, str(exc))
+            self._event(who, action, failed, result=Result.FAILED, reason=str(exc),
+                        detail={"maker": req.maker, "checker": req.checker})
+            raise
+        applied = self.mark_applied(req.request_id, outcome)
+        self._event(who, action, applied, detail={"maker": req.maker, "checker": req.checker, **outcome})
         return applied
 
     def produce_export(

@@ -115,9 +115,12 @@ def routes(console: Console) -> APIRouter:
     def create_person(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
         person_id = ctx.field("person_id")
         roles = ctx.fields("roles")
-        admin.create_person(ctx.svc, ctx.me, person_id, ctx.field("display_name"), ctx.field("kind"),
-                            ctx.field("branch"), password=str(ctx.form.get("password") or ""), roles=roles)
-        return people_page(ctx, ctx.t("people.created", id=person_id))
+        _person, request = admin.create_person(
+            ctx.svc, ctx.me, person_id, ctx.field("display_name"), ctx.field("kind"), ctx.field("branch"),
+            password=str(ctx.form.get("password") or ""), roles=roles)
+        if request is None:
+            return people_page(ctx, ctx.t("people.created", id=person_id))
+        return people_page(ctx, ctx.t("people.created_pending", id=person_id, request=request.request_id))
 
     @router.post("/people/{person_id}/status")
     def set_status(ctx: Annotated[Ctx, Depends(console.post)], person_id: str) -> Response:
@@ -126,8 +129,8 @@ def routes(console: Console) -> APIRouter:
 
     @router.post("/people/{person_id}/roles")
     def grant(ctx: Annotated[Ctx, Depends(console.post)], person_id: str) -> Response:
-        admin.grant_role(ctx.svc, ctx.me, person_id, ctx.field("role"))
-        return people_page(ctx, ctx.t("people.updated", id=person_id))
+        request = admin.grant_role(ctx.svc, ctx.me, person_id, ctx.field("role"))
+        return people_page(ctx, ctx.t("people.grant_requested", id=person_id, request=request.request_id))
 
     @router.post("/people/{person_id}/roles/{role}/revoke")
     def revoke(ctx: Annotated[Ctx, Depends(console.post)], person_id: str, role: str) -> Response:
@@ -161,7 +164,7 @@ def routes(console: Console) -> APIRouter:
         comment = ctx.field("comment")
         if not text.strip() or not comment:
             raise ValueError("a policy import needs the YAML text and a comment")
-        version = admin.policy_import(ctx.svc, ctx.me, text, comment=comment)
-        return policies_page(ctx, notice=ctx.t("policies.imported", version=version))
+        request = admin.policy_import(ctx.svc, ctx.me, text, comment=comment)
+        return policies_page(ctx, notice=ctx.t("policies.requested", request=request.request_id))
 
     return router

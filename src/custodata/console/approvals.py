@@ -16,8 +16,9 @@ def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
 
     def page(ctx: Ctx, notice: str | None = None) -> Response:
-        may_decide = ctx.can("change.approve", "export.approve")
-        may_request = ctx.can("change.request", "export.request")
+        # a security officer decides role grants and others' policy imports; an administrator files grants
+        may_decide = ctx.can("change.approve", "export.approve", "policy.write")
+        may_request = ctx.can("change.request", "export.request", "people.write", "policy.write")
         inbox = governance.inbox(ctx.svc, ctx.me) if may_decide else []
         mine = governance.mine(ctx.svc, ctx.me) if may_request else []
         return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, may_decide=may_decide,

@@ -4,13 +4,13 @@
 # of the route functions, which refer to a local of routes().
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from custodata.console.web import Console, Ctx, _source, route_class
-from custodata.identity.errors import AuthenticationError
+from custodata.identity.errors import AuthenticationError, PasswordChangeRequired, WeakPasswordError
 from custodata.service import auth
 
 
@@ -47,9 +47,37 @@ def routes(console: Console) -> APIRouter:
         try:
             session = auth.login(console.svc, person_id.strip(), password, role=role or None,
                                  source_address=_source(request))
+        except PasswordChangeRequired:
+            return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
+                                  expired=False, logged_out=False, failed=False, must_change=True,
+                                  person_id=person_id.strip())
         except AuthenticationError:
             return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
                                   expired=False, logged_out=False, failed=True, person_id=person_id.strip())
+        return _signed_in(session, next)
+
+    @router.post("/activate")
+    def activate(request: Request, person_id: Annotated[str, Form(max_length=64)],
+                 password: Annotated[str, Form(max_length=256)],
+                 new_password: Annotated[str, Form(max_length=256)], role: Annotated[str, Form(max_length=32)] = "",
+                 next: Annotated[str, Form(max_length=512)] = "/") -> Response:
+        """Replace a one-time password, then log in with the new one (no CSRF token: no session yet)."""
+        ctx = console.anonymous(request)
+        source = _source(request)
+        try:
+            auth.activate(console.svc, person_id.strip(), password, new_password, source_address=source)
+            session = auth.login(console.svc, person_id.strip(), new_password, role=role or None,
+                                 source_address=source)
+        except AuthenticationError:
+            return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
+                                  expired=False, logged_out=False, failed=True, person_id=person_id.strip())
+        except WeakPasswordError as exc:
+            return console.render(ctx, "login.html", status=422, next=_safe_next(next), roles=_roles(),
+                                  expired=False, logged_out=False, failed=False, must_change=True,
+                                  weak=str(exc), person_id=person_id.strip())
+        return _signed_in(session, next)
+
+    def _signed_in(session: Any, next: str) -> Response:
         response: RedirectResponse = console.redirect(_safe_next(next))
         expires = getattr(session, "expires_at", None)
         max_age = None

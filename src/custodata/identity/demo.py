@@ -36,6 +36,8 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("mkt.zhao", "赵明", "employee", "北京朝阳支行", "marketer", "Demo-market-2026"),
     DemoPerson("steward.sun", "孙丽华", "employee", "总行", "data_steward", "Demo-steward-2026"),
     DemoPerson("sec.zhou", "周建国", "employee", "总行", "security_officer", "Demo-security-2026"),
+    # a second security officer: a policy import is approved by another one (issue 10 point 6)
+    DemoPerson("sec.qian", "钱海燕", "employee", "总行", "security_officer", "Demo-security-qian-2026"),
     DemoPerson("audit.wu", "吴静", "employee", "总行", "auditor", "Demo-audit-2026"),
     DemoPerson("admin.zheng", "郑强", "employee", "总行", "administrator", "Demo-admin-2026"),
 )

@@ -29,11 +29,13 @@ from custodata.identity.errors import (
     AccountDisabledError,
     AuthenticationError,
     IdentityError,
+    PasswordChangeRequired,
     PersonExistsError,
     PersonNotFoundError,
     RoleNotHeldError,
     SeparationOfDutiesError,
     SessionExpiredError,
+    WeakPasswordError,
 )
 from custodata.identity.passwords import Passwords, check_password_policy
 from custodata.identity.roles import ROLE_PRECEDENCE, check_role, check_separation, default_role
@@ -152,6 +154,7 @@ class Person:
     created_at: dt.datetime
     created_by: str
     roles: tuple[str, ...]
+    must_change_password: bool = False  # a one-time password: the person has not chosen their own yet
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ def _person(row: Any, roles: Iterable[str]) -> Person:
         status=row.status, status_changed_at=row.status_changed_at, valid_from=row.valid_from,
         valid_to=row.valid_to, failed_logins=row.failed_logins, locked_until=row.locked_until,
         created_at=row.created_at, created_by=row.created_by, roles=_sorted_roles(roles),
+        must_change_password=bool(row.must_change_password),
     )
 
 
@@ -269,8 +273,14 @@ class Directory:
         valid_from: dt.datetime | None = None,
         valid_to: dt.datetime | None = None,
         by: str,
+        must_change_password: bool = False,
     ) -> Person:
-        """Add a person with their first password and roles; refused if the roles break separation of duties."""
+        """Add a person with their first password and roles; refused if the roles break separation of duties.
+
+        Roles given here are granted at once: this is the bootstrap path (the demo, the terminal
+        operator).  The service's administrators create people without roles and with
+        ``must_change_password`` (a one-time password), and ask for the roles through an approval.
+        """
         by = _check_text("the acting person (by)", by, 255)
         pid = check_person_id(person_id)
         name = _check_text("the display name", display_name, 255)
@@ -280,6 +290,8 @@ class Directory:
             roles = (roles,)
         wanted = _sorted_roles(check_role(r) for r in roles)
         try:
+            if wanted and by == pid:
+                raise SeparationOfDutiesError("separation of duties: nobody grants a role to themselves")
             check_separation(wanted)
         except SeparationOfDutiesError as exc:
             self._change(by, "person_created", pid, result=Result.DENIED, reason=str(exc), roles=list(wanted))
@@ -297,14 +309,15 @@ class Directory:
                 con.execute(sa.insert(t.person).values(
                     person_id=pid, display_name=name, kind=kind, branch=branch, status="active",
                     status_changed_at=now, valid_from=start, valid_to=end, password_hash=password_hash,
-                    failed_logins=0, locked_until=None, created_at=now, created_by=by))
+                    failed_logins=0, locked_until=None, created_at=now, created_by=by,
+                    must_change_password=bool(must_change_password)))
                 if wanted:
                     con.execute(sa.insert(t.person_role), [
                         {"person_id": pid, "role": r, "granted_by": by, "granted_at": now} for r in wanted])
         except sa.exc.IntegrityError:  # created concurrently between our check and our insert
             raise PersonExistsError(f"a person with login name {pid!r} exists already") from None
         self._change(by, "person_created", pid, kind=kind, branch=branch, roles=list(wanted),
-                     valid_from=_iso(start), valid_to=_iso(end))
+                     valid_from=_iso(start), valid_to=_iso(end), one_time_password=bool(must_change_password))
         return self.person(pid)
 
     def person(self, person_id: str) -> Person:
@@ -333,12 +346,18 @@ class Directory:
 
     # --- roles ---------------------------------------------------------------------------------
 
-    def grant_role(self, person_id: str, role: str, *, by: str) -> bool:
-        """Grant a role (False if already held); refused if it breaks separation of duties or is self-granted."""
+    def grant_role(self, person_id: str, role: str, *, by: str, approved_by: str | None = None,
+                   request_id: str | None = None) -> bool:
+        """Grant a role (False if already held); refused if it breaks separation of duties or is self-granted.
+
+        ``approved_by`` and ``request_id`` name the approval an administrator's grant went through
+        (:mod:`custodata.service.admin`); neither the maker nor the checker may be the grantee.
+        """
         by = _check_text("the acting person (by)", by, 255)
         check_role(role)
         refusal: SeparationOfDutiesError | None = None
-        if by == person_id:
+        approval: dict[str, Any] = {k: v for k, v in (("approved_by", approved_by), ("request_id", request_id)) if v}
+        if person_id in (by, approved_by):
             refusal = SeparationOfDutiesError("separation of duties: nobody grants a role to themselves")
         else:
             with self.store.begin() as con:
@@ -353,9 +372,10 @@ class Directory:
                     con.execute(sa.insert(t.person_role).values(
                         person_id=person_id, role=role, granted_by=by, granted_at=self.now()))
         if refusal is not None:
-            self._change(by, "role_granted", person_id, result=Result.DENIED, reason=str(refusal), role=role)
+            self._change(by, "role_granted", person_id, result=Result.DENIED, reason=str(refusal), role=role,
+                         **approval)
             raise refusal
-        self._change(by, "role_granted", person_id, role=role)
+        self._change(by, "role_granted", person_id, role=role, **approval)
         return True
 
     def revoke_role(self, person_id: str, role: str, *, by: str) -> bool:
@@ -405,7 +425,11 @@ class Directory:
         self._change(by, "validity_changed", person_id, valid_from=_iso(start), valid_to=_iso(end))
 
     def set_password(self, person_id: str, password: str, *, by: str) -> None:
-        """Set a new password; it also unlocks the account, and a reset by someone else ends live sessions."""
+        """Set a new password; it also unlocks the account, and a reset by someone else ends live sessions.
+
+        A password someone else chose is a one-time password: its holder must replace it
+        (:meth:`change_password`) before it opens a session, so whoever reset it cannot log in as them.
+        """
         by = _check_text("the acting person (by)", by, 255)
         check_password_policy(password, person_id)
         password_hash = self.passwords.hash(password)
@@ -413,9 +437,53 @@ class Directory:
         with self.store.begin() as con:
             self._load(con, person_id, lock=True)
             con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
-                        .values(password_hash=password_hash, failed_logins=0, locked_until=None))
+                        .values(password_hash=password_hash, failed_logins=0, locked_until=None,
+                                must_change_password=by != person_id))
             ended = self._revoke(con, person_id, now) if by != person_id else 0
         self._change(by, "password_set", person_id, sessions_revoked=ended)
+
+    def change_password(self, person_id: str, current: str, new: str, *, source_address: str | None = None) -> None:
+        """The person replaces their password, proving the current one (how a one-time password is retired).
+
+        The current password is checked like a login (failures count towards the lockout, a
+        locked or disabled account is refused with the generic message), and the new one must
+        differ from it: otherwise whoever chose the one-time password would still know it.
+        """
+        now = self.now()
+        pid = person_id.strip().lower() if isinstance(person_id, str) else ""
+        address = source_address[:64] if source_address else None
+        row = None
+        if PERSON_ID_PATTERN.fullmatch(pid):
+            with self.store.read() as con:
+                try:
+                    row, _held = self._load(con, pid)
+                except PersonNotFoundError:
+                    row = None
+        if row is None or (row.locked_until is not None and row.locked_until > now):
+            self.passwords.burn()
+            self._change(pid[:64] or "-", "password_changed", pid[:64], result=Result.FAILED,
+                         reason="unknown user" if row is None else "locked", source_address=address)
+            raise AuthenticationError()
+        matches, _rehash = self.passwords.verify(row.password_hash, current)
+        if not matches:
+            failures, _locked = self._count_failure(pid, now)
+            self._change(pid, "password_changed", pid, result=Result.FAILED, reason="wrong password",
+                         failed_logins=failures, source_address=address)
+            raise AuthenticationError()
+        if row.status not in AUTHENTICATING_STATUSES or not _within(row.valid_from, row.valid_to, now):
+            self._change(pid, "password_changed", pid, result=Result.DENIED, reason="the account cannot log in now",
+                         source_address=address)
+            raise AuthenticationError()
+        if new == current:
+            raise WeakPasswordError("the new password must differ from the current (one-time) password")
+        check_password_policy(new, pid)
+        password_hash = self.passwords.hash(new)
+        with self.store.begin() as con:
+            con.execute(sa.update(t.person).where(t.person.c.person_id == pid)
+                        .values(password_hash=password_hash, failed_logins=0, locked_until=None,
+                                must_change_password=False))
+        self._change(pid, "password_changed", pid, one_time_password_retired=bool(row.must_change_password),
+                     source_address=address)
 
     # --- portfolio -----------------------------------------------------------------------------
 
@@ -521,6 +589,9 @@ class Directory:
         if not _within(row.valid_from, row.valid_to, now):
             self._login_event(**event, result=Result.DENIED, reason="outside the validity period")
             raise AuthenticationError()
+        if row.must_change_password:  # someone else chose it: it opens no session, only change_password
+            self._login_event(**event, result=Result.DENIED, reason="one-time password not yet changed")
+            raise PasswordChangeRequired()
         acting = default_role(held) if role is None else role
         if acting is None or acting not in held:
             why = "holds no role" if acting is None else f"role not held: {acting}"

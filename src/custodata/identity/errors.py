@@ -50,3 +50,14 @@ class SessionExpiredError(AuthenticationError):
 
 class AccountDisabledError(AuthenticationError):
     """The person behind a live session has left, is frozen, or is outside the validity period."""
+
+
+class PasswordChangeRequired(AuthenticationError):
+    """The password was right but someone else chose it (a one-time password): set your own first.
+
+    Saying so reveals only that the password was right, which its holder knows already.
+    """
+
+    def __init__(self, message: str = "login refused: this is a one-time password; choose your own password "
+                                      "first (custodata people activate, or POST /api/v1/activate)") -> None:
+        super().__init__(message)

@@ -26,6 +26,8 @@ person = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),  # argon2id, PHC string
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("locked_until", sa.DateTime, nullable=True),
+    # set by whoever else chose the password (a one-time password): the next login must replace it
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Index(None, "branch"),

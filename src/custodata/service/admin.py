@@ -11,6 +11,8 @@ from custodata.audit.events import Action, Result
 from custodata.service.context import Caller, Services
 
 # ---- people --------------------------------------------------------------------------------
+# Nothing here changes who may reach customer data on one person's word: roles and policies are
+# requests another person decides (:func:`custodata.service.governance.decide` applies them).
 
 
 def people(svc: Services, caller: Caller) -> list[Any]:
@@ -19,10 +21,45 @@ def people(svc: Services, caller: Caller) -> list[Any]:
 
 
 def create_person(svc: Services, caller: Caller, person_id: str, display_name: str, kind: str, branch: str, *,
-                  password: str, roles: Sequence[str] = (), valid_to: dt.datetime | None = None) -> Any:
+                  password: str, roles: Sequence[str] = (), valid_to: dt.datetime | None = None) -> tuple[Any, Any]:
+    """Create a person with a one-time password and no roles yet; the roles asked for become a request.
+
+    Returns ``(person, request)`` (``request`` is None when no role was asked for).  The
+    administrator chooses only a one-time password, which opens no session: its holder replaces
+    it first.  The roles wait for a security officer's approval, so one administrator cannot
+    create a security officer and read customers through them.
+    """
+    from custodata.identity.roles import check_role, check_separation
+
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
-    return svc.directory.create_person(person_id, display_name, kind, branch, password=password, roles=roles,
-                                       valid_to=valid_to, by=caller.person_id)
+    wanted = sorted({check_role(r) for r in roles})
+    try:
+        check_separation(wanted)
+    except Exception as exc:
+        svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=str(exc),
+                   detail={"operation": "person_created", "person_id": person_id, "roles": wanted})
+        raise
+    person = svc.directory.create_person(person_id, display_name, kind, branch, password=password, roles=(),
+                                         valid_to=valid_to, by=caller.person_id, must_change_password=True)
+    request = _file_grant(svc, caller, person.person_id, wanted, reason=f"roles for the new person {person_id}")
+    return person, request
+
+
+def _file_grant(svc: Services, caller: Caller, person_id: str, roles: Sequence[str], *, reason: str) -> Any:
+    from custodata.approvals.request import ROLE_GRANT_KIND
+    from custodata.identity.roles import check_separation
+
+    if not roles:
+        return None
+    held = set(svc.directory.person(person_id).roles)
+    try:
+        check_separation(sorted(held | set(roles)))
+    except Exception as exc:
+        svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=str(exc),
+                   detail={"operation": "role_grant_requested", "person_id": person_id, "roles": list(roles)})
+        raise
+    return svc.approvals.submit(caller.principal, ROLE_GRANT_KIND, {"person_id": person_id, "roles": list(roles)},
+                                reason=reason)
 
 
 def set_status(svc: Services, caller: Caller, person_id: str, status: str, *, reason: str | None = None) -> Any:
@@ -31,10 +68,24 @@ def set_status(svc: Services, caller: Caller, person_id: str, status: str, *, re
     return svc.directory.person(person_id)
 
 
-def grant_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any:
+def grant_role(svc: Services, caller: Caller, person_id: str, role: str, *, reason: str | None = None) -> Any:
+    """Ask for a role for someone else: the grant takes effect when a security officer approves it.
+
+    Returns the pending request.  Nobody asks for roles for themselves, and a request that would
+    break separation of duties is refused when filed, not only when approved.
+    """
+    from custodata.identity.roles import check_role
+
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
-    svc.directory.grant_role(person_id, role, by=caller.person_id)
-    return svc.directory.person(person_id)
+    check_role(role)
+    if person_id == caller.person_id:
+        why = "separation of duties: nobody grants a role to themselves"
+        svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=why,
+                   detail={"operation": "role_grant_requested", "person_id": person_id, "roles": [role]})
+        from custodata.identity.errors import SeparationOfDutiesError
+
+        raise SeparationOfDutiesError(why)
+    return _file_grant(svc, caller, person_id, [role], reason=reason or f"grant {role} to {person_id}")
 
 
 def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any:
@@ -62,9 +113,34 @@ def policy_history(svc: Services, caller: Caller) -> list[Any]:
     return list(svc.policies.history())
 
 
-def policy_import(svc: Services, caller: Caller, text: str, *, comment: str) -> int:
+def policy_import(svc: Services, caller: Caller, text: str, *, comment: str) -> Any:
+    """File a policy version for another security officer to approve; returns the pending request.
+
+    The document is validated in full now (a broken one never reaches a checker), and the
+    request carries the text diff against the version in force and, in words, what it widens
+    and narrows: the checker decides on the meaning, not on YAML.
+    """
+    import difflib
+
+    from custodata.access.document import parse_document_yaml
+    from custodata.access.widening import compare
+    from custodata.approvals.request import POLICY_IMPORT_KIND
+    from custodata.errors import StateError
+
     svc.require(caller, "policy.write", Action.POLICY_CHANGE)
-    return svc.policies.import_yaml(text, by=caller.person_id, comment=comment)
+    if not comment.strip():
+        raise StateError("a policy change needs a comment saying why (ticket, reason)")
+    new = parse_document_yaml(text, "the imported policy")
+    base = svc.policies.latest_version()
+    current = svc.policies.export_yaml(base) if base is not None else ""
+    if current == text:
+        raise StateError(f"the document is policy version {base}, already in force: nothing to approve")
+    widens, narrows = compare(parse_document_yaml(current, f"policy version {base}"), new) if current else ([], [])
+    diff = "".join(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        f"version {base}", "imported"))
+    return svc.approvals.submit(caller.principal, POLICY_IMPORT_KIND, {
+        "document": text, "comment": comment.strip(), "base_version": base, "diff": diff,
+        "widens": widens, "narrows": narrows}, reason=comment.strip())
 
 
 def policy_explain(svc: Services, caller: Caller, role: str, field: str, purpose: str | None = None) -> str:

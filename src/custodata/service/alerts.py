@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from custodata.access.actions import ALERTS_READ, ALERTS_TRIAGE
-from custodata.audit.events import Action
+from custodata.audit.events import Action, Result
 from custodata.monitoring.store import AlertStore, StoredAlert
-from custodata.service.context import Caller, Services
+from custodata.service.context import AccessDenied, Caller, Services
 
 
 def _store(svc: Services) -> AlertStore:
@@ -45,7 +45,13 @@ def get(svc: Services, caller: Caller, alert_id: str) -> StoredAlert:
 def triage(svc: Services, caller: Caller, alert_id: str, *, status: str, note: str) -> StoredAlert:
     """Acknowledge, mark a false positive (fed back to the monitor's baseline) or escalate."""
     svc.require(caller, ALERTS_TRIAGE, Action.ADMIN)
-    return _store(svc).triage(alert_id, by=caller.person_id, status=status, note=note, role=caller.role,
+    store = _store(svc)
+    if store.get(alert_id).actor == caller.person_id:
+        why = "separation of duties: nobody triages an alert about themselves"
+        svc.record(caller, Action.ADMIN, Result.DENIED, reason=why,
+                   detail={"operation": "alert_triage", "alert_id": alert_id})
+        raise AccessDenied(why)
+    return store.triage(alert_id, by=caller.person_id, status=status, note=note, role=caller.role,
                               source_address=caller.source_address)
 
 

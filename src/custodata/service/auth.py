@@ -19,6 +19,14 @@ def login(svc: Services, person_id: str, password: str, *, role: str | None = No
     return svc.directory.login(person_id, password, role=role, source_address=source_address)
 
 
+def activate(svc: Services, person_id: str, current: str, new: str, *, source_address: str | None = None) -> None:
+    """Replace a password with one of the person's own choosing (how a one-time password is retired).
+
+    No session is needed: a one-time password opens none.  Failures count like failed logins.
+    """
+    svc.directory.change_password(person_id, current, new, source_address=source_address)
+
+
 def authenticate(svc: Services, token: str, *, source_address: str | None = None) -> Caller:
     principal = svc.directory.authenticate(token, source_address=source_address)
     return Caller(principal, source_address)

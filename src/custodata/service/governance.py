@@ -1,4 +1,4 @@
-"""Maker-checker: change and export requests, the approvals inbox, and what approval sets off.
+"""Maker-checker: change, export, role-grant and policy requests, the inbox, and what approval sets off.
 
 An approved golden-record change is applied to the batch store through the
 pipeline (which republishes the served view); an approved export is produced
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from custodata.approvals.request import TRUST_KINDS
 from custodata.audit.events import Action
 from custodata.errors import NotFoundError
 from custodata.service.context import Caller, Services
@@ -67,6 +68,11 @@ def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, not
         return decided
     if decided.kind == "export":
         return _produce_export(svc, decided)
+    if decided.kind in TRUST_KINDS:  # a role grant or policy import: who may do what changes now
+        applied = svc.approvals.apply_trust(decided, directory=svc.directory, policies=svc.policies,
+                                            by=caller.principal)
+        svc.policies.refresh()  # in force for this process's next decision, not a second later
+        return applied
     from custodata.pipeline import Pipeline
 
     return svc.approvals.apply_change(decided, Pipeline.create(svc.out_dir), by=caller.principal)
