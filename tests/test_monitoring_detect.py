@@ -74,9 +74,21 @@ def utc(day: dt.date, hour: float) -> dt.datetime:
 
 
 def ev(at: dt.datetime, actor: str, action: str, ids: tuple[str, ...] = (), *, fields: tuple[str, ...] = (),
-       result: str = "ok", address: str | None = None, count: int = 0) -> MonitorEvent:
+       result: str = "ok", address: str | None = None, count: int = 0,
+       detail: dict[str, object] | None = None) -> MonitorEvent:
     return MonitorEvent(at=at, actor=actor, action=action, result=result, customer_ids=ids, customer_count=count,
-                        fields=fields, source_address=address)
+                        fields=fields, source_address=address, detail=detail or {})
+
+
+def id_search(at: dt.datetime, actor: str, outcome: str, ids: tuple[str, ...] = (), *,
+              address: str | None = None) -> MonitorEvent:
+    """A search by exact ID number as the service audits it (kinds and outcome, never the number)."""
+    detail: dict[str, object] = {"criteria": ["id_number"], "hits": len(ids), "outside_scope": 0,
+                                 "identifiers": ["id_number"], "outcome": outcome}
+    if outcome == "refused":
+        detail["limit"] = "identifier-miss"
+    return ev(at, actor, "search", ids, fields=("id_number",), result="denied" if outcome == "refused" else "ok",
+              address=address, detail=detail)
 
 
 def normal_day(day: dt.date, rng: random.Random, who: dict[str, PersonInfo]) -> list[MonitorEvent]:
@@ -97,8 +109,13 @@ def normal_day(day: dt.date, rng: random.Random, who: dict[str, PersonInfo]) -> 
             events.append(ev(utc(day, 20.0 + rng.random()), actor, "export", count=5000, fields=fields,
                              address=address))
         for c in picks:
-            events.append(ev(utc(day, lo + rng.random() * (hi - lo)), actor, "read", (c,), fields=fields,
-                             address=address))
+            at = utc(day, lo + rng.random() * (hi - lo))
+            events.append(ev(at, actor, "read", (c,), fields=fields, address=address))
+            number = int(c[1:])
+            if p.role == "teller" and number % 5 == 0:  # search before serving: the customer is at the desk
+                events.append(id_search(at - dt.timedelta(seconds=30), actor, "hit", (c,), address=address))
+            if p.role == "teller" and number % 41 == 0:  # a walk-in who is not a customer yet
+                events.append(id_search(at - dt.timedelta(seconds=60), actor, "miss", address=address))
         if p.role == "relationship_manager":
             for c in rng.sample(picks, rng.randint(0, 3)):
                 events.append(ev(utc(day, lo + rng.random() * (hi - lo)), actor, "unmask", (c,),
@@ -150,6 +167,10 @@ def injections(day: dt.date, who: dict[str, PersonInfo]) -> list[MonitorEvent]:
     # one account from six addresses
     for k in range(6):
         events.append(ev(utc(day, 9.5 + k / 2), "cc4", "login", address=f"198.51.100.{k + 1}"))
+    # identifier enumeration: 12 ID candidates in 20 minutes, 5 misses then locked for the day
+    for k in range(12):
+        events.append(id_search(utc(day, 10.5 + k / 36), "rm3", "miss" if k < 5 else "refused",
+                                address="10.0.15.1"))
     # first use of card numbers by a teller
     events.append(ev(utc(day, 15.5), "t1", "read", (b1[5],), fields=("name", "card_no"), address="10.0.19.1"))
     events.sort(key=lambda e: e.at)
@@ -178,7 +199,7 @@ def clean(world: tuple[dict[str, PersonInfo], StaticCustomers, list[MonitorEvent
 EXPECTED = {
     "hoarding": "cc1", "off_hours_bulk": "t2", "out_of_scope": "rm1", "departing_exfiltration": "t3",
     "repeated_unmask": "rm2", "failed_login_burst": "t4", "shared_customers": "t5", "multi_address": "cc4",
-    "new_data_kind": "t1",
+    "new_data_kind": "t1", "identifier_enumeration": "rm3",
 }
 
 

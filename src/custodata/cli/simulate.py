@@ -26,7 +26,7 @@ def simulate_activity(
     inject: Annotated[list[str] | None, typer.Option(
         help="Scenario to inject (repeat the option or separate by commas; 'all' for every one): hoarding, "
              "off_hours_bulk, out_of_scope, departing_exfiltration, repeated_unmask, failed_login_burst, "
-             "shared_customers, multi_address, new_data_kind.")] = None,
+             "shared_customers, multi_address, new_data_kind, identifier_enumeration.")] = None,
     cases: Annotated[int, typer.Option(help="Cases per injected scenario; strengths cycle weak, medium, strong.",
                                        min=1)] = 3,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,

@@ -17,15 +17,19 @@ from typing import Any
 
 SCENARIOS: tuple[str, ...] = (
     "hoarding", "off_hours_bulk", "out_of_scope", "departing_exfiltration", "repeated_unmask",
-    "failed_login_burst", "shared_customers", "multi_address", "new_data_kind",
+    "failed_login_burst", "shared_customers", "multi_address", "new_data_kind", "identifier_enumeration",
 )
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 MAX_EVIDENCE_EVENTS = 50
 
 
-def alert_id(scenario: str, actor: str, window_start: dt.datetime) -> str:
-    """Deterministic id: the same scenario, person and window always give the same id."""
-    key = f"{scenario}\x1f{actor}\x1f{window_start.isoformat(timespec='seconds')}"
+def alert_id(scenario: str, actor: str, window_start: dt.datetime, part: str = "") -> str:
+    """Deterministic id: the same scenario, person and window always give the same id.
+
+    ``part`` tells apart findings of one window that start in the same second
+    (an escalation of candidates tried many a second).
+    """
+    key = f"{scenario}\x1f{actor}\x1f{window_start.isoformat(timespec='seconds')}" + (f"\x1f{part}" if part else "")
     return f"{scenario}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
@@ -92,6 +96,28 @@ class Alert:
 _KIND_ZH = {"employee": "员工", "outsourced": "外包人员", "partner": "合作方人员"}
 _SOURCE_ZH = {"person": "本人", "peer": "同岗同机构", "floor": "最低阈值"}
 _SOURCE_EN = {"person": "own", "peer": "peer-group", "floor": "minimum"}
+_IDENTIFIER_EN = {"id_number": "ID number", "mobile": "mobile", "card_no": "card number", "bank_card": "card number",
+                  "account_no": "account number", "account_number": "account number", "passport": "passport number",
+                  "permit": "permit number"}
+_IDENTIFIER_ZH = {"id_number": "身份证号", "mobile": "手机号", "card_no": "卡号", "bank_card": "卡号",
+                  "account_no": "账号", "account_number": "账号", "passport": "护照号", "permit": "通行证号"}
+
+
+def _enumeration(who_en: str, who_zh: str, n: str, evidence: dict[str, Any]) -> tuple[str, str]:
+    kind = str(evidence.get("identifier") or "")
+    what_en, what_zh = _IDENTIFIER_EN.get(kind, kind), _IDENTIFIER_ZH.get(kind, kind)
+    misses, refused, searches = evidence.get("misses", 0), evidence.get("refused", 0), evidence.get("searches", 0)
+    if evidence.get("trigger") == "day":
+        when_en, when_zh = "today", "今日"
+    else:
+        minutes = evidence.get("window_minutes")
+        when_en, when_zh = f"within {minutes} minutes", f"在 {minutes} 分钟内"
+    lock_en = "; search by identifier was locked for the day" if evidence.get("locked") else ""
+    lock_zh = "；已触发当日证件/手机号查询锁定" if evidence.get("locked") else ""
+    return (f"{who_en} searched by exact {what_en} {searches} times {when_en}, {n} of them finding nothing or "
+            f"refused ({misses} misses, {refused} refused){lock_en}: candidate numbers being tried.",
+            f"{who_zh}{when_zh}按{what_zh}精确查询 {searches} 次，其中 {n} 次未命中或被拒绝"
+            f"（未命中 {misses} 次，被拒绝 {refused} 次）{lock_zh}，疑似逐个试探{what_zh}。")
 
 
 def _baseline_phrases(evidence: dict[str, Any]) -> tuple[str, str]:
@@ -130,6 +156,8 @@ def summarise(scenario: str, actor: str, person: Any, count: float, evidence: di
     if scenario == "repeated_unmask" and trigger == "day":
         return (f"{who_en} unmasked {n} fields today: {vs_en}.",
                 f"{who_zh}今日明文查看 {n} 次，{vs_zh}。")
+    if scenario == "identifier_enumeration":
+        return _enumeration(who_en, who_zh, n, evidence)
     if scenario == "hoarding":
         return (f"{who_en} looked at {n} distinct customers today{hv_en}: {vs_en}.",
                 f"{who_zh}今日查看 {n} 位不同客户{hv_zh}，{vs_zh}。")

@@ -167,6 +167,23 @@ class UnmaskRule(Rule):
     day_ratio: float = Field(default=2.5, ge=1, description="a day's unmasks against this many times the usual day")
 
 
+class EnumerationRule(Rule):
+    """Searches by an exact identifier (ID, mobile …) that show no customer or are refused: trying candidates."""
+
+    min_count: float = Field(default=5, ge=1, description="misses and refusals in the window never fire below this")
+    ratio: float = 3.0
+    k: float | None = 1.0
+    window_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    min_miss_share: float = Field(default=0.5, ge=0, le=1,
+                                  description="and at least this share of the window's searches by that kind of "
+                                              "identifier missed or were refused (a busy desk's hits dilute it)")
+    day_min_count: float = Field(default=6, ge=1,
+                                 description="the day's misses and refusals never fire below this (one more "
+                                             "than the service's daily miss cap: a try after the lock)")
+    weight: float = Field(default=2.0, gt=0, description="score multiplier: trying candidates is deliberate, a "
+                                                         "burst of look-ups may not be")
+
+
 class FailedLoginRule(_Strict):
     enabled: bool = True
     window_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -203,6 +220,7 @@ class Scenarios(_Strict):
     shared_customers: SharedCustomersRule = SharedCustomersRule()
     multi_address: MultiAddressRule = MultiAddressRule()
     new_data_kind: NewDataKindRule = NewDataKindRule()
+    identifier_enumeration: EnumerationRule = EnumerationRule()
 
 
 class MonitorConfig(_Strict):

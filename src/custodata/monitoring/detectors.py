@@ -32,6 +32,7 @@ from custodata.monitoring.features import (
     DayState,
     LocalClock,
     add_ref,
+    identifier_search,
 )
 from custodata.monitoring.people import CustomerInfo, PersonInfo
 from custodata.monitoring.risk import assess
@@ -41,7 +42,9 @@ Group = tuple[str, str]
 SCENARIO_FEATURE = {
     "hoarding": "customers", "off_hours_bulk": "off_hours_customers", "out_of_scope": "out_of_scope",
     "departing_exfiltration": "customers", "shared_customers": "shared", "multi_address": "addresses",
+    "identifier_enumeration": "identifier_probes",
 }
+PROBES = ("miss", "refused")  # outcomes of an identifier search that confirmed nothing
 
 
 @dataclass
@@ -83,6 +86,8 @@ class Monitor:
         self._peer_export_sizes: dict[Group, deque[float]] = {}
         self._requests: dict[tuple[str, str], None] = {}        # export requests already judged (insertion-ordered)
         self._recent: dict[str, deque[tuple[dt.date, float]]] = {}  # customers of each closed day, alerted or not
+        # exact-identifier searches per (person, kind): time, event, outcome, locked by the miss cap
+        self._id_searches: dict[tuple[str, str], deque[tuple[dt.datetime, int, str, bool]]] = {}
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -158,6 +163,10 @@ class Monitor:
             if r.enabled:
                 self._count_rule("multi_address", person, st, float(len(st.addresses)), "addresses", r, ref, e.at,
                                  out, refs=(ref,), first_at=st.first_at, extra={"addresses": sorted(st.addresses)})
+        if e.action == "search":
+            searched = identifier_search(e)
+            if searched is not None:
+                self._identifier(e, searched[0], searched[1], person, key, st, ref, out)
         if e.result != "ok":
             self._failure(e, person, key, st, ref, out)
             return
@@ -436,6 +445,105 @@ class Monitor:
                        total / day_basis.threshold, [r for _, r in window], st.first_data_at, at, out,
                        extra={"trigger": "day", "unmasks_today": st.unmasks})
 
+    def _identifier(self, e: MonitorEvent, kinds: tuple[str, ...], outcome: str, person: PersonInfo, key: str,
+                    st: DayState, ref: int, out: list[Alert]) -> None:
+        """Candidates tried one after another: exact-identifier searches of one kind, mostly misses or refused.
+
+        Honest search-before-create mostly hits (the customer stands at the desk);
+        trying the dates a masked ID leaves, or the numbers a masked mobile
+        leaves, mostly misses and then runs into the service's daily miss cap.
+        Judged per kind of identifier, so a clerk's many mobile hits do not
+        hide an ID enumeration.
+        """
+        rule = self.config.scenarios.identifier_enumeration
+        probe = outcome in PROBES
+        locked = outcome == "refused" and isinstance(e.detail, Mapping) and e.detail.get("limit") == "identifier-miss"
+        if probe:
+            st.identifier_probes += 1
+        for kind in kinds:
+            counts = st.identifier_counts.setdefault(kind, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += int(outcome == "miss")
+            counts[2] += int(outcome == "refused")
+        if not rule.enabled:
+            return
+        cutoff = e.at - dt.timedelta(minutes=rule.window_minutes)
+        best: tuple[float, str, list[tuple[dt.datetime, int, str, bool]]] | None = None
+        for kind in kinds:
+            window = self._id_searches.get((key, kind))
+            if window is None:
+                window = self._id_searches[(key, kind)] = deque()
+            window.append((e.at, ref, outcome, locked))
+            while window[0][0] < cutoff or len(window) > 10_000:
+                window.popleft()
+            probes = [w for w in window if w[2] in PROBES]
+            if probe and len(probes) / len(window) >= rule.min_miss_share and (
+                    best is None or len(probes) > best[0]):
+                best = (float(len(probes)), kind, probes)
+        if not probe:
+            return
+        basis = self._basis(st, "identifier_enumeration", person, "identifier_probes", rule.min_count, rule.ratio,
+                            rule.k)
+        if self._suppressed("identifier_enumeration", key, e.at):
+            if best is not None:  # it goes on after the alert (past the day's lock): each doubling may escalate
+                self._enumeration_goes_on(person, key, st, best, basis, e.at, out)
+            return
+        if best is not None and best[0] >= basis.threshold:
+            x, kind, probes = best
+            self._suppress[("identifier_enumeration", key)] = e.at + dt.timedelta(minutes=rule.window_minutes)
+            window = self._id_searches[(key, kind)]
+            self._fire("identifier_enumeration", person, key, st, probes[0][0], e.at, x, basis,
+                       rule.weight * x / basis.threshold, [r for _, r, _, _ in probes], probes[0][0], e.at, out,
+                       extra=self._enumeration_evidence(st, kind, probes, len(window), rule.window_minutes),
+                       max_level=self._level(kind))
+            return
+        if "identifier_enumeration" in st.alerted:
+            return
+        # a few a day, each day, against the service's miss cap: the day's count (tries after the lock included)
+        day_basis = self._basis(st, "identifier_enumeration:day", person, "identifier_probes", rule.day_min_count,
+                                rule.ratio, rule.k)
+        for kind in kinds:
+            searches, misses, refused = st.identifier_counts[kind]
+            tried = misses + refused
+            if tried >= day_basis.threshold and tried / searches >= rule.min_miss_share:
+                probes = [w for w in self._id_searches[(key, kind)] if w[2] in PROBES]
+                self._fire("identifier_enumeration", person, key, st, self.clock.day_start_utc(st.day), e.at,
+                           float(tried), day_basis, rule.weight * tried / day_basis.threshold,
+                           [r for _, r, _, _ in probes], st.first_at, e.at, out,
+                           extra={"trigger": "day", "window_minutes": None, "identifier": kind, "searches": searches,
+                                  "misses": misses, "refused": refused, "locked": locked or any(p[3] for p in probes),
+                                  "probes_today": st.identifier_probes},
+                           max_level=self._level(kind))
+                return
+
+    def _enumeration_goes_on(self, person: PersonInfo, key: str, st: DayState,
+                             best: tuple[float, str, list[tuple[dt.datetime, int, str, bool]]], basis: Basis,
+                             at: dt.datetime, out: list[Alert]) -> None:
+        rule = self.config.scenarios.identifier_enumeration
+        fired = st.fired.get("identifier_enumeration")
+        x, kind, probes = best
+        if fired is None or x < fired[1] * 2:
+            return
+        previous_id, _, previous_severity, previous_at = fired
+        excess = rule.weight * x / basis.threshold
+        risk = assess(self.config, excess=excess, kind=person.kind, max_level=self._level(kind))
+        st.fired["identifier_enumeration"] = (previous_id, x, previous_severity, previous_at)
+        if severity_rank(risk.severity) <= severity_rank(previous_severity):
+            return
+        evidence = self._enumeration_evidence(st, kind, probes, len(self._id_searches[(key, kind)]),
+                                              rule.window_minutes)
+        self._fire("identifier_enumeration", person, key, st, previous_at, at, x, basis, excess,
+                   [r for _, r, _, _ in probes], probes[0][0], at, out, extra={**evidence, "escalates": previous_id},
+                   max_level=self._level(kind), id_part=f"{x:g}")  # the tries may all fall in one second
+
+    @staticmethod
+    def _enumeration_evidence(st: DayState, kind: str, probes: list[tuple[dt.datetime, int, str, bool]],
+                              searches: int, minutes: int) -> dict[str, Any]:
+        return {"trigger": "window", "window_minutes": minutes, "identifier": kind, "searches": searches,
+                "misses": sum(1 for p in probes if p[2] == "miss"),
+                "refused": sum(1 for p in probes if p[2] == "refused"),
+                "locked": any(p[3] for p in probes), "probes_today": st.identifier_probes}
+
     def _shared(self, new: list[str], person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
                 out: list[Alert]) -> None:
         rule = self.config.scenarios.shared_customers
@@ -578,8 +686,8 @@ class Monitor:
               window_end: dt.datetime, x: float, basis: Basis, excess: float, refs: Iterable[int],
               first_at: dt.datetime | None, at: dt.datetime, out: list[Alert], *, extra: dict[str, Any] | None = None,
               anomaly: float | None = None, threshold: float | None = None, with_context: bool = True,
-              max_level: int | None = None) -> None:
-        aid = alert_id(scenario, actor, window_start)
+              max_level: int | None = None, id_part: str = "") -> None:
+        aid = alert_id(scenario, actor, window_start, id_part)
         st.alerted.add(scenario)
         if aid in self._alert_ids:
             return

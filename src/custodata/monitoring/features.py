@@ -11,13 +11,15 @@ against the configured work hours, workdays and holidays.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from custodata.monitoring.config import MonitorConfig
 
 if TYPE_CHECKING:
     from custodata.monitoring.baseline import Basis
+    from custodata.monitoring.events import MonitorEvent
 
 # actions that touch customer data (and so count towards customers seen, scope, value and level)
 DATA_ACTIONS = frozenset({"read", "search", "unmask", "export", "download", "edit", "change_request",
@@ -25,11 +27,17 @@ DATA_ACTIONS = frozenset({"read", "search", "unmask", "export", "download", "edi
 BULK_ACTIONS = frozenset({"export", "download"})
 # one export is its request, export and download: they share ``detail.request_id`` and are judged once
 EXPORT_ACTIONS = BULK_ACTIONS | {"export_request"}
+# search criteria that name one person exactly (custodata's own and other systems' names for them)
+IDENTIFIER_KINDS = frozenset({"id_number", "mobile", "card_no", "account_no", "bank_card", "account_number",
+                              "passport", "permit"})
 # the person-day features kept in history, fed to baselines and to the anomaly model
 FEATURES: tuple[str, ...] = (
     "events", "customers", "weighted_customers", "off_hours_customers", "exports", "unmasks", "denials",
     "failed_logins", "addresses", "out_of_scope", "shared", "max_level",
 )
+# kept in history for the person's own baseline but not given to the anomaly model (nor peer baselines): a
+# feature that is zero on nearly every day only adds noise to the forest's splits
+HISTORY_ONLY: tuple[str, ...] = ("identifier_probes",)
 MAX_REFS = 50
 
 
@@ -102,6 +110,8 @@ class DayState:
     addresses: set[str] = field(default_factory=set)
     out_of_scope: set[str] = field(default_factory=set)
     shared: set[str] = field(default_factory=set)
+    identifier_probes: int = 0                 # exact-identifier searches that missed or were refused
+    identifier_counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [searches, misses, refused]
     level_counts: dict[int, int] = field(default_factory=dict)
     max_level: int = 0
     fields: set[str] = field(default_factory=set)
@@ -127,15 +137,44 @@ class DayState:
         return len(self.off_hours_customers) + self.off_hours_bulk
 
     def vector(self) -> dict[str, float]:
-        """The day's features by name (see :data:`FEATURES`)."""
+        """The day's features by name (see :data:`FEATURES` and :data:`HISTORY_ONLY`)."""
         return {
             "events": float(self.events), "customers": float(self.customer_total()),
             "weighted_customers": self.weighted, "off_hours_customers": float(self.off_hours_total()),
             "exports": float(self.exports), "unmasks": float(self.unmasks), "denials": float(self.denials),
             "failed_logins": float(self.failed_logins), "addresses": float(len(self.addresses)),
             "out_of_scope": float(len(self.out_of_scope)), "shared": float(len(self.shared)),
-            "max_level": float(self.max_level),
+            "max_level": float(self.max_level), "identifier_probes": float(self.identifier_probes),
         }
+
+
+def identifier_search(event: MonitorEvent) -> tuple[tuple[str, ...], str] | None:
+    """The identifier kinds and outcome (hit, miss, refused) of an exact-identifier search; None otherwise.
+
+    custodata's own events say both (``detail.identifiers``, ``detail.outcome``);
+    for other systems' logs and older events the kinds come from
+    ``detail.criteria`` and the outcome from the result and the hits.
+    """
+    if event.action != "search" or event.result == "failed":
+        return None
+    detail: Mapping[str, Any] = event.detail if isinstance(event.detail, Mapping) else {}
+    named = detail.get("identifiers")
+    if not isinstance(named, list | tuple):
+        named = detail.get("criteria")
+    if not isinstance(named, list | tuple):
+        return None
+    kinds = tuple(str(k) for k in named if k in IDENTIFIER_KINDS)
+    if not kinds:
+        return None
+    outcome = detail.get("outcome")
+    if outcome not in ("hit", "miss", "refused"):
+        if event.result == "denied":
+            outcome = "refused"
+        else:
+            hits = detail.get("hits")
+            found = hits > 0 if isinstance(hits, int) and not isinstance(hits, bool) else bool(event.customer_ids)
+            outcome = "hit" if found else "miss"
+    return kinds, str(outcome)
 
 
 def add_ref(refs: list[int], ref: int) -> None:

@@ -56,7 +56,10 @@ LOGIN_FAILED = "wrong password"
 # constant details (shared, never mutated): the events file renders each once
 _CALL: Mapping[str, Any] = {"call": "outbound"}
 _MARKETER_SEARCH: Mapping[str, Any] = {"criteria": ["city", "segment"]}
-_DESK_SEARCH: Mapping[str, Any] = {"criteria": ["name", "mobile"]}
+# a search before serving, by name and the mobile the customer gives: it shows them (an exact-identifier hit)
+_DESK_SEARCH: Mapping[str, Any] = {"criteria": ["mobile", "name"], "identifiers": ["mobile"], "outcome": "hit"}
+# now and then the one at the desk is not a customer yet (search before create): a miss
+_DESK_NEW: Mapping[str, Any] = {"criteria": ["mobile", "name"], "identifiers": ["mobile"], "outcome": "miss"}
 _AUDIT_BY_ACTOR: Mapping[str, Any] = {"filters": ["actor", "since"]}
 _AUDIT_BY_CUSTOMER: Mapping[str, Any] = {"filters": ["customer"]}
 _AUDIT_BY_RESULT: Mapping[str, Any] = {"filters": ["result"]}
@@ -141,6 +144,8 @@ def front_desk(day: Day, hours: np.ndarray) -> None:
         cid = day.customers.ids[target]
         if search:
             hits = (cid, *day.ids(_branch_or_any(day, extra, 0.9)))
+            if target % 29 == 0:  # ~3 %, with no draw of its own so the rest of the day is unchanged
+                day.add(h - 0.008, "search", detail=_DESK_NEW)
             day.add(h - 0.005, "search", ids=hits, detail=_DESK_SEARCH)
         day.add(h, "read", ids=(cid,), fields=FRONT_DESK_FIELDS)
         if unmask:

@@ -25,7 +25,7 @@ from custodata.monitoring.simulate_world import Customers, SimPerson, Simulation
 
 SCENARIOS: tuple[str, ...] = (
     "hoarding", "off_hours_bulk", "out_of_scope", "departing_exfiltration", "repeated_unmask",
-    "failed_login_burst", "shared_customers", "multi_address", "new_data_kind",
+    "failed_login_burst", "shared_customers", "multi_address", "new_data_kind", "identifier_enumeration",
 )
 STRENGTHS: tuple[str, ...] = ("weak", "medium", "strong")
 LEVEL4_FIELDS = ("id_number", "card_no", "account_no")
@@ -80,6 +80,7 @@ _ELIGIBLE: dict[str, tuple[str, ...]] = {
     "shared_customers": ("front_desk", "outsourced_agent"),
     "multi_address": ("front_desk", "marketer", "outsourced_agent"),
     "new_data_kind": ("marketer", "outsourced_agent", "analyst"),
+    "identifier_enumeration": ("front_desk", "outsourced_agent"),
 }
 _GROUP = {"weak": 4, "medium": 6, "strong": 10}  # shared_customers: accounts acting together
 _SPAN = {  # consecutive working days a case lasts
@@ -286,11 +287,42 @@ def _new_data_kind(case: Case, day: Day) -> None:
             day.add(h, "read", ids=(cid,), fields=("name", *LEVEL4_FIELDS))
 
 
+# as the service audits an exact-identifier search (kinds and outcome, never the number tried)
+_ID_MISS = {"criteria": ["id_number"], "hits": 0, "outside_scope": 0, "identifiers": ["id_number"], "outcome": "miss"}
+_ID_LOCKED = {"criteria": ["id_number"], "hits": 0, "outside_scope": 0, "identifiers": ["id_number"],
+              "outcome": "refused", "limit": "identifier-miss"}
+_MOBILE_MISS = {**_ID_MISS, "criteria": ["mobile"], "identifiers": ["mobile"]}
+_MOBILE_LOCKED = {**_ID_LOCKED, "criteria": ["mobile"], "identifiers": ["mobile"]}
+LOCKED_REASON = ("search by identifier is locked for the rest of the day: 5 searches by ID number or mobile "
+                 "found no customer")
+MISS_CAP = 5  # the shipped policy's identifier_misses_per_day
+
+
+def _enumeration(case: Case, day: Day) -> None:
+    """Candidates for a masked ID (or mobile) tried one a minute or faster: misses, then the day's lock.
+
+    Weak: a few tries past the lock, spread over most of an hour; strong: all 32
+    dates a 1+4 ID with birth year and district leaves, in a quarter of an hour.
+    An outsourced agent, who may only unmask mobiles, tries the numbers a 3+4 mobile leaves.
+    """
+    n, minutes = _s(case.strength, 7, 15, 32), _s(case.strength, 50, 30, 15)
+    mobile = day.p.role == "outsourced_agent"
+    miss, locked = (_MOBILE_MISS, _MOBILE_LOCKED) if mobile else (_ID_MISS, _ID_LOCKED)
+    field = "mobile" if mobile else "id_number"
+    start = float(day.work_hours(1, end=day.p.shift_end - 1.0)[0])
+    for i, h in enumerate(np.sort(start + day.rng.random(n) * minutes / 60).tolist()):
+        if i < MISS_CAP:
+            day.add(h, "search", fields=(field,), purpose="customer_service", detail=miss)
+        else:
+            day.add(h, "search", fields=(field,), purpose="customer_service", result="denied",
+                    reason=LOCKED_REASON, detail=locked)
+
+
 _ACT: dict[str, Callable[[Case, Day], None]] = {
     "hoarding": _hoarding, "off_hours_bulk": _off_hours, "out_of_scope": _out_of_scope,
     "departing_exfiltration": _departing, "repeated_unmask": _repeated_unmask,
     "failed_login_burst": _failed_logins, "shared_customers": _shared, "multi_address": _multi_address,
-    "new_data_kind": _new_data_kind,
+    "new_data_kind": _new_data_kind, "identifier_enumeration": _enumeration,
 }
 
 
