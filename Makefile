@@ -49,4 +49,4 @@ bench-monitoring: $(STAMP)
 	$(BIN)/python benchmarks/monitoring.py
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out out.keys .pytest_cache .mypy_cache .ruff_cache

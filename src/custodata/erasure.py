@@ -33,6 +33,7 @@ from custodata.crypto.keyring import customer_key_id
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError
+from custodata.private_files import private_file
 from custodata.resolution.identity import REDIRECT, XREF, ensure_tables, resolve_id
 
 _DIGITS = re.compile(r"\D+")
@@ -204,4 +205,4 @@ def compact(path: Path) -> None:
         con.execute("DETACH src")
     finally:
         con.close()
-    os.replace(tmp, path)
+    os.replace(private_file(tmp), path)

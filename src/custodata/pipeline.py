@@ -25,6 +25,7 @@ from custodata.domains.ingest import SourceSummary, ingest_all
 from custodata.domains.layer import VIEW, build_layer
 from custodata.engine.store import BatchStore, open_store
 from custodata.erasure import ErasureReport
+from custodata.private_files import private_dir, private_file
 from custodata.resolution.config import ResolutionConfig, load_config
 from custodata.resolution.resolve import ResolutionSummary, resolve
 from custodata.sources.mapping import SourceMapping, default_mappings_dir, load_mappings
@@ -174,6 +175,7 @@ class Pipeline:
                 purged = purge_landing(store, self.mappings, input_dir, landing_retention_days)
                 summary.outputs["purged_landing_files"] = ", ".join(purged) or "(none due)"
             (self.out_dir / "run_summary.json").write_text(summary.to_json(), encoding="utf-8")
+            private_file(self.out_dir / "run_summary.json")
             summary.outputs["summary"] = str(self.out_dir / "run_summary.json")
             return summary
         finally:
@@ -273,8 +275,7 @@ class Pipeline:
         refreshed as a new generation and switched to in one transaction, so the
         service answers throughout and an erased customer is gone from it at once.
         """
-        folder = self.out_dir / "published"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(self.out_dir / "published")
         outputs = {}
         for name, table in (
             ("customer_view", VIEW),
@@ -288,7 +289,7 @@ class Pipeline:
             target = folder / f"{name}.parquet"
             tmp = folder / f".{name}.parquet.tmp"
             store.con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
-            os.replace(tmp, target)
+            os.replace(private_file(tmp), target)
             outputs[name] = str(target)
         from custodata.ops.store import open_ops
         from custodata.serving.publish import publish_served

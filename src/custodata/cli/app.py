@@ -266,7 +266,7 @@ def demo(
     from custodata.audit.events import Action
     from custodata.cli.render import cli_view, summary_tables, view_panel
     from custodata.cli.terminal import terminal
-    from custodata.crypto.kek import default_key_file
+    from custodata.crypto.kek import KEY_DIR_ENV, default_key_file, key_location_warning
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
     from custodata.sources.generate import generate as gen
@@ -309,7 +309,10 @@ def demo(
         console.print(f"batch store     {pipeline.store_path}")
         console.print("                (DuckDB schemas: business, customer, layer, meta; ID numbers, mobiles, cards, "
                       "accounts and remarks encrypted)")
-        console.print(f"key file        {default_key_file(out)}  (the KEK: keep it apart from the store in production)")
+        console.print(f"key file        {default_key_file(out)}  (the KEK, outside the data folder; on another "
+                      f"volume in production: {KEY_DIR_ENV})")
+        if (misplaced := key_location_warning(out, default_key_file(out))) is not None:
+            err_console.print(f"[bold red]{misplaced}[/]")
         console.print(f"published       {out / 'published'}  (customer_view, golden, xref, relationships, history, "
                       "quarantine, review)")
         console.print(f"run summary     {out / 'run_summary.json'}")
@@ -370,6 +373,10 @@ for _group in (_people, _policy, _approvals, _audit, _alerts, _detect, _simulate
 
 
 def main() -> None:
+    """The ``custodata`` command: everything it (and the server it starts) creates is owner-only."""
+    from custodata.private_files import restrict_umask
+
+    restrict_umask()
     try:
         app()
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """Key-encryption keys (KEK): the root of the envelope, behind a pluggable provider.
 
 Data keys are only ever stored wrapped by a KEK, and the KEK never sits in the
-batch store.  The default provider keeps versioned KEKs in a local key file
-(mode 0600); a bank plugs in its KMS or Vault by implementing
+batch store, nor by default in its folder.  The default provider keeps versioned
+KEKs in a local key file (mode 0600, in ``<out>.keys/`` beside the data folder
+``<out>/``); a bank plugs in its KMS or Vault by implementing
 :class:`KeyProvider` and naming the class in ``CUSTODATA_KEY_PROVIDER``.
 Rotating the KEK adds a version; data keys are re-wrapped, data is not touched.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -28,6 +30,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from custodata.errors import ConfigError, CryptoError
 
 KEY_FILE_FORMAT = "custodata-kek/1"
+KEK_FILE_ENV = "CUSTODATA_KEK_FILE"
+KEY_DIR_ENV = "CUSTODATA_KEY_DIR"
+KEK_FILE_NAME = "kek.json"
+KEY_DIR_SUFFIX = ".keys"  # out/ -> out.keys/
+LEGACY_KEY_DIR = "keys"  # OUT/keys/ of versions before the key folder moved out of the data folder
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -103,7 +112,9 @@ class LocalKeyFileProvider:
 
     def _save(self) -> None:
         """Write durably before anything is wrapped under a new KEK: temp file (0600), fsync, rename, fsync dir."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from custodata.private_files import private_dir
+
+        private_dir(self.path.parent)  # the key folder: 0700
         fd, tmp = tempfile.mkstemp(prefix=".kek-", dir=self.path.parent)  # 0600, O_EXCL
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -173,8 +184,55 @@ class MemoryKeyProvider(LocalKeyFileProvider):
         return None
 
 
+def default_key_dir(out_dir: Path) -> Path:
+    """The key folder for a data folder: ``CUSTODATA_KEY_DIR``, else the sibling ``<out>.keys/``.
+
+    Never inside the data folder by default: a copy of ``out/`` (a backup, a support
+    bundle, a stolen disk image of the data volume) must not carry the key that opens
+    it. Production points ``CUSTODATA_KEY_DIR`` (or ``CUSTODATA_KEK_FILE``) at
+    another volume, or uses a KMS through ``CUSTODATA_KEY_PROVIDER``.
+    """
+    configured = os.environ.get(KEY_DIR_ENV)
+    if configured:
+        return Path(configured)
+    data = out_dir.resolve()
+    return data.with_name(data.name + KEY_DIR_SUFFIX)
+
+
 def default_key_file(out_dir: Path) -> Path:
-    return Path(os.environ.get("CUSTODATA_KEK_FILE") or out_dir / "keys" / "kek.json")
+    """``CUSTODATA_KEK_FILE``, else ``kek.json`` in :func:`default_key_dir`.
+
+    A deployment of an older version keeps its ``OUT/keys/kek.json`` (the store's data
+    keys are wrapped under it): it goes on being used, with a warning to move it.
+    """
+    configured = os.environ.get(KEK_FILE_ENV)
+    if configured:
+        return Path(configured)
+    legacy = out_dir / LEGACY_KEY_DIR / KEK_FILE_NAME
+    if legacy.exists() and not os.environ.get(KEY_DIR_ENV):
+        return legacy
+    return default_key_dir(out_dir) / KEK_FILE_NAME
+
+
+def key_location_warning(out_dir: Path, key_file: Path) -> str | None:
+    """Why ``key_file`` is badly placed for the data folder ``out_dir``, or None when it is apart from it."""
+    data, key = out_dir.resolve(), key_file.resolve()
+    if not key.is_relative_to(data):
+        return None
+    return (f"WARNING: the key file {key_file} is inside the data folder {out_dir}: a copy of the folder "
+            f"decrypts everything. Move it out (default {default_key_dir(out_dir) / KEK_FILE_NAME}) or set "
+            f"{KEY_DIR_ENV} / {KEK_FILE_ENV} to a folder on another volume.")
+
+
+_warned: set[Path] = set()
+
+
+def _warn_key_location(out_dir: Path, key_file: Path) -> None:
+    """Log the warning once per key file and process (every store open would repeat it)."""
+    message = key_location_warning(out_dir, key_file)
+    if message and key_file not in _warned:
+        _warned.add(key_file)
+        log.warning(message)
 
 
 def load_provider(out_dir: Path, *, create: bool = True) -> KeyProvider:
@@ -184,7 +242,9 @@ def load_provider(out_dir: Path, *, create: bool = True) -> KeyProvider:
     """
     spec = os.environ.get("CUSTODATA_KEY_PROVIDER")
     if not spec:
-        return LocalKeyFileProvider(default_key_file(out_dir), create=create)
+        key_file = default_key_file(out_dir)
+        _warn_key_location(out_dir, key_file)
+        return LocalKeyFileProvider(key_file, create=create)
     module, _, cls = spec.partition(":")
     try:
         provider = getattr(importlib.import_module(module), cls)(out_dir)

@@ -96,17 +96,21 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
     """Open (creating if needed) the batch store; ``None`` gives an in-memory store for tests.
 
     The store comes with its protector: data keys from ``meta.data_key``, unwrapped by the
-    KEK provider configured for the store's folder (``<folder>/keys/kek.json`` by default;
-    an in-memory store gets throw-away keys).
+    KEK provider configured for the store's folder (``<folder>.keys/kek.json`` by default, see
+    :func:`custodata.crypto.kek.default_key_file`; an in-memory store gets throw-away keys).
+    The folder is kept 0700 and the file 0600: a store readable by others is a copy for them.
     """
     from custodata.crypto.functions import register_crypto
     from custodata.crypto.kek import MemoryKeyProvider, load_provider
     from custodata.crypto.keyring import KeyRing
     from custodata.engine.functions import register_functions
+    from custodata.private_files import private_dir, private_file
 
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None and not read_only:
+        private_dir(path.parent)
     con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+    if path is not None and not read_only:
+        private_file(path)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")

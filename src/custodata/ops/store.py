@@ -60,6 +60,17 @@ def _sqlite_pragmas(dbapi_con: Any, _record: Any) -> None:
     cur.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file owner-only before SQLite does: its -wal and -shm files take the same mode."""
+    from custodata.private_files import FILE_MODE, private_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    except FileExistsError:
+        private_file(path)  # a store of an older version, created 0644
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine for ``url``; a malformed URL is a configuration error, not a traceback."""
     try:
@@ -68,7 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         raise ConfigError(f"not a database URL: {url!r}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database))
         engine = sa.create_engine(parsed, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from custodata.normalise.idnumber import id_check_char
 from custodata.normalise.regions import Region, city_short, load_regions, province_short
 from custodata.normalise.uscc import make_uscc
+from custodata.private_files import private_dir, private_file
 from custodata.quality import QuarantineReason as Q
 
 if TYPE_CHECKING:
@@ -1249,7 +1250,7 @@ def generate(customers: int, seed: int, out: Path, progress: Progress | None = N
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
     rates = rates or FaultRates()
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)  # the exports are plaintext customer data: owner-only
     gen = _Generator(seed, out, rates)
     n_companies = round(customers * 0.05)
     people = gen.people(customers - n_companies, progress)
@@ -1305,6 +1306,8 @@ def generate(customers: int, seed: int, out: Path, progress: Progress | None = N
         "observations": observations, "invalid": invalid,
         "files": {s.system: s.file for s in SPECS},
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    for written in (truth_path, manifest, *(out / s.file for s in SPECS)):
+        private_file(written)
     return GenerateResult(
         out=out, files=MappingProxyType({s.system: out / s.file for s in SPECS}),
         ground_truth=truth_path, manifest=manifest, records=MappingProxyType(records),
