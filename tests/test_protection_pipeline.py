@@ -20,6 +20,7 @@ from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
 from custodata.sources.generate import generate
 from custodata.view import customer_360, mask_view
+from tests.plaintext_scan import raw_forms, scan_files
 
 CUSTOMERS = 300
 LANDING_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -60,6 +61,13 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def test_no_plaintext_identifier_anywhere_after_landing(world: dict[str, Path]) -> None:
+    """Copying the data folder and grepping its bytes yields no identifier (issue 10 point 17).
+
+    Stops reading identifiers out of the store file's freed blocks (landing text and
+    replaced records DuckDB does not wipe) and out of published files, in any form the
+    sources write them: ``+86`` prefixed, full-width digits, grouped by spaces or dashes,
+    old 15-digit IDs.
+    """
     out = world["out"]
     secrets = _plaintexts(out)
     kinds = {"id": [v for v in secrets if len(v) == 18], "mobile": [v for v in secrets if len(v) == 11],
@@ -75,6 +83,18 @@ def test_no_plaintext_identifier_anywhere_after_landing(world: dict[str, Path]) 
         text = path.read_bytes().decode("latin-1")
         found = pattern.search(text)
         assert found is None, f"{path} holds a plaintext identifier"
+    # ... in the raw forms of the exports too (+86, full width, 138-1234-5678, 15-digit IDs)
+    hits = scan_files(written, raw_forms(secrets))
+    assert not hits, {path: len(found) for path, found in hits.items()}
+    # the store file keeps no freed block (where deleted landing text and replaced rows would sit),
+    # and no write-ahead log, spill folder or half-done compaction beside it
+    con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
+    try:
+        free = con.execute("SELECT free_blocks FROM pragma_database_size()").fetchone()
+    finally:
+        con.close()
+    assert free == (0,), f"{free} freed blocks survive the run"
+    assert not [p.name for p in out.iterdir() if p.name.startswith("custodata.duckdb.")]
     # 2. every cell of every table, read logically (compression cannot hide anything from this)
     con = duckdb.connect(str(out / "custodata.duckdb"), read_only=True)
     try:

@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from custodata.crypto import LocalKeyFileProvider
@@ -19,6 +20,7 @@ from custodata.crypto.kek import default_key_dir, default_key_file, key_location
 from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from custodata.sources.generate import generate
+from tests.plaintext_scan import find_plaintexts, raw_forms
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 KEY_ENVS = ("CUSTODATA_KEK_FILE", "CUSTODATA_KEY_DIR", "CUSTODATA_KEY_PROVIDER", "CUSTODATA_DB_URL")
@@ -43,6 +45,65 @@ def own_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def _mini_secrets(store_path: Path) -> set[str]:
+    store = open_store(store_path, read_only=True)
+    try:
+        rows = store.con.execute(
+            "SELECT cd_dec(id_number, obs_id || '|id_number') FROM customer.party WHERE id_number IS NOT NULL "
+            "UNION SELECT cd_dec(mobile, obs_id || '|mobile') FROM customer.party WHERE mobile IS NOT NULL"
+        ).fetchall()
+    finally:
+        store.close()
+    return raw_forms(r[0] for r in rows if r[0])
+
+
+# --- point 17: nothing deleted survives in the store file ---------------------------------------
+
+
+def test_deleted_plaintext_does_not_survive_in_the_store_files_free_blocks(tmp_path: Path) -> None:
+    """Stops grepping a copy of custodata.duckdb for identifiers in freed blocks (issue 10 point 17).
+
+    DuckDB reuses freed blocks but does not wipe them: landing text or replaced rows that
+    ever reached the file stay readable as bytes. Here the landing exports' text is put in
+    a table and dropped (as by an older version that kept landing in the store); after
+    the next run no raw form of any identifier (``+86 138 1234 5678``, ``138-1234-5678``,
+    full-width digits) and no freed block is left.
+    """
+    out = tmp_path / "out"
+    pipeline = Pipeline.create(out, mappings_dir=MINI / "mappings")
+    pipeline.run(MINI / "data")
+    secrets = _mini_secrets(pipeline.store_path)
+    con = duckdb.connect(str(pipeline.store_path), read_only=True)
+    golden = con.execute("SELECT count(*) FROM customer.golden").fetchone()
+    con.close()
+    assert {"13812345678", "110105198503071230"} <= secrets
+    landing = "\n".join(p.read_text(encoding="utf-8") for p in sorted((MINI / "data").iterdir()))
+    con = duckdb.connect(str(pipeline.store_path))
+    try:  # landing text written as is, then data after it, so its freed blocks sit inside the file
+        con.execute("PRAGMA force_compression = 'uncompressed'")
+        con.execute("CREATE TABLE main.old_landing AS SELECT ? || range AS line FROM range(20000)", [landing])
+        con.execute("CHECKPOINT")
+        con.execute("CREATE TABLE main.later AS SELECT md5(range::VARCHAR) AS h FROM range(200000)")
+        con.execute("CHECKPOINT")
+        con.execute("DROP TABLE main.old_landing")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    before = find_plaintexts(pipeline.store_path.read_bytes(), secrets)
+    assert {"13812345678", "110105198503071230"} <= before  # the scan sees raw forms in freed blocks
+
+    pipeline.run(MINI / "data")  # the next run, even one that loads nothing new
+
+    assert find_plaintexts(pipeline.store_path.read_bytes(), secrets) == set()
+    con = duckdb.connect(str(pipeline.store_path), read_only=True)
+    try:
+        assert con.execute("SELECT free_blocks FROM pragma_database_size()").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM customer.golden").fetchone() == golden  # data intact
+    finally:
+        con.close()
+    assert not [p.name for p in out.iterdir() if p.name.startswith("custodata.duckdb.")]  # no .wal/.tmp/.compact
 
 
 # --- point 18: owner-only modes -----------------------------------------------------------------

@@ -177,9 +177,21 @@ class Pipeline:
             (self.out_dir / "run_summary.json").write_text(summary.to_json(), encoding="utf-8")
             private_file(self.out_dir / "run_summary.json")
             summary.outputs["summary"] = str(self.out_dir / "run_summary.json")
-            return summary
         finally:
             store.close()
+        self._drop_freed_pages()
+        return summary
+
+    def _drop_freed_pages(self) -> None:
+        """Rewrite the store file after a run, so no freed block keeps what the run deleted.
+
+        A run replaces batches, golden records and derived tables; DuckDB reuses freed
+        blocks but does not wipe them, so a copy of the file would still hold old
+        values (landing text, identifiers of records since replaced) a grep can find.
+        """
+        from custodata.erasure import compact
+
+        compact(self.store_path)
 
     def steward(self, operation: str, **kwargs: object) -> list[str]:
         """Run a merge, unmerge or field correction, then refresh golden records, relationships and the layer.

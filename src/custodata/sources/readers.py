@@ -88,16 +88,20 @@ def _csv_reason(error_type: str) -> QuarantineReason:
 def _transcode(path: Path, encoding: str, rejects: list[Reject]) -> Path:
     """Re-encode a non-UTF-8 CSV line by line so one bad line does not sink the file."""
     codecs.lookup(encoding)  # raises LookupError for an unknown encoding name
-    out = Path(tempfile.mkstemp(prefix="custodata-", suffix=".csv")[1])
-    with path.open("rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
-        for line_no, raw in enumerate(src, start=1):
-            try:
-                dst.write(raw.decode(encoding))
-            except UnicodeDecodeError as exc:
-                rejects.append(
-                    Reject(line_no, QuarantineReason.ENCODING_INVALID, str(exc)[:200],
-                           raw.decode(encoding, errors="replace").rstrip("\r\n"))
-                )
+    out = Path(tempfile.mkstemp(prefix="custodata-", suffix=".csv")[1])  # 0600; the caller deletes it
+    try:
+        with path.open("rb") as src, out.open("w", encoding="utf-8", newline="") as dst:
+            for line_no, raw in enumerate(src, start=1):
+                try:
+                    dst.write(raw.decode(encoding))
+                except UnicodeDecodeError as exc:
+                    rejects.append(
+                        Reject(line_no, QuarantineReason.ENCODING_INVALID, str(exc)[:200],
+                               raw.decode(encoding, errors="replace").rstrip("\r\n"))
+                    )
+    except BaseException:
+        out.unlink(missing_ok=True)  # a half-written plaintext copy never outlives a failed read
+        raise
     return out
 
 
