@@ -459,17 +459,18 @@ class Directory:
                     row, _held = self._load(con, pid)
                 except PersonNotFoundError:
                     row = None
-        if row is None or (row.locked_until is not None and row.locked_until > now):
+        failures = self._reserve_attempt(pid, now) if row is not None else None
+        if row is None or failures is None:
             self.passwords.burn()
             self._change(pid[:64] or "-", "password_changed", pid[:64], result=Result.FAILED,
                          reason="unknown user" if row is None else "locked", source_address=address)
             raise AuthenticationError()
         matches, _rehash = self.passwords.verify(row.password_hash, current)
         if not matches:
-            failures, _locked = self._count_failure(pid, now)
             self._change(pid, "password_changed", pid, result=Result.FAILED, reason="wrong password",
                          failed_logins=failures, source_address=address)
             raise AuthenticationError()
+        self._attempt_passed(pid)
         if row.status not in AUTHENTICATING_STATUSES or not _within(row.valid_from, row.valid_to, now):
             self._change(pid, "password_changed", pid, result=Result.DENIED, reason="the account cannot log in now",
                          source_address=address)
@@ -535,17 +536,46 @@ class Directory:
         self._emit(AuditEvent(actor=actor, action=Action.LOGIN, result=result, role=role, branch=branch,
                               source_address=source_address, reason=reason, detail=detail))
 
-    def _count_failure(self, person_id: str, now: dt.datetime) -> tuple[int, dt.datetime | None]:
-        """One more failed login; the account locks when the count reaches ``max_failures``."""
+    def _reserve_attempt(self, person_id: str, now: dt.datetime) -> int | None:
+        """Count a password check *before* making it; None when the account is locked (check nothing).
+
+        Counting after the check let 24 parallel attempts all read "0 failures" and have 19
+        passwords checked, the right one logging in after the lock.  One conditional UPDATE takes
+        a slot instead: at most ``max_failures`` checks run however many arrive at once, and the
+        check that takes the last slot locks the account while it runs (a success lifts the lock,
+        a crash leaves a lock that expires, never a count stuck at the limit).
+        """
+        p = t.person.c
+        expired = sa.and_(p.locked_until.is_not(None), p.locked_until <= now)
+        taken = sa.case((expired, 1), else_=p.failed_logins + 1)
         with self.store.begin() as con:
-            row = con.execute(sa.select(t.person.c.failed_logins, t.person.c.locked_until)
-                              .where(t.person.c.person_id == person_id).with_for_update()).one()
-            expired_lock = row.locked_until is not None and row.locked_until <= now
-            failures = (0 if expired_lock else row.failed_logins) + 1
-            locked_until = now + self.lockout if failures >= self.max_failures else None
-            con.execute(sa.update(t.person).where(t.person.c.person_id == person_id)
-                        .values(failed_logins=failures, locked_until=locked_until))
-        return failures, locked_until
+            result = con.execute(
+                sa.update(t.person)
+                .where(p.person_id == person_id,
+                       sa.or_(expired, sa.and_(p.locked_until.is_(None), p.failed_logins < self.max_failures)))
+                .values(failed_logins=taken,
+                        locked_until=sa.case((taken >= self.max_failures, now + self.lockout), else_=None))
+            )
+            if result.rowcount != 1:
+                return None
+            failures = con.execute(sa.select(p.failed_logins).where(p.person_id == person_id)).scalar_one()
+        return int(failures)
+
+    def _attempt_passed(self, person_id: str, con: sa.Connection | None = None) -> None:
+        """The password was right: the count starts again and a lock taken by this check is lifted."""
+        statement = sa.update(t.person).where(t.person.c.person_id == person_id).values(
+            failed_logins=0, locked_until=None)
+        if con is not None:
+            con.execute(statement)
+            return
+        with self.store.begin() as own:
+            own.execute(statement)
+
+    def _locked_reason(self, person_id: str) -> str:
+        with self.store.read() as con:
+            until = con.execute(sa.select(t.person.c.locked_until)
+                                .where(t.person.c.person_id == person_id)).scalar_one_or_none()
+        return f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" if until is not None else "locked"
 
     def login(self, person_id: str, password: str, *, role: str | None = None,
               source_address: str | None = None) -> Session:
@@ -570,19 +600,19 @@ class Directory:
             self._login_event("-", Result.FAILED, "unknown user", source_address=address, login=pid[:64])
             raise AuthenticationError()
         event = {"actor": pid, "branch": row.branch, "source_address": address}
-        if row.locked_until is not None and row.locked_until > now:
+        failures = self._reserve_attempt(pid, now)
+        if failures is None:
             self.passwords.burn()
-            self._login_event(**event, result=Result.FAILED,
-                              reason=f"locked until {row.locked_until:%Y-%m-%d %H:%M:%S} UTC")
+            self._login_event(**event, result=Result.FAILED, reason=self._locked_reason(pid))
             raise AuthenticationError()
         matches, rehash = self.passwords.verify(row.password_hash, password)
         if not matches:
-            failures, locked_until = self._count_failure(pid, now)
             reason = "wrong password"
-            if locked_until is not None:
-                reason += f"; locked until {locked_until:%Y-%m-%d %H:%M:%S} UTC after {failures} failures"
+            if failures >= self.max_failures:
+                reason += f"; locked until {now + self.lockout:%Y-%m-%d %H:%M:%S} UTC after {failures} failures"
             self._login_event(**event, result=Result.FAILED, reason=reason, failed_logins=failures)
             raise AuthenticationError()
+        self._attempt_passed(pid)
         if row.status not in AUTHENTICATING_STATUSES:
             self._login_event(**event, result=Result.DENIED, reason=f"account {row.status}")
             raise AuthenticationError()
@@ -596,16 +626,15 @@ class Directory:
         if acting is None or acting not in held:
             why = "holds no role" if acting is None else f"role not held: {acting}"
             self._login_event(**event, result=Result.DENIED, reason=why, role=role)
-            raise RoleNotHeldError("login failed: " + ("the account holds no role" if acting is None
-                                                       else f"you do not hold the role {acting!r}"))
+            # the same answer as a wrong password: a different one would confirm the password to a guesser
+            raise AuthenticationError()
         token = secrets.token_urlsafe(32)
         token_hash = _token_hash(token)
         expires = now + self.session_ttl
         with self.store.begin() as con:
-            values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
             if rehash:
-                values["password_hash"] = self.passwords.hash(password)
-            con.execute(sa.update(t.person).where(t.person.c.person_id == pid).values(**values))
+                con.execute(sa.update(t.person).where(t.person.c.person_id == pid)
+                            .values(password_hash=self.passwords.hash(password)))
             con.execute(sa.insert(t.session).values(
                 token_hash=token_hash, person_id=pid, role=acting, created_at=now, expires_at=expires,
                 last_seen_at=now, source_address=address, revoked_at=None))
