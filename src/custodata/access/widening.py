@@ -78,7 +78,7 @@ def compare(old: PolicyDocument, new: PolicyDocument) -> tuple[list[str], list[s
         if win_a[rid] != win_b[rid]:
             widens.append(f"time window {rid} is changed (review its days and hours)")
 
-    for key in ("identifier_searches_per_minute", "identifier_searches_per_day"):
+    for key in ("identifier_searches_per_minute", "identifier_searches_per_day", "identifier_misses_per_day"):
         before_l, after_l = getattr(a.limits, key), getattr(b.limits, key)
         if _limit(after_l) > _limit(before_l):
             widens.append(f"limit {key} goes from {before_l} to {after_l if after_l is not None else 'no limit'}")
