@@ -133,9 +133,11 @@ def test_only_the_recipient_downloads_until_expiry(
     assert approvals.download(export_id, ALICE) == path
     assert (sink.events[-1].action, sink.events[-1].result) == (Action.DOWNLOAD, Result.OK)
     assert approvals.export(export_id).downloaded_count == 1
-    with pytest.raises(ApprovalDenied, match="exported to alice only"):
+    with pytest.raises(ApprovalDenied, match="not addressed to you") as refused:
         approvals.download(export_id, BOB)
+    assert "alice" not in str(refused.value)  # the person trying is not told who the recipient is (point 21)
     assert (sink.events[-1].action, sink.events[-1].result) == (Action.DOWNLOAD, Result.DENIED)
+    assert "exported to alice only" in (sink.events[-1].reason or "")  # the log says it
     clock.now += dt.timedelta(days=8)
     with pytest.raises(ExportExpired, match="expired"):
         approvals.download(export_id, ALICE)

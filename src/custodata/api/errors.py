@@ -17,12 +17,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from custodata.audit.events import Action, Result
 from custodata.audit.log import AuditDamagedError
 from custodata.errors import ConfigError, CryptoError, CustodataError, NotFoundError, StateError
 from custodata.identity.errors import AuthenticationError
 from custodata.service import AccessDenied
+from custodata.service import auth as auth_service
 
 log = logging.getLogger("custodata.api")
 
@@ -80,12 +83,47 @@ def _validation_fields(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+# what a refused request was trying to do, by its path (the audit action of the refusal)
+_PATH_ACTIONS: tuple[tuple[str, Action], ...] = (
+    ("/customers/search", Action.SEARCH), ("/unmask", Action.UNMASK), ("/lineage", Action.READ),
+    ("/customers/", Action.READ), ("/requests", Action.CHANGE_REQUEST), ("/people", Action.IDENTITY_CHANGE),
+    ("/policy", Action.POLICY_CHANGE), ("/audit", Action.AUDIT_QUERY), ("/alerts", Action.AUDIT_QUERY),
+)
+
+
+def _audit_invalid(request: Request, fields: list[dict[str, Any]]) -> None:
+    """A malformed request from a logged-in person is an audited refusal too (issue 10 point 21).
+
+    Schema validation runs before the route's dependencies, so the caller is found here from
+    the bearer token; an anonymous or expired one is not recorded (nobody to name).  The event
+    names the fields that were wrong, never the values sent.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    svc = getattr(request.app.state, "services", None)
+    if scheme.lower() != "bearer" or not token or len(token) > 512 or svc is None:
+        return
+    try:
+        caller = auth_service.authenticate(svc, token.strip(), source_address=request.client.host
+                                           if request.client else None)
+    except AuthenticationError:
+        return
+    path = request.url.path
+    route = request.scope.get("route")
+    action = next((a for key, a in _PATH_ACTIONS if key in path), Action.ADMIN)
+    svc.record(caller, action, Result.FAILED, reason="the request is not valid",
+               detail={"operation": f"{request.method} {getattr(route, 'path', 'unknown route')}",
+                       "fields": [".".join(f["loc"]) for f in fields][:20]})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the one shape."""
 
-    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 — registered for this type only
-        return error_response(422, "invalid", "the request is not valid: see fields", fields=_validation_fields(exc))
+        fields = _validation_fields(exc)
+        await run_in_threadpool(_audit_invalid, request, fields)
+        return error_response(422, "invalid", "the request is not valid: see fields", fields=fields)
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 — registered for this type only

@@ -134,9 +134,13 @@ class Approvals:
             reason=reason, detail=detail, at=self.clock().replace(tzinfo=dt.UTC),
         ))
 
-    def _deny(self, who: Subject, action: Action, req: Request | None, reason: str) -> ApprovalDenied:
+    def _deny(self, who: Subject, action: Action, req: Request | None, reason: str,
+              told: str | None = None) -> ApprovalDenied:
+        """Audit a refusal (``reason``) and return the error to raise, saying ``told`` when it must say less."""
         self._event(who, action, req, result=Result.DENIED, reason=reason)
-        return ApprovalDenied(reason)
+        refusal = ApprovalDenied(told or reason)
+        refusal.audited = True  # type: ignore[attr-defined]
+        return refusal
 
     def _check(self, who: Subject, permission: str, action: Action, req: Request | None) -> None:
         decision = self.authorize(who, permission)
@@ -404,7 +408,9 @@ class Approvals:
         ex = self.export(export_id)
         req = self.get(ex.request_id)
         if subject.person_id != ex.recipient:
-            raise self._deny(subject, Action.DOWNLOAD, req, f"{export_id} was exported to {ex.recipient} only")
+            # the log names the recipient; the person trying is told only that it is not theirs
+            raise self._deny(subject, Action.DOWNLOAD, req, f"{export_id} was exported to {ex.recipient} only",
+                             told=f"{export_id} is not addressed to you: only its recipient may download it")
         self._check(subject, "export.download", Action.DOWNLOAD, req)
         now = self.clock()
         problem = None

@@ -295,6 +295,7 @@ class Directory:
             check_separation(wanted)
         except SeparationOfDutiesError as exc:
             self._change(by, "person_created", pid, result=Result.DENIED, reason=str(exc), roles=list(wanted))
+            exc.audited = True  # type: ignore[attr-defined]
             raise
         now = self.now()
         start = _naive_utc(valid_from) if valid_from is not None else now
@@ -374,6 +375,7 @@ class Directory:
         if refusal is not None:
             self._change(by, "role_granted", person_id, result=Result.DENIED, reason=str(refusal), role=role,
                          **approval)
+            refusal.audited = True  # type: ignore[attr-defined]
             raise refusal
         self._change(by, "role_granted", person_id, role=role, **approval)
         return True

@@ -8,18 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from custodata.audit.events import Action, Result
-from custodata.service.context import Caller, Services
+from custodata.service.context import Caller, Services, audited, mark_audited
 
 # ---- people --------------------------------------------------------------------------------
 # Nothing here changes who may reach customer data on one person's word: roles and policies are
 # requests another person decides (:func:`custodata.service.governance.decide` applies them).
 
 
+@audited(Action.AUDIT_QUERY)
 def people(svc: Services, caller: Caller) -> list[Any]:
     svc.require(caller, "people.read", Action.IDENTITY_CHANGE)
-    return list(svc.directory.people())
+    found = list(svc.directory.people())
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "people", "returned": len(found)})
+    return found
 
 
+@audited(Action.IDENTITY_CHANGE)
 def create_person(svc: Services, caller: Caller, person_id: str, display_name: str, kind: str, branch: str, *,
                   password: str, roles: Sequence[str] = (), valid_to: dt.datetime | None = None) -> tuple[Any, Any]:
     """Create a person with a one-time password and no roles yet; the roles asked for become a request.
@@ -38,6 +42,7 @@ def create_person(svc: Services, caller: Caller, person_id: str, display_name: s
     except Exception as exc:
         svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=str(exc),
                    detail={"operation": "person_created", "person_id": person_id, "roles": wanted})
+        mark_audited(exc)
         raise
     person = svc.directory.create_person(person_id, display_name, kind, branch, password=password, roles=(),
                                          valid_to=valid_to, by=caller.person_id, must_change_password=True)
@@ -57,17 +62,20 @@ def _file_grant(svc: Services, caller: Caller, person_id: str, roles: Sequence[s
     except Exception as exc:
         svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=str(exc),
                    detail={"operation": "role_grant_requested", "person_id": person_id, "roles": list(roles)})
+        mark_audited(exc)
         raise
     return svc.approvals.submit(caller.principal, ROLE_GRANT_KIND, {"person_id": person_id, "roles": list(roles)},
                                 reason=reason)
 
 
+@audited(Action.IDENTITY_CHANGE)
 def set_status(svc: Services, caller: Caller, person_id: str, status: str, *, reason: str | None = None) -> Any:
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
     svc.directory.set_status(person_id, status, by=caller.person_id, reason=reason)
     return svc.directory.person(person_id)
 
 
+@audited(Action.IDENTITY_CHANGE)
 def grant_role(svc: Services, caller: Caller, person_id: str, role: str, *, reason: str | None = None) -> Any:
     """Ask for a role for someone else: the grant takes effect when a security officer approves it.
 
@@ -84,16 +92,18 @@ def grant_role(svc: Services, caller: Caller, person_id: str, role: str, *, reas
                    detail={"operation": "role_grant_requested", "person_id": person_id, "roles": [role]})
         from custodata.identity.errors import SeparationOfDutiesError
 
-        raise SeparationOfDutiesError(why)
+        raise mark_audited(SeparationOfDutiesError(why))
     return _file_grant(svc, caller, person_id, [role], reason=reason or f"grant {role} to {person_id}")
 
 
+@audited(Action.IDENTITY_CHANGE)
 def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any:
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
     svc.directory.revoke_role(person_id, role, by=caller.person_id)
     return svc.directory.person(person_id)
 
 
+@audited(Action.IDENTITY_CHANGE)
 def set_portfolio(svc: Services, caller: Caller, person_id: str, customer_ids: Sequence[str]) -> list[str]:
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
     svc.directory.set_portfolio(person_id, list(customer_ids), by=caller.person_id)
@@ -103,16 +113,23 @@ def set_portfolio(svc: Services, caller: Caller, person_id: str, customer_ids: S
 # ---- policies ------------------------------------------------------------------------------
 
 
+@audited(Action.POLICY_CHANGE)
 def policy_export(svc: Services, caller: Caller, version: int | None = None) -> str:
     svc.require(caller, "policy.read", Action.POLICY_CHANGE)
-    return svc.policies.export_yaml(version)
+    text = svc.policies.export_yaml(version)
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "policy", "version": version})
+    return text
 
 
+@audited(Action.POLICY_CHANGE)
 def policy_history(svc: Services, caller: Caller) -> list[Any]:
     svc.require(caller, "policy.read", Action.POLICY_CHANGE)
-    return list(svc.policies.history())
+    found = list(svc.policies.history())
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "policy_history", "returned": len(found)})
+    return found
 
 
+@audited(Action.POLICY_CHANGE)
 def policy_import(svc: Services, caller: Caller, text: str, *, comment: str) -> Any:
     """File a policy version for another security officer to approve; returns the pending request.
 
@@ -143,14 +160,19 @@ def policy_import(svc: Services, caller: Caller, text: str, *, comment: str) -> 
         "widens": widens, "narrows": narrows}, reason=comment.strip())
 
 
+@audited(Action.POLICY_CHANGE)
 def policy_explain(svc: Services, caller: Caller, role: str, field: str, purpose: str | None = None) -> str:
     svc.require(caller, "policy.read", Action.POLICY_CHANGE)
-    return svc.engine.explain_field(field, role, purpose)
+    explained = svc.engine.explain_field(field, role, purpose)
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "policy_explain", "role": role, "field": field,
+                                                    "purpose": purpose})
+    return explained
 
 
 # ---- audit ---------------------------------------------------------------------------------
 
 
+@audited(Action.AUDIT_QUERY)
 def audit_query(svc: Services, caller: Caller, *, actor: str | None = None, customer_id: str | None = None,
                 action: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
                 limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Any]:
@@ -162,6 +184,7 @@ def audit_query(svc: Services, caller: Caller, *, actor: str | None = None, cust
     return list(events)
 
 
+@audited(Action.AUDIT_VERIFY)
 def audit_verify(svc: Services, caller: Caller) -> Any:
     from custodata.audit.verify import verify
 
@@ -173,6 +196,7 @@ def audit_verify(svc: Services, caller: Caller) -> Any:
     return report
 
 
+@audited(Action.AUDIT_QUERY)
 def audit_export(svc: Services, caller: Caller, path: Path, *, fmt: str = "jsonl", **filters: Any) -> int:
     svc.require(caller, "audit.export", Action.AUDIT_QUERY)
     n: int = svc.audit.export(path, fmt=fmt, **filters)
@@ -183,9 +207,12 @@ def audit_export(svc: Services, caller: Caller, path: Path, *, fmt: str = "jsonl
 # ---- catalogue -----------------------------------------------------------------------------
 
 
+@audited(Action.ADMIN)
 def catalogue(svc: Services, caller: Caller) -> list[dict[str, Any]]:
     from custodata.classification.catalogue import Catalogue
 
     svc.require(caller, "catalogue.read", Action.ADMIN)
     with Catalogue(svc.ops.url) as cat:
-        return [e.to_dict() for e in cat.entries()]
+        entries = [e.to_dict() for e in cat.entries()]
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "catalogue", "returned": len(entries)})
+    return entries

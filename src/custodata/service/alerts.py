@@ -12,13 +12,14 @@ from typing import Any
 from custodata.access.actions import ALERTS_READ, ALERTS_TRIAGE
 from custodata.audit.events import Action, Result
 from custodata.monitoring.store import AlertStore, StoredAlert
-from custodata.service.context import AccessDenied, Caller, Services
+from custodata.service.context import AccessDenied, Caller, Services, audited
 
 
 def _store(svc: Services) -> AlertStore:
     return AlertStore(svc.ops, svc.audit, clock=svc.clock)
 
 
+@audited(Action.AUDIT_QUERY)
 def list_alerts(svc: Services, caller: Caller, *, status: str | None = None, severity: str | None = None,
                 actor: str | None = None, limit: int = 100) -> list[StoredAlert]:
     """Matching alerts, newest first."""
@@ -35,6 +36,7 @@ def counts(svc: Services, caller: Caller, *, status: str | None = "open") -> dic
     return _store(svc).counts(status=status)
 
 
+@audited(Action.AUDIT_QUERY)
 def get(svc: Services, caller: Caller, alert_id: str) -> StoredAlert:
     svc.require(caller, ALERTS_READ, Action.AUDIT_QUERY)
     alert = _store(svc).get(alert_id)
@@ -42,6 +44,7 @@ def get(svc: Services, caller: Caller, alert_id: str) -> StoredAlert:
     return alert
 
 
+@audited(Action.ADMIN)
 def triage(svc: Services, caller: Caller, alert_id: str, *, status: str, note: str) -> StoredAlert:
     """Acknowledge, mark a false positive (fed back to the monitor's baseline) or escalate."""
     svc.require(caller, ALERTS_TRIAGE, Action.ADMIN)
@@ -50,7 +53,7 @@ def triage(svc: Services, caller: Caller, alert_id: str, *, status: str, note: s
         why = "separation of duties: nobody triages an alert about themselves"
         svc.record(caller, Action.ADMIN, Result.DENIED, reason=why,
                    detail={"operation": "alert_triage", "alert_id": alert_id})
-        raise AccessDenied(why)
+        raise AccessDenied(why)  # recorded just above
     return store.triage(alert_id, by=caller.person_id, status=status, note=note, role=caller.role,
                               source_address=caller.source_address)
 

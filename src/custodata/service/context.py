@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from custodata.audit.events import Action, AuditEvent, Result
 from custodata.errors import CustodataError
@@ -29,11 +31,59 @@ if TYPE_CHECKING:
 
 
 class AccessDenied(CustodataError):
-    """Refused by policy; carries the decision so the caller can explain it."""
+    """Refused by policy; carries the decision so the caller can explain it (always audited before it is raised)."""
+
+    audited = True
 
     def __init__(self, message: str, decision: AccessDecision | None = None) -> None:
         super().__init__(message)
         self.decision = decision
+
+
+# Identifiers a refusal message may quote (an invalid ID number, a mobile, an e-mail): never into the log.
+_QUOTED_VALUE = re.compile(r"[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*|[^\s'\"@]+@[^\s'\"]+")
+# custodata's own ids (customers, requests, exports, jobs) name no person and stay readable
+_OUR_ID = re.compile(r"C\d{9}|(?:CR|EX|JOB|AL)-[0-9A-Za-z-]+")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The refusal as the audit log keeps it: the message with any quoted value cut out, bounded."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _QUOTED_VALUE.sub(lambda m: m.group(0) if _OUR_ID.fullmatch(m.group(0)) else "…", text)[:300]
+
+
+def mark_audited(exc: BaseException) -> BaseException:
+    """Say that the refusal ``exc`` has its audit event already (so :func:`audited` adds none)."""
+    exc.audited = True  # type: ignore[attr-defined]
+    return exc
+
+
+def audited(action: Action, **detail: Any) -> Callable[[_F], _F]:
+    """Every refusal of a service operation leaves an audit event, not only the policy's.
+
+    Invalid search criteria, a field that does not exist, a malformed change, a request
+    that is not there: each of these is someone trying something, and an insider probing
+    the service learns from them.  A refusal that has its event already (policy denials,
+    maker-checker refusals) is passed on as it is; any other is recorded as ``failed``
+    with its reason, values quoted in it cut out.
+    """
+
+    def wrap(func: _F) -> _F:
+        @functools.wraps(func)
+        def run(svc: Services, caller: Caller, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(svc, caller, *args, **kwargs)
+            except (CustodataError, ValueError, LookupError) as exc:
+                if not getattr(exc, "audited", False):
+                    svc.record(caller, action, Result.FAILED, reason=refusal_reason(exc),
+                               detail={"operation": func.__name__, **detail})
+                    mark_audited(exc)
+                raise
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)

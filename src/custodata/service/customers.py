@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from custodata.access.limits import Allowance, give_back, local_day, local_minute, take
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
-from custodata.service.context import AccessDenied, Caller, Services
+from custodata.service.context import AccessDenied, Caller, Services, audited
 from custodata.view import mask_view
 
 if TYPE_CHECKING:
@@ -165,6 +165,7 @@ def _related_in_scope(svc: Services, caller: Caller, relationships: list[dict[st
     return kept
 
 
+@audited(Action.READ)
 def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
     """The customer's 360° view as the caller may see it.
 
@@ -276,6 +277,7 @@ def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fie
     return stated, "; ".join(dict.fromkeys(reasons)), miss_day
 
 
+@audited(Action.SEARCH)
 def search(svc: Services, caller: Caller, *, name: str | None = None, id_number: str | None = None,
            mobile: str | None = None, customer_id: str | None = None, purpose: str | None = None,
            limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
@@ -327,6 +329,7 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
     return shown
 
 
+@audited(Action.UNMASK)
 def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpose: str | None) -> dict[str, Any]:
     """One field of one customer in plain, for a stated purpose; logged as such."""
     svc.require(caller, "customer.unmask", Action.UNMASK, customer_ids=[customer_id], purpose=purpose)
@@ -353,6 +356,7 @@ def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpo
     return {"customer_id": current, "field": field, "value": full["profile"][field], "purpose": purpose}
 
 
+@audited(Action.READ)
 def lineage(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
     """Which source records made this customer, masked like the view."""
     svc.require(caller, "customer.lineage", Action.READ, customer_ids=[customer_id], purpose=purpose)
