@@ -91,6 +91,7 @@ class Pipeline:
     config: ResolutionConfig
     rules: TagRules
     threads: int | None = None
+    ops_url: str | None = None  # the operational store served from; default CUSTODATA_DB_URL, else OUT's SQLite
 
     @classmethod
     def create(
@@ -306,7 +307,7 @@ class Pipeline:
         from custodata.ops.store import open_ops
         from custodata.serving.publish import publish_served
 
-        ops = open_ops(out_dir=self.out_dir)
+        ops = open_ops(self.ops_url, out_dir=self.out_dir)
         try:
             served = publish_served(store, ops, run_id=run_id, progress=progress)
         finally:
@@ -318,7 +319,7 @@ class Pipeline:
         from custodata.ops.store import open_ops
         from custodata.serving.publish import sync_served_keys
 
-        ops = open_ops(out_dir=self.out_dir)
+        ops = open_ops(self.ops_url, out_dir=self.out_dir)
         try:
             sync_served_keys(store, ops)
         finally:
