@@ -23,7 +23,7 @@ from custodata.audit.canonical import at_text, canonical, entry_hash, purge_mess
 from custodata.audit.events import Action, AuditEvent
 from custodata.audit.log import DAMAGED_SCENARIO, AuditDamagedError, AuditLog
 from custodata.audit.retention import settings
-from custodata.audit.signing import CheckpointSigner
+from custodata.audit.signing import CheckpointSigner, default_key_path
 from custodata.audit.verify import rebuild_customer_index, verify
 from custodata.errors import ConfigError, StateError
 from custodata.ops import OpsStore, open_ops
@@ -415,7 +415,7 @@ def test_cli_verify_warns_loudly_without_a_trust_anchor_and_uses_one_when_pinned
     url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
     store = open_ops(url)
     AuditLog.for_out_dir(store, out, settings(checkpoint_every=5)).append_many(_events(12))
-    key_path = out / "keys" / "audit-signing.pem"
+    key_path = default_key_path(out)
     auditors = tmp_path / "auditors.pem"
     anchored = CliRunner().invoke(cli, ["audit", "anchor", str(auditors), "--out", str(out)])
     assert anchored.exit_code == 0, anchored.output

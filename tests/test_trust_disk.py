@@ -178,6 +178,11 @@ def test_the_default_key_folder_is_outside_the_data_folder(tmp_path: Path, own_k
     assert _mode(tmp_path / "out.keys") == 0o700 and _mode(tmp_path / "out.keys" / "kek.json") == 0o600
     # relative data folders resolve to a sibling folder too (`make demo`: out/ and out.keys/)
     assert default_key_dir(Path("out")) == Path.cwd() / "out.keys"
+    # the audit signing key too: whoever holds a copy of out/ cannot re-sign the log with it
+    from custodata.audit.signing import CheckpointSigner
+
+    signer = CheckpointSigner.for_out_dir(out)
+    assert signer.path == tmp_path / "out.keys" / "audit-signing.pem" and not (out / "keys").exists()
 
 
 def test_an_old_key_file_inside_the_data_folder_is_kept_with_a_loud_warning(

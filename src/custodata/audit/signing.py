@@ -24,8 +24,19 @@ KEY_ENV = "CUSTODATA_AUDIT_KEY"
 
 
 def default_key_path(out_dir: Path) -> Path:
-    """``CUSTODATA_AUDIT_KEY`` if set, else ``OUT/keys/audit-signing.pem``."""
-    return Path(os.environ.get(KEY_ENV) or out_dir / "keys" / "audit-signing.pem")
+    """``CUSTODATA_AUDIT_KEY`` if set, else ``audit-signing.pem`` in the key folder beside the data.
+
+    Not in the data folder: whoever copies or rewrites ``out/`` should not hold the key that
+    signs the log too.  A deployment of an older version keeps ``OUT/keys/audit-signing.pem``
+    where it is (its checkpoints are signed with it).
+    """
+    configured = os.environ.get(KEY_ENV)
+    if configured:
+        return Path(configured)
+    from custodata.crypto.kek import default_key_dir
+
+    old = out_dir / "keys" / "audit-signing.pem"
+    return old if old.exists() else default_key_dir(out_dir) / "audit-signing.pem"
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

@@ -120,7 +120,7 @@ class Services:
 
     @cached_property
     def signer(self) -> CheckpointSigner:
-        """The audit checkpoint key (``CUSTODATA_AUDIT_KEY`` or OUT/keys/audit-signing.pem)."""
+        """The audit checkpoint key (``CUSTODATA_AUDIT_KEY``, else in the key folder beside ``out``)."""
         from custodata.audit.signing import CheckpointSigner
 
         return CheckpointSigner.for_out_dir(self.out_dir)
