@@ -84,18 +84,21 @@ CASES: list[tuple[str, dict[str, Any], object, object]] = [
     ("plain", {}, 42, 42),
     ("plain", {}, None, None),
     # name
-    ("name", {}, "张伟", "张*"),
+    # a fixed two mask characters whatever the length: the mask does not tell how long the name is
+    ("name", {}, "张伟", "张**"),
     ("name", {}, "张三丰", "张**"),
-    ("name", {}, "欧阳锋", "欧阳*"),
+    ("name", {}, "欧阳锋", "欧阳**"),
     ("name", {}, "司马相如", "司马**"),
-    ("name", {}, "欧阳", "欧*"),  # nothing but a compound surname: keep one character
-    ("name", {}, "张", "*"),
-    ("name", {}, "張 偉", "张*"),  # traditional, spaced: normalised first
-    ("name", {}, "ZHANG WEI", "Z********"),
-    ("name", {}, "Li Lei", "L*****"),
-    ("name", {}, "阿依古丽·买买提", "阿*******"),
-    ("name", {"show": "last_char"}, "张伟", "*伟"),
-    ("name", {"mask_length": 2}, "欧阳锋", "欧阳**"),
+    ("name", {}, "欧阳", "欧**"),  # nothing but a compound surname: keep one character
+    ("name", {}, "张", "**"),
+    ("name", {}, "張 偉", "张**"),  # traditional, spaced: normalised first
+    ("name", {}, "ZHANG WEI", "Z**"),
+    ("name", {}, "Li Lei", "L**"),
+    ("name", {}, "阿依古丽·买买提", "阿**"),
+    ("name", {"show": "last_char"}, "张伟", "**伟"),
+    ("name", {"mask_length": 3}, "欧阳锋", "欧阳***"),
+    ("name", {"mask_length": None}, "张三丰", "张**"),
+    ("name", {"mask_length": None}, "甘露", "甘*"),  # a policy may ask for one per character
     ("name", {}, "", ""),
     ("name", {}, None, None),
     # email
@@ -268,7 +271,7 @@ def test_display_functions() -> None:
     assert mask_id(ID) == ID[:6] + "*" * 8 + ID[-4:]
     assert mask_mobile("13812345678") == "138****5678"
     assert mask_keep("6222021234567890", 6, 4) == "622202******7890"
-    assert mask_name("欧阳锋") == "欧阳*"
+    assert mask_name("欧阳锋") == "欧阳**"
     assert mask_address("广东省深圳市南山区科技园路1号") == "广东省深圳市南山区****"
     assert mask_address("广东省深圳市南山区科技园路1号", level="city") == "广东省深圳市****"
     assert mask_address("深圳南山区科技园路1号", keep=5) == "广东省深圳****"  # capped display

@@ -64,3 +64,14 @@ def test_outside_a_policy_addresses_become_a_label() -> None:
     kept = redact_identifiers("寄到北京市朝阳区建国路5号", FreeTextParams(address="district"))
     assert kept == "寄到北京市朝阳区[详细地址]"
     assert redact_identifiers("我不知道路怎么走") == "我不知道路怎么走"
+
+
+def test_masked_names_do_not_tell_their_length() -> None:
+    """Stops reading a name's length off its mask (甘** vs 甘*, G********* for a ten-letter name): with the
+    family name and the branch known, the length narrows a customer down (issue 10 point 4)."""
+    from custodata.masking.operators import get_operator
+
+    name = get_operator("name")
+    masks = {name.operate(n, {}) for n in ("甘露", "甘露露", "甘小露露")}
+    assert masks == {"甘**"}
+    assert {name.operate(n, {}) for n in ("Gan", "Gan Lulu Lu")} == {"G**"}

@@ -202,18 +202,28 @@ def keep_chars(text: str, first: int, last: int, char: str = MASK, mask_length: 
 NameShown = Literal["family_name", "last_char"]
 
 
-def mask_name_text(text: str, show: NameShown = "family_name", char: str = MASK, mask_length: int | None = None) -> str:
+NAME_MASK_LENGTH = 2
+
+
+def mask_name_text(text: str, show: NameShown = "family_name", char: str = MASK,
+                   mask_length: int | None = NAME_MASK_LENGTH) -> str:
     """Chinese names keep the family name (compound surnames too); others their first letter.
 
     The name is normalised first (spaces, traditional characters, case), so
     ``張 偉`` and ``张伟`` mask the same.  A name that is nothing but its
-    family name (欧阳) keeps only its first character.
+    family name (欧阳) keeps only its first character.  The hidden part is a fixed
+    number of mask characters by default (``甘**`` for 甘露 and 甘露露 alike,
+    ``G**`` for any Latin name), so the mask does not tell the name's length;
+    ``mask_length: null`` in a policy shows one mask character per hidden one.
     """
+    if not text.strip():
+        return text
     name = normalise_name(text)
+    width = mask_length or NAME_MASK_LENGTH
     if name is None:
-        return char * len(text)
+        return char * width
     if len(name) == 1:
-        return char
+        return char * width
     if show == "last_char":
         kept_head, kept_tail = "", name[-1]
     else:
@@ -644,10 +654,12 @@ class EmailOperator(Operator[EmailParams]):
 
 class NameParams(OperatorParams):
     show: Literal["family_name", "last_char"] = Field(
-        default="family_name", description="family_name: 张* / 欧阳**; last_char: **伟 (some apps show this instead)"
+        default="family_name", description="family_name: 张** / 欧阳**; last_char: **伟 (some apps show this instead)"
     )
     char: str = MaskChar
-    mask_length: int | None = MaskLength
+    mask_length: int | None = Field(
+        default=NAME_MASK_LENGTH, ge=1, le=32,
+        description="mask characters for the hidden part, fixed so the name's length is hidden; null: one per character")
 
 
 class NameOperator(Operator[NameParams]):
