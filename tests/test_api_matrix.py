@@ -50,6 +50,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "mine": EVERYONE,
     "approve_export": frozenset({SO}),
     "reject_change": frozenset({ST}),
+    "job_get": frozenset({FD, ST}),                             # the maker, the checker (a steward)
+    "job_retry": frozenset({ST}),                               # the checker or a steward, never the maker
     "download_export": frozenset({MK}),                         # only the recipient
     "audit_events": frozenset({SO, AU}),
     "audit_verify": frozenset({AU}),
@@ -85,6 +87,7 @@ class Api:
     client: TestClient
     tokens: dict[str, str] = field(default_factory=dict)
     export_id: str = ""
+    job_ref: tuple[int, str] | None = None
 
     def person(self, role: str) -> str:
         return self.dep.logins[role].person_id
@@ -130,6 +133,20 @@ class Api:
             detected_at=start + dt.timedelta(minutes=30))
         AlertStore(self.svc.ops, self.svc.audit).save([alert])
         return alert.alert_id
+
+    def job(self) -> tuple[int, str]:
+        """A failed job (and its request): an unmerge the front desk asked for, approved by the steward.
+
+        It can only fail if applied (the customer was made by no merge), so the shared store is safe.
+        """
+        if not self.job_ref:
+            request_id = self.file_request(FD, "unmerge", {"customer_id": self.dep.sample["in_branch"]})
+            r = self.client.post(f"/api/v1/requests/{request_id}/approve", headers=self.headers(ST),
+                                 json={"note": "matrix unmerge"})
+            assert r.status_code == 202, r.text
+            self.job_ref = (int(r.json()["job"]["job_id"]), request_id)
+            _fail(self, self.job_ref[0])
+        return self.job_ref
 
     def change_payload(self) -> dict[str, Any]:
         return {"customer_id": self.dep.sample["in_branch"], "field": "email", "value": "li.ming@163.com"}
@@ -186,6 +203,25 @@ def _reject(api: Api, role: str) -> httpx.Response:
                            json={"note": "matrix rejection"})
 
 
+def _fail(api: Api, job_id: int) -> None:
+    """Mark the job failed, as a worker would (no worker runs on the shared deployment)."""
+    from custodata.jobs.tables import job
+
+    with api.svc.ops.begin() as con:
+        con.execute(job.update().where(job.c.id == job_id).values(state="failed", error="matrix failure"))
+    assert api.job_ref is not None
+    request_id = api.job_ref[1]
+    if api.svc.approvals.get(request_id).status == "approved":
+        api.svc.approvals.mark_failed(request_id, "matrix failure")
+
+
+def _retry(api: Api, role: str) -> httpx.Response:
+    job_id, _ = api.job()
+    response = api.client.post(f"/api/v1/jobs/{job_id}/retry", headers=api.headers(role))
+    _fail(api, job_id)  # failed again, for the next role
+    return response
+
+
 def _download(api: Api, role: str, export_id: str) -> httpx.Response:
     return api.client.get(f"/api/v1/exports/{export_id}/download", headers=api.headers(role))
 
@@ -213,6 +249,8 @@ CALLS: dict[str, Call] = {
     "mine": _get("/api/v1/requests/mine"),
     "approve_export": _approve,
     "reject_change": _reject,
+    "job_get": lambda api, role: api.client.get(f"/api/v1/jobs/{api.job()[0]}", headers=api.headers(role)),
+    "job_retry": _retry,
     "audit_events": _get("/api/v1/audit/events", limit=5),
     "audit_verify": _get("/api/v1/audit/verify"),
     "audit_export": _get("/api/v1/audit/export", format="jsonl"),

@@ -11,7 +11,7 @@ from custodata.cli.app import app
 
 runner = CliRunner()
 MINI = Path(__file__).parent / "fixtures" / "mini"
-COMMANDS = ("generate", "run", "show", "match", "merge", "unmerge", "quarantine", "dedupe", "demo")
+COMMANDS = ("generate", "run", "show", "match", "merge", "unmerge", "quarantine", "dedupe", "demo", "worker")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

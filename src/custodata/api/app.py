@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI
 
 from custodata import __version__
-from custodata.api import alerts, audit, customers, docs, errors, people, policy, requests, session, system
+from custodata.api import alerts, audit, customers, docs, errors, jobs, people, policy, requests, session, system
 from custodata.api.proxies import TrustedProxyMiddleware
 from custodata.api.schemas import ErrorOut
 from custodata.api.security import SecurityMiddleware, quiet_access_log
@@ -77,11 +77,29 @@ def _bounded_threads(inner: Lifespan | None) -> Lifespan:
     return lifespan
 
 
-def create_app(services: Services, *, monitor: bool = False, settings: WebSettings | None = None) -> FastAPI:
+def _together(*lifespans: Lifespan | None) -> Lifespan | None:
+    """The given lifespans nested (the first outermost); None when none is given."""
+    chosen = [ls for ls in lifespans if ls is not None]
+    if len(chosen) <= 1:
+        return chosen[0] if chosen else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for inner in chosen:
+                await stack.enter_async_context(inner(app))
+            yield
+
+    return lifespan
+
+
+def create_app(services: Services, *, monitor: bool = False, worker: bool = False,
+               settings: WebSettings | None = None) -> FastAPI:
     """The application bound to one set of services (one per process).
 
     ``monitor`` runs the live insider-leak monitor in a background thread for
-    the application's lifetime (one per deployment; tests call it by hand).
+    the application's lifetime (one per deployment; tests call it by hand);
+    ``worker`` likewise runs the job worker that applies approved changes.
     ``settings`` (default: none trusted, cookies without ``Secure``) must be the
     same for every process of a deployment; the console's key comes from the
     services' key folder, so processes over one output folder share it.
@@ -97,11 +115,12 @@ def create_app(services: Services, *, monitor: bool = False, settings: WebSettin
         openapi_url="/api/openapi.json",
         docs_url=None,  # served below from local assets
         redoc_url=None,
-        lifespan=_bounded_threads(alerts.monitor_lifespan(services) if monitor else None),
+        lifespan=_bounded_threads(_together(alerts.monitor_lifespan(services) if monitor else None,
+                                            jobs.worker_lifespan(services) if worker else None)),
     )
     app.state.services = services
     errors.install(app)
-    for module in (session, customers, requests, audit, policy, people, alerts, system):
+    for module in (session, customers, requests, jobs, audit, policy, people, alerts, system):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     docs.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
     app.add_middleware(SecurityMiddleware)
@@ -134,4 +153,4 @@ def create_app_from_env() -> FastAPI:
     """
     out = Path(os.environ.get(OUT_ENV, "out"))
     settings = WebSettings.from_env()
-    return create_app(Services.open(out), settings=settings)
+    return create_app(Services.open(out), worker=True, settings=settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import FileResponse
 
 from custodata.api.deps import CallerDep, ServicesDep
@@ -36,10 +36,17 @@ def mine(caller: CallerDep, svc: ServicesDep) -> list[dict[str, Any]]:
     return [public(r) for r in governance.mine(svc, caller)]
 
 
-@router.post("/requests/{request_id}/approve", response_model=dict[str, Any])
-def approve(request_id: RequestId, body: DecisionIn, caller: CallerDep, svc: ServicesDep) -> dict[str, Any]:
-    """Approve: a change is applied at once, an export is produced for the requester."""
-    result: dict[str, Any] = public(governance.decide(svc, caller, request_id, approve=True, note=body.note))
+@router.post("/requests/{request_id}/approve", response_model=dict[str, Any],
+             responses={202: {"description": "a change: approved and queued; follow its job at /jobs/{job_id}"}})
+def approve(request_id: RequestId, body: DecisionIn, caller: CallerDep, svc: ServicesDep,
+            response: Response) -> dict[str, Any]:
+    """Approve: a change is queued as a job (202, with the job), an export is produced for the requester."""
+    decided = governance.decide(svc, caller, request_id, approve=True, note=body.note)
+    if isinstance(decided, governance.Queued):
+        response.status_code = 202
+        queued: dict[str, Any] = {**public(decided.request), "job": public(decided.job.summary())}
+        return queued
+    result: dict[str, Any] = public(decided)
     return result
 
 

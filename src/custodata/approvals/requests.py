@@ -183,12 +183,17 @@ class Approvals:
             raise NotFoundError(f"no request {request_id}")
         return Request.from_row(row)
 
-    def list_requests(self, *, status: str | None = None, maker: str | None = None, limit: int = 200) -> list[Request]:
+    def list_requests(self, *, status: str | None = None, maker: str | None = None, checker: str | None = None,
+                      kinds: tuple[str, ...] | None = None, limit: int = 200) -> list[Request]:
         q = sa.select(change_request).order_by(change_request.c.created_at.desc()).limit(limit)
         if status:
             q = q.where(change_request.c.status == status)
         if maker:
             q = q.where(change_request.c.maker == maker)
+        if checker:
+            q = q.where(change_request.c.checker == checker)
+        if kinds:
+            q = q.where(change_request.c.kind.in_(kinds))
         with self.store.read() as con:
             return [Request.from_row(r) for r in con.execute(q)]
 
@@ -321,10 +326,31 @@ class Approvals:
             self._event(by, Action.EDIT, failed, result=Result.FAILED, reason=message,
                         detail={"maker": req.maker, "checker": req.checker})
             raise
-        applied = self.mark_applied(request_id, {"result": outcome})
-        self._event(by, Action.EDIT, applied, detail={"maker": req.maker, "checker": req.checker,
-                                                       "result": outcome})
+        return self.confirm_applied(req, outcome, by=by)
+
+    def confirm_applied(self, request: RequestRef, outcome: list[str], *, by: Subject | None = None,
+                        resumed: bool = False) -> Request:
+        """Record an approved change as applied (``resumed``: found already in the batch store after a crash)."""
+        req = self.get(request)
+        who = by or _Actor(req.checker or "-", req.checker_role or "-")
+        result: dict[str, Any] = {"result": outcome, **({"resumed": True} if resumed else {})}
+        applied = self.mark_applied(req.request_id, result)
+        self._event(who, Action.EDIT, applied, detail={"maker": req.maker, "checker": req.checker, **result})
         return applied
+
+    def reopen(self, request: RequestRef, by: Subject) -> Request:
+        """Put a change whose application failed back to approved, to be tried again (its job is retried)."""
+        request_id = self._ref(request)
+        with self.store.begin() as con:
+            req = self._locked(con, request_id)
+            if req.kind not in CHANGE_KINDS:
+                raise InvalidRequest(f"{request_id} is a {req.kind} request: only changes are retried")
+            if req.status not in ("failed", "approved"):
+                raise RequestStateError(f"{request_id} is {req.status}: only a change that failed is tried again")
+            if req.status == "failed":
+                self._set(con, request_id, status="approved", result=None)
+        self._event(by, Action.APPROVE, req, detail={"retry": True, "previous": req.result or {}})
+        return self.get(request_id)
 
     def apply_trust(self, request: RequestRef, *, directory: Granter, policies: PolicyImporter,
                     by: Subject | None = None) -> Request:

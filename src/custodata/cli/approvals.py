@@ -160,21 +160,35 @@ def _decide(request_id: str, person_id: str, role: str, note: str, out: Path, db
             if approve:
                 console.print("the export is produced by the service for its maker (masked for them, watermarked)")
             return
-        if not apply:
-            console.print("not applied yet (--no-apply)")
+        if decided.kind not in ("edit_field", "merge", "unmerge"):
+            console.print("a role grant or policy import is carried out by the service: decide it in the console")
             return
-        from custodata.pipeline import Pipeline
+        from custodata.jobs.queue import JobQueue
+        from custodata.jobs.worker import PipelineChanges, Worker
 
+        queue = JobQueue(store)
+        job = queue.enqueue(decided.request_id)  # applied by the one worker, in order, like the service's
+        if not apply:
+            console.print(f"queued as job {job.id}; `custodata worker --out {out}` (or the server) applies it")
+            return
         if not (out / "custodata.duckdb").exists():
             raise CustodataError(f"no custodata store in {out} to apply the change to")
-        applied = approvals.apply_change(decided, Pipeline.create(out), by=checker)
-        console.print(f"{applied.request_id}: {applied.status} — {json.dumps(applied.result, ensure_ascii=False)}")
+        Worker(queue, approvals, PipelineChanges(out, ops_url=store.url)).drain()
+        job, applied = queue.get(job.id), approvals.get(decided.request_id)
+        if job.state in ("queued", "running"):
+            console.print(f"job {job.id} is {job.state}: another worker holds the queue and applies it in turn")
+            return
+        result = json.dumps(applied.result, ensure_ascii=False) if applied.result else job.error or ""
+        console.print(f"{applied.request_id}: {applied.status} (job {job.id} {job.state}) — {result}")
+        if job.state == "failed":
+            raise CustodataError(f"job {job.id} failed: {job.error}; retry with `custodata worker --retry {job.id}`")
 
 
 @approvals_app.command("approve")
 def approve(
     request_id: RequestArg, person_id: AsOpt, role: RoleOpt, note: NoteOpt,
-    apply: Annotated[bool, typer.Option(help="Carry out an approved change at once.")] = True,
+    apply: Annotated[bool, typer.Option(help="Carry out an approved change at once (its job, and any queued "
+                                             "before it).")] = True,
     out: OutOpt = Path("out"), db: DbOpt = None, password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Approve someone else's request (and carry out a change at once); the checker signs in."""

@@ -60,7 +60,8 @@ def serve(out: OutOpt = Path("out"), db: DbOpt = None, host: HostOpt = "127.0.0.
     """Serve the API (spec at /api/openapi.json, docs at /api/docs) and the web console.
 
     With one worker the live insider-leak monitor runs inside the server; with several,
-    run ``custodata alerts watch`` once beside them.
+    run ``custodata alerts watch`` once beside them.  Every process also runs the job
+    worker that applies approved changes (one job at a time across all of them).
     """
     import uvicorn
 
@@ -80,7 +81,8 @@ def serve(out: OutOpt = Path("out"), db: DbOpt = None, host: HostOpt = "127.0.0.
         console_key(out)  # one key for every worker, created before any of them starts
         base = _display_url(host, port, tls=ssl_certfile is not None)
         if workers == 1:
-            application = create_app(Services.open(out, url=url), monitor=True, settings=settings)  # migrations here
+            application = create_app(Services.open(out, url=url), monitor=True, worker=True,
+                                     settings=settings)  # migrations here
         console.print(f"console   {base}/")
         console.print(f"API docs  {base}/api/docs")
         console.print(f"OpenAPI   {base}/api/openapi.json")

@@ -1,4 +1,4 @@
-"""The approvals inbox (maker-checker): decide others' requests, follow one's own, fetch approved exports."""
+"""The approvals inbox (maker-checker): decide others' requests, follow one's own and their jobs, fetch exports."""
 
 # No `from __future__ import annotations`: FastAPI must evaluate the Depends(console.…) annotations
 # of the route functions, which refer to a local of routes().
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import FileResponse
 
 from custodata.console.web import Console, Ctx, route_class
-from custodata.service import governance
+from custodata.service import governance, jobs
 
 
 def routes(console: Console) -> APIRouter:
@@ -21,8 +21,11 @@ def routes(console: Console) -> APIRouter:
         may_request = ctx.can("change.request", "export.request", "people.write", "policy.write")
         inbox = governance.inbox(ctx.svc, ctx.me) if may_decide else []
         mine = governance.mine(ctx.svc, ctx.me) if may_request else []
-        return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, may_decide=may_decide,
-                              may_request=may_request, notice=notice)
+        decided = governance.decided_changes(ctx.svc, ctx.me) if may_decide else []
+        job_of = jobs.jobs_of(ctx.svc, [*inbox, *mine, *decided])
+        decided = [r for r in decided if r.request_id in job_of]  # approved ones: rejected have no job
+        return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, decided=decided, job_of=job_of,
+                              may_decide=may_decide, may_request=may_request, notice=notice)
 
     @router.get("/approvals")
     def approvals(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
@@ -36,9 +39,17 @@ def routes(console: Console) -> APIRouter:
         note = ctx.field("note")
         if not note:
             raise ValueError("a decision needs a note")
-        governance.decide(ctx.svc, ctx.me, request_id, approve=verdict == "approve", note=note)
+        decided = governance.decide(ctx.svc, ctx.me, request_id, approve=verdict == "approve", note=note)
         word = ctx.t("approvals.verdict.approved" if verdict == "approve" else "approvals.verdict.rejected")
-        return page(ctx, ctx.t("approvals.decided", id=request_id, verdict=word))
+        notice = ctx.t("approvals.decided", id=request_id, verdict=word)
+        if isinstance(decided, governance.Queued):
+            notice += " " + ctx.t("approvals.queued", job=decided.job.id)
+        return page(ctx, notice)
+
+    @router.post("/jobs/{job_id}/retry")
+    def retry(ctx: Annotated[Ctx, Depends(console.post)], job_id: int) -> Response:
+        job = jobs.retry_job(ctx.svc, ctx.me, job_id)
+        return page(ctx, ctx.t("approvals.retried", job=job.id, id=job.request_id))
 
     @router.get("/exports/{export_id}")
     def download(ctx: Annotated[Ctx, Depends(console.page)], export_id: str) -> Response:

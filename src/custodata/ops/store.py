@@ -32,6 +32,7 @@ TABLE_MODULES = (
     "custodata.serving.tables",
     "custodata.approvals.tables",
     "custodata.monitoring.tables",
+    "custodata.jobs.tables",
 )
 
 

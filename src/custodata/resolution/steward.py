@@ -232,3 +232,29 @@ def apply_corrections(con: duckdb.DuckDBPyConnection) -> str:
             f"FROM _corrected c WHERE c.customer_id = g.customer_id AND c.field = '{f}'"
         )
     return "_corrected"
+
+
+# --- was a request already carried out? ----------------------------------------------------------
+
+
+def request_applied(con: duckdb.DuckDBPyConnection, request_id: str, kind: str) -> bool:
+    """Whether the batch store already holds the change of maker-checker request ``request_id``.
+
+    A worker that died after the store committed a change but before the operational
+    store recorded it would otherwise apply it twice on its next try.  A correction
+    keeps its request id; the pins of a merge or unmerge name it in their cause
+    (``merge #7: CR-…: reason``).  Request ids are ``CR-`` and hex digits, so they
+    hold no LIKE wildcard.
+    """
+    if kind == "edit_field":
+        table, where = CORRECTION, "request_id = ?"
+        args: list[object] = [request_id]
+    else:
+        table, where = PIN, "cause LIKE ?"
+        args = [f"%{request_id}:%"]
+    schema, name = table.split(".")
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                         [schema, name]).fetchone()
+    if not exists or not exists[0]:
+        return False
+    return con.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", args).fetchone() is not None  # noqa: S608

@@ -1,7 +1,9 @@
 """Maker-checker: change, export, role-grant and policy requests, the inbox, and what approval sets off.
 
-An approved golden-record change is applied to the batch store through the
-pipeline (which republishes the served view); an approved export is produced
+An approved golden-record change becomes a job (:mod:`custodata.jobs`): the one
+worker applies jobs in order to the batch store through the pipeline (which
+republishes the served view), so concurrent approvals never race on the store
+and the decision answers at once with the job to follow; an approved export is produced
 masked per the *requester's* role and purpose — approval never widens what the
 requester could see — and watermarked for the requester.
 """
@@ -12,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from custodata.approvals.request import TRUST_KINDS
+from custodata.approvals.request import TRUST_KINDS, Request
 from custodata.audit.events import Action
 from custodata.errors import NotFoundError
+from custodata.jobs.queue import Job
 from custodata.service.context import Caller, Services
 from custodata.service.customers import _check_row, record_key_fields
 from custodata.view import mask_view
@@ -61,8 +64,21 @@ def mine(svc: Services, caller: Caller) -> list[Any]:
     return list(svc.approvals.requested_by(caller.principal))
 
 
+def decided_changes(svc: Services, caller: Caller, *, limit: int = 50) -> list[Any]:
+    """The changes the caller approved, newest first (their jobs are followed on the approvals page)."""
+    return svc.approvals.list_requests(checker=caller.person_id, kinds=CHANGE_KINDS, limit=limit)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An approved change and the job that will apply it (the API answers 202 with both)."""
+
+    request: Request
+    job: Job
+
+
 def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, note: str) -> Any:
-    """Approve or reject; on approval the change is applied or the export produced at once."""
+    """Approve or reject; an approved change is queued (:class:`Queued`), an export or grant carried out at once."""
     decided = svc.approvals.decide(request_id, caller.principal, approve=approve, note=note)
     if not approve:
         return decided
@@ -73,9 +89,9 @@ def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, not
                                             by=caller.principal)
         svc.policies.refresh()  # in force for this process's next decision, not a second later
         return applied
-    from custodata.pipeline import Pipeline
+    from custodata.service.jobs import queue
 
-    return svc.approvals.apply_change(decided, Pipeline.create(svc.out_dir), by=caller.principal)
+    return Queued(decided, queue(svc).enqueue(decided.request_id))
 
 
 def _export_rows(svc: Services, req: Any) -> Iterator[dict[str, Any]]:
