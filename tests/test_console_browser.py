@@ -369,7 +369,9 @@ def test_data_steward_approves_a_request_made_by_another_person(
         row.locator("input[name=note]").fill("已核对身份")
         row.locator("button[value=approve]").click()
         expect(checker.locator("p.notice")).to_contain_text(rid)
-        assert checker.locator(f"tr[data-request='{rid}']").count() == 0
+        assert checker.locator(f"[data-testid=inbox] tr[data-request='{rid}']").count() == 0
+        # approved, not applied in the request: its job is queued for the worker (issue 10 point 14)
+        expect(checker.get_by_test_id("jobs").locator(f"tr[data-request='{rid}']")).to_contain_text("排队中")
     finally:
         checker_ctx.close()
     # the maker cannot decide it themselves: it never showed in their inbox (front desk has no inbox)
