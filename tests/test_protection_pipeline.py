@@ -215,7 +215,7 @@ def test_erasure_holds_on_every_path(world: dict[str, Path], tmp_path: Path) -> 
 
 
 def test_every_cli_display_is_masked(world: dict[str, Path]) -> None:
-    """show (tables and JSON), match and quarantine print no identifier in full."""
+    """show (tables and JSON), match (a hit and a refusal) and quarantine print no identifier in full."""
     out = world["out"]
     secrets = _plaintexts(out)
     pattern = re.compile("|".join(re.escape(v) for v in sorted(secrets, key=len, reverse=True)))
@@ -235,8 +235,12 @@ def test_every_cli_display_is_masked(world: dict[str, Path]) -> None:
             outputs.append(result.output)
     assert any('"card_no": "' in o for o in outputs)  # cards were in the views, masked
     some_mobile = next(v for v in secrets if len(v) == 11)
+    # a search by mobile is a use of it: refused to role cli (no unmask rule), and the refusal echoes nothing
     result = runner.invoke(app, ["match", "--mobile", some_mobile, "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1 and "search by mobile" in result.output, result.output
+    outputs.append(result.output)
+    result = runner.invoke(app, ["match", "--customer-id", ids[0], "--out", str(out)])
+    assert result.exit_code == 0 and ids[0] in result.output, result.output
     outputs.append(result.output)
     outputs.append(runner.invoke(app, ["quarantine", "--out", str(out)]).output)
     for text in outputs:
@@ -256,7 +260,8 @@ def test_a_store_refuses_a_key_file_that_is_not_its_own(
     LocalKeyFileProvider(tmp_path / "other.json")
     monkeypatch.setenv("CUSTODATA_KEK_FILE", str(tmp_path / "other.json"))
     result = CliRunner().invoke(app, ["show", "C000000001", "--out", str(out)])
-    assert result.exit_code == 1 and "not the one this store" in " ".join(result.output.split())
+    # show reads the served view (issue 10 point 23), whose keys were published under the store's key file
+    assert result.exit_code == 1 and "key file is not the one the served" in " ".join(result.output.split())
 
 
 def test_masked_view_fails_closed_and_follows_the_role(world: dict[str, Path]) -> None:

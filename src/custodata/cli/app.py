@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from custodata.cli.common import OutOpt, _clean_errors, _require_store, console, err_console
+from custodata.cli.common import DbOpt, OutOpt, _clean_errors, _require_store, console, err_console
 from custodata.errors import CustodataError
 
 app = typer.Typer(
@@ -95,77 +95,73 @@ def run(
         console.print(f"store: {summary.store}\npublished: {out / 'published'}")
 
 
+PurposeOpt = Annotated[str | None, typer.Option(
+    help="Purpose of use stated to the policy (role cli's purposes, e.g. customer_service, claims).")]
+
+
 @app.command()
 def show(
     customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. C000000001 (old merged ids work too).")],
     out: OutOpt = Path("out"),
+    db: DbOpt = None,
+    purpose: PurposeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (masked) instead of tables.")] = False,
 ) -> None:
-    """Show one customer's 360° view (masked)."""
-    from custodata.audit.events import Action
-    from custodata.cli.render import cli_view, view_panel
-    from custodata.cli.terminal import terminal
-    from custodata.engine.store import open_store
-    from custodata.view import customer_360
+    """Show one customer's 360° view, as role cli of the policy in force may see it.
 
-    with _clean_errors(), terminal(_require_store(out).parent) as term:
-        store = open_store(_require_store(out), read_only=True)
-        try:
-            view = cli_view(customer_360(store.con, customer_id, store.protector), term.masking)
-        finally:
-            store.close()
-        term.record(Action.READ, customer_ids=[view["customer_id"]],
-                    fields=sorted(k for k, v in view["profile"].items() if v is not None))
-        if as_json:
-            console.print_json(json.dumps(view, ensure_ascii=False, default=str))
-        else:
-            console.print(view_panel(view))
+    Goes through the service layer like the API and the console: the served view in the
+    operational store is read, masked by the policy version in force, and the access
+    decision and the READ event (actor cli:<login>, allowed or denied) are the service's.
+    """
+    from custodata.cli.render import view_panel
+    from custodata.cli.terminal import terminal
+
+    with _clean_errors(), terminal(out, db) as term:
+        view = term.view(customer_id, purpose=purpose)
+    if as_json:
+        console.print_json(json.dumps(view, ensure_ascii=False, default=str))
+    else:
+        console.print(view_panel(view))
 
 
 @app.command()
 def match(
     out: OutOpt = Path("out"),
-    name: Annotated[str | None, typer.Option(help="Name (Chinese or pinyin).")] = None,
-    id_number: Annotated[str | None, typer.Option(help="Resident ID (15 or 18 digits).")] = None,
-    mobile: Annotated[str | None, typer.Option(help="Mobile number, any format.")] = None,
-    birth_date: Annotated[str | None, typer.Option(help="Birth date, e.g. 1985-03-07.")] = None,
-    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
-    address: Annotated[str | None, typer.Option(help="Address.")] = None,
-    top: Annotated[int, typer.Option(help="How many candidates to show.")] = 5,
+    db: DbOpt = None,
+    name: Annotated[str | None, typer.Option(help="Name (Chinese or pinyin), matched after normalisation.")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="Customer id (old merged ids work too).")] = None,
+    id_number: Annotated[str | None, typer.Option(
+        help="Resident ID (15 or 18 digits): a use of the ID, so it needs an unmask rule for role cli, which "
+             "the shipped policy does not have (refused and audited).")] = None,
+    mobile: Annotated[str | None, typer.Option(
+        help="Mobile number, any format: like --id-number, refused to role cli without an unmask rule.")] = None,
+    purpose: PurposeOpt = None,
+    top: Annotated[int, typer.Option(min=1, max=100, help="How many candidates to show.")] = 5,
 ) -> None:
-    """Search before create: ranked candidate customers with per-field explanations."""
-    from custodata.audit.events import Action
-    from custodata.cli.terminal import terminal
-    from custodata.engine.store import open_store
-    from custodata.resolution.search import match as do_match
+    """Search before create: the served customers matching every criterion given, names masked.
 
-    criteria = sorted(k for k, v in (("name", name), ("id_number", id_number), ("mobile", mobile),
-                                     ("birth_date", birth_date), ("email", email), ("address", address)) if v)
-    with _clean_errors(), terminal(_require_store(out).parent) as term:
-        # writable: Splink scores the query through scratch tables it creates and drops again
-        store = open_store(_require_store(out))
-        try:
-            try:
-                cands = do_match(store.con, name=name, id_number=id_number, mobile=mobile,
-                                 birth_date=birth_date, email=email, address=address, top=top)
-            except ValueError as exc:
-                raise CustodataError(str(exc)) from None
-        finally:
-            store.close()
-        # the criteria themselves (an ID number, a mobile) never go into the audit log
-        term.record(Action.SEARCH, customer_ids=[c.customer_id for c in cands], detail={"criteria": criteria})
-        if not cands:
-            console.print("no existing customer matches: safe to create a new one")
-            return
-        table = Table(title="候选客户 Candidate customers")
-        for col in ("rank", "customer", "name", "probability", "weight", "agreed / disagreed (bits)"):
-            table.add_column(col)
-        for i, c in enumerate(cands, 1):
-            why = "; ".join(f"{e.field}: {e.level} ({e.match_weight:+.1f})" for e in c.evidence)
-            name_shown = term.masking.mask_value("name", c.name, "cli")
-            table.add_row(str(i), c.customer_id, str(name_shown or "—"), f"{c.match_probability:.4f}",
-                          f"{c.match_weight:.1f}", why)
-        console.print(table)
+    Runs the service's search as cli:<login> in role cli of the policy in force, so it is
+    audited (criteria kinds, never their values) and subject to the same rules as
+    everyone's: a search by ID number or mobile confirms the number is a customer's, so it
+    needs the role's unmask rule for that field and counts against its limits — role cli
+    has none in the shipped policy, and such a search is refused naming the rule.
+    """
+    from custodata.cli.terminal import terminal
+
+    with _clean_errors(), terminal(out, db) as term:
+        cands = term.search(name=name, id_number=id_number, mobile=mobile, customer_id=customer_id,
+                            purpose=purpose, limit=top)
+    if not cands:
+        console.print("no existing customer matches these criteria (a name must match exactly after "
+                      "normalisation)")
+        return
+    table = Table(title="候选客户 Candidate customers")
+    for col in ("rank", "customer", "name", "kind", "segment", "branches"):
+        table.add_column(col)
+    for i, c in enumerate(cands, 1):
+        table.add_row(str(i), str(c["customer_id"]), str(c.get("name") or "—"), str(c.get("kind") or "—"),
+                      str(c.get("segment") or "—"), ", ".join(c.get("branches") or ()) or "—")
+    console.print(table)
 
 
 @app.command()
@@ -263,14 +259,12 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the console and API.")] = 8000,
 ) -> None:
     """Generate a financial group's data, run every domain, show one customer, then serve the console."""
-    from custodata.audit.events import Action
-    from custodata.cli.render import cli_view, summary_tables, view_panel
+    from custodata.cli.render import summary_tables, view_panel
     from custodata.cli.terminal import terminal
     from custodata.crypto.kek import KEY_DIR_ENV, default_key_file, key_location_warning
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
     from custodata.sources.generate import generate as gen
-    from custodata.view import customer_360
 
     with _clean_errors():
         raw = out / "raw"
@@ -286,21 +280,19 @@ def demo(
             # the demo's landing retention is 0 days: once loaded, the plaintext exports are purged
             summary = pipeline.run(raw, progress=progress, landing_retention_days=0)
         console.print(summary_tables(summary))
-        # the example is a display like `custodata show`: the policy in force masks it, the log records it
-        with terminal(out) as term:
-            store = open_store(pipeline.store_path, read_only=True)
-            try:
-                row = store.executor.rows(
-                    "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
-                    "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
-                    "customer_id LIMIT 1")
-                example = cli_view(customer_360(store.con, row[0][0], store.protector), term.masking) if row else None
-            finally:
-                store.close()
-            if example:
-                term.record(Action.READ, customer_ids=[example["customer_id"]],
-                            fields=sorted(k for k, v in example["profile"].items() if v is not None),
-                            detail={"display": "demo example"})
+        # the example is a display like `custodata show`: the service reads, masks and audits it as cli:<login>
+        store = open_store(pipeline.store_path, read_only=True)
+        try:  # only which customer to show comes from the batch store, never a value
+            row = store.executor.rows(
+                "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
+                "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
+                "customer_id LIMIT 1")
+        finally:
+            store.close()
+        example = None
+        if row:
+            with terminal(out) as term:
+                example = term.view(str(row[0][0]))
         if example:
             console.print(view_panel(example))
         console.rule("outputs")
@@ -318,7 +310,8 @@ def demo(
         console.print(f"run summary     {out / 'run_summary.json'}")
         shown = example["customer_id"] if example else "C000000001"
         console.print(f"next            custodata show {shown} --out {out}")
-        console.print(f"                custodata match --name 张伟 --mobile 13812345678 --out {out}")
+        console.print(f"                custodata match --name 张伟 --out {out}   (by ID or mobile: refused to role "
+                      "cli, which has no unmask rule)")
         _demo_people(out)
         console.print(f"operational db  {out / 'custodata.sqlite'}  (served customer view, people, policy, "
                       "approvals, hash-chained audit log)")

@@ -1,11 +1,12 @@
 """Rich rendering of run summaries and the customer 360° view for the terminal.
 
-Protected values are shown masked: the terminal is a display like any other.
+Protected values are shown masked: the terminal is a display like any other, and the
+views rendered here come masked from the service layer (:mod:`custodata.cli.terminal`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -13,9 +14,6 @@ from rich.table import Table
 
 from custodata.fields import BUSINESS_TYPE_LABELS, CUSTOMER_TYPE_LABELS
 from custodata.pipeline import STAGES, RunSummary
-
-if TYPE_CHECKING:
-    from custodata.masking.policy import MaskingPolicy
 
 
 def summary_tables(summary: RunSummary) -> Group:
@@ -59,17 +57,12 @@ def shown(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def cli_view(view: dict[str, Any], policy: MaskingPolicy | None = None) -> dict[str, Any]:
-    """The terminal is a display like any other: role ``cli`` of the masking policy decides."""
-    from custodata.masking.policy import load_policy
-    from custodata.service.customers import record_key_fields
-    from custodata.view import mask_view
-
-    return mask_view(view, policy or load_policy(), "cli", key_fields=record_key_fields())
-
-
 def view_panel(view: dict[str, Any]) -> Panel:
-    """Render a view that :func:`cli_view` has masked."""
+    """Render a view the service has masked (:func:`custodata.service.customers.view`).
+
+    The lineage section is there only when the policy in force gives role ``cli``
+    ``customer.lineage``; without it the panel says so rather than showing an empty table.
+    """
     p = view["profile"]
     prof = Table.grid(padding=(0, 2))
     prof.add_column(style="bold")
@@ -111,13 +104,13 @@ def view_panel(view: dict[str, Any]) -> Panel:
     lin = Table(title="血缘 Source records (lineage)")
     for col in ("source record", "role", "batch", "name", "ID", "mobile"):
         lin.add_column(col)
-    for r in view["lineage"]:
+    for r in view.get("lineage") or ():
         lin.add_row(f"{r['source']}:{r['record_key']}", r["role"], r["batch_id"],
                     shown(r.get("name")), shown(r.get("id_number")), shown(r.get("mobile")))
     parts: list[Any] = [prof, recs]
     if view["relationships"]:
         parts.append(rel)
-    parts.append(lin)
+    parts.append(lin if "lineage" in view else "血缘 lineage: not shown (no customer.lineage permission)")
     title = f"客户360视图 Customer 360° — {view['customer_id']}"
     if view["requested_id"] != view["customer_id"]:
         title += f" (requested {view['requested_id']}, merged)"

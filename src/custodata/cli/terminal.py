@@ -1,51 +1,82 @@
-"""The terminal as a client like any other: the stored policy masks, the audit log records.
+"""The terminal as a client like any other: every display of customer data goes through the service.
 
-Whoever runs ``custodata`` on the institution's own machine acts as
-``cli:<os login name>`` in role ``cli`` of the policy.  ``show`` and ``match``
-read customer data straight from the batch store, so they mask with the policy
-version in force in the operational store and append READ / SEARCH events just
-as the service does.
+Whoever runs ``custodata`` acts as ``cli:<os login name>`` in role ``cli`` of the policy
+in force (:func:`custodata.service.terminal.terminal_caller`).  ``show``, ``match`` and
+the demo's example view call :mod:`custodata.service.customers` — they read the served
+view in the operational store, mask by the policy version in force, and the access
+decision and the audit event (allowed or denied) are the service's own.  Nothing here
+reads the batch store or writes an audit event itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custodata.audit.events import Action, AuditEvent, Result
 from custodata.cli.common import cli_actor
-from custodata.masking.policy import MaskingPolicy
+from custodata.errors import CustodataError
+from custodata.service.context import AccessDenied, Caller, Services
 
-ROLE = "cli"
+# what the terminal may search by without an unmask rule (an ID number or mobile is a use of it)
+IDENTIFIER_HINT = ("a search by ID number or mobile needs the unmask right and an unmask rule for that field, "
+                   "which role cli does not have in the shipped policy; search by --name or --customer-id")
+
+
+class TerminalQueryError(ValueError, CustodataError):
+    """A query the service refused as malformed (no criteria …): one clean line, like any refusal."""
 
 
 @dataclass
 class Terminal:
-    masking: MaskingPolicy
-    _audit: Any
+    """The service and the terminal's caller, for one command."""
 
-    def record(self, action: Action, *, customer_ids: Sequence[str] = (), fields: Sequence[str] = (),
-               result: Result = Result.OK, detail: dict[str, Any] | None = None) -> None:
-        self._audit.append(AuditEvent(actor=cli_actor(), action=action, result=result, role=ROLE,
-                                      customer_ids=tuple(customer_ids), fields=tuple(fields), detail=detail or {}))
+    svc: Services
+    caller: Caller
+
+    def view(self, customer_id: str, *, purpose: str | None = None) -> dict[str, Any]:
+        """The 360° view as role ``cli`` may see it (:func:`custodata.service.customers.view`)."""
+        from custodata.service.customers import view
+
+        return view(self.svc, self.caller, customer_id, purpose=purpose)
+
+    def search(self, *, name: str | None = None, id_number: str | None = None, mobile: str | None = None,
+               customer_id: str | None = None, purpose: str | None = None, limit: int) -> list[dict[str, Any]]:
+        """Search before create (:func:`custodata.service.customers.search`), refusals as clean errors."""
+        from custodata.service.customers import search
+
+        try:
+            return search(self.svc, self.caller, name=name, id_number=id_number, mobile=mobile,
+                          customer_id=customer_id, purpose=purpose, limit=limit)
+        except AccessDenied as exc:
+            if (id_number or mobile) and str(exc).startswith("a search by "):
+                raise AccessDenied(f"{exc} — {IDENTIFIER_HINT}", exc.decision) from None
+            raise
+        except CustodataError:
+            raise
+        except ValueError as exc:  # the service's "give at least one of …" (already audited there)
+            raise TerminalQueryError(str(exc)) from None
+
+
+def require_served(out: Path, db: str | None) -> None:
+    """Refuse a folder with no operational store before opening one (which would create it)."""
+    from custodata.ops.store import URL_ENV
+
+    if db is None and not os.environ.get(URL_ENV) and not (out / "custodata.sqlite").exists():
+        raise CustodataError(f"no custodata store in {out}: run `custodata run INPUT --out {out}` first")
 
 
 @contextmanager
-def terminal(out: Path) -> Iterator[Terminal]:
-    """The policy in force and the audit log of the output folder's operational store."""
-    from custodata.access.store import PolicyStore
-    from custodata.audit.log import AuditLog
-    from custodata.audit.signing import CheckpointSigner
-    from custodata.ops.store import open_ops
+def terminal(out: Path, db: str | None = None) -> Iterator[Terminal]:
+    """The service layer of the output folder's operational store (``--db`` / ``CUSTODATA_DB_URL``)."""
+    from custodata.service.terminal import terminal_caller
 
-    ops = open_ops(out_dir=out)
+    require_served(out, db)
+    svc = Services.open(out, url=db)
     try:
-        audit = AuditLog(ops, CheckpointSigner.for_out_dir(out))
-        policies = PolicyStore(ops, audit)
-        policies.seed_default(by=cli_actor())
-        yield Terminal(policies.current().masking, audit)
+        yield Terminal(svc, terminal_caller(cli_actor()))
     finally:
-        ops.close()
+        svc.close()
