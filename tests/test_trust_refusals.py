@@ -95,3 +95,23 @@ def test_refusal_reasons_never_carry_an_identifier() -> None:
     reason = refusal_reason(ValueError("'11010519491231002X' is not a valid ID number; mobile 138-1234-5678"))
     assert "11010519491231002X" not in reason and "1234" not in reason
     assert "C000000042" in refusal_reason(ValueError("customer C000000042 has no field 'x'"))
+
+
+def test_malformed_change_and_missing_request_are_audited(deployment: Deployment) -> None:
+    """Stops probing the approvals path (payload shapes, request ids) without a trace."""
+    from custodata.service import governance
+
+    svc = deployment.svc
+    clerk = _caller(deployment, FD)
+    with pytest.raises((ValueError, CustodataError)):
+        governance.request(svc, clerk, "edit_field", {"customer_id": deployment.sample["in_branch"],
+                                                      "field": "no_such_field", "value": "x"}, reason="probe")
+    event = _last(deployment, FD)
+    assert event.result in ("failed", "denied") and event.action == "change_request"
+    steward = _caller(deployment, "data_steward")
+    with pytest.raises(CustodataError):
+        governance.decide(svc, steward, "CR-NOSUCHREQUEST", approve=True, note="probe")
+    event = _last(deployment, "data_steward")
+    assert (event.action, event.result) == ("approve", "failed") and "CR-NOSUCHREQUEST" in (event.reason or "")
+    governance.inbox(svc, steward)
+    assert _last(deployment, "data_steward").detail.get("target") == "inbox"

@@ -18,7 +18,7 @@ from custodata.approvals.request import TRUST_KINDS, Request
 from custodata.audit.events import Action
 from custodata.errors import NotFoundError
 from custodata.jobs.queue import Job
-from custodata.service.context import Caller, Services
+from custodata.service.context import Caller, Services, audited
 from custodata.service.customers import _check_row, record_key_fields
 from custodata.view import mask_view
 
@@ -37,6 +37,7 @@ def _customers_in(kind: str, payload: dict[str, Any]) -> list[str]:
     return [str(payload["customer_id"])]
 
 
+@audited(Action.CHANGE_REQUEST)
 def request(svc: Services, caller: Caller, kind: str, payload: dict[str, Any], *, reason: str) -> Any:
     """Ask for a change or an export; only for customers the caller may see."""
     if kind not in (*CHANGE_KINDS, "export"):
@@ -55,11 +56,16 @@ def request(svc: Services, caller: Caller, kind: str, payload: dict[str, Any], *
     return svc.approvals.submit(caller.principal, kind, payload, reason=reason)
 
 
+@audited(Action.AUDIT_QUERY)
 def inbox(svc: Services, caller: Caller) -> list[Any]:
-    """Requests the caller may decide (never their own)."""
-    return list(svc.approvals.pending(caller.principal))
+    """Requests the caller may decide (never their own); reading the inbox is recorded (it names customers)."""
+    found = list(svc.approvals.pending(caller.principal))
+    svc.record(caller, Action.AUDIT_QUERY, customer_ids=sorted({c for r in found for c in r.customer_ids})[:1000],
+               detail={"target": "inbox", "returned": len(found)})
+    return found
 
 
+@audited(Action.AUDIT_QUERY)
 def mine(svc: Services, caller: Caller) -> list[Any]:
     return list(svc.approvals.requested_by(caller.principal))
 
@@ -77,6 +83,7 @@ class Queued:
     job: Job
 
 
+@audited(Action.APPROVE)
 def decide(svc: Services, caller: Caller, request_id: str, *, approve: bool, note: str) -> Any:
     """Approve or reject; an approved change is queued (:class:`Queued`), an export or grant carried out at once."""
     decided = svc.approvals.decide(request_id, caller.principal, approve=approve, note=note)
@@ -127,6 +134,7 @@ def _produce_export(svc: Services, req: Any) -> Any:
                                         out_dir=svc.out_dir / "exports")
 
 
+@audited(Action.DOWNLOAD)
 def download(svc: Services, caller: Caller, export_id: str) -> Path:
     svc.require(caller, "export.download", Action.DOWNLOAD)
     path: Path = svc.approvals.download(export_id, caller.principal)
