@@ -247,3 +247,21 @@ def test_console_grants_and_imports_go_through_a_second_person(svc: Services) ->
                                        "new_password": "Tellers-own-pass-8"}, follow_redirects=False)
     assert r.status_code == 401  # no role approved yet: the new password works, the login still refuses
     assert svc.directory.person("new.teller").must_change_password is False
+
+
+def test_the_terminal_approval_of_a_role_grant_carries_it_out(svc: Services, ops_url: str, tmp_path: Path) -> None:
+    """Stops a grant approved at the terminal being left approved but never applied (a request stuck
+    half-way looks decided to the maker and is never retried)."""
+    from typer.testing import CliRunner
+
+    from custodata.cli.app import app as cli
+
+    boss = as_(svc, "admin.zheng")
+    req = admin.grant_role(svc, boss, "mkt.zhao", "front_desk")
+    result = CliRunner().invoke(cli, ["approvals", "approve", req.request_id, "--as", "sec.zhou", "--role",
+                                      "security_officer", "--note", "HR ticket 9", "--out", str(tmp_path / "out"),
+                                      "--db", ops_url, "--password-stdin"], input=PASSWORDS["sec.zhou"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert "applied" in result.output
+    assert svc.approvals.get(req.request_id).status == "applied"
+    assert "front_desk" in svc.directory.person("mkt.zhao").roles

@@ -60,10 +60,13 @@ def test_invalid_search_criteria_are_audited_without_the_value(client: TestClien
     assert (event.action, event.result) == ("search", "failed")
     assert "1101" not in str(event.detail) + (event.reason or "")
     assert deployment.svc.audit.count(actor=deployment.logins[FD].person_id, result="failed") == before + 1
-    # and through the service layer: no criterion at all
+    # and through the service layer: no criterion at all, recorded once
+    clerk = _caller(deployment, FD)
+    failed = deployment.svc.audit.count(actor=deployment.logins[FD].person_id, result="failed")
     with pytest.raises(ValueError, match="at least one"):
-        customers.search(deployment.svc, _caller(deployment, FD))
+        customers.search(deployment.svc, clerk)
     assert (_last(deployment, FD).action, _last(deployment, FD).result) == ("search", "failed")
+    assert deployment.svc.audit.count(actor=deployment.logins[FD].person_id, result="failed") == failed + 1
 
 
 def test_unmask_of_an_unknown_field_is_audited(deployment: Deployment) -> None:

@@ -49,7 +49,8 @@ def verify(caller: CallerDep, svc: ServicesDep) -> VerifyOut:
     """Recompute the hash chain and check the signed checkpoints; names the first bad entry."""
     report = admin.audit_verify(svc, caller)
     return VerifyOut(ok=bool(report.ok), checked=int(report.checked), first_bad_seq=report.first_bad_seq,
-                     problem=getattr(report, "problem", None))
+                     problem=getattr(report, "problem", None), trust_anchor=getattr(report, "trust_anchor", None),
+                     anchored=int(getattr(report, "anchored", 0)), warnings=list(getattr(report, "warnings", ())))
 
 
 @router.get("/audit/export", response_class=FileResponse,

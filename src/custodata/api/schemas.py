@@ -191,6 +191,9 @@ class VerifyOut(BaseModel):
     checked: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    trust_anchor: str | None = None  # fingerprint of the pinned key the signatures were checked under
+    anchored: int = 0                # checkpoints of the anchor file compared with the chain
+    warnings: list[str] = []         # what this verification could not vouch for (no trust anchor …)
 
 
 class Health(BaseModel):

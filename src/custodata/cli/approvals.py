@@ -160,8 +160,14 @@ def _decide(request_id: str, person_id: str, role: str, note: str, out: Path, db
             if approve:
                 console.print("the export is produced by the service for its maker (masked for them, watermarked)")
             return
-        if decided.kind not in ("edit_field", "merge", "unmerge"):
-            console.print("a role grant or policy import is carried out by the service: decide it in the console")
+        if decided.kind not in ("edit_field", "merge", "unmerge"):  # a role grant or policy import: at once
+            from custodata.access.store import PolicyStore
+            from custodata.identity.directory import Directory
+
+            applied = approvals.apply_trust(decided, directory=Directory(store, approvals.audit),
+                                            policies=PolicyStore(store, approvals.audit), by=checker)
+            console.print(f"{applied.request_id}: {applied.status} — "
+                          f"{json.dumps(applied.result, ensure_ascii=False) if applied.result else ''}")
             return
         from custodata.jobs.queue import JobQueue
         from custodata.jobs.worker import PipelineChanges, Worker

@@ -64,6 +64,7 @@ LABELS_ZH: dict[str, str] = {
     "scenario.shared_customers": "多账户访问同一批客户",
     "scenario.multi_address": "单账户多地址登录",
     "scenario.new_data_kind": "首次访问新类数据",
+    "scenario.identifier_enumeration": "逐个试探证件号或手机号",
 }
 
 LABELS_EN: dict[str, str] = {
@@ -108,6 +109,7 @@ LABELS_EN: dict[str, str] = {
     "scenario.shared_customers": "Same customers from many accounts",
     "scenario.multi_address": "One account from many addresses",
     "scenario.new_data_kind": "First access to a new kind of data",
+    "scenario.identifier_enumeration": "Trying ID or mobile numbers one by one",
 }
 
 for _key, _text in LABELS_ZH.items():

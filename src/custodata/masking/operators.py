@@ -659,7 +659,8 @@ class NameParams(OperatorParams):
     char: str = MaskChar
     mask_length: int | None = Field(
         default=NAME_MASK_LENGTH, ge=1, le=32,
-        description="mask characters for the hidden part, fixed so the name's length is hidden; null: one per character")
+        description="mask characters for the hidden part, fixed so the name's length is hidden; "
+                    "null: one per character")
 
 
 class NameOperator(Operator[NameParams]):
