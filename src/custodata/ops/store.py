@@ -33,6 +33,7 @@ TABLE_MODULES = (
     "custodata.approvals.tables",
     "custodata.monitoring.tables",
     "custodata.jobs.tables",
+    "custodata.changes.tables",
 )
 
 
