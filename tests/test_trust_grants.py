@@ -238,7 +238,7 @@ def test_console_grants_and_imports_go_through_a_second_person(svc: Services) ->
     assert r.status_code == 200 and "另一位安全管理员" in r.text, r.text
     qian, _ = _console(svc, "sec.qian")
     inbox = qian.get("/approvals").text
-    assert "授予角色" in inbox and "导入策略" in inbox and "role security_officer gains people.write" in inbox
+    assert "授予访问权限" in inbox and "导入策略" in inbox and "role security_officer gains people.write" in inbox
     # a one-time password leads to the activation form, then into the console
     teller = TestClient(create_app(svc))
     r = teller.post("/login", data={"person_id": "new.teller", "password": "One-time-pass-77"})
@@ -265,3 +265,45 @@ def test_the_terminal_approval_of_a_role_grant_carries_it_out(svc: Services, ops
     assert "applied" in result.output
     assert svc.approvals.get(req.request_id).status == "applied"
     assert "front_desk" in svc.directory.person("mkt.zhao").roles
+
+
+def test_portfolio_additions_and_reactivation_need_a_security_officer(svc: Services) -> None:
+    """Stops an administrator giving an account customers (an outsourced agent reaches only its portfolio)
+    or undoing the monitor's freeze on their own; removals and freezes stay immediate."""
+    boss, sec = as_(svc, "admin.zheng"), as_(svc, "sec.zhou")
+    before = svc.directory.portfolio("agent.wx")
+    kept, req = admin.set_portfolio(svc, boss, "agent.wx", [*before, "C000000042"])
+    assert kept == before and req is not None and req.payload["portfolio"] == ["C000000042"]
+    governance.decide(svc, sec, req.request_id, approve=True, note="new collection case 7")
+    assert "C000000042" in svc.directory.portfolio("agent.wx")
+    kept, req = admin.set_portfolio(svc, boss, "agent.wx", before)  # removal: at once, no request
+    assert req is None and "C000000042" not in kept
+    assert admin.set_status(svc, boss, "agent.wx", "frozen", reason="alert 9").status == "frozen"
+    pending = admin.set_status(svc, boss, "agent.wx", "active", reason="cleared")
+    assert pending.kind == "role_grant" and svc.directory.person("agent.wx").status == "frozen"
+    with pytest.raises(SeparationOfDutiesError):
+        admin.set_status(svc, boss, "agent.wx", "transferred")  # not around the request either
+    governance.decide(svc, sec, pending.request_id, approve=True, note="alert 9 was a false positive")
+    assert svc.directory.person("agent.wx").status == "active"
+
+
+def test_a_policy_widening_shown_as_narrowing_is_caught(svc: Services) -> None:
+    """Stops widening that the comparison reported as narrowing: a time window added for people another
+    window covers (windows are alternatives), and an unmask rule widened in two harmless-looking steps."""
+    from custodata.access.document import parse_document_yaml
+    from custodata.access.widening import compare
+
+    text = svc.policies.export_yaml()
+    old = parse_document_yaml(text)
+    doc = yaml.safe_load(text)
+    doc["access"]["windows"].append({"id": "marketing-late", "roles": ["marketer"], "from": "18:30", "to": "08:30"})
+    widens, _ = compare(old, parse_document_yaml(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)))
+    assert any("marketing-late" in w for w in widens)
+    doc = yaml.safe_load(text)
+    rule = next(r for r in doc["access"]["unmask"] if "outsourced_agent" in r["roles"])
+    rule["max_level"] = 4
+    step1 = parse_document_yaml(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    rule["fields"], rule["types"] = [], []
+    step2 = parse_document_yaml(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    widens, _ = compare(step1, step2)
+    assert any(w.startswith("role outsourced_agent may now unmask") and "id_number" in w for w in widens), widens

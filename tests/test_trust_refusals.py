@@ -118,3 +118,20 @@ def test_malformed_change_and_missing_request_are_audited(deployment: Deployment
     assert (event.action, event.result) == ("approve", "failed") and "CR-NOSUCHREQUEST" in (event.reason or "")
     governance.inbox(svc, steward)
     assert _last(deployment, "data_steward").detail.get("target") == "inbox"
+
+
+def test_an_identifier_typed_as_a_customer_id_never_reaches_the_log(deployment: Deployment) -> None:
+    """Stops a clerk writing a mobile or ID number into the audit log and its customer index by asking for
+    it as a customer id (the refusal used to record the value as the customer)."""
+    clerk = _caller(deployment, FD)
+    failed = deployment.svc.audit.count(actor=deployment.logins[FD].person_id, result="failed")
+    with pytest.raises(CustodataError):
+        customers.view(deployment.svc, clerk, "13812345678", purpose="customer_service")
+    event = _last(deployment, FD)
+    assert "13812345678" not in repr(event)
+    assert event.customer_ids == () and event.detail.get("unrecognised_ids") == 1
+    assert deployment.svc.audit.count(actor=deployment.logins[FD].person_id, result="failed") == failed + 1
+    assert deployment.svc.audit.query(customer_id="13812345678") == []
+    with pytest.raises(CustodataError):
+        customers.view(deployment.svc, clerk, deployment.sample["in_branch"], purpose="110105194912310021")
+    assert "110105194912310021" not in repr(_last(deployment, FD))

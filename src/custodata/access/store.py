@@ -114,7 +114,7 @@ class PolicyStore:
             return latest
         return self._store(default_document_yaml(), by=by, comment="shipped default policy", only_if_empty=True)
 
-    def import_yaml(self, text: str, *, by: str, comment: str) -> int:
+    def import_yaml(self, text: str, *, by: str, comment: str, expected_base: int | None | bool = False) -> int:
         """Validate ``text`` fully and store it as the next version; returns the version in force.
 
         Importing the text of the newest version again stores nothing and
@@ -122,9 +122,12 @@ class PolicyStore:
         """
         if not comment.strip():
             raise StateError("a policy change needs a comment saying why (ticket, reason)")
-        return self._store(text, by=by, comment=comment, only_if_empty=False)
+        return self._store(text, by=by, comment=comment, only_if_empty=False, expected_base=expected_base)
 
-    def _store(self, text: str, *, by: str, comment: str, only_if_empty: bool) -> int:
+    def _store(self, text: str, *, by: str, comment: str, only_if_empty: bool,
+               expected_base: int | None | bool = False) -> int:
+        """Store ``text`` as the next version; with ``expected_base`` (a version, or None for an empty
+        store), only on top of that version: an approved import lands on the version it was compared with."""
         if not by.strip():
             raise StateError("a policy change needs the actor who made it")
         digest = _sha256(text)
@@ -134,6 +137,9 @@ class PolicyStore:
                 .order_by(policy_version.c.version.desc()).limit(1)
             ).first()
         previous_version = int(row.version) if row is not None else 0
+        if expected_base is not False and previous_version != (expected_base or 0):
+            raise StateError(f"policy version {previous_version or 'none'} is in force, not version "
+                             f"{expected_base} that this import was compared with: file the import again")
         document = parse_document_yaml(text, f"policy version {previous_version + 1} (import)")
         if row is not None and (only_if_empty or row.sha256 == digest):
             return previous_version

@@ -57,8 +57,7 @@ def compare(old: PolicyDocument, new: PolicyDocument) -> tuple[list[str], list[s
         if before - after:
             narrows.append(f"role {role} may no longer state {', '.join(sorted(before - after))}")
 
-    _compare_unmask(_by_id(a.model_dump(mode="json")["unmask"]), _by_id(b.model_dump(mode="json")["unmask"]),
-                    widens, narrows)
+    _compare_unmask(old, new, widens, narrows)
     deny_a = _by_id(a.model_dump(mode="json")["deny"])
     deny_b = _by_id(b.model_dump(mode="json")["deny"])
     for rid in sorted(deny_a.keys() - deny_b.keys()):
@@ -73,7 +72,15 @@ def compare(old: PolicyDocument, new: PolicyDocument) -> tuple[list[str], list[s
     for rid in sorted(win_a.keys() - win_b.keys()):
         widens.append(f"time window {rid} is removed")
     for rid in sorted(win_b.keys() - win_a.keys()):
-        narrows.append(f"time window {rid} is added")
+        # windows are alternatives: a person covered by any window may work in any of them, so a
+        # window for people another window already covers adds hours; only one for people no
+        # window covered before restricts them
+        added = win_b[rid]
+        if any(_same_people(added, w) for w in win_a.values()):
+            widens.append(f"time window {rid} is added: people already held to another window may also work "
+                          f"{'/'.join(added['days'])} {added['from']}-{added['to']}")
+        else:
+            narrows.append(f"time window {rid} is added (people with no window before)")
     for rid in sorted(win_a.keys() & win_b.keys()):
         if win_a[rid] != win_b[rid]:
             widens.append(f"time window {rid} is changed (review its days and hours)")
@@ -95,31 +102,55 @@ def compare(old: PolicyDocument, new: PolicyDocument) -> tuple[list[str], list[s
     return widens, narrows
 
 
-def _compare_unmask(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
-                    widens: list[str], narrows: list[str]) -> None:
-    for rid in sorted(after.keys() - before.keys()):
-        r = after[rid]
-        what = ", ".join([*r.get("fields", []), *r.get("types", [])]) or "a level range"
-        per_day = "no daily limit" if r.get("max_per_day") is None else f"{r['max_per_day']} a day"
-        widens.append(f"unmask rule {rid} is added: {', '.join(r['roles'])} may unmask {what} ({per_day})")
-    for rid in sorted(before.keys() - after.keys()):
-        narrows.append(f"unmask rule {rid} is removed")
-    for rid in sorted(before.keys() & after.keys()):
-        old, new = before[rid], after[rid]
-        if _limit(new.get("max_per_day")) > _limit(old.get("max_per_day")):
-            limit = new.get("max_per_day")
-            widens.append(f"unmask rule {rid}: daily limit goes from {old.get('max_per_day')} to "
-                          f"{'no limit' if limit is None else limit}")
-        elif _limit(new.get("max_per_day")) < _limit(old.get("max_per_day")):
-            narrows.append(f"unmask rule {rid}: daily limit goes from {old.get('max_per_day') or 'no limit'} "
-                           f"to {new.get('max_per_day')}")
-        rest_old = {k: v for k, v in old.items() if k not in ("max_per_day", "description")}
-        rest_new = {k: v for k, v in new.items() if k not in ("max_per_day", "description")}
-        if rest_old != rest_new:
-            gained = [f"{k} +{', '.join(sorted(set(new[k]) - set(old.get(k) or [])))}"
-                      for k in ("roles", "fields", "types", "purposes")
-                      if isinstance(new.get(k), list) and set(new[k]) - set(old.get(k) or [])]
-            if gained or any(rest_old.get(k) != rest_new.get(k) for k in ("min_level", "max_level")):
-                widens.append(f"unmask rule {rid} is changed: {'; '.join(gained) or 'its level range'}")
-            else:
-                narrows.append(f"unmask rule {rid} covers less")
+def _same_people(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two windows can match one person (empty roles or kinds: everyone)."""
+    roles = not a["roles"] or not b["roles"] or bool(set(a["roles"]) & set(b["roles"]))
+    kinds = not a["kinds"] or not b["kinds"] or bool(set(a["kinds"]) & set(b["kinds"]))
+    return roles and kinds
+
+
+def _unmask_grants(doc: PolicyDocument) -> dict[tuple[str, str, str], float]:
+    """What the unmask rules allow, as (role, field, purpose) -> the most generous daily limit.
+
+    Compared on what the rules *cover* on the graded fields, not on their keys: a rule can be
+    widened in steps that each look harmless (a level range added, then its field list emptied,
+    which makes it cover every field in the range); the covered set shows the sum of them.
+    """
+    from custodata.access.document import never_unmasked
+    from custodata.access.engine import _covers
+
+    grading = doc.masking.grading
+    grants: dict[tuple[str, str, str], float] = {}
+    for field, type_ in grading.fields.items():
+        if type_ not in grading.types or never_unmasked(grading, type_):
+            continue
+        level = grading.grade(type_).level
+        for rule in doc.access.unmask:
+            if not _covers(rule, field, type_, level):
+                continue
+            for role in rule.roles:
+                for purpose in rule.purposes:
+                    key = (role, field, purpose)
+                    grants[key] = max(grants.get(key, 0.0), _limit(rule.max_per_day))
+    return grants
+
+
+def _compare_unmask(old: PolicyDocument, new: PolicyDocument, widens: list[str], narrows: list[str]) -> None:
+    before, after = _unmask_grants(old), _unmask_grants(new)
+    gained: dict[str, set[str]] = {}
+    for role, field, purpose in sorted(after.keys() - before.keys()):
+        gained.setdefault(role, set()).add(f"{field} for {purpose}")
+    for role, what in sorted(gained.items()):
+        widens.append(f"role {role} may now unmask {', '.join(sorted(what))}")
+    lost: dict[str, set[str]] = {}
+    for role, field, purpose in sorted(before.keys() - after.keys()):
+        lost.setdefault(role, set()).add(f"{field} for {purpose}")
+    for role, what in sorted(lost.items()):
+        narrows.append(f"role {role} may no longer unmask {', '.join(sorted(what))}")
+    raised: dict[tuple[str, str, str], tuple[float, float]] = {
+        k: (before[k], after[k]) for k in before.keys() & after.keys() if after[k] != before[k]}
+    for (role, field, purpose), (was, now) in sorted(raised.items()):
+        shown = ("no limit" if now == float("inf") else f"{int(now)} a day",
+                 "no limit" if was == float("inf") else f"{int(was)} a day")
+        line = f"role {role} unmasking {field} for {purpose}: daily limit goes from {shown[1]} to {shown[0]}"
+        (widens if now > was else narrows).append(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from custodata.api.deps import CallerDep, ServicesDep
 from custodata.api.schemas import (
@@ -47,10 +47,17 @@ def create(body: PersonIn, caller: CallerDep, svc: ServicesDep) -> PersonOut:
     return out
 
 
-@router.post("/people/{person_id}/status", response_model=PersonOut)
-def set_status(person_id: PersonId, body: StatusIn, caller: CallerDep, svc: ServicesDep) -> PersonOut:
-    """Left or frozen ends the person's live sessions at once."""
-    return person_out(admin.set_status(svc, caller, person_id, body.status, reason=body.reason))
+@router.post("/people/{person_id}/status", response_model=PersonOut | dict[str, Any],
+             responses={202: {"description": "making a person active again is a request a security officer decides"}})
+def set_status(person_id: PersonId, body: StatusIn, caller: CallerDep, svc: ServicesDep,
+               response: Response) -> PersonOut | dict[str, Any]:
+    """Left or frozen ends the person's live sessions at once; a return to active is a request (202)."""
+    result = admin.set_status(svc, caller, person_id, body.status, reason=body.reason)
+    if hasattr(result, "request_id"):
+        response.status_code = 202
+        filed: dict[str, Any] = public(result)
+        return filed
+    return person_out(result)
 
 
 @router.post("/people/{person_id}/roles", status_code=202, response_model=dict[str, Any])
@@ -68,6 +75,11 @@ def revoke(person_id: PersonId, role: RoleName, caller: CallerDep, svc: Services
 
 @router.put("/people/{person_id}/portfolio", response_model=PortfolioOut)
 def set_portfolio(person_id: PersonId, body: PortfolioIn, caller: CallerDep, svc: ServicesDep) -> PortfolioOut:
-    """Replace the customers assigned to the person (what an outsourced agent may reach)."""
-    kept = admin.set_portfolio(svc, caller, person_id, body.customer_ids)
-    return PortfolioOut(person_id=person_id, customer_ids=kept)
+    """Replace the customers assigned to the person (what an outsourced agent may reach).
+
+    Removals are at once; customers added become a request a security officer decides
+    (``pending_request``), since they widen what the person reaches.
+    """
+    kept, request = admin.set_portfolio(svc, caller, person_id, body.customer_ids)
+    return PortfolioOut(person_id=person_id, customer_ids=kept,
+                        pending_request=request.request_id if request is not None else None)

@@ -167,6 +167,7 @@ class PortfolioIn(Input):
 class PortfolioOut(BaseModel):
     person_id: str
     customer_ids: list[str]
+    pending_request: str | None = None  # the request for the customers added (a security officer decides)
 
 
 class PersonOut(BaseModel):

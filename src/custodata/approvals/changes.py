@@ -53,10 +53,14 @@ class Steward(Protocol):
 
 
 class Granter(Protocol):
-    """Grants roles (:class:`custodata.identity.directory.Directory` fits)."""
+    """Grants access (:class:`custodata.identity.directory.Directory` fits)."""
 
     def grant_role(self, person_id: str, role: str, *, by: str, approved_by: str | None = None,
                    request_id: str | None = None) -> bool: ...
+
+    def add_to_portfolio(self, person_id: str, customer_ids: Iterable[str], *, by: str) -> None: ...
+
+    def set_status(self, person_id: str, status: str, *, by: str, reason: str | None = None) -> bool: ...
 
 
 class PolicyImporter(Protocol):
@@ -64,7 +68,7 @@ class PolicyImporter(Protocol):
 
     def latest_version(self) -> int | None: ...
 
-    def import_yaml(self, text: str, *, by: str, comment: str) -> int: ...
+    def import_yaml(self, text: str, *, by: str, comment: str, expected_base: int | None | bool = False) -> int: ...
 
 
 def _text(payload: dict[str, Any], key: str, kind: str) -> str:
@@ -128,13 +132,31 @@ def check_payload(kind: str, payload: dict[str, Any], *, sealer: Sealer | None =
 
 
 def _check_grant(payload: dict[str, Any]) -> dict[str, Any]:
+    """An access grant to one person: roles, customers added to their portfolio, or a return to active.
+
+    All three widen what one person reaches, so all three are one kind of request a security
+    officer decides (the stored kind is ``role_grant``; the payload says which it is).
+    """
     from custodata.identity.errors import IdentityError
     from custodata.identity.roles import check_role
 
     kind = ROLE_GRANT_KIND
-    unknown = sorted(set(payload) - {"person_id", "roles"})
+    unknown = sorted(set(payload) - {"person_id", "roles", "portfolio", "status"})
     if unknown:
         raise InvalidRequest(f"unknown keys in a role_grant request: {', '.join(unknown)}")
+    given = [k for k in ("roles", "portfolio", "status") if k in payload]
+    if len(given) != 1:
+        raise InvalidRequest("a role_grant request asks for exactly one of: roles, portfolio, status")
+    person = _text(payload, "person_id", kind)
+    if "status" in payload:
+        if payload["status"] != "active":
+            raise InvalidRequest("a role_grant request may only ask to make a person active again")
+        return {"person_id": person, "status": "active"}
+    if "portfolio" in payload:
+        customers = _texts(payload.get("portfolio"), "portfolio", kind, required=True)
+        if len(customers) > MAX_EXPORT_CUSTOMERS:
+            raise InvalidRequest(f"a portfolio grant adds at most {MAX_EXPORT_CUSTOMERS:,} customers")
+        return {"person_id": person, "portfolio": customers}
     roles = _texts(payload.get("roles"), "roles", kind, required=True)
     if len(roles) > MAX_GRANT_ROLES:
         raise InvalidRequest(f"a role_grant request asks for at most {MAX_GRANT_ROLES} roles")
@@ -143,7 +165,7 @@ def _check_grant(payload: dict[str, Any]) -> dict[str, Any]:
             check_role(role)
     except IdentityError as exc:
         raise InvalidRequest(str(exc)) from None
-    return {"person_id": _text(payload, "person_id", kind), "roles": roles}
+    return {"person_id": person, "roles": roles}
 
 
 def _check_policy_import(payload: dict[str, Any]) -> dict[str, Any]:
@@ -227,8 +249,18 @@ def run_grant(request: Request, granter: Granter) -> dict[str, Any]:
     """Grant the approved roles, recorded as the maker's grant with the checker's approval."""
     if request.kind != ROLE_GRANT_KIND:
         raise InvalidRequest(f"{request.request_id} is a {request.kind} request, not a role grant")
-    person = str(request.payload["person_id"])
-    granted = [role for role in request.payload["roles"]
+    p = request.payload
+    person = str(p["person_id"])
+    if request.checker == person or request.maker == person:
+        raise InvalidRequest(f"{request.request_id} grants access to {person}, who filed or decided it")
+    approval = f"{request.request_id}, approved by {request.checker}"
+    if "status" in p:
+        granter.set_status(person, "active", by=request.maker, reason=approval)
+        return {"person_id": person, "status": "active"}
+    if "portfolio" in p:
+        granter.add_to_portfolio(person, [str(c) for c in p["portfolio"]], by=f"{request.maker} ({approval})")
+        return {"person_id": person, "portfolio_added": len(p["portfolio"])}
+    granted = [role for role in p["roles"]
                if granter.grant_role(person, str(role), by=request.maker, approved_by=request.checker,
                                      request_id=request.request_id)]
     return {"person_id": person, "granted": granted}
@@ -244,8 +276,8 @@ def run_policy_import(request: Request, importer: PolicyImporter) -> dict[str, A
         raise InvalidRequest(
             f"policy version {in_force} is in force now, not version {p['base_version']} that "
             f"{request.request_id}'s difference was shown against: file the import again")
-    version = importer.import_yaml(
-        str(p["document"]), by=request.maker,
+    version = importer.import_yaml(  # checked again inside the store's transaction: no race between the two
+        str(p["document"]), by=request.maker, expected_base=p["base_version"],
         comment=f"{p['comment']} [{request.request_id}, approved by {request.checker}]")
     return {"version": version}
 

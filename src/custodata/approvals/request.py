@@ -153,7 +153,9 @@ class Request:
             "expires_at": self.expires_at,
         }
         if self.kind == ROLE_GRANT_KIND:
-            row.update(person_id=self.payload["person_id"], roles=list(self.payload["roles"]))
+            row.update(person_id=self.payload["person_id"], roles=list(self.payload.get("roles", [])),
+                       portfolio=len(self.payload.get("portfolio", [])),
+                       reactivate=self.payload.get("status") == "active")
         elif self.kind == POLICY_IMPORT_KIND:
             row.update(base_version=self.payload["base_version"], widens=list(self.payload["widens"]))
         return row

@@ -124,7 +124,9 @@ def routes(console: Console) -> APIRouter:
 
     @router.post("/people/{person_id}/status")
     def set_status(ctx: Annotated[Ctx, Depends(console.post)], person_id: str) -> Response:
-        admin.set_status(ctx.svc, ctx.me, person_id, ctx.field("status"), reason=ctx.field("reason") or None)
+        result = admin.set_status(ctx.svc, ctx.me, person_id, ctx.field("status"), reason=ctx.field("reason") or None)
+        if hasattr(result, "request_id"):
+            return people_page(ctx, ctx.t("people.grant_requested", id=person_id, request=result.request_id))
         return people_page(ctx, ctx.t("people.updated", id=person_id))
 
     @router.post("/people/{person_id}/roles")

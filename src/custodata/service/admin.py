@@ -70,9 +70,34 @@ def _file_grant(svc: Services, caller: Caller, person_id: str, roles: Sequence[s
 
 @audited(Action.IDENTITY_CHANGE)
 def set_status(svc: Services, caller: Caller, person_id: str, status: str, *, reason: str | None = None) -> Any:
+    """Change a person's status; returns the person, or the request when the change widens access.
+
+    Narrowing (freezing, a leaver, a transfer) is at once.  Making someone active again, or
+    bringing back a frozen or departed account, reopens access — the monitor's freeze
+    included — so it is a request a security officer decides.
+    """
+    from custodata.approvals.request import ROLE_GRANT_KIND
+
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
+    current = svc.directory.person(person_id).status
+    if status != current and (status == "active" or current in ("frozen", "left")):
+        if status != "active":
+            raise mark_audited_refusal(svc, caller, f"{person_id} is {current}: make them active (a request a "
+                                                    "security officer decides) before any other status")
+        if person_id == caller.person_id:
+            raise mark_audited_refusal(svc, caller, "separation of duties: nobody reactivates themselves")
+        return svc.approvals.submit(caller.principal, ROLE_GRANT_KIND, {"person_id": person_id, "status": "active"},
+                                    reason=reason or f"make {person_id} active again (was {current})")
     svc.directory.set_status(person_id, status, by=caller.person_id, reason=reason)
     return svc.directory.person(person_id)
+
+
+def mark_audited_refusal(svc: Services, caller: Caller, why: str) -> Exception:
+    """An identity refusal, audited now and marked so the wrapper adds no second event."""
+    from custodata.identity.errors import SeparationOfDutiesError
+
+    svc.record(caller, Action.IDENTITY_CHANGE, Result.DENIED, reason=why)
+    return mark_audited(SeparationOfDutiesError(why))
 
 
 @audited(Action.IDENTITY_CHANGE)
@@ -104,10 +129,32 @@ def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any
 
 
 @audited(Action.IDENTITY_CHANGE)
-def set_portfolio(svc: Services, caller: Caller, person_id: str, customer_ids: Sequence[str]) -> list[str]:
+def set_portfolio(svc: Services, caller: Caller, person_id: str,
+                  customer_ids: Sequence[str]) -> tuple[list[str], Any]:
+    """Make the portfolio these customers: removals at once, additions as a request.
+
+    A portfolio is what an outsourced agent reaches (and widens a clerk's branch), so adding
+    customers is a grant of access a security officer decides.  Returns ``(portfolio now,
+    request or None)``.
+    """
+    from custodata.approvals.request import ROLE_GRANT_KIND
+
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
-    svc.directory.set_portfolio(person_id, list(customer_ids), by=caller.person_id)
-    return list(svc.directory.portfolio(person_id))
+    wanted = list(dict.fromkeys(str(c) for c in customer_ids))
+    current = svc.directory.portfolio(person_id)
+    kept = [c for c in current if c in set(wanted)]
+    if len(kept) != len(current):
+        svc.directory.set_portfolio(person_id, kept, by=caller.person_id)
+    added = [c for c in wanted if c not in set(current)]
+    request = None
+    if added:
+        if person_id == caller.person_id:
+            raise mark_audited_refusal(svc, caller, "separation of duties: nobody adds customers to their own "
+                                                    "portfolio")
+        request = svc.approvals.submit(caller.principal, ROLE_GRANT_KIND,
+                                       {"person_id": person_id, "portfolio": added},
+                                       reason=f"add {len(added)} customers to {person_id}'s portfolio")
+    return list(svc.directory.portfolio(person_id)), request
 
 
 # ---- policies ------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class AccessDenied(CustodataError):
 # Identifiers a refusal message may quote (an invalid ID number, a mobile, an e-mail): never into the log.
 _QUOTED_VALUE = re.compile(r"[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*\d[^\s'\"]*|[^\s'\"@]+@[^\s'\"]+")
 # custodata's own ids (customers, requests, exports, jobs) name no person and stay readable
-_OUR_ID = re.compile(r"C\d{9}|(?:CR|EX|JOB|AL)-[0-9A-Za-z-]+")
+_CUSTOMER_ID = re.compile(r"C\d{9,12}")
+_OUR_ID = re.compile(r"C\d{9,12}|(?:CR|EX|JOB|AL)-[0-9A-Za-z-]+")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -53,7 +54,10 @@ def refusal_reason(exc: BaseException) -> str:
     return _QUOTED_VALUE.sub(lambda m: m.group(0) if _OUR_ID.fullmatch(m.group(0)) else "…", text)[:300]
 
 
-def mark_audited(exc: BaseException) -> BaseException:
+_E = TypeVar("_E", bound=BaseException)
+
+
+def mark_audited(exc: _E) -> _E:
     """Say that the refusal ``exc`` has its audit event already (so :func:`audited` adds none)."""
     exc.audited = True  # type: ignore[attr-defined]
     return exc
@@ -198,10 +202,20 @@ class Services:
                customer_ids: Sequence[str] = (), customer_count: int | None = None, fields: Sequence[str] = (),
                purpose: str | None = None, reason: str | None = None, detail: dict[str, Any] | None = None) -> int:
         p = caller.principal
+        detail = dict(detail or {})
+        # Only custodata's own customer ids are recorded as customers: a caller who types an ID
+        # number or a mobile where a customer id belongs must not write it into the log and its
+        # index.  Likewise a purpose the policy does not declare is recorded as such, not as typed.
+        ours = tuple(c for c in customer_ids if _CUSTOMER_ID.fullmatch(str(c)))
+        if len(ours) != len(customer_ids):
+            detail["unrecognised_ids"] = len(customer_ids) - len(ours)
+        if purpose is not None and purpose not in self.engine.masking.purposes:
+            detail["purpose_stated"] = "undeclared"
+            purpose = None
         return self.audit.append(AuditEvent(
             actor=p.person_id, action=action, result=result, role=p.role, branch=p.branch,
-            customer_ids=tuple(customer_ids), customer_count=customer_count, fields=tuple(fields), purpose=purpose,
-            source_address=caller.source_address, reason=reason, detail=detail or {},
+            customer_ids=ours, customer_count=customer_count, fields=tuple(fields), purpose=purpose,
+            source_address=caller.source_address, reason=reason, detail=detail,
         ))
 
     def require(self, caller: Caller, permission: str, audit_action: Action, *,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from custodata.access.limits import Allowance, give_back, local_day, local_minute, take
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
-from custodata.service.context import AccessDenied, Caller, Services, audited
+from custodata.service.context import AccessDenied, Caller, Services, audited, mark_audited, refusal_reason
 from custodata.view import mask_view
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ def _fetch(svc: Services, caller: Caller, action: Action, customer_id: str, purp
     try:
         return svc.served.get(customer_id)
     except NotFoundError as exc:
-        svc.record(caller, action, Result.FAILED, customer_ids=[customer_id], purpose=purpose, reason=str(exc))
-        raise
+        svc.record(caller, action, Result.FAILED, customer_ids=[customer_id], purpose=purpose,
+                   reason=refusal_reason(exc))
+        raise mark_audited(exc) from None
 
 
 def _shown_fields(section: dict[str, Any]) -> list[str]:
@@ -89,9 +90,9 @@ def _shown_fields(section: dict[str, Any]) -> list[str]:
 def _check_purpose(svc: Services, caller: Caller, permission: str, audit_action: Action,
                    customer_ids: Sequence[str], purpose: str | None) -> None:
     decision = svc.engine.check_purpose(caller.principal, purpose, permission)
-    if not decision.allowed:
+    if not decision.allowed:  # the reason quotes the purpose as typed: cut any value out of it
         svc.record(caller, audit_action, Result.DENIED, customer_ids=customer_ids, purpose=purpose,
-                   reason=decision.reason)
+                   reason=refusal_reason(ValueError(decision.reason)))
         raise AccessDenied(decision.reason, decision)
 
 
@@ -178,8 +179,9 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
     try:
         served = svc.served.read(customer_id)  # document and branches in one read
     except NotFoundError as exc:
-        svc.record(caller, Action.READ, Result.FAILED, customer_ids=[customer_id], purpose=purpose, reason=str(exc))
-        raise
+        svc.record(caller, Action.READ, Result.FAILED, customer_ids=[customer_id], purpose=purpose,
+                   reason=refusal_reason(exc))
+        raise mark_audited(exc) from None
     full = served.view
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.read", Action.READ, current, served.branches, purpose)
@@ -244,7 +246,7 @@ def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fie
 
     checked = engine.check_purpose(p, stated, "customer.search")
     if not checked.allowed:
-        refuse(checked.reason, checked)
+        refuse(refusal_reason(ValueError(checked.reason)), checked)
     allowances: list[Allowance] = []
     reasons = []
     for field in fields:
