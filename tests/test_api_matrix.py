@@ -52,6 +52,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "reject_change": frozenset({ST}),
     "job_get": frozenset({FD, ST}),                             # the maker, the checker (a steward)
     "job_retry": frozenset({ST}),                               # the checker or a steward, never the maker
+    "changes": frozenset({ST}),                                 # the change feed (and role integration)
     "download_export": frozenset({MK}),                         # only the recipient
     "audit_events": frozenset({SO, AU}),
     "audit_verify": frozenset({AU}),
@@ -239,6 +240,7 @@ CALLS: dict[str, Call] = {
         json={"field": "mobile", "purpose": "customer_service"}),
     "lineage": _get(lambda api, role: f"/api/v1/customers/{api.own_customer(role)}/lineage"),
     "domains": _get("/api/v1/domains"),
+    "changes": _get("/api/v1/changes?after=0&limit=5"),
     "request_change": lambda api, role: api.client.post(
         "/api/v1/requests", headers=api.headers(role),
         json={"kind": "edit_field", "payload": api.change_payload(), "reason": "customer called"}),

@@ -88,7 +88,8 @@ def logins(sink: MemorySink) -> list[AuditEvent]:
 
 def test_roles_have_chinese_and_english_labels_and_a_precedence() -> None:
     assert set(ROLES) == set(ROLE_LABELS_EN) == {
-        "front_desk", "outsourced_agent", "marketer", "data_steward", "security_officer", "auditor", "administrator"}
+        "front_desk", "outsourced_agent", "marketer", "data_steward", "security_officer", "auditor", "administrator",
+        "integration"}
     assert ROLES["front_desk"] == "柜面/客服" and ROLES["outsourced_agent"] == "外包坐席"
     assert default_role(["administrator", "data_steward"]) == "data_steward"
     assert default_role([]) is None

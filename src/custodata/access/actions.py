@@ -30,6 +30,7 @@ CATALOGUE_WRITE = "catalogue.write"
 DOMAINS_READ = "domains.read"
 ALERTS_READ = "alerts.read"
 ALERTS_TRIAGE = "alerts.triage"
+CHANGES_READ = "changes.read"
 
 # action -> what it lets a person do (shown by `custodata policy check` and the console)
 ACTIONS: dict[str, str] = {
@@ -54,6 +55,7 @@ ACTIONS: dict[str, str] = {
     DOMAINS_READ: "read domain statistics (counts, quality), no customer values",
     ALERTS_READ: "read monitoring alerts",
     ALERTS_TRIAGE: "triage alerts, freeze accounts",
+    CHANGES_READ: "read the change feed: which customers changed, how and which fields by name, no values",
 }
 
 # Actions that touch customer data: time windows restrict these, not administration.

@@ -20,7 +20,20 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from custodata import __version__
-from custodata.api import alerts, audit, customers, docs, errors, jobs, people, policy, requests, session, system
+from custodata.api import (
+    alerts,
+    audit,
+    changes,
+    customers,
+    docs,
+    errors,
+    jobs,
+    people,
+    policy,
+    requests,
+    session,
+    system,
+)
 from custodata.api.proxies import TrustedProxyMiddleware
 from custodata.api.schemas import ErrorOut
 from custodata.api.security import SecurityMiddleware, quiet_access_log
@@ -120,7 +133,7 @@ def create_app(services: Services, *, monitor: bool = False, worker: bool = Fals
     )
     app.state.services = services
     errors.install(app)
-    for module in (session, customers, requests, jobs, audit, policy, people, alerts, system):
+    for module in (session, customers, requests, jobs, changes, audit, policy, people, alerts, system):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
     docs.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
     app.add_middleware(SecurityMiddleware)

@@ -40,6 +40,8 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("sec.qian", "钱海燕", "employee", "总行", "security_officer", "Demo-security-qian-2026"),
     DemoPerson("audit.wu", "吴静", "employee", "总行", "auditor", "Demo-audit-2026"),
     DemoPerson("admin.zheng", "郑强", "employee", "总行", "administrator", "Demo-admin-2026"),
+    # the account a system downstream follows the change feed with (issue 11 point 4)
+    DemoPerson("feed.crm", "CRM 下游接口", "employee", "总行", "integration", "Demo-feed-2026"),
 )
 
 

@@ -24,6 +24,7 @@ ROLES: dict[str, str] = {
     "security_officer": "安全管理员",
     "auditor": "审计",
     "administrator": "系统管理员",
+    "integration": "下游系统接口",
 }
 
 ROLE_LABELS_EN: dict[str, str] = {
@@ -34,11 +35,13 @@ ROLE_LABELS_EN: dict[str, str] = {
     "security_officer": "Security officer",
     "auditor": "Auditor",
     "administrator": "Administrator",
+    "integration": "Downstream system (change feed)",
 }
 
 # A login without an explicit role acts in the least powerful role held: powers are asked for, never implied.
 ROLE_PRECEDENCE: tuple[str, ...] = (
-    "outsourced_agent", "front_desk", "marketer", "data_steward", "auditor", "security_officer", "administrator",
+    "integration", "outsourced_agent", "front_desk", "marketer", "data_steward", "auditor", "security_officer",
+    "administrator",
 )
 
 # Roles that reach customer data (search, read, unmask, change or export it).  The administrator

@@ -43,6 +43,9 @@ from custodata.serving.tables import (
 )
 
 Progress = Callable[[int, int], None]  # customers loaded, customers to load
+# prepares a publish's change events (outside any transaction: it may compare whole generations) and
+# returns what writes them inside the swap's transaction (custodata.changes.diff.full_publish_changes)
+ChangeHook = Callable[[OpsStore, int, "str | None"], Callable[[sa.Connection], None]]
 CHUNK_ROWS = 2_000  # rows per load transaction: short enough for other writers to get in between
 DELETE_ROWS = 10_000
 
@@ -198,9 +201,12 @@ def _load_redirects(batch: BatchStore, ops: OpsStore, generation: int) -> int:
     return len(rows)
 
 
-def _activate(ops: OpsStore, generation: int, customers: int) -> list[int]:
-    """The swap: one short transaction; returns the generations it retired."""
+def _activate(ops: OpsStore, generation: int, customers: int,
+              write_events: Callable[[sa.Connection], None] | None = None) -> list[int]:
+    """The swap: one short transaction, with the change events; returns the generations it retired."""
     with ops.begin() as con:
+        if write_events is not None:  # in the swap's transaction: events exist exactly when the change does
+            write_events(con)
         retired = [int(g) for g in con.execute(
             sa.select(served_generation.c.generation).where(served_generation.c.status == ACTIVE)).scalars()]
         con.execute(sa.update(served_generation).where(served_generation.c.status == ACTIVE)
@@ -210,14 +216,23 @@ def _activate(ops: OpsStore, generation: int, customers: int) -> list[int]:
     return retired
 
 
+def _full_publish_changes(ops: OpsStore, generation: int, run_id: str | None) -> Callable[[sa.Connection], None]:
+    from custodata.changes.diff import full_publish_changes
+
+    return full_publish_changes(ops, generation, run_id)
+
+
 def publish_served(
     batch: BatchStore, ops: OpsStore, *, run_id: str | None = None, progress: Progress | None = None,
+    changes: ChangeHook | None = _full_publish_changes,
 ) -> ServedReport:
     """Serve the batch store's customer business-layer total domain from the operational store.
 
     Readers keep being answered from the previous generation until the new one is
     complete; then the switch is one transaction.  ``progress(done, total)`` is called
-    after each chunk of customers.
+    after each chunk of customers.  ``changes`` writes the change events in the
+    switch's transaction (default: one per customer whose served document changed,
+    and one ``published``); ``None`` writes none.
     """
     t0 = time.perf_counter()
     keys_changed = sync_served_keys(batch, ops)
@@ -225,10 +240,12 @@ def publish_served(
     try:
         customers = _load_documents(batch, ops, generation, progress)
         n_redirects = _load_redirects(batch, ops, generation)
+        write_events = changes(ops, generation, run_id) if changes is not None else None
+        retired = _activate(ops, generation, customers, write_events)
     except BaseException:
         _abandon(ops, generation)
         raise
-    for old in _activate(ops, generation, customers):
+    for old in retired:
         _delete_generation(ops, old)
     with ops.engine.connect() as con:
         if ops.dialect == "sqlite":  # fold the WAL back so deleted documents leave no copy behind
