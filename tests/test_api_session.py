@@ -209,8 +209,14 @@ def test_people_administration(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     r = client.delete("/api/v1/people/new.clerk/roles/marketer", headers=admin)
     assert r.status_code == 200 and r.json()["roles"] == ["front_desk"]
+    # customers added to a portfolio widen what the person reaches: a request, like a role
     r = client.put("/api/v1/people/new.clerk/portfolio", headers=admin, json={"customer_ids": ["C000000001"]})
-    assert r.status_code == 200 and r.json()["customer_ids"] == ["C000000001"]
+    assert r.status_code == 200 and r.json()["customer_ids"] == [] and r.json()["pending_request"]
+    r = client.post(f"/api/v1/requests/{r.json()['pending_request']}/approve", headers=security,
+                    json={"note": "new case"})
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    r = client.put("/api/v1/people/new.clerk/portfolio", headers=admin, json={"customer_ids": ["C000000001"]})
+    assert r.status_code == 200 and r.json()["customer_ids"] == ["C000000001"] and r.json()["pending_request"] is None
     # separation of duties: nobody grants themselves a role; the administrator may not also be the auditor
     r = client.post("/api/v1/people/admin/roles", headers=admin, json={"role": "auditor"})
     assert r.status_code == 409
