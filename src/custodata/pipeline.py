@@ -40,6 +40,9 @@ STAGES = (
 )
 
 StageProgress = Callable[[str, str, int, int], None]  # stage, message, done, total
+# how a change rederives golden records, relationships, the layer and the served view:
+# only for the customers it affects, or everything again (the reference it must equal)
+DERIVE_MODES = ("incremental", "full")
 
 
 @dataclass
@@ -92,6 +95,9 @@ class Pipeline:
     rules: TagRules
     threads: int | None = None
     ops_url: str | None = None  # the operational store served from; default CUSTODATA_DB_URL, else OUT's SQLite
+    derive: str = "incremental"  # steward changes and erasures: see DERIVE_MODES
+    # seconds of the last steward change or erasure by step ("visible": until its served rows committed)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -194,23 +200,43 @@ class Pipeline:
 
         compact(self.store_path)
 
+    def _check_derive(self) -> bool:
+        """Whether changes derive incrementally (else in full); a wrong setting is a clear error."""
+        from custodata.errors import ConfigError
+
+        if self.derive not in DERIVE_MODES:
+            raise ConfigError(f"derive must be {' or '.join(DERIVE_MODES)}, not {self.derive!r}")
+        return self.derive == "incremental"
+
     def steward(self, operation: str, **kwargs: object) -> list[str]:
         """Run a merge, unmerge or field correction, then refresh golden records, relationships and the layer.
 
         ``correct`` takes customer_id, field, value, reason, by, and optionally
         request_id and sealed (the value sealed for the customer, as approvals carry it).
+        With ``derive="incremental"`` only the customers the change affects (and their
+        relationship neighbours) are derived and served again; ``"full"`` rebuilds all.
         """
         from custodata.errors import StateError
-        from custodata.resolution import steward
+        from custodata.resolution import affected, steward
         from custodata.resolution.golden import build_golden
+        from custodata.resolution.identity import ensure_tables, resolve_id
         from custodata.resolution.relationships import build_relationships
 
         if operation not in ("merge", "unmerge", "correct"):
             raise StateError(f"unknown steward operation {operation!r}; use merge, unmerge or correct")
+        incremental = self._check_derive()
+        t0 = time.perf_counter()
         run_id = new_run_id()
         store = self.open()
         try:
             with store.executor.transaction():
+                only = None
+                if incremental:
+                    ensure_tables(store.con)
+                    named = [kwargs["survivor"], kwargs["absorbed"]] if operation == "merge" \
+                        else [kwargs["customer_id"]]
+                    affected.start(store.con, [resolve_id(store.con, str(c)) for c in named])
+                    only = affected.AFFECTED
                 if operation == "merge":
                     event = steward.merge(store.con, str(kwargs["survivor"]), str(kwargs["absorbed"]),
                                           reason=str(kwargs["reason"]), run_id=run_id)
@@ -230,11 +256,15 @@ class Pipeline:
                         store.con, str(kwargs["customer_id"]), reason=str(kwargs["reason"]),
                         run_id=run_id, records=list(records) if isinstance(records, list) else None,
                     )
+                    if incremental:
+                        affected.add(store.con, result)  # the customers that (re)appear
                 build_golden(store.con, self.config, run_id, keyring=store.protector.keyring,
-                             cause=f"{operation}: {kwargs['reason']}")
-                build_relationships(store.con)
-                build_layer(store.con, self.config, self.rules)
-            self.publish(store)
+                             cause=f"{operation}: {kwargs['reason']}", only=only)
+                build_relationships(store.con, only=only)
+                build_layer(store.con, self.config, self.rules, only=only)
+                served = affected.served_ids(store.con) if incremental else None
+            self.timings = {"derive": time.perf_counter() - t0}
+            self._publish_change(store, served, t0)
             return result
         finally:
             store.close()
@@ -242,20 +272,55 @@ class Pipeline:
     def erase(self, customer_id: str, *, reason: str) -> ErasureReport:
         """Erase a customer for good (see :mod:`custodata.erasure`), republish, and compact the store."""
         from custodata.erasure import compact, erase_customer
+        from custodata.resolution import affected
+        from custodata.resolution.identity import ensure_tables, resolve_id
         from custodata.resolution.relationships import build_relationships
 
+        incremental = self._check_derive()
+        t0 = time.perf_counter()
         store = self.open()
         try:
             with store.executor.transaction():  # all or nothing: tombstones, keys, derived layers
+                only = None
+                if incremental:  # its neighbours and the other parties of its records are served again
+                    ensure_tables(store.con)
+                    affected.start(store.con, [resolve_id(store.con, customer_id)], record_mates=True)
+                    only = affected.AFFECTED
                 report = erase_customer(store, customer_id, reason=reason)
-                build_relationships(store.con)
-                build_layer(store.con, self.config, self.rules)
-            self.publish(store)
+                if incremental:
+                    affected.add(store.con, report.customer_ids)
+                build_relationships(store.con, only=only)
+                build_layer(store.con, self.config, self.rules, only=only)
+                served = affected.served_ids(store.con) if incremental else None
+            self.timings = {"derive": time.perf_counter() - t0}
+            self._publish_change(store, served, t0)
             store.con.execute("CHECKPOINT")
         finally:
             store.close()
         compact(self.store_path)
         return report
+
+    def _publish_change(self, store: BatchStore, served: list[str] | None, t0: float) -> None:
+        """Serve a change: the rows of ``served`` in place (``None``: a whole new generation), then the files."""
+        if served is None:
+            self.publish(store)
+            self.timings["visible"] = time.perf_counter() - t0
+            return
+        from custodata.ops.store import open_ops
+        from custodata.serving.incremental import publish_customers
+
+        ops = open_ops(self.ops_url, out_dir=self.out_dir)
+        try:
+            report = publish_customers(store, ops, served)
+        finally:
+            ops.close()
+        if report is None:  # nothing served yet: the first publish is a whole generation
+            self.publish(store)
+            self.timings["visible"] = time.perf_counter() - t0
+            return
+        self.timings["visible"] = time.perf_counter() - t0
+        self.export_files(store)
+        self.timings["files"] = time.perf_counter() - t0 - self.timings["visible"]
 
     def rotate_kek(self, *, retire_old: bool = False) -> dict[str, object]:
         """Rotate the key-encryption key: data keys are re-wrapped, no field is re-encrypted."""
@@ -288,6 +353,20 @@ class Pipeline:
         refreshed as a new generation and switched to in one transaction, so the
         service answers throughout and an erased customer is gone from it at once.
         """
+        outputs = self.export_files(store)
+        from custodata.ops.store import open_ops
+        from custodata.serving.publish import publish_served
+
+        ops = open_ops(self.ops_url, out_dir=self.out_dir)
+        try:
+            served = publish_served(store, ops, run_id=run_id, progress=progress)
+        finally:
+            ops.close()
+        outputs["served"] = f"{_redacted(ops.url)} (generation {served.generation}, {served.customers} customers)"
+        return outputs
+
+    def export_files(self, store: BatchStore) -> dict[str, str]:
+        """Write the published domain as Parquet files, each atomically (temp file, then rename)."""
         folder = private_dir(self.out_dir / "published")
         outputs = {}
         for name, table in (
@@ -304,15 +383,6 @@ class Pipeline:
             store.con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
             os.replace(private_file(tmp), target)
             outputs[name] = str(target)
-        from custodata.ops.store import open_ops
-        from custodata.serving.publish import publish_served
-
-        ops = open_ops(self.ops_url, out_dir=self.out_dir)
-        try:
-            served = publish_served(store, ops, run_id=run_id, progress=progress)
-        finally:
-            ops.close()
-        outputs["served"] = f"{_redacted(ops.url)} (generation {served.generation}, {served.customers} customers)"
         return outputs
 
     def _sync_served_keys(self, store: BatchStore) -> None:

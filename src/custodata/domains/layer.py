@@ -22,14 +22,43 @@ def layer_table(customer_type: CustomerType | str) -> str:
     return f"layer.{CustomerType(customer_type).value}"
 
 
-def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules: TagRules) -> dict[str, int]:
+def _money(where: str) -> str:
+    """A sum of amounts, exact (decimal): it does not depend on the order rows arrive in, so a
+    customer's row is the same built alone or with everyone (incremental = full)."""
+    return f"coalesce(CAST(sum(CAST(amount AS DECIMAL(38, 4))) FILTER (WHERE {where}) AS DOUBLE), 0)"
+
+
+def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'layer' "
+                      "AND table_name = 'customer_view'").fetchone()
+    return bool(row and row[0])
+
+
+def build_layer(
+    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules: TagRules, only: str | None = None,
+) -> dict[str, int]:
+    """Build the layer sub-domains and the total domain; returns customers per customer type.
+
+    ``only``: a table of customer ids (:mod:`custodata.resolution.affected`) whose rows are
+    deleted and built again, with the same SQL restricted to them and their business
+    records; everyone else's rows stay.
+    """
     ct = config.customer_types
     computed_tags, segment = tags_sql(rules)
+    if only is not None and not _exists(con):
+        only = None
+    where_golden = f" WHERE g.customer_id IN (SELECT customer_id FROM {only})" if only else ""
+    # every version of the affected customers' records: the latest one is picked below as in a full build
+    where_records = (
+        " WHERE (_source, record_key) IN (SELECT (p.source, p.record_key) FROM customer.xref x "
+        f"JOIN customer.party p USING (obs_id) WHERE x.customer_id IN (SELECT customer_id FROM {only}))"
+        if only else ""
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _aggregates AS
         WITH latest AS (
-            SELECT * FROM business.total
+            SELECT * FROM business.total{where_records}
             QUALIFY row_number() OVER (PARTITION BY _source, record_key
                 ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
         ), rec AS (
@@ -38,7 +67,7 @@ def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules:
             FROM customer.xref x JOIN customer.party p USING (obs_id)
             JOIN latest b ON b._source = p.source AND b.record_key = p.record_key
         ), raw_tags AS (
-            SELECT customer_id, list(DISTINCT {{'kind': t.kind, 'name': t.name, 'value': t.value}})
+            SELECT customer_id, list_sort(list(DISTINCT {{'kind': t.kind, 'name': t.name, 'value': t.value}}))
                    AS raw_tags
             FROM (SELECT customer_id, unnest(tags) AS t FROM rec) GROUP BY customer_id
         ), agg AS (
@@ -53,12 +82,12 @@ def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules:
                 count(DISTINCT record_key) FILTER (WHERE bt = 'service') AS n_ticket,
                 count(DISTINCT record_key) FILTER (WHERE bt = 'service' AND category LIKE '%投诉%')
                     AS n_complaint,
-                coalesce(sum(amount) FILTER (WHERE bt = 'deposit' AND role = 'account_holder'), 0)
+                {_money("bt = 'deposit' AND role = 'account_holder'")}
                     AS deposit_balance,
-                coalesce(sum(amount) FILTER (WHERE bt LIKE '%_policy' AND role = 'policy_holder'), 0)
+                {_money("bt LIKE '%_policy' AND role = 'policy_holder'")}
                     AS premium_total,
-                coalesce(sum(amount) FILTER (WHERE bt = 'card'), 0) AS credit_limit,
-                coalesce(sum(amount) FILTER (WHERE bt = 'loan' AND role = 'account_holder'), 0)
+                {_money("bt = 'card'")} AS credit_limit,
+                {_money("bt = 'loan' AND role = 'account_holder'")}
                     AS loan_total,
                 bool_or(bt = 'loan' AND role = 'account_holder' AND product LIKE '%小微%') AS sme_loan
             FROM rec GROUP BY customer_id
@@ -82,6 +111,7 @@ def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules:
                END AS customer_type,
                coalesce(r.raw_tags, []) AS raw_tags
         FROM customer.golden g LEFT JOIN agg a USING (customer_id) LEFT JOIN raw_tags r USING (customer_id)
+        {where_golden}
         """
     )
     try:
@@ -94,6 +124,18 @@ def build_layer(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules:
 
         raise ConfigError(f"tag rules: a 'when' condition is not valid SQL over the aggregates: {exc}") from None
     counts = {}
+    if only:
+        ids = f"(SELECT customer_id FROM {only})"
+        for table in (*(layer_table(t) for t in CustomerType), VIEW):
+            con.execute(f"DELETE FROM {table} WHERE customer_id IN {ids}")
+        for t in CustomerType:
+            con.execute(f"INSERT INTO {layer_table(t)} BY NAME SELECT * FROM _view WHERE customer_type = '{t.value}' "
+                        "ORDER BY customer_id")
+        con.execute(f"INSERT INTO {VIEW} BY NAME SELECT * FROM _view ORDER BY customer_id")
+        for t in CustomerType:
+            row = con.execute(f"SELECT count(*) FROM {layer_table(t)}").fetchone()
+            counts[t.value] = int(row[0]) if row else 0
+        return counts
     for t in CustomerType:
         con.execute(
             f"CREATE OR REPLACE TABLE {layer_table(t)} AS SELECT * FROM _view "

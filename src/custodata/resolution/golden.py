@@ -66,8 +66,11 @@ def golden_aad(customer_id: str, field: str) -> str:
     return field_aad(customer_id, field)
 
 
-def golden_sql(config: ResolutionConfig) -> str:
-    """One row per customer; for each field the surviving value and where it came from."""
+def golden_sql(config: ResolutionConfig, only: str | None = None) -> str:
+    """One row per customer; for each field the surviving value and where it came from.
+
+    ``only``: a table of customer ids (column ``customer_id``) to build, instead of all.
+    """
     picks = []
     for field in (*TEXT_FIELDS, *DATE_FIELDS):
         order = _order(field, config)
@@ -86,7 +89,7 @@ def golden_sql(config: ResolutionConfig) -> str:
     return f"""
     WITH members AS (
         SELECT x.customer_id, x.kind AS kind, p.*  EXCLUDE (kind)
-        FROM customer.xref x JOIN customer.party p USING (obs_id)
+        FROM customer.xref x JOIN customer.party p USING (obs_id){_only("x.customer_id", only)}
     ), picked AS (
         SELECT customer_id, any_value(kind) AS kind, {', '.join(picks)},
                count(*) AS n_records,
@@ -98,6 +101,10 @@ def golden_sql(config: ResolutionConfig) -> str:
            n_records, sources, first_seen, last_updated, {provenance} AS provenance
     FROM picked
     """
+
+
+def _only(column: str, only: str | None) -> str:
+    return f" WHERE {column} IN (SELECT customer_id FROM {only})" if only else ""
 
 
 def _unpivot(table: str) -> str:
@@ -112,36 +119,50 @@ def _unpivot(table: str) -> str:
 
 def build_golden(
     con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
-    cause: str = "survivorship",
+    cause: str = "survivorship", only: str | None = None,
 ) -> int:
-    """Rebuild golden records and append what changed to the history."""
+    """Rebuild golden records and append what changed to the history.
+
+    ``only``: a table of customer ids (see :mod:`custodata.resolution.affected`); just their
+    golden records are deleted and built again, with the very SQL of a full build, and
+    their history compared.  A customer of ``only`` with no records left is retired.
+    """
     con.execute(HISTORY_DDL)
-    ids = [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM customer.xref").fetchall()]
+    ids = [r[0] for r in con.execute(
+        f"SELECT DISTINCT customer_id FROM customer.xref{_only('customer_id', only)}").fetchall()]
     keyring.ensure([customer_key_id(c) for c in ids], {customer_key_id(c): f"customer:{c}" for c in ids})
     had_previous = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema='customer' AND table_name='golden'"
     ).fetchone()
+    new_table = GOLDEN
     if had_previous and had_previous[0]:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM ({golden_sql(config)}) WHERE false")
-    con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(config)} ORDER BY customer_id")
+    if only and had_previous and had_previous[0]:
+        con.execute(f"DELETE FROM {GOLDEN}{_only('customer_id', only)}")
+        con.execute(f"INSERT INTO {GOLDEN} BY NAME {golden_sql(config, only)} ORDER BY customer_id")
+        new_table = "_golden_new"
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(config)} ORDER BY customer_id")
     from custodata.resolution.steward import apply_corrections  # steward builds on this module
 
-    corrected = apply_corrections(con)  # a data steward's approved corrections override survivorship
+    corrected = apply_corrections(con, only)  # a data steward's approved corrections override survivorship
+    if new_table != GOLDEN:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {new_table} AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
     con.execute(
         f"""
         INSERT INTO {HISTORY}
-        WITH new AS (SELECT * FROM {_unpivot(GOLDEN)}),
+        WITH new AS (SELECT * FROM {_unpivot(new_table)}),
              old AS (SELECT * FROM {_unpivot('_golden_prev')}),
-             prov AS (SELECT customer_id, provenance FROM {GOLDEN})
+             prov AS (SELECT customer_id, provenance FROM {new_table})
         SELECT coalesce(n.customer_id, o.customer_id), coalesce(n.field, o.field),
                o.value, n.value, ?,
                (SELECT batch_id FROM customer.party WHERE obs_id = prov.provenance[coalesce(n.field, o.field)]),
                CASE WHEN corr.cause IS NOT NULL THEN corr.cause
                     WHEN o.customer_id IS NULL AND n.customer_id NOT IN (SELECT customer_id FROM _golden_prev)
                         THEN 'created'
-                    WHEN n.customer_id IS NULL AND o.customer_id NOT IN (SELECT customer_id FROM {GOLDEN})
+                    WHEN n.customer_id IS NULL AND o.customer_id NOT IN (SELECT customer_id FROM {new_table})
                         THEN 'customer retired'
                     ELSE ? || ': value from ' || coalesce(prov.provenance[coalesce(n.field, o.field)], '(none)')
                END,

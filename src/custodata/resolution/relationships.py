@@ -22,7 +22,16 @@ ROLE_PAIRS = (
 MAX_HOUSEHOLD = 8  # more people than this at one address + phone is an office, not a home
 
 
-def build_relationships(con: duckdb.DuckDBPyConnection) -> int:
+# the household key of each golden customer: people at one address on one line live together
+HOUSEHOLD_KEY = """
+    SELECT g.customer_id, g.address, coalesce(g.phone, g.mobile_token) AS line
+    FROM customer.golden g
+    WHERE g.kind = 'individual' AND g.address IS NOT NULL AND coalesce(g.phone, g.mobile_token) IS NOT NULL
+"""
+
+
+def _relationships_sql(role_where: str = "", homes_where: str = "") -> str:
+    """The relationships, as one SELECT; the ``where`` parts restrict roles and households (incremental)."""
     role_sql = " UNION ALL ".join(
         f"""SELECT a.customer_id AS customer_a, b.customer_id AS customer_b, '{kind}' AS kind,
                    pa.source AS source, pa.record_key AS record_key
@@ -33,18 +42,12 @@ def build_relationships(con: duckdb.DuckDBPyConnection) -> int:
             JOIN customer.xref b ON b.obs_id = pb.obs_id
             WHERE a.customer_id <> b.customer_id"""
         + (" AND a.kind = 'corporate' AND b.kind = 'individual'" if kind == "corporate_contact" else "")
+        + role_where
         for ra, rb, kind in ROLE_PAIRS
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE {RELATIONSHIP} AS
+    return f"""
         WITH roles AS ({role_sql}),
-        homes AS (
-            SELECT g.customer_id, g.address, coalesce(g.phone, g.mobile_token) AS line
-            FROM customer.golden g
-            WHERE g.kind = 'individual' AND g.address IS NOT NULL
-              AND coalesce(g.phone, g.mobile_token) IS NOT NULL
-        ),
+        homes AS (SELECT * FROM ({HOUSEHOLD_KEY}) h{homes_where}),
         groups AS (
             SELECT list(customer_id ORDER BY customer_id) AS ids FROM homes
             GROUP BY address, line HAVING count(*) BETWEEN 2 AND {MAX_HOUSEHOLD}
@@ -59,8 +62,68 @@ def build_relationships(con: duckdb.DuckDBPyConnection) -> int:
         alls AS (SELECT * FROM roles UNION ALL SELECT * FROM household)
         SELECT customer_a, customer_b, kind, count(*) AS evidence_count,
                min(source || ':' || record_key) AS evidence
-        FROM alls GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        FROM alls GROUP BY 1, 2, 3
+    """
+
+
+def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None) -> int:
+    """Derive every relationship again; ``only``: just those of an affected set (see below).
+
+    With ``only`` (:data:`custodata.resolution.affected.AFFECTED`, golden records of the set
+    already rebuilt), the role relationships touching the set are derived again, and the
+    households of every address + line the set had before (:data:`~custodata.resolution.
+    affected.HOUSEHOLD_KEYS`) or has now, whole: a household that grew past
+    :data:`MAX_HOUSEHOLD` loses all its pairs, one that shrank to it gains them.  Every
+    customer whose relationships changed, and every neighbour of the set, is marked to be
+    served again.
+    """
+    if only is None or not _exists(con):
+        con.execute(f"CREATE OR REPLACE TABLE {RELATIONSHIP} AS {_relationships_sql()} ORDER BY 1, 2, 3")
+        row = con.execute(f"SELECT count(*) FROM {RELATIONSHIP}").fetchone()
+        return int(row[0]) if row else 0
+    from custodata.resolution import affected
+
+    ids = f"(SELECT customer_id FROM {only})"
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _household_keys AS
+        SELECT address, line FROM {affected.HOUSEHOLD_KEYS}
+        UNION SELECT address, line FROM ({HOUSEHOLD_KEY}) WHERE customer_id IN {ids}
         """
     )
+    # everyone living under one of those keys now (only the set's own keys changed)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _household_members AS
+        SELECT customer_id FROM ({HOUSEHOLD_KEY}) h JOIN _household_keys k USING (address, line)
+        UNION SELECT customer_id FROM {only}
+        """
+    )
+    touched = (f"(kind <> 'household' AND (customer_a IN {ids} OR customer_b IN {ids})) OR "
+               "(kind = 'household' AND (customer_a IN (SELECT customer_id FROM _household_members) "
+               "OR customer_b IN (SELECT customer_id FROM _household_members)))")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _relationship_prev AS SELECT * FROM {RELATIONSHIP} WHERE {touched}")
+    con.execute(f"DELETE FROM {RELATIONSHIP} WHERE {touched}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _relationship_new AS {_relationships_sql(
+            role_where=f" AND (a.customer_id IN {ids} OR b.customer_id IN {ids})",
+            homes_where=" WHERE (h.address, h.line) IN (SELECT (address, line) FROM _household_keys)",
+        )}
+        """
+    )
+    con.execute(f"INSERT INTO {RELATIONSHIP} BY NAME SELECT * FROM _relationship_new")
+    changed = "((SELECT * FROM _relationship_prev EXCEPT SELECT * FROM _relationship_new) UNION ALL " \
+              "(SELECT * FROM _relationship_new EXCEPT SELECT * FROM _relationship_prev))"
+    affected.serve(con, f"SELECT customer_a FROM {changed} UNION SELECT customer_b FROM {changed}")
+    # neighbours show the set's names and kinds
+    affected.serve(con, f"SELECT customer_b FROM {RELATIONSHIP} WHERE customer_a IN {ids} "
+                        f"UNION SELECT customer_a FROM {RELATIONSHIP} WHERE customer_b IN {ids}")
     row = con.execute(f"SELECT count(*) FROM {RELATIONSHIP}").fetchone()
     return int(row[0]) if row else 0
+
+
+def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
+                      "AND table_name = 'relationship'").fetchone()
+    return bool(row and row[0])

@@ -60,9 +60,13 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
 
 def resolve(
     con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
-    mode: str = "auto", retrain: bool = False, progress: Progress | None = None,
+    mode: str = "auto", retrain: bool = False, progress: Progress | None = None, golden: bool = True,
 ) -> ResolutionSummary:
-    """Resolve ``customer.party`` into golden records; ``mode`` is auto, full or incremental."""
+    """Resolve ``customer.party`` into golden records; ``mode`` is auto, full or incremental.
+
+    ``mode`` is how pairs are scored (the Splink model); ``golden=False`` stops at the
+    customer ids, for a caller that derives golden records of the affected customers only.
+    """
     say = progress or (lambda _msg: None)
     identity.ensure_tables(con)
     model = None if retrain else person.load_model(con)
@@ -137,7 +141,8 @@ def resolve(
     say("customer ids")
     ids = identity.assign_ids(con, run_id)
     summary.new_customers = ids["new_customers"]
-    say("golden records")
-    summary.customers = build_golden(con, config, run_id, keyring=keyring)
     summary.details = {**summary.details, **guard, **ids}
+    if golden:
+        say("golden records")
+        summary.customers = build_golden(con, config, run_id, keyring=keyring)
     return summary

@@ -202,21 +202,23 @@ def correct(
     return correction_id
 
 
-def apply_corrections(con: duckdb.DuckDBPyConnection) -> str:
+def apply_corrections(con: duckdb.DuckDBPyConnection, only: str | None = None) -> str:
     """Override survivorship with the latest correction of each field; returns the table naming the causes.
 
     Called by :func:`custodata.resolution.golden.build_golden` right after it rebuilds
-    golden records.  The returned temp table (customer_id, field, cause) lets the
-    history say ``correction: <request>`` for a value a steward set.
+    golden records (``only``: the table of the customers it rebuilt; the others keep
+    theirs).  The returned temp table (customer_id, field, cause) lets the history say
+    ``correction: <request>`` for a value a steward set.
     """
     con.execute("CREATE SCHEMA IF NOT EXISTS customer")
     con.execute(_CORRECTION_DDL)
+    restrict = f" AND customer_id IN (SELECT customer_id FROM {only})" if only else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _corrected AS
         SELECT customer_id, field, value, token,
                'correction: ' || coalesce(request_id, '#' || correction_id) AS cause
-        FROM {CORRECTION} WHERE customer_id IN (SELECT customer_id FROM {GOLDEN})
+        FROM {CORRECTION} WHERE customer_id IN (SELECT customer_id FROM {GOLDEN}){restrict}
         QUALIFY row_number() OVER (PARTITION BY customer_id, field ORDER BY correction_id DESC) = 1
         """
     )

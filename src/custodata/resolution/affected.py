@@ -1,0 +1,98 @@
+"""The affected set: which customers a change touches, so derivation redoes only them.
+
+A steward's correction, merge, unmerge or erasure, or a new batch, changes the
+members or the corrections of a few customers.  Their golden records, history and
+layer rows are rebuilt (:data:`AFFECTED`); their relationships are rebuilt with the
+households they shared or now share; and the served documents of everyone whose
+view shows them (relationship neighbours, the other parties of a record an
+erasure blanks) are republished (:data:`SERVED`).
+
+Everything lives in temp tables of the batch-store connection, so the restricted
+SQL of each stage is the full SQL with ``customer_id IN (SELECT customer_id FROM
+_affected)``: the same statements, fewer rows, and a full rebuild gives the same
+state (``tests/test_incremental_derivation.py``).
+
+Use: :func:`start` with the ids known before the change (its old household keys
+and neighbours are taken then, before the change deletes them), the change,
+:func:`add` with the ids it made (an unmerge's split-off customers), then the
+stages with ``only=AFFECTED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+
+AFFECTED = "_affected"  # customers whose golden record, history and layer row are rebuilt
+SERVED = "_served_extra"  # customers whose served document must be rebuilt besides (neighbours)
+HOUSEHOLD_KEYS = "_household_keys_prev"  # (address, line) the affected customers had before the change
+RELATIONSHIPS_BEFORE = "_relationships_before"  # relationship rows touching them before the change
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                      [schema, name]).fetchone()
+    return bool(row and row[0])
+
+
+def start(con: duckdb.DuckDBPyConnection, ids: Iterable[str], *, record_mates: bool = False) -> None:
+    """Open the affected set with ``ids``, and remember what they looked like before the change.
+
+    ``record_mates``: the other customers of every business record of ``ids`` are served
+    again too (an erasure blanks a record's protected fields, which they show).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (customer_id VARCHAR PRIMARY KEY)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SERVED} (customer_id VARCHAR PRIMARY KEY)")
+    add(con, ids)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {HOUSEHOLD_KEYS} (address VARCHAR, line VARCHAR)")
+    if _exists(con, "customer", "golden"):
+        from custodata.resolution.relationships import HOUSEHOLD_KEY
+
+        con.execute(
+            f"INSERT INTO {HOUSEHOLD_KEYS} SELECT DISTINCT address, line FROM ({HOUSEHOLD_KEY}) "
+            f"WHERE customer_id IN (SELECT customer_id FROM {AFFECTED})"
+        )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RELATIONSHIPS_BEFORE} (customer_a VARCHAR, customer_b VARCHAR)")
+    if _exists(con, "customer", "relationship"):
+        con.execute(
+            f"INSERT INTO {RELATIONSHIPS_BEFORE} SELECT customer_a, customer_b FROM customer.relationship "
+            f"WHERE customer_a IN (SELECT customer_id FROM {AFFECTED}) "
+            f"OR customer_b IN (SELECT customer_id FROM {AFFECTED})"
+        )
+    serve(con, f"SELECT customer_a FROM {RELATIONSHIPS_BEFORE} UNION SELECT customer_b FROM {RELATIONSHIPS_BEFORE}")
+    if record_mates:
+        serve(con, f"""
+            SELECT DISTINCT x2.customer_id
+            FROM customer.xref x JOIN customer.party p USING (obs_id)
+            JOIN customer.party p2 ON p2.source = p.source AND p2.record_key = p.record_key
+            JOIN customer.xref x2 ON x2.obs_id = p2.obs_id
+            WHERE x.customer_id IN (SELECT customer_id FROM {AFFECTED})
+        """)
+
+
+def add(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> None:
+    """Add customers to the affected set (an id already in it is kept once)."""
+    rows = [[str(i)] for i in dict.fromkeys(ids)]
+    if rows:
+        con.executemany(f"INSERT OR IGNORE INTO {AFFECTED} VALUES (?)", rows)
+
+
+def add_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Add the customer ids a query yields (one column) to the affected set."""
+    con.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
+
+
+def serve(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Serve the customers a query yields (one column) again, without rebuilding their golden record."""
+    con.execute(f"INSERT OR IGNORE INTO {SERVED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
+
+
+def served_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every customer whose served document must be rebuilt: the affected set and the extra ones."""
+    return [str(r[0]) for r in con.execute(
+        f"SELECT customer_id FROM {AFFECTED} UNION SELECT customer_id FROM {SERVED} ORDER BY 1").fetchall()]
+
+
+def affected_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [str(r[0]) for r in con.execute(f"SELECT customer_id FROM {AFFECTED} ORDER BY 1").fetchall()]
