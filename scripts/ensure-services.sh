@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start what the tests and the console need and a fresh machine may lack:
-# the PostgreSQL server of this machine, and Debian's Chromium for the console tests.
+# the PostgreSQL server of this machine, Debian's Chromium for the console tests, and RabbitMQ.
 set -euo pipefail
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -16,4 +16,20 @@ if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-noto-cjk >/dev/null 
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null
     $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
+
+# RabbitMQ for the change publisher's tests (the embedded default needs no broker)
+rabbit_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! rabbit_up; then
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        echo "installing Debian's rabbitmq-server (change publisher tests)"
+        export DEBIAN_FRONTEND=noninteractive
+        SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        $SUDO apt-get update -qq >/dev/null
+        $SUDO apt-get install -y -qq rabbitmq-server >/dev/null
+    fi
+    echo "starting RabbitMQ"
+    rabbitmq-server -detached 2>/dev/null || service rabbitmq-server start
+    for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
+    rabbit_up || { echo "RabbitMQ did not come up on 127.0.0.1:5672" >&2; exit 1; }
 fi
