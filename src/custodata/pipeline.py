@@ -43,6 +43,7 @@ StageProgress = Callable[[str, str, int, int], None]  # stage, message, done, to
 # how a change rederives golden records, relationships, the layer and the served view:
 # only for the customers it affects, or everything again (the reference it must equal)
 DERIVE_MODES = ("incremental", "full")
+FULL_PUBLISH_SHARE = 0.3  # a batch touching more of the customers than this is served as a new generation
 
 
 @dataclass
@@ -116,9 +117,23 @@ class Pipeline:
 
     def run(
         self, input_dir: Path, *, mode: str = "auto", force: bool = False, retrain: bool = False,
-        progress: StageProgress | None = None, landing_retention_days: int | None = None,
+        progress: StageProgress | None = None, landing_retention_days: int | None = None, derive: str = "full",
     ) -> RunSummary:
-        """Ingest, resolve and publish; with a retention, landing files older than it are purged after success."""
+        """Ingest, resolve and publish; with a retention, landing files older than it are purged after success.
+
+        ``mode`` is how the matching model scores pairs (auto, full, incremental); ``derive``
+        is what is derived after: ``full`` every golden record, relationship, layer row and a
+        new served generation, ``incremental`` only the customers the batch touched (their
+        observations came, went, moved or changed, or a record of theirs has a new version)
+        and their neighbours, served in place.  Both end in the same state.
+        """
+        from custodata.resolution import affected
+        from custodata.resolution.golden import build_golden
+
+        if derive not in DERIVE_MODES:
+            from custodata.errors import ConfigError
+
+            raise ConfigError(f"derive must be {' or '.join(DERIVE_MODES)}, not {derive!r}")
         say = progress or (lambda *_a: None)
         run_id = new_run_id()
         store = self.open()
@@ -136,6 +151,7 @@ class Pipeline:
 
             with ex.transaction():
                 t0 = time.perf_counter()
+                only = affected.AFFECTED if derive == "incremental" and affected.snapshot_inputs(store.con) else None
                 say("customer", "party observations", 0, 1)
                 ex.run_one_sql(PARTY_SQL)
                 say("customer", "party observations", 1, 1)
@@ -145,14 +161,18 @@ class Pipeline:
                 steps = iter(range(1, 100))
                 summary.resolution = resolve(
                     store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
-                    progress=lambda msg: say("resolve", msg, next(steps), 9),
+                    progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None,
                 )
+                if only is not None:  # golden records of the customers the batch touched
+                    affected.start(store.con, affected.changed_by_batch(store.con))
+                    summary.resolution.customers = build_golden(
+                        store.con, self.config, run_id, keyring=store.protector.keyring, only=only)
                 say("resolve", "done", 9, 9)
                 summary.stage_seconds["resolve"] = time.perf_counter() - t0
 
                 t0 = time.perf_counter()
                 say("layer", "tags and segments", 0, 1)
-                summary.customers_by_type = build_layer(store.con, self.config, self.rules)
+                summary.customers_by_type = build_layer(store.con, self.config, self.rules, only=only)
                 say("layer", "tags and segments", 1, 1)
                 summary.stage_seconds["layer"] = time.perf_counter() - t0
                 ex.run_one_sql(
@@ -166,15 +186,22 @@ class Pipeline:
             with ex.transaction():
                 from custodata.resolution.relationships import build_relationships
 
-                relationships = build_relationships(store.con)
+                relationships = build_relationships(store.con, only=only)
                 if summary.resolution is not None:
                     summary.resolution.relationships = relationships
+                served = affected.served_ids(store.con) if only is not None else None
             summary.stage_seconds["layer"] += time.perf_counter() - t0
 
             t0 = time.perf_counter()
             say("publish", "parquet", 0, 1)
-            summary.outputs = self.publish(
-                store, run_id=run_id, progress=lambda done, total: say("publish", "served view", done, total))
+            customers = sum(summary.customers_by_type.values())
+            if (served is not None and len(served) <= FULL_PUBLISH_SHARE * customers
+                    and self._serve_in_place(store, served)):
+                summary.outputs = self.export_files(store)
+                summary.outputs["served"] = f"{len(served)} customers served again in place"
+            else:  # most customers changed: a whole new generation loads faster than row by row
+                summary.outputs = self.publish(
+                    store, run_id=run_id, progress=lambda done, total: say("publish", "served view", done, total))
             summary.outputs["store"] = str(self.store_path)
             say("publish", "parquet", 1, 1)
             summary.stage_seconds["publish"] = time.perf_counter() - t0
@@ -302,25 +329,24 @@ class Pipeline:
 
     def _publish_change(self, store: BatchStore, served: list[str] | None, t0: float) -> None:
         """Serve a change: the rows of ``served`` in place (``None``: a whole new generation), then the files."""
-        if served is None:
-            self.publish(store)
-            self.timings["visible"] = time.perf_counter() - t0
-            return
-        from custodata.ops.store import open_ops
-        from custodata.serving.incremental import publish_customers
-
-        ops = open_ops(self.ops_url, out_dir=self.out_dir)
-        try:
-            report = publish_customers(store, ops, served)
-        finally:
-            ops.close()
-        if report is None:  # nothing served yet: the first publish is a whole generation
+        if served is None or not self._serve_in_place(store, served):
             self.publish(store)
             self.timings["visible"] = time.perf_counter() - t0
             return
         self.timings["visible"] = time.perf_counter() - t0
         self.export_files(store)
         self.timings["files"] = time.perf_counter() - t0 - self.timings["visible"]
+
+    def _serve_in_place(self, store: BatchStore, served: list[str]) -> bool:
+        """Replace the served rows of ``served`` in one transaction; ``False`` when nothing is served yet."""
+        from custodata.ops.store import open_ops
+        from custodata.serving.incremental import publish_customers
+
+        ops = open_ops(self.ops_url, out_dir=self.out_dir)
+        try:
+            return publish_customers(store, ops, served) is not None
+        finally:
+            ops.close()
 
     def rotate_kek(self, *, retire_old: bool = False) -> dict[str, object]:
         """Rotate the key-encryption key: data keys are re-wrapped, no field is re-encrypted."""

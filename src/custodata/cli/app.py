@@ -73,7 +73,11 @@ def run(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Resolution settings YAML (thresholds, survivorship).")] = None,
     rules: Annotated[Path | None, typer.Option(help="Tag and segment rules YAML.")] = None,
-    mode: Annotated[str, typer.Option(help="auto | full | incremental")] = "auto",
+    mode: Annotated[str, typer.Option(help="How the matching model scores pairs: auto | full | incremental")] = "auto",
+    derive: Annotated[str, typer.Option(
+        help="What is derived after resolution: full (every golden record, relationship, layer row, a new "
+             "served generation) | incremental (only the customers the batch touched and their neighbours, "
+             "served in place; same end state)")] = "full",
     force: Annotated[bool, typer.Option(help="Reload batches that were already loaded.")] = False,
     retrain: Annotated[bool, typer.Option(help="Train the matching model again.")] = False,
     landing_retention_days: Annotated[int | None, typer.Option(
@@ -87,10 +91,12 @@ def run(
     with _clean_errors():
         if mode not in ("auto", "full", "incremental"):
             raise CustodataError(f"--mode must be auto, full or incremental, not '{mode}'")
+        if derive not in ("full", "incremental"):
+            raise CustodataError(f"--derive must be full or incremental, not '{derive}'")
         pipeline = Pipeline.create(out, mappings_dir=mappings, config_path=config, rules_path=rules)
         with _stage_progress() as progress:
             summary = pipeline.run(input_dir, mode=mode, force=force, retrain=retrain, progress=progress,
-                                   landing_retention_days=landing_retention_days)
+                                   landing_retention_days=landing_retention_days, derive=derive)
         console.print(summary_tables(summary))
         console.print(f"store: {summary.store}\npublished: {out / 'published'}")
 

@@ -96,3 +96,47 @@ def served_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def affected_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [str(r[0]) for r in con.execute(f"SELECT customer_id FROM {AFFECTED} ORDER BY 1").fetchall()]
+
+
+# ---- a new or re-run batch ----------------------------------------------------------------------
+
+INPUTS_BEFORE = "_inputs_before"  # each observation's customer and content before the batch
+RECORDS_BEFORE = "_records_before"  # every business record version before the batch
+_INPUTS = ("SELECT x.obs_id, x.customer_id, md5(CAST(p AS VARCHAR)) AS h "
+           "FROM customer.xref x LEFT JOIN customer.party p USING (obs_id)")
+_RECORDS = "SELECT DISTINCT _source, record_key, _batch_id, _record_hash FROM business.total"
+
+
+def snapshot_inputs(con: duckdb.DuckDBPyConnection) -> bool:
+    """Before a batch is resolved: remember its inputs; ``False`` when there is nothing derived to update."""
+    if not all(_exists(con, s, t) for s, t in (("customer", "xref"), ("customer", "party"), ("customer", "golden"),
+                                               ("customer", "relationship"), ("layer", "customer_view"))):
+        return False
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {INPUTS_BEFORE} AS {_INPUTS}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RECORDS_BEFORE} AS {_RECORDS}")
+    return True
+
+
+def changed_by_batch(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """After the batch is resolved (ids assigned, golden records not yet rebuilt): the customers it touched.
+
+    A customer is touched when one of its observations came, went, moved to another
+    customer or changed content, or when a business record of it has a new version.
+    """
+    rows = con.execute(
+        f"""
+        WITH now AS ({_INPUTS}),
+        moved AS (
+            SELECT b.customer_id AS old_id, n.customer_id AS new_id
+            FROM {INPUTS_BEFORE} b FULL OUTER JOIN now n USING (obs_id)
+            WHERE b.customer_id IS DISTINCT FROM n.customer_id OR b.h IS DISTINCT FROM n.h
+        ),
+        records AS ((SELECT * FROM ({_RECORDS}) EXCEPT SELECT * FROM {RECORDS_BEFORE})
+                    UNION ALL (SELECT * FROM {RECORDS_BEFORE} EXCEPT SELECT * FROM ({_RECORDS})))
+        SELECT old_id FROM moved WHERE old_id IS NOT NULL
+        UNION SELECT new_id FROM moved WHERE new_id IS NOT NULL
+        UNION SELECT x.customer_id FROM customer.xref x JOIN customer.party p USING (obs_id)
+              JOIN records r ON r._source = p.source AND r.record_key = p.record_key
+        """
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)

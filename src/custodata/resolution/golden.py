@@ -91,7 +91,8 @@ def golden_sql(config: ResolutionConfig, only: str | None = None) -> str:
         SELECT x.customer_id, x.kind AS kind, p.*  EXCLUDE (kind)
         FROM customer.xref x JOIN customer.party p USING (obs_id){_only("x.customer_id", only)}
     ), picked AS (
-        SELECT customer_id, any_value(kind) AS kind, {', '.join(picks)},
+        SELECT customer_id, min(kind) AS kind,  -- min: a merge across kinds picks one by rule, not by row order
+               {', '.join(picks)},
                count(*) AS n_records,
                list(DISTINCT source ORDER BY source) AS sources,
                min(ingested_at) AS first_seen, max(updated_at) AS last_updated

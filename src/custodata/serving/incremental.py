@@ -12,7 +12,8 @@ of it (a merge's survivor without the absorbed customer's redirect, say).
 
 A customer no longer in the derived view (merged away, erased) loses its row; an
 erased customer's key is NULL in the same transaction, so its document is dead at
-once even in a copy.
+once even in a copy; on SQLite deleted rows are overwritten and the WAL folded back,
+as a full publish does, so the file keeps no old document.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
-from custodata.crypto.keyring import customer_key_id
+from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, customer_key_id
 from custodata.engine.store import BatchStore
 from custodata.ops.store import OpsStore
 from custodata.serving.documents import SERVED_COLUMNS, documents_sql, domain_counts, redirects
@@ -106,6 +107,9 @@ def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[s
     wanted_redirects = [(old, new) for old, new in redirects(batch.con) if old in idset or new in idset]
     key_ids = [customer_key_id(c) for c in ids]
     keys: list[tuple[str, str | None, bytes | None]] = []
+    if batch.table_exists("meta.data_key"):  # and the batch keys (a few): a new batch brings its own
+        key_ids += [str(r[0]) for r in batch.con.execute(
+            "SELECT key_id FROM meta.data_key WHERE NOT starts_with(key_id, ?)", [CUSTOMER_KEY_PREFIX]).fetchall()]
     if batch.table_exists("meta.data_key") and key_ids:
         for chunk in _chunks(key_ids):
             keys.extend(
@@ -116,6 +120,8 @@ def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[s
     counts = json.dumps(domain_counts(batch), ensure_ascii=False, sort_keys=True)
     columns = ("generation", *SERVED_COLUMNS)
     with ops.begin() as con:
+        if ops.dialect == "sqlite":
+            con.exec_driver_sql("PRAGMA secure_delete = ON")  # freed pages keep no old document
         # keys first: a document is never served before the key that opens it
         for chunk in _chunks(key_ids):
             con.execute(sa.delete(served_key).where(served_key.c.key_id.in_(chunk)))
@@ -140,5 +146,8 @@ def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[s
                             .where(served_customer.c.generation == generation)).scalar_one()
         con.execute(sa.update(served_generation).where(served_generation.c.generation == generation)
                     .values(customers=int(total), counts=counts))
+    if ops.dialect == "sqlite":  # fold the WAL back so a replaced or erased document leaves no copy behind
+        with ops.engine.connect() as con:
+            con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return IncrementalReport(generation, len(rows), max(removed - len(written), 0), len(wanted_redirects), len(keys),
                              time.perf_counter() - t0)
