@@ -219,7 +219,7 @@ class Directory:
         if lockout < dt.timedelta(0):
             raise IdentityError("lockout must not be negative")
         self.store = store
-        self._reader = store.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = store.reader
         self.audit = audit
         self.session_ttl = session_ttl
         self.max_failures = max_failures

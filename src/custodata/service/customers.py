@@ -150,18 +150,19 @@ def _unmask_in_view(svc: Services, caller: Caller, customer_id: str, fields: lis
                reason="; ".join(dict.fromkeys(reasons)), detail=detail)
 
 
-def _related_in_scope(svc: Services, caller: Caller, relationships: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Only the related customers the caller's row rule reaches: a relation names another customer."""
+def _related_in_scope(svc: Services, caller: Caller, relationships: list[dict[str, Any]],
+                      branches: dict[str, frozenset[str]]) -> list[dict[str, Any]]:
+    """Only the related customers the caller's row rule reaches: a relation names another customer.
+
+    ``branches``: the related customers' branches, read with the document
+    (:attr:`ServedCustomer.related`), not one statement and connection each.
+    """
     kept = []
     for r in relationships:
         other = r.get("other_id")
-        if other is None:
+        if other is None or str(other) not in branches:  # unknown or erased: nothing to show
             continue
-        try:
-            branches = svc.served.branches_of(str(other))
-        except NotFoundError:
-            continue
-        if _visible(svc, caller, "customer.read", str(other), branches):
+        if _visible(svc, caller, "customer.read", str(other), branches[str(other)]):
             kept.append(r)
     return kept
 
@@ -188,7 +189,7 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
     masked = mask_view(full, svc.engine.masking, caller.role, purpose, key_fields=record_key_fields())
     if not svc.engine.check(caller.principal, "customer.lineage", at=svc.clock()).allowed:
         masked.pop("lineage", None)
-    masked["relationships"] = _related_in_scope(svc, caller, masked["relationships"])
+    masked["relationships"] = _related_in_scope(svc, caller, masked["relationships"], served.related)
     detail = {"records": len(masked["records"]), "requested_id": customer_id}
     plain = _plain_protected(svc, masked, caller.role, purpose)
     if plain:

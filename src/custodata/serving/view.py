@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 
@@ -61,11 +61,15 @@ def _checked_id(customer_id: object) -> str:
     return customer_id.strip()
 
 
-def _found(customer_id: str, found: object) -> sa.Row[Any]:
+def _not_found(customer_id: str, found: object) -> NoReturn:
     if isinstance(found, _Erased):
         raise NotFoundError(f"customer {customer_id} was erased")
+    raise NotFoundError(f"customer {customer_id} not found")
+
+
+def _found(customer_id: str, found: object) -> sa.Row[Any]:
     if not isinstance(found, sa.Row):
-        raise NotFoundError(f"customer {customer_id} not found")
+        _not_found(customer_id, found)
     return found
 
 
@@ -75,6 +79,20 @@ class ServedCustomer:
 
     view: dict[str, Any]
     branches: frozenset[str]
+    # the branches of the related customers the view names, read on the document's connection
+    # (by the id the relationship names; unknown and erased ones left out, see branches_of_many)
+    related: dict[str, frozenset[str]] = field(default_factory=dict)
+
+
+# a document read: its row, the parsed document, the related customers' branches, whether one was missed
+_DocumentRead = tuple[sa.Row[Any], dict[str, Any], dict[str, frozenset[str]], bool]
+
+
+def _related_ids(doc: dict[str, Any]) -> list[str]:
+    """The customer ids the document's relationships name (custodata's own ids, stored in plain)."""
+    rels = doc.get("relationships") or ()
+    return sorted({str(r["other_id"]).strip() for r in rels
+                   if isinstance(r, dict) and r.get("other_id") is not None and str(r["other_id"]).strip()})
 
 
 def _document_statement() -> sa.Select[Any]:
@@ -102,6 +120,29 @@ _ERASED_STMT = (sa.select(served_redirect.c.old_id)
                        served_redirect.c.customer_id.is_(None)))
 
 
+def _branches_statement() -> sa.CompoundSelect[Any]:
+    """Many customers' branches at once (a view's related customers), merged ids followed: one statement.
+
+    The ids asked for found as customers, and those found as redirects with their
+    survivor's branches (``found_id`` NULL: survivor not there; ``customer_id`` NULL:
+    erased).  Built once, so SQLAlchemy compiles it once per dialect (the ids are an
+    expanding parameter).
+    """
+    generation, ids = sa.bindparam("generation", type_=sa.Integer), sa.bindparam("ids", expanding=True)
+    c, r = served_customer.c, served_redirect.c
+    direct = sa.select(c.customer_id.label("asked"), c.customer_id.label("customer_id"),
+                       c.customer_id.label("found_id"), c.branches, sa.literal(0).label("redirected")
+                       ).where(c.generation == generation, c.customer_id.in_(ids))
+    joined = served_redirect.outerjoin(served_customer, sa.and_(c.generation == r.generation,
+                                                                c.customer_id == r.customer_id))
+    moved = sa.select(r.old_id, r.customer_id, c.customer_id, c.branches, sa.literal(1)
+                      ).select_from(joined).where(r.generation == generation, r.old_id.in_(ids))
+    return sa.union_all(direct, moved)
+
+
+_BRANCHES_STMT = _branches_statement()
+
+
 class ServedView:
     """The published customer view in the operational store, for the service's look-ups."""
 
@@ -115,7 +156,7 @@ class ServedView:
         self._fingerprints: dict[int, str | None] = {}
         self._verified: int | None = None
         self._lock = threading.Lock()
-        self._reader = ops.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = ops.reader
 
     # ---- generations ---------------------------------------------------------------------------
 
@@ -211,31 +252,39 @@ class ServedView:
         return _found(customer_id, found)
 
     def read(self, customer_id: str) -> ServedCustomer:
-        """The 360° view with protected fields decrypted, and the customer's branches: one statement.
+        """The 360° view decrypted, the customer's branches and its related customers' branches.
 
-        The customer's own wrapped data key comes in the same row (``served_key`` joined
+        One statement for the document, one more for the related customers (if any), on one
+        connection.  The customer's own wrapped data key comes in the same row (``served_key`` joined
         on the survivor's key id), so a destroyed key is seen by this very read; the
         masking layer must still be applied before a person sees anything.
         """
         customer_id = _checked_id(customer_id)
 
-        def read(generation: int) -> sa.Row[Any] | _Erased | None:
+        def read(generation: int) -> _DocumentRead | _Erased | None:
             with self._connect() as con:
                 row: sa.Row[Any] | None = con.execute(
                     _DOCUMENT_STMT, {"generation": generation, "customer_id": customer_id}).first()
-                if row is not None:
-                    return row
-                return self._erased_or_none(con, generation, customer_id)
+                if row is None:
+                    return self._erased_or_none(con, generation, customer_id)
+                doc: dict[str, Any] = json.loads(row.doc)
+                others = _related_ids(doc)
+                # the related customers' branches (for their row rule) on the same connection
+                related, missed = self._branches_on(con, generation, others) if others else ({}, False)
+                return row, doc, related, missed
 
         found = self._on_active(read)
-        row = _found(customer_id, found)
+        if not isinstance(found, tuple):
+            _not_found(customer_id, found)
+        row, doc, related, missed = found
+        if missed:  # a related customer not on this generation: maybe a publish moved on meanwhile
+            related = self.branches_of_many(_related_ids(doc))
         protector = self.protector
         keyring = protector.keyring
         if isinstance(keyring, ServedKeyRing) and row.key_id is not None:
             keyring.offer(customer_key_id(str(row.customer_id)), row.kek_version, row.wrapped)
-        doc: dict[str, Any] = json.loads(row.doc)
         encrypted = {"customer_id": doc.pop("customer_id"), "requested_id": customer_id, **doc}
-        return ServedCustomer(decrypt_view(encrypted, protector), _branch_set(row.branches))
+        return ServedCustomer(decrypt_view(encrypted, protector), _branch_set(row.branches), related)
 
     def get_encrypted(self, customer_id: str) -> dict[str, Any]:
         """The customer's 360° view as served, protected fields still ciphertext; merged ids followed."""
@@ -250,6 +299,55 @@ class ServedView:
     def branches_of(self, customer_id: str) -> frozenset[str]:
         """The branches of the customer's business records, for row rules by branch."""
         return _branch_set(self._one(customer_id, served_customer.c.branches).branches)
+
+    def branches_of_many(self, customer_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+        """The branches of each customer found, by the id asked for (merged ids followed): two statements.
+
+        For the row rule over a view's related customers, which a per-customer
+        :meth:`branches_of` would read one statement (and one connection) each.
+        An unknown, erased or blank id is left out of the answer (``branches_of`` raises for it).
+        """
+        wanted = sorted({c.strip() for c in customer_ids if isinstance(c, str) and c.strip()})
+        if not wanted:
+            return {}
+        generation = self._require_generation()
+        with self._connect() as con:
+            found, missed = self._branches_on(con, generation, wanted)
+        if missed:  # as ``_on_active``: once more if a publish moved the active generation meanwhile
+            newer = self._read_generation()
+            if newer is not None and newer != generation:
+                with self._connect() as con:
+                    found, _ = self._branches_on(con, newer, wanted)
+        return found
+
+    @staticmethod
+    def _branches_on(con: sa.Connection, generation: int, wanted: list[str]
+                     ) -> tuple[dict[str, frozenset[str]], bool]:
+        """The customers of ``wanted`` found on ``generation``, and whether one was neither found nor erased.
+
+        A redirect wins over a customer row of the same id, as in the one-customer read.
+        """
+        rows = con.execute(_BRANCHES_STMT, {"generation": generation, "ids": wanted}).all()
+        direct: dict[str, frozenset[str]] = {}
+        moved: dict[str, frozenset[str] | None] = {}  # None: erased, or the survivor is not there
+        missed = False
+        for row in rows:
+            if row.redirected:
+                moved[str(row.asked)] = _branch_set(row.branches) if row.found_id is not None else None
+                missed = missed or (row.customer_id is not None and row.found_id is None)
+            else:
+                direct[str(row.asked)] = _branch_set(row.branches)
+        result: dict[str, frozenset[str]] = {}
+        for cid in wanted:
+            if cid in moved:
+                branches = moved[cid]
+                if branches is not None:
+                    result[cid] = branches
+            elif cid in direct:
+                result[cid] = direct[cid]
+            else:
+                missed = True
+        return result, missed
 
     def lineage(self, customer_id: str) -> list[dict[str, Any]]:
         """The source records that made the customer, protected fields decrypted for masking."""
