@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start what the tests and the console need and a fresh machine may lack:
-# the PostgreSQL server of this machine, Debian's Chromium for the console tests, and RabbitMQ.
+# the PostgreSQL server of this machine, Debian's Chromium for the console tests, RabbitMQ, and wrk.
 set -euo pipefail
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -32,4 +32,13 @@ if ! rabbit_up; then
     rabbitmq-server -detached 2>/dev/null || service rabbitmq-server start
     for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
     rabbit_up || { echo "RabbitMQ did not come up on 127.0.0.1:5672" >&2; exit 1; }
+fi
+
+# wrk for the 360° view benchmark (benchmarks/service_wrk.py): a load generator that costs little CPU
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "installing Debian's wrk (service benchmark)"
+    export DEBIAN_FRONTEND=noninteractive
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq wrk >/dev/null
 fi

@@ -128,7 +128,8 @@ def _branches_statement() -> sa.CompoundSelect[Any]:
     erased).  Built once, so SQLAlchemy compiles it once per dialect (the ids are an
     expanding parameter).
     """
-    generation, ids = sa.bindparam("generation", type_=sa.Integer), sa.bindparam("ids", expanding=True)
+    generation = sa.bindparam("generation", type_=sa.Integer)
+    ids: sa.BindParameter[str] = sa.bindparam("ids", type_=sa.String, expanding=True)
     c, r = served_customer.c, served_redirect.c
     direct = sa.select(c.customer_id.label("asked"), c.customer_id.label("customer_id"),
                        c.customer_id.label("found_id"), c.branches, sa.literal(0).label("redirected")
@@ -251,13 +252,13 @@ class ServedView:
         found = self._on_active(read)
         return _found(customer_id, found)
 
-    def read(self, customer_id: str) -> ServedCustomer:
+    def read(self, customer_id: str, *, related: bool = True) -> ServedCustomer:
         """The 360° view decrypted, the customer's branches and its related customers' branches.
 
-        One statement for the document, one more for the related customers (if any), on one
-        connection.  The customer's own wrapped data key comes in the same row (``served_key`` joined
-        on the survivor's key id), so a destroyed key is seen by this very read; the
-        masking layer must still be applied before a person sees anything.
+        One statement for the document, one more for the related customers (if any and
+        ``related``), on one connection.  The customer's own wrapped data key comes in the
+        same row (``served_key`` joined on the survivor's key id), so a destroyed key is seen
+        by this very read; the masking layer must still be applied before a person sees anything.
         """
         customer_id = _checked_id(customer_id)
 
@@ -268,23 +269,23 @@ class ServedView:
                 if row is None:
                     return self._erased_or_none(con, generation, customer_id)
                 doc: dict[str, Any] = json.loads(row.doc)
-                others = _related_ids(doc)
+                others = _related_ids(doc) if related else []
                 # the related customers' branches (for their row rule) on the same connection
-                related, missed = self._branches_on(con, generation, others) if others else ({}, False)
-                return row, doc, related, missed
+                branches, missed = self._branches_on(con, generation, others) if others else ({}, False)
+                return row, doc, branches, missed
 
         found = self._on_active(read)
         if not isinstance(found, tuple):
             _not_found(customer_id, found)
-        row, doc, related, missed = found
+        row, doc, branches, missed = found
         if missed:  # a related customer not on this generation: maybe a publish moved on meanwhile
-            related = self.branches_of_many(_related_ids(doc))
+            branches = self.branches_of_many(_related_ids(doc))
         protector = self.protector
         keyring = protector.keyring
         if isinstance(keyring, ServedKeyRing) and row.key_id is not None:
             keyring.offer(customer_key_id(str(row.customer_id)), row.kek_version, row.wrapped)
         encrypted = {"customer_id": doc.pop("customer_id"), "requested_id": customer_id, **doc}
-        return ServedCustomer(decrypt_view(encrypted, protector), _branch_set(row.branches), related)
+        return ServedCustomer(decrypt_view(encrypted, protector), _branch_set(row.branches), branches)
 
     def get_encrypted(self, customer_id: str) -> dict[str, Any]:
         """The customer's 360° view as served, protected fields still ciphertext; merged ids followed."""
@@ -294,7 +295,7 @@ class ServedView:
 
     def get(self, customer_id: str) -> dict[str, Any]:
         """The 360° view with protected fields decrypted: for the masking layer, never for display as is."""
-        return self.read(customer_id).view
+        return self.read(customer_id, related=False).view
 
     def branches_of(self, customer_id: str) -> frozenset[str]:
         """The branches of the customer's business records, for row rules by branch."""
