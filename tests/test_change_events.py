@@ -71,9 +71,12 @@ def _copy(world: Path, tmp_path: Path) -> Path:
     return out
 
 
-def _full(pipeline: Pipeline) -> Pipeline:
-    """Steward changes republished in full: the path through ``publish_served`` and its diff."""
-    pipeline.derive = "full"  # type: ignore[attr-defined,unused-ignore]  # incremental publishing is another path
+def _deriving(pipeline: Pipeline, derive: str, ops_url: str | None = None) -> Pipeline:
+    """Steward changes served ``derive``-wise: ``full`` through ``publish_served`` and its diff,
+    ``incremental`` through ``publish_customers`` (the default)."""
+    pipeline.derive = derive
+    if ops_url is not None:
+        pipeline.ops_url = ops_url
     return pipeline
 
 
@@ -130,15 +133,17 @@ def test_events_commit_with_the_publish_and_a_failed_publish_leaves_none(world: 
         store.close()
 
 
+@pytest.mark.parametrize("derive", ["full", "incremental"])
 def test_steward_changes_write_events_by_field_name_never_a_value(
-    world: Path, tmp_path: Path, ops_url: str, monkeypatch: pytest.MonkeyPatch,
+    world: Path, tmp_path: Path, ops_url: str, monkeypatch: pytest.MonkeyPatch, derive: str,
 ) -> None:
     """Attack: the change feed (read by systems outside the masking policy) leaking the values that
     changed — events must name the fields, the ids merged or split and nothing the customer's
-    data holds: no row of the outbox contains the new address or mobile in plain."""
+    data holds: no row of the outbox contains the new address or mobile in plain.  Served in
+    place (``incremental``), a change still writes its events."""
     out = _copy(world, tmp_path)
     monkeypatch.setenv("CUSTODATA_DB_URL", ops_url)
-    pipeline = _full(Pipeline.create(out))
+    pipeline = _deriving(Pipeline.create(out), derive)
     store = pipeline.open()
     try:
         pipeline.publish(store)
@@ -161,11 +166,72 @@ def test_steward_changes_write_events_by_field_name_never_a_value(
     assert json.loads(mine[2]["ids"]) == {"merged": [b]}
     absorbed = [r for r in rows if r["customer_id"] == b]
     assert absorbed[-1]["kind"] == "merged" and json.loads(absorbed[-1]["ids"]) == {"merged_into": a}
-    assert sum(r["kind"] == "published" for r in rows) == 5
+    # a whole new generation per change in full; served in place, only the first publish made one
+    assert sum(r["kind"] == "published" for r in rows) == (5 if derive == "full" else 1)
     assert len({r["event_id"] for r in rows}) == len(rows)
     text = json.dumps(rows, default=str, ensure_ascii=False)
     for value in (NEW_ADDRESS, NEW_MOBILE, "世纪大道8888号", NEW_MOBILE[-8:]):
         assert value not in text, value
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_ops_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two fresh operational stores on one engine: one per derivation path."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'full.sqlite'}", f"sqlite:///{tmp_path / 'incremental.sqlite'}"
+        return
+    from tests.conftest import _drop_pg_database, _fresh_pg_database
+
+    (a, url_a), (b, url_b) = _fresh_pg_database(), _fresh_pg_database()
+    try:
+        yield url_a, url_b
+    finally:
+        _drop_pg_database(a)
+        _drop_pg_database(b)
+
+
+def _stream_without_cursor(ops_url: str) -> list[tuple[Any, ...]]:
+    """The per-customer events as a consumer acts on them: no seq, event_id, time, nor generation
+    (a full publish numbers a new one per change, served in place the generation stays)."""
+    ops = open_ops(ops_url)
+    try:
+        rows = _rows(ops)
+    finally:
+        ops.close()
+    return [(r["kind"], r["customer_id"], r["version"], json.loads(r["fields"]), json.loads(r["ids"]), r["run_id"])
+            for r in rows if r["kind"] != "published"]
+
+
+def test_a_change_emits_the_same_events_served_in_full_or_in_place(
+    world: Path, tmp_path: Path, two_ops_urls: tuple[str, str],
+) -> None:
+    """Attack: a system downstream kept stale by the default path — corrections, merges, unmerges
+    and erasures served in place (``derive="incremental"``) once wrote no change event at all, so
+    the CRM never heard of them.  The same steward sequence on two copies, one republished in
+    full and one served in place, must leave the same events: kind, customer, version, fields
+    and ids."""
+    streams = []
+    for derive, url in zip(("full", "incremental"), two_ops_urls, strict=True):
+        out = tmp_path / derive
+        shutil.copytree(world, out, ignore=shutil.ignore_patterns("raw", "custodata.sqlite*"))
+        pipeline = _deriving(Pipeline.create(out), derive, url)
+        store = pipeline.open()
+        try:
+            pipeline.publish(store)
+        finally:
+            store.close()
+        a, b = _person(out)
+        pipeline.steward("correct", customer_id=a, field="address", value=NEW_ADDRESS, reason="moved", by="steward")
+        pipeline.steward("merge", survivor=a, absorbed=b, reason="same person")
+        pipeline.steward("unmerge", customer_id=a, reason="different people")
+        pipeline.erase(b, reason="PIPL request")
+        streams.append(_stream_without_cursor(url))
+    full, incremental = streams
+    assert {e[0] for e in full} >= {"corrected", "merged", "unmerged", "erased"}, full
+    assert incremental == full
+    mine = [e for e in incremental if e[1] == b]
+    assert [e[0] for e in mine][-3:] == ["merged", "unmerged", "erased"]
+    assert mine[-3][4] == {"merged_into": a} and mine[-2][4] == {"split_from": a}
 
 
 def test_the_feed_pages_by_cursor(ops: OpsStore, tmp_path: Path) -> None:

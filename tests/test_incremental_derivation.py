@@ -8,7 +8,8 @@ limit, a neighbour showing the customer's old name, the other party of a record 
 erasure blanked, an old id's redirect) that customer would keep a stale or
 resurrected value.  So a random sequence of steward operations is applied
 incrementally to one store and with full rebuilds to a copy of it, and every
-derived table is compared row for row.
+derived table is compared row for row, and so are the change events each wrote for the
+systems downstream (issue 11 point 4: served in place, a change must say what it changed).
 
 What is left out of the comparison, because it differs by design between two
 stores given the same inputs: ``run_id`` and ``changed_at`` of history rows (in
@@ -139,6 +140,23 @@ def _assert_same(incremental: Pipeline, full: Pipeline, step: str) -> None:
                 assert sa_[part][cid] == row, f"after {step}: served row of {cid} differs"
         else:
             assert sa_[part] == sb[part], f"after {step}: served {part} differ"
+    ea, eb = _change_events(incremental), _change_events(full)
+    assert ea == eb, f"after {step}: change events differ: incremental {ea[len(eb):][:3]} full {eb[len(ea):][:3]}"
+
+
+def _change_events(p: Pipeline) -> list[tuple[Any, ...]]:
+    """The per-customer change events, as a consumer acts on them: the same whichever way a change was
+    served (not their cursor, key, time, generation or run, nor the ``published`` of a new generation)."""
+    from custodata.changes.tables import change_event
+
+    ops = open_ops(p.ops_url)
+    try:
+        with ops.read() as con:
+            rows = con.execute(sa.select(change_event).where(change_event.c.kind != "published")
+                               .order_by(change_event.c.seq)).all()
+    finally:
+        ops.close()
+    return [(r.kind, r.customer_id, r.version, json.loads(r.fields), json.loads(r.ids)) for r in rows]
 
 
 # ---- random steward operations ----------------------------------------------------------------

@@ -196,7 +196,7 @@ class Pipeline:
             say("publish", "parquet", 0, 1)
             customers = sum(summary.customers_by_type.values())
             if (served is not None and len(served) <= FULL_PUBLISH_SHARE * customers
-                    and self._serve_in_place(store, served)):
+                    and self._serve_in_place(store, served, run_id=run_id)):
                 summary.outputs = self.export_files(store)
                 summary.outputs["served"] = f"{len(served)} customers served again in place"
             else:  # most customers changed: a whole new generation loads faster than row by row
@@ -337,14 +337,17 @@ class Pipeline:
         self.export_files(store)
         self.timings["files"] = time.perf_counter() - t0 - self.timings["visible"]
 
-    def _serve_in_place(self, store: BatchStore, served: list[str]) -> bool:
-        """Replace the served rows of ``served`` in one transaction; ``False`` when nothing is served yet."""
+    def _serve_in_place(self, store: BatchStore, served: list[str], *, run_id: str | None = None) -> bool:
+        """Replace the served rows of ``served`` and write their change events in one transaction.
+
+        ``False`` when nothing is served yet.
+        """
         from custodata.ops.store import open_ops
         from custodata.serving.incremental import publish_customers
 
         ops = open_ops(self.ops_url, out_dir=self.out_dir)
         try:
-            return publish_customers(store, ops, served) is not None
+            return publish_customers(store, ops, served, run_id=run_id) is not None
         finally:
             ops.close()
 

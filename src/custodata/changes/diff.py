@@ -1,4 +1,4 @@
-"""The change events of a full publish: what differs between the served generation and the one replacing it.
+"""The change events of a publish: what differs between the served documents before and after it.
 
 A full publish loads a whole new generation; comparing it with the active one, customer
 by customer in id order (two streams, never all documents in memory), tells who was
@@ -13,6 +13,9 @@ which records every change of a field (protected ones by their token) as a new e
 calls by default: the comparison runs before the swap, outside any transaction (it is
 long); the events are written in the swap's transaction.  If another publish changed
 the active generation in between, the comparison is made again inside the swap.
+
+An incremental publish compares only the rows it replaces, with the same function
+(:func:`changes_between`), so a change emits the same events whichever way it was served.
 """
 
 from __future__ import annotations
@@ -148,21 +151,25 @@ def _redirects(con: sa.Connection, generation: int, ids: list[str]) -> dict[str,
 
 def diff_generations(con: sa.Connection, old: int, new: int, *, run_id: str | None = None) -> list[ChangeEvent]:
     """The per-customer events that take the served view from generation ``old`` to ``new``."""
-    diff = _compare(_pairs(con, old, new))
-    redirect = _redirects(con, new, sorted(diff.gone))
-    return _events(diff, redirect, new, run_id)
+    return changes_between(con, _pairs(con, old, new), generation=new, run_id=run_id)
 
 
 def changes_between(
-    pairs: Iterable[tuple[str, str | None, str | None]], redirects: Mapping[str, str | None], *,
-    generation: int | None = None, run_id: str | None = None,
+    con: sa.Connection, pairs: Iterable[tuple[str, str | None, str | None]], *, generation: int,
+    run_id: str | None = None,
 ) -> list[ChangeEvent]:
-    """The events for (customer id, served document before or None, after or None) of some customers.
+    """The events for (customer id, served document before or None, after or None), as ``generation`` stands.
 
-    For an incremental publish: pass the rows it replaces and the rows it writes, and
-    ``redirects`` (old id -> survivor, None when erased) for ids that are no longer served.
+    The one comparison both publishing paths make, so an event is the same whichever
+    path a change took: a full publish passes every document that differs between the
+    active generation and the loaded one; an incremental publish
+    (:func:`custodata.serving.incremental.publish_customers`) passes the rows it
+    replaced and the rows it wrote, after writing them, in its transaction.  A
+    customer no longer served was merged when ``generation``'s redirect names a
+    survivor, erased when it leads nowhere.
     """
-    return _events(_compare(pairs), redirects, generation, run_id)
+    diff = _compare(pairs)
+    return _events(diff, _redirects(con, generation, sorted(diff.gone)), generation, run_id)
 
 
 def _events(diff: _Diff, redirect: Mapping[str, str | None], new: int | None, run_id: str | None) -> list[ChangeEvent]:

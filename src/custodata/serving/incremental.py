@@ -14,6 +14,12 @@ A customer no longer in the derived view (merged away, erased) loses its row; an
 erased customer's key is NULL in the same transaction, so its document is dead at
 once even in a copy; on SQLite deleted rows are overwritten and the WAL folded back,
 as a full publish does, so the file keeps no old document.
+
+The change events go in that same transaction: the rows replaced are read first (locked
+on PostgreSQL), and after the writes they are compared with the rows written by the
+full publish's own comparison (:func:`custodata.changes.diff.changes_between`): the
+same kinds, fields and ids whichever path served a change.  No ``published`` event:
+that names a whole new generation, and this one stays.
 """
 
 from __future__ import annotations
@@ -89,13 +95,30 @@ def _active(ops: OpsStore) -> int | None:
     return None if row is None else int(row.generation)
 
 
-def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[str]) -> IncrementalReport | None:
-    """Replace the served rows of ``customer_ids`` in the active generation, in one transaction.
+def _served_before(con: sa.Connection, generation: int, ids: Sequence[str]) -> dict[str, str]:
+    """The rows about to be replaced, locked until commit where the engine can (SQLite has one writer)."""
+    before: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        q = (sa.select(served_customer.c.customer_id, served_customer.c.doc)
+             .where(served_customer.c.generation == generation, served_customer.c.customer_id.in_(chunk))
+             .with_for_update())
+        before.update({str(c): str(d) for c, d in con.execute(q)})
+    return before
+
+
+def publish_customers(
+    batch: BatchStore, ops: OpsStore, customer_ids: Iterable[str], *, run_id: str | None = None,
+) -> IncrementalReport | None:
+    """Replace the served rows of ``customer_ids`` in the active generation and write their change events, at once.
 
     Returns ``None`` when nothing is served yet (the caller publishes in full then).
     ``customer_ids`` should hold every customer whose document may have changed: the
     affected set and its neighbours (:func:`custodata.resolution.affected.served_ids`).
+    ``run_id`` is the batch run that made the change, carried by its events.
     """
+    from custodata.changes.diff import changes_between
+    from custodata.changes.outbox import record_changes
+
     t0 = time.perf_counter()
     generation = _active(ops)
     if generation is None:
@@ -122,6 +145,7 @@ def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[s
     with ops.begin() as con:
         if ops.dialect == "sqlite":
             con.exec_driver_sql("PRAGMA secure_delete = ON")  # freed pages keep no old document
+        before = _served_before(con, generation, ids)
         # keys first: a document is never served before the key that opens it
         for chunk in _chunks(key_ids):
             con.execute(sa.delete(served_key).where(served_key.c.key_id.in_(chunk)))
@@ -142,6 +166,10 @@ def publish_customers(batch: BatchStore, ops: OpsStore, customer_ids: Iterable[s
         if wanted_redirects:
             con.execute(served_redirect.insert(), [
                 {"generation": generation, "old_id": old, "customer_id": new} for old, new in wanted_redirects])
+        after = {str(r[0]): str(r[SERVED_COLUMNS.index("doc")]) for r in rows}
+        record_changes(con, changes_between(
+            con, ((c, before.get(c), after.get(c)) for c in sorted(set(before) | set(after))),
+            generation=generation, run_id=run_id))
         total = con.execute(sa.select(sa.func.count()).select_from(served_customer)
                             .where(served_customer.c.generation == generation)).scalar_one()
         con.execute(sa.update(served_generation).where(served_generation.c.generation == generation)
