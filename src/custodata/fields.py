@@ -21,6 +21,7 @@ class BusinessType(StrEnum):
     CARD = "card"  # 信用卡
     LOAN = "loan"  # 贷款
     SERVICE = "service"  # 客服工单
+    MASTER = "master"  # 客户主数据: customers created at the front desk (search before create)
 
 
 BUSINESS_TYPE_LABELS: dict[str, str] = {
@@ -31,6 +32,7 @@ BUSINESS_TYPE_LABELS: dict[str, str] = {
     "card": "信用卡",
     "loan": "贷款",
     "service": "客服工单",
+    "master": "柜面建档",
 }
 
 

@@ -27,6 +27,7 @@ from custodata.engine.store import BatchStore, open_store
 from custodata.erasure import ErasureReport
 from custodata.private_files import private_dir, private_file
 from custodata.resolution.config import ResolutionConfig, load_config
+from custodata.resolution.duplicates import DuplicateFound
 from custodata.resolution.resolve import ResolutionSummary, resolve
 from custodata.sources.mapping import SourceMapping, default_mappings_dir, load_mappings
 from custodata.tags.rules import TagRules, load_rules
@@ -127,9 +128,6 @@ class Pipeline:
         observations came, went, moved or changed, or a record of theirs has a new version)
         and their neighbours, served in place.  Both end in the same state.
         """
-        from custodata.resolution import affected
-        from custodata.resolution.golden import build_golden
-
         if derive not in DERIVE_MODES:
             from custodata.errors import ConfigError
 
@@ -149,62 +147,7 @@ class Pipeline:
             )
             summary.stage_seconds["ingest"] = time.perf_counter() - t0
 
-            with ex.transaction():
-                t0 = time.perf_counter()
-                only = affected.AFFECTED if derive == "incremental" and affected.snapshot_inputs(store.con) else None
-                say("customer", "party observations", 0, 1)
-                ex.run_one_sql(PARTY_SQL)
-                say("customer", "party observations", 1, 1)
-                summary.stage_seconds["customer"] = time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                steps = iter(range(1, 100))
-                summary.resolution = resolve(
-                    store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
-                    progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None,
-                )
-                if only is not None:  # golden records of the customers the batch touched
-                    affected.start(store.con, affected.changed_by_batch(store.con))
-                    summary.resolution.customers = build_golden(
-                        store.con, self.config, run_id, keyring=store.protector.keyring, only=only)
-                say("resolve", "done", 9, 9)
-                summary.stage_seconds["resolve"] = time.perf_counter() - t0
-
-                t0 = time.perf_counter()
-                say("layer", "tags and segments", 0, 1)
-                summary.customers_by_type = build_layer(store.con, self.config, self.rules, only=only)
-                say("layer", "tags and segments", 1, 1)
-                summary.stage_seconds["layer"] = time.perf_counter() - t0
-                ex.run_one_sql(
-                    "UPDATE meta.run SET finished_at = now(), summary = ? WHERE run_id = ?",
-                    [json.dumps({"customers": summary.customers_by_type}), run_id],
-                )
-
-            # relationships are derived from committed golden records in their own transaction:
-            # DuckDB plans the joins badly over tables created earlier in the same transaction
-            t0 = time.perf_counter()
-            with ex.transaction():
-                from custodata.resolution.relationships import build_relationships
-
-                relationships = build_relationships(store.con, only=only)
-                if summary.resolution is not None:
-                    summary.resolution.relationships = relationships
-                served = affected.served_ids(store.con) if only is not None else None
-            summary.stage_seconds["layer"] += time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            say("publish", "parquet", 0, 1)
-            customers = sum(summary.customers_by_type.values())
-            if (served is not None and len(served) <= FULL_PUBLISH_SHARE * customers
-                    and self._serve_in_place(store, served, run_id=run_id)):
-                summary.outputs = self.export_files(store)
-                summary.outputs["served"] = f"{len(served)} customers served again in place"
-            else:  # most customers changed: a whole new generation loads faster than row by row
-                summary.outputs = self.publish(
-                    store, run_id=run_id, progress=lambda done, total: say("publish", "served view", done, total))
-            summary.outputs["store"] = str(self.store_path)
-            say("publish", "parquet", 1, 1)
-            summary.stage_seconds["publish"] = time.perf_counter() - t0
+            self._derive_batch(store, summary, run_id, mode=mode, retrain=retrain, derive=derive, say=say)
             if landing_retention_days is not None:
                 purged = purge_landing(store, self.mappings, input_dir, landing_retention_days)
                 summary.outputs["purged_landing_files"] = ", ".join(purged) or "(none due)"
@@ -215,6 +158,75 @@ class Pipeline:
             store.close()
         self._drop_freed_pages()
         return summary
+
+    def _derive_batch(self, store: BatchStore, summary: RunSummary, run_id: str, *, mode: str, retrain: bool,
+                      derive: str, say: StageProgress) -> None:
+        """After a batch landed: party observations, resolution, golden records, layer, relationships, serving.
+
+        Shared by :meth:`run` (exports of the source systems) and :meth:`create_record`
+        (a one-record ``mdm`` batch): a customer created at the front desk goes the way
+        every customer goes.
+        """
+        from custodata.resolution import affected
+        from custodata.resolution.golden import build_golden
+
+        ex = store.executor
+        with ex.transaction():
+            t0 = time.perf_counter()
+            only = affected.AFFECTED if derive == "incremental" and affected.snapshot_inputs(store.con) else None
+            say("customer", "party observations", 0, 1)
+            ex.run_one_sql(PARTY_SQL)
+            say("customer", "party observations", 1, 1)
+            summary.stage_seconds["customer"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            steps = iter(range(1, 100))
+            summary.resolution = resolve(
+                store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
+                progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None,
+            )
+            if only is not None:  # golden records of the customers the batch touched
+                affected.start(store.con, affected.changed_by_batch(store.con))
+                summary.resolution.customers = build_golden(
+                    store.con, self.config, run_id, keyring=store.protector.keyring, only=only)
+            say("resolve", "done", 9, 9)
+            summary.stage_seconds["resolve"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            say("layer", "tags and segments", 0, 1)
+            summary.customers_by_type = build_layer(store.con, self.config, self.rules, only=only)
+            say("layer", "tags and segments", 1, 1)
+            summary.stage_seconds["layer"] = time.perf_counter() - t0
+            ex.run_one_sql(
+                "UPDATE meta.run SET finished_at = now(), summary = ? WHERE run_id = ?",
+                [json.dumps({"customers": summary.customers_by_type}), run_id],
+            )
+
+        # relationships are derived from committed golden records in their own transaction:
+        # DuckDB plans the joins badly over tables created earlier in the same transaction
+        t0 = time.perf_counter()
+        with ex.transaction():
+            from custodata.resolution.relationships import build_relationships
+
+            relationships = build_relationships(store.con, only=only)
+            if summary.resolution is not None:
+                summary.resolution.relationships = relationships
+            served = affected.served_ids(store.con) if only is not None else None
+        summary.stage_seconds["layer"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        say("publish", "parquet", 0, 1)
+        customers = sum(summary.customers_by_type.values())
+        if (served is not None and len(served) <= FULL_PUBLISH_SHARE * customers
+                and self._serve_in_place(store, served, run_id=run_id)):
+            summary.outputs = self.export_files(store)
+            summary.outputs["served"] = f"{len(served)} customers served again in place"
+        else:  # most customers changed: a whole new generation loads faster than row by row
+            summary.outputs = self.publish(
+                store, run_id=run_id, progress=lambda done, total: say("publish", "served view", done, total))
+        summary.outputs["store"] = str(self.store_path)
+        say("publish", "parquet", 1, 1)
+        summary.stage_seconds["publish"] = time.perf_counter() - t0
 
     def _drop_freed_pages(self) -> None:
         """Rewrite the store file after a run, so no freed block keeps what the run deleted.
@@ -249,8 +261,10 @@ class Pipeline:
         from custodata.resolution.identity import ensure_tables, resolve_id
         from custodata.resolution.relationships import build_relationships
 
+        if operation == "create":  # a customer created at the front desk: a one-record mdm batch
+            return self.create_record(**kwargs)  # type: ignore[arg-type]
         if operation not in ("merge", "unmerge", "correct"):
-            raise StateError(f"unknown steward operation {operation!r}; use merge, unmerge or correct")
+            raise StateError(f"unknown steward operation {operation!r}; use merge, unmerge, correct or create")
         incremental = self._check_derive()
         t0 = time.perf_counter()
         run_id = new_run_id()
@@ -293,6 +307,60 @@ class Pipeline:
             self.timings = {"derive": time.perf_counter() - t0}
             self._publish_change(store, served, t0)
             return result
+        finally:
+            store.close()
+
+    def create_record(self, *, kind: str, record_key: str, branch: str | None, values: dict[str, str] | None = None,
+                      sealed: dict[str, str] | None = None, intake: str | None = None, check: bool = True,
+                      reason: str = "", by: str = "", request_id: str | None = None) -> list[str]:
+        """Create a customer from a front desk's checked form: a one-record batch of the ``mdm`` source.
+
+        With ``check`` the form is first scored against every existing customer (the
+        trained model, read in this same store session, so nothing is created between the
+        check and the write) and :class:`DuplicateFound` is raised above the threshold.
+        The record then lands, is typed and marked like any source's, and is derived
+        incrementally: resolution gives it a stable customer id (or, created anyway, the
+        existing customer it links to), its golden record, layer row and served row.
+        Returns ``[customer_id, note]``.  ``reason``, ``by`` and ``request_id`` are the
+        request's; the record's key (``record_key``) is its lineage.  ``sealed`` and
+        ``intake``: the form as a create request carries it, sealed under the intake key.
+        """
+        from custodata.domains.ingest import ingest_records, refresh_total_domain
+        from custodata.errors import StateError
+        from custodata.resolution.duplicates import find_duplicates
+        from custodata.sources.mdm import mdm_mapping, record_row
+
+        t0 = time.perf_counter()
+        store = self.open()
+        try:
+            if sealed is not None:
+                from custodata.approvals.changes import intake_aad
+
+                values = {f: str(store.protector.decrypt(v, intake_aad(str(intake), f))) for f, v in sealed.items()}
+            if values is None:
+                raise StateError(f"create {record_key}: no form values given")
+            if check:
+                found = find_duplicates(store.con, self.config, kind, values)
+                if found:
+                    raise DuplicateFound(found)
+            run_id = new_run_id()
+            summary = RunSummary(run_id, str(self.store_path), [])
+            store.executor.run_one_sql("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, "create"])
+            created_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            row = record_row(values, record_key=record_key, branch=branch, created_at=created_at)
+            summary.sources = [ingest_records(store, mdm_mapping(), [row], batch_name=record_key)]
+            refresh_total_domain(store)
+            if summary.sources[0].accepted != 1:
+                raise StateError(f"the create form of {record_key} was quarantined by the mdm source's checks")
+            self._derive_batch(store, summary, run_id, mode="incremental", retrain=False, derive="incremental",
+                               say=lambda *_a: None)
+            hit = store.con.execute(
+                "SELECT x.customer_id FROM customer.xref x JOIN customer.party p USING (obs_id) "
+                "WHERE p.source = ? AND p.record_key = ?", [mdm_mapping().system, record_key]).fetchone()
+            if hit is None:
+                raise StateError(f"the mdm record {record_key} did not become a customer")
+            self.timings = {"visible": time.perf_counter() - t0, **summary.stage_seconds}
+            return [str(hit[0]), f"created from mdm record {record_key}"]
         finally:
             store.close()
 

@@ -13,6 +13,7 @@ CUSTOMER_SEARCH = "customer.search"
 CUSTOMER_READ = "customer.read"
 CUSTOMER_UNMASK = "customer.unmask"
 CUSTOMER_LINEAGE = "customer.lineage"
+CUSTOMER_CREATE = "customer.create"
 CHANGE_REQUEST = "change.request"
 CHANGE_APPROVE = "change.approve"
 EXPORT_REQUEST = "export.request"
@@ -38,6 +39,7 @@ ACTIONS: dict[str, str] = {
     CUSTOMER_READ: "read a customer's 360° view, masked",
     CUSTOMER_UNMASK: "see one field of one customer in plain, with a stated purpose",
     CUSTOMER_LINEAGE: "see which source records made a customer",
+    CUSTOMER_CREATE: "create a customer in the master after a search (a likely duplicate needs a steward)",
     CHANGE_REQUEST: "ask for a golden-record edit, merge or unmerge",
     CHANGE_APPROVE: "approve or reject someone else's change request",
     EXPORT_REQUEST: "ask for a bulk export of customer data",
@@ -64,6 +66,7 @@ CUSTOMER_DATA_ACTIONS: frozenset[str] = frozenset({
     CUSTOMER_READ,
     CUSTOMER_UNMASK,
     CUSTOMER_LINEAGE,
+    CUSTOMER_CREATE,
     CHANGE_REQUEST,
     CHANGE_APPROVE,
     EXPORT_REQUEST,

@@ -17,7 +17,18 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter
 
 from custodata.api.deps import CallerDep, ServicesDep, TokenDep, authenticate
-from custodata.api.schemas import ID_PATTERN, NAME_PATTERN, SearchHit, SearchIn, UnmaskIn, UnmaskOut, public
+from custodata.api.errors import error_response
+from custodata.api.schemas import (
+    ID_PATTERN,
+    NAME_PATTERN,
+    CreateIn,
+    SearchHit,
+    SearchIn,
+    UnmaskIn,
+    UnmaskOut,
+    public,
+)
+from custodata.service import create as create_service
 from custodata.service import customers as customer_service
 
 router = APIRouter(tags=["customers"])
@@ -33,6 +44,44 @@ def search(body: SearchIn, caller: CallerDep, svc: ServicesDep) -> list[dict[str
     hits = customer_service.search(svc, caller, name=body.name, id_number=body.id_number, mobile=body.mobile,
                                    customer_id=body.customer_id, purpose=body.purpose, limit=body.limit)
     return [public(h) for h in hits]
+
+
+def _create_answer(outcome: create_service.CreateOutcome) -> Response:
+    """201 created, 409 likely duplicates (masked candidates, the one error shape), 202 pending or queued."""
+    body: dict[str, Any] = public(outcome)
+    if outcome.status == "created":
+        return Response(json.dumps(body, ensure_ascii=False, default=str), status_code=201,
+                        media_type="application/json")
+    if outcome.status == "duplicates":
+        refused = error_response(409, "duplicates", f"{len(outcome.candidates) + outcome.outside_scope} likely "
+                                 "duplicate(s) of an existing customer: create anyway with a reason (a data "
+                                 "steward approves)")
+        payload = json.loads(refused.body)
+        payload.update(request_id=outcome.request_id, candidates=body["candidates"],
+                       outside_scope=outcome.outside_scope)
+        return Response(json.dumps(payload, ensure_ascii=False, default=str), status_code=409,
+                        media_type="application/json")
+    if outcome.status in ("failed", "rejected"):
+        return error_response(422, "create_failed", outcome.error or outcome.status)
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status_code=202,
+                    media_type="application/json")
+
+
+@router.post("/customers", status_code=201, response_model=dict[str, Any],
+             responses={202: {"description": "queued, or a request a data steward decides"},
+                        409: {"description": "likely duplicates, masked"}})
+def create(body: CreateIn, caller: CallerDep, svc: ServicesDep) -> Response:
+    """Create a customer after a search (search before create): checked for duplicates, or a request with a reason."""
+    form = body.form.model_dump(exclude_none=True)
+    return _create_answer(create_service.create_customer(svc, caller, form, purpose=body.purpose,
+                                                         reason=body.reason))
+
+
+@router.get("/customers/create/{request_id}", response_model=dict[str, Any])
+def create_state(request_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64)], caller: CallerDep,
+                 svc: ServicesDep, wait: Annotated[float, Query(ge=0, le=30)] = 0) -> Response:
+    """Where a create stands (after a 202): created, duplicates, pending or queued."""
+    return _create_answer(create_service.create_outcome(svc, caller, request_id, wait=wait))
 
 
 @router.get("/customers/{customer_id}", response_model=dict[str, Any])

@@ -94,6 +94,32 @@ class SearchIn(Input):
     limit: int = Field(default=20, ge=1, le=100)
 
 
+FormText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class CreateForm(Input):
+    """What the front desk typed (the search's criteria and the rest): never echoed in an error."""
+
+    kind: Literal["individual", "company"] = "individual"
+    name: FormText | None = None
+    id_number: FormText | None = None
+    uscc: FormText | None = None
+    mobile: FormText | None = None
+    phone: FormText | None = None
+    email: FormText | None = None
+    address: FormText | None = None
+    birth_date: FormText | None = None
+    gender: FormText | None = None
+
+
+class CreateIn(Input):
+    """Create a customer after a search; ``reason`` creates it anyway despite likely duplicates (a steward decides)."""
+
+    form: CreateForm
+    purpose: Name | None = None
+    reason: ShortText | None = None
+
+
 class SearchHit(BaseModel):
     customer_id: str
     kind: str | None = None

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from custodata.approvals.request import (
     CHANGE_KINDS,
+    CREATE_KIND,
     EXPORT_KIND,
     POLICY_IMPORT_KIND,
     ROLE_GRANT_KIND,
@@ -124,11 +125,56 @@ def check_payload(kind: str, payload: dict[str, Any], *, sealer: Sealer | None =
         if records:
             out["records"] = records
         return out
+    if kind == CREATE_KIND:
+        return _check_create(payload, sealer)
     if kind == ROLE_GRANT_KIND:
         return _check_grant(payload)
     if kind == POLICY_IMPORT_KIND:
         return _check_policy_import(payload)
     return _check_export(payload)
+
+
+def intake_aad(intake: str, field: str) -> str:
+    """Associated data of one sealed value of a create form: bound to that form and field."""
+    return f"intake:{intake}:{field}"
+
+
+def _check_create(payload: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
+    """A create form: checked as the mdm source will check it, each value sealed under the intake key.
+
+    Like a correction's value, no plaintext of the form is kept in the operational store;
+    once the create is carried out or refused, the sealed values are dropped from the
+    request (:func:`shred_create`), so the new customer's erasure leaves no copy here.
+    """
+    import uuid
+
+    from custodata.crypto.keyring import INTAKE_KEY_ID
+    from custodata.sources.mdm import FormError, check_form
+
+    unknown = sorted(set(payload) - {"form", "purpose", "check", "branch", "candidates"})
+    if unknown:
+        raise InvalidRequest(f"unknown keys in a create request: {', '.join(unknown)}")
+    try:
+        kind, values = check_form(payload.get("form"))  # type: ignore[arg-type]
+    except FormError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if sealer is None:
+        raise InvalidRequest("a create form carries personal data: it must be sealed, and this service has no "
+                             "key access (open it with the served view's protector)")
+    intake = uuid.uuid4().hex
+    sealed = {f: sealer.encrypt(v, INTAKE_KEY_ID, intake_aad(intake, f)) for f, v in values.items()}
+    return {"kind": kind, "intake": intake, "record_key": f"MDM-{intake[:16].upper()}", "fields": sorted(values),
+            "values": sealed, "purpose": payload.get("purpose"), "check": bool(payload.get("check", True)),
+            "branch": payload.get("branch") or None,
+            "candidates": [str(c) for c in payload.get("candidates") or ()]}
+
+
+def shred_create(payload: dict[str, Any], customer_id: str | None) -> dict[str, Any]:
+    """A create request's payload once carried out or refused: field names and ids, no sealed values."""
+    kept = {k: v for k, v in payload.items() if k != "values"}
+    if customer_id is not None:
+        kept["customer_id"] = customer_id
+    return kept
 
 
 def _check_grant(payload: dict[str, Any]) -> dict[str, Any]:
@@ -232,6 +278,12 @@ def run_change(request: Request, steward: Steward) -> list[str]:
     if request.kind not in CHANGE_KINDS:
         raise InvalidRequest(f"{request.request_id} is an {request.kind} request: produce the export instead")
     p, why = request.payload, f"{request.request_id}: {request.reason}"
+    if request.kind == CREATE_KIND:
+        if "values" not in p:
+            raise InvalidRequest(f"{request.request_id}'s form was already used (its values are gone)")
+        return steward.steward("create", sealed=dict(p["values"]), intake=p["intake"], kind=p["kind"],
+                               record_key=p["record_key"], branch=p.get("branch"), check=bool(p["check"]),
+                               reason=why, by=request.maker, request_id=request.request_id)
     if request.kind == "merge":
         return steward.steward("merge", survivor=p["survivor"], absorbed=p["absorbed"], reason=why)
     if request.kind == "unmerge":

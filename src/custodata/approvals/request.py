@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from custodata.access.engine import Subject as Subject  # the one shape of whoever acts (re-exported)
 from custodata.errors import CustodataError, StateError
 
-CHANGE_KINDS = ("edit_field", "merge", "unmerge")
+CREATE_KIND = "create"  # a customer created in the master after search before create
+CHANGE_KINDS = ("edit_field", "merge", "unmerge", CREATE_KIND)
 EXPORT_KIND = "export"
 ROLE_GRANT_KIND = "role_grant"
 POLICY_IMPORT_KIND = "policy_import"
@@ -31,6 +32,7 @@ ALL_KINDS = (*CHANGE_KINDS, EXPORT_KIND, *TRUST_KINDS)
 # proposed by one security officer and decided by another.
 _PERMISSIONS: dict[str, tuple[str, str]] = {
     **{kind: ("change.request", "change.approve") for kind in CHANGE_KINDS},
+    CREATE_KIND: ("customer.create", "change.approve"),  # the front desk creates; a data steward approves
     EXPORT_KIND: ("export.request", "export.approve"),
     ROLE_GRANT_KIND: ("people.write", "policy.write"),
     POLICY_IMPORT_KIND: ("policy.write", "policy.write"),
@@ -113,6 +115,8 @@ class Request:
             return [str(p["survivor"]), str(p["absorbed"])]
         if self.kind == EXPORT_KIND:
             return [str(c) for c in p.get("customer_ids") or []]
+        if self.kind == CREATE_KIND:  # the new customer once created; the candidates it was refused for
+            return [str(c) for c in (p.get("customer_id"), *p.get("candidates", ())) if c]
         return [str(p["customer_id"])]
 
     @property
@@ -126,6 +130,8 @@ class Request:
             return [str(self.payload["field"])]
         if self.kind == EXPORT_KIND:
             return [str(f) for f in self.payload["fields"]]
+        if self.kind == CREATE_KIND:
+            return sorted(str(f) for f in self.payload.get("fields", ()))
         return []
 
     @property

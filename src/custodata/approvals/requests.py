@@ -35,11 +35,13 @@ from custodata.approvals.changes import (
     run_change,
     run_grant,
     run_policy_import,
+    shred_create,
 )
 from custodata.approvals.exports import ExportFile, notice, render, watermark_rows, write_atomically
 from custodata.approvals.request import (
     ALL_KINDS,
     CHANGE_KINDS,
+    CREATE_KIND,
     EXPORT_KIND,
     POLICY_IMPORT_KIND,
     ROLE_GRANT_KIND,
@@ -59,6 +61,7 @@ from custodata.approvals.tables import change_request, export_file
 from custodata.audit.events import Action, AuditEvent, AuditSink, Result
 from custodata.errors import ConfigError, CustodataError, NotFoundError
 from custodata.ops.store import OpsStore
+from custodata.resolution.duplicates import DuplicateFound
 
 RequestRef = Request | str
 
@@ -149,18 +152,30 @@ class Approvals:
             raise self._deny(who, action, req, f"{who.person_id} may not {permission}: {decision.reason}{rule}")
 
     # --- requests -----------------------------------------------------------------------------
-    def submit(self, maker: Subject, kind: str, payload: dict[str, Any], *, reason: str) -> Request:
-        """File a request (``edit_field``, ``merge``, ``unmerge``, ``export``, ``role_grant`` or ``policy_import``)."""
+    def submit(self, maker: Subject, kind: str, payload: dict[str, Any], *, reason: str,
+               checked_by_search: bool = False) -> Request:
+        """File a request (edit_field, merge, unmerge, create, export, role_grant or policy_import).
+
+        ``checked_by_search``: a ``create`` with no reason to decide on — search before create
+        found nothing like it — is filed *approved*, with no checker: its job scores the form
+        against every customer first and refuses it (``rejected``, the candidates in its
+        result) when any scores above the duplicate threshold.  Only a create may skip the
+        checker, and only one whose job keeps the duplicate check on.
+        """
         if kind not in ALL_KINDS:
             raise InvalidRequest(f"unknown request kind {kind!r}: one of {', '.join(ALL_KINDS)}")
         action = _filing_action(kind)
         self._check(maker, request_action(kind), action, None)
         if not reason or not reason.strip():
             raise InvalidRequest("a request needs a reason: the checker decides on it")
-        stored = check_payload(kind, payload, sealer=self.sealer)
+        if checked_by_search and kind != CREATE_KIND:
+            raise InvalidRequest("only a create request is carried out without a checker")
+        stored = check_payload(kind, payload if not checked_by_search else {**payload, "check": True},
+                               sealer=self.sealer)
         if kind == ROLE_GRANT_KIND and stored["person_id"] == maker.person_id:
             raise self._deny(maker, action, None, "separation of duties: nobody asks for roles for themselves")
         now = self.clock()
+        status = "approved" if checked_by_search else "pending"
         req = Request(
             request_id=f"CR-{uuid.uuid4().hex[:12].upper()}", kind=kind, status="pending", maker=maker.person_id,
             maker_role=maker.role, maker_branch=maker.branch or None, created_at=now, reason=reason.strip(),
@@ -168,12 +183,14 @@ class Approvals:
         )
         with self.store.begin() as con:
             con.execute(change_request.insert().values(
-                request_id=req.request_id, kind=kind, status="pending", maker=req.maker, maker_role=req.maker_role,
+                request_id=req.request_id, kind=kind, status=status, maker=req.maker, maker_role=req.maker_role,
                 maker_branch=req.maker_branch, created_at=now, reason=req.reason,
                 payload=json.dumps(stored, ensure_ascii=False), expires_at=req.expires_at,
+                **({"decided_at": now, "decision_note": "search before create: no checker, the job checks for "
+                    "duplicates first"} if checked_by_search else {}),
             ))
-        self._event(maker, action, req)
-        return req
+        self._event(maker, action, req, detail={"checked_by_search": True} if checked_by_search else {})
+        return self.get(req.request_id) if checked_by_search else req
 
     def get(self, request_id: RequestRef) -> Request:
         request_id = self._ref(request_id)
@@ -288,13 +305,28 @@ class Approvals:
                             .values(status="expired"))
         return ids
 
-    def _finish(self, request_id: str, status: str, result: dict[str, Any]) -> Request:
+    def _finish(self, request_id: str, status: str, result: dict[str, Any], *,
+                created: str | None = None) -> Request:
         with self.store.begin() as con:
             req = self._locked(con, request_id)
             if req.status != "approved":
                 raise RequestStateError(f"{request_id} is {req.status}: only an approved request is carried out")
-            self._set(con, request_id, status=status, result=json.dumps(result, ensure_ascii=False, default=str))
+            extra: dict[str, Any] = {}
+            if req.kind == CREATE_KIND and status != "failed":  # done with the form: its sealed values go
+                extra["payload"] = json.dumps(shred_create(req.payload, created), ensure_ascii=False)
+            self._set(con, request_id, status=status, result=json.dumps(result, ensure_ascii=False, default=str),
+                      **extra)
         return self.get(request_id)
+
+    def refuse_duplicate(self, request: RequestRef, candidates: list[dict[str, Any]]) -> Request:
+        """A create whose job found likely duplicates: rejected, the candidates (ids, evidence) in its result."""
+        req = self.get(request)
+        refused = self._finish(req.request_id, "rejected", {"duplicates": candidates})
+        self._event(_Actor(req.maker, req.maker_role, req.maker_branch), Action.EDIT, refused, result=Result.DENIED,
+                    reason=f"search before create: {len(candidates)} existing customer(s) above the duplicate "
+                           "threshold", customer_ids=[str(c["customer_id"]) for c in candidates],
+                    detail={"maker": req.maker})
+        return refused
 
     def mark_applied(self, request_id: str, result: dict[str, Any]) -> Request:
         return self._finish(request_id, "applied", result)
@@ -318,6 +350,8 @@ class Approvals:
             raise RequestStateError(f"{request_id} is {req.status}: only an approved request is carried out")
         try:
             outcome = run_change(req, steward)
+        except DuplicateFound as exc:
+            return self.refuse_duplicate(req, [c.to_json() for c in exc.candidates])
         except Exception as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, CustodataError):
@@ -334,7 +368,10 @@ class Approvals:
         req = self.get(request)
         who = by or _Actor(req.checker or "-", req.checker_role or "-")
         result: dict[str, Any] = {"result": outcome, **({"resumed": True} if resumed else {})}
-        applied = self.mark_applied(req.request_id, result)
+        created = None
+        if req.kind == CREATE_KIND and outcome and outcome[0].startswith("C"):
+            created = result["customer_id"] = outcome[0]
+        applied = self._finish(req.request_id, "applied", result, created=created)
         self._event(who, Action.EDIT, applied, detail={"maker": req.maker, "checker": req.checker, **result})
         return applied
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from custodata.ops.metadata import metadata
 
-KINDS = ("edit_field", "merge", "unmerge", "export", "role_grant", "policy_import")
+KINDS = ("edit_field", "merge", "unmerge", "export", "role_grant", "policy_import", "create")
 STATUSES = ("pending", "approved", "rejected", "applied", "failed", "expired", "cancelled")
 FORMATS = ("csv", "jsonl")
 

@@ -39,6 +39,8 @@ def batch_key_id(batch_id: str) -> str:
 
 
 CUSTOMER_KEY_PREFIX = "c-"
+# the key create forms are sealed under while they wait (the service seals, the worker opens)
+INTAKE_KEY_ID = "b-mdm-intake"
 
 
 def customer_key_id(customer_id: str) -> str:

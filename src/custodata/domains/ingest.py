@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from custodata.crypto.keyring import batch_key_id
 from custodata.domains.business import (
     dedupe_within_batch_sql,
@@ -26,7 +28,7 @@ from custodata.domains.business import (
 from custodata.engine.store import BatchStore
 from custodata.errors import PipelineError
 from custodata.sources.mapping import SourceMapping
-from custodata.sources.readers import content_hash, land, source_location
+from custodata.sources.readers import Landed, content_hash, land, land_records, source_location
 
 Progress = Callable[[str, int, int], None]
 
@@ -73,13 +75,37 @@ def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *,
         return SourceSummary(mapping.system, mapping.business_type.value, batch_id,
                              int(read), int(accepted), int(quarantined), skipped=True)
     ingested_at = str(known[0][1]) if known else _now()
+    return _load_batch(store, mapping, batch_id, digest, ingested_at,
+                       lambda con, table: land(mapping, input_dir, con, table))
 
+
+def ingest_records(store: BatchStore, mapping: SourceMapping, records: Sequence[dict[str, str | None]], *,
+                   batch_name: str) -> SourceSummary:
+    """Land records handed over in memory (never a file) as one batch of ``mapping``'s source.
+
+    The ``mdm`` source's creates come this way: the front desk's form must not sit in a
+    landing file.  The batch is named by ``batch_name`` (the create's record key), not by a
+    hash of the values, so ``meta.batch`` holds no digest of one person's data; the rest is
+    exactly a source's ingest (typing, validation, quarantine, marks, reconciliation).
+    """
+    import hashlib
+
+    digest = hashlib.sha256(f"{mapping.system}:{batch_name}".encode()).hexdigest()
+    batch_id = f"{mapping.system}-{digest[:12]}"
+    return _load_batch(store, mapping, batch_id, digest, _now(),
+                       lambda con, table: land_records(mapping, records, con, table))
+
+
+def _load_batch(store: BatchStore, mapping: SourceMapping, batch_id: str, digest: str, ingested_at: str,
+                land_into: Callable[[duckdb.DuckDBPyConnection, str], Landed]) -> SourceSummary:
+    """Type, validate and store one landed batch in one transaction (the body of every ingest)."""
+    ex = store.executor
     # landing is transient: raw text lives in a temporary table of this connection only and
     # is never written to the store; protected fields leave it encrypted under the batch key
     landing = f"_landing_{mapping.system}"
     key_id = batch_key_id(batch_id)
     store.protector.keyring.ensure([key_id], {key_id: f"batch:{batch_id}"})
-    landed = land(mapping, input_dir, store.con, landing)
+    landed = land_into(store.con, landing)
     typed = f"_typed_{mapping.system}"
     ex.run_one_sql(subdomain_ddl(mapping.business_type))
     ex.run_one_sql(
@@ -138,7 +164,14 @@ def ingest_all(
     store: BatchStore, mappings: Sequence[SourceMapping], input_dir: Path, *,
     force: bool = False, progress: Progress | None = None,
 ) -> list[SourceSummary]:
-    """Ingest every source, then (re)build the business data total domain."""
+    """Ingest every source, then (re)build the business data total domain.
+
+    The intake key is made here too (once): the service seals front-desk create forms
+    under it (:mod:`custodata.sources.mdm`), and it is served with the batch keys.
+    """
+    from custodata.crypto.keyring import INTAKE_KEY_ID
+
+    store.protector.keyring.ensure([INTAKE_KEY_ID], {INTAKE_KEY_ID: "intake:mdm"})
     out = []
     for i, mapping in enumerate(mappings):
         if progress:
@@ -146,9 +179,14 @@ def ingest_all(
         out.append(ingest_source(store, mapping, input_dir, force=force))
     if progress:
         progress("", len(mappings), len(mappings))
+    refresh_total_domain(store)
+    return out
+
+
+def refresh_total_domain(store: BatchStore) -> None:
+    """(Re)build the business data total domain over every sub-domain there is."""
     types = [r[0] for r in store.executor.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
         "AND table_type = 'BASE TABLE'"
     )]
     store.executor.run_one_sql(total_domain_sql(types))
-    return out

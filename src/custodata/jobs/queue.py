@@ -14,6 +14,7 @@ queue, up to :data:`MAX_ATTEMPTS` tries.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ APPLY_CHANGE = "apply_change"
 DEFAULT_LEASE = dt.timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 _CLAIM_LOCK = 0x6A6F6273  # PostgreSQL advisory lock key of the claim ("jobs")
+# set when this process queues a job: a worker thread of the same process (custodata serve) starts at
+# once instead of at its next poll, so a create at the front desk is searchable within its wait
+WORK_QUEUED = threading.Event()
 
 
 def utc_now() -> dt.datetime:
@@ -87,6 +91,7 @@ class JobQueue:
         found = self.for_request(request_id)
         if found is None:  # the request row went meanwhile (the foreign key would have refused the insert)
             raise NotFoundError(f"no request {request_id} to queue a job for")
+        WORK_QUEUED.set()
         return found
 
     def get(self, job_id: int) -> Job:
@@ -197,4 +202,4 @@ class JobQueue:
         return self.get(job_id)
 
 
-__all__ = ["APPLY_CHANGE", "DEFAULT_LEASE", "MAX_ATTEMPTS", "Job", "JobError", "JobQueue"]
+__all__ = ["APPLY_CHANGE", "DEFAULT_LEASE", "MAX_ATTEMPTS", "WORK_QUEUED", "Job", "JobError", "JobQueue"]

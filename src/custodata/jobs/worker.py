@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from custodata.approvals.request import CHANGE_KINDS, Request
 from custodata.errors import CustodataError, NotFoundError
-from custodata.jobs.queue import Job, JobError, JobQueue
+from custodata.jobs.queue import WORK_QUEUED, Job, JobError, JobQueue
 
 if TYPE_CHECKING:
     from custodata.approvals import Approvals, Steward
@@ -52,14 +52,16 @@ class BatchChanges(Protocol):
 class PipelineChanges:
     """The batch store of one output folder, through :class:`custodata.pipeline.Pipeline`."""
 
-    def __init__(self, out_dir: Path, *, ops_url: str | None = None, mappings_dir: Path | None = None) -> None:
+    def __init__(self, out_dir: Path, *, ops_url: str | None = None, mappings_dir: Path | None = None,
+                 config_path: Path | None = None) -> None:
         self.out_dir, self.ops_url, self.mappings_dir = out_dir, ops_url, mappings_dir
+        self.config_path = config_path  # resolution settings (the duplicate threshold of creates)
 
     def _pipeline(self) -> Pipeline:
         """The pipeline serving into the worker's own operational store (``--db``), not the folder's default."""
         from custodata.pipeline import Pipeline
 
-        pipeline = Pipeline.create(self.out_dir, mappings_dir=self.mappings_dir)
+        pipeline = Pipeline.create(self.out_dir, mappings_dir=self.mappings_dir, config_path=self.config_path)
         pipeline.ops_url = self.ops_url
         return pipeline
 
@@ -75,6 +77,10 @@ class PipelineChanges:
             return False
         store = open_store(path, read_only=True)
         try:
+            if request.kind == "create":  # its one mdm record, by the key the request gave it
+                return bool(store.table_exists("business.master") and store.con.execute(
+                    "SELECT 1 FROM business.master WHERE _source = 'mdm' AND record_key = ? LIMIT 1",
+                    [str(request.payload.get("record_key"))]).fetchone())
             return request_applied(store.con, request.request_id, request.kind)
         finally:
             store.close()
@@ -188,8 +194,9 @@ class Worker:
             except Exception:
                 log.exception("the job worker could not reach the operational store; trying again")
                 finished = None
-            if finished is None:
-                stop.wait(poll_seconds)
+            if finished is None and not stop.is_set():
+                WORK_QUEUED.wait(poll_seconds)  # woken at once by a job queued in this process
+                WORK_QUEUED.clear()
 
 
 class _Heartbeat:
@@ -235,6 +242,7 @@ class WorkerThread:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop after the current job (its lease expires if it cannot finish in time)."""
         self._stop.set()
+        WORK_QUEUED.set()  # out of its wait now
         if self._thread is not None:
             self._thread.join(timeout=timeout)
 

@@ -39,6 +39,7 @@ class ResolutionConfig(_Strict):
     link_evidence_bits: float = Field(14.5, gt=0)
     chain_floor_bits: float = Field(-5.0)
     split_evidence_bits: float = Field(22.4, gt=0)
+    duplicate_evidence_bits: float = Field(12.0, gt=0)
     max_cluster_records: int = Field(60, ge=2)
     max_names_per_value: int = Field(6, ge=2)
     seed: int = 42

@@ -12,7 +12,7 @@ import codecs
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,6 +274,12 @@ def _land_sql(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConne
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
+
+
+def land_records(mapping: SourceMapping, records: Iterable[dict[str, str | None]], con: duckdb.DuckDBPyConnection,
+                 table: str) -> Landed:
+    """Land records given in memory (the ``mdm`` source's creates) exactly as a JSON-lines export's rows."""
+    return Landed(table, _land_rows(iter(records), mapping.columns(), con, table), ())
 
 
 def land(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
