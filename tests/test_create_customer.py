@@ -198,3 +198,36 @@ def test_api_create_answers_201_then_409_without_plaintext(world: World) -> None
         assert bad.status_code == 422 and "110105198503071239" not in bad.text
     finally:
         thread.stop(timeout=60)
+
+
+def test_console_creates_from_the_search_form(world: World) -> None:
+    """Stops a console path around search before create: the results page offers the create form
+    prefilled with the criteria searched; posting it creates the customer (a worker thread runs); the
+    near-duplicate shows masked candidates and asks for a reason (zh-CN labels)."""
+    import re
+
+    from custodata.api.app import create_app
+
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    thread = WorkerThread(world.worker(), poll_seconds=0.05)
+    thread.start()
+    try:
+        with TestClient(create_app(world.svc)) as client:
+            r = client.post("/login", data={"person_id": FRONT, "password": PASSWORDS[FRONT]}, follow_redirects=False)
+            assert r.status_code == 303, r.text
+            token = csrf.search(client.get("/search").text).group(1)  # type: ignore[union-attr]
+            client.post("/search", data={"csrf_token": token, "name": "赵敏", "mobile": "13666668888"})
+            page = client.get("/search/results").text
+            assert 'action="/search/create"' in page and 'value="13666668888"' in page  # prefilled
+            token = csrf.search(page).group(1)  # type: ignore[union-attr]
+            created = client.post("/search/create", data={"csrf_token": token, "kind": "individual",
+                                                          "name": "赵敏", "mobile": "13666668888"}).text
+            assert 'href="/customers/C' in created and 'data-testid="create-outcome"' in created
+            token = csrf.search(created).group(1)  # type: ignore[union-attr]
+            again = client.post("/search/create", data={"csrf_token": token, "kind": "individual",
+                                                        "name": "赵 敏", "mobile": "136 6666 8888"}).text
+            assert 'data-testid="candidates"' in again and 'name="reason"' in again
+            table = again.split('data-testid="candidates"')[1].split("</table>")[0]
+            assert "13666668888" not in table and "赵敏" not in table
+    finally:
+        thread.stop(timeout=60)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from custodata.console.web import Console, Ctx, route_class
 from custodata.errors import ConfigError
+from custodata.service import create as create_service
 from custodata.service import customers, governance
 
 # search criteria and their longest accepted value
@@ -26,6 +27,10 @@ RECORD_COLUMNS = ("business_type", "source", "record_key", "role", "product", "a
                   "start_date", "batch_id")
 # profile keys an export does not carry as columns (structure, not attributes of the customer)
 _NOT_EXPORTED = frozenset({"tags", "sources", "n_records", "first_seen", "last_updated"})
+
+
+# the create form: the search's criteria and the rest a front desk types
+CREATE_FIELDS = ("kind", "name", "id_number", "mobile", "birth_date", "gender", "address", "email", "phone", "uscc")
 
 
 def correctable_fields() -> list[str]:
@@ -154,7 +159,27 @@ def routes(console: Console) -> APIRouter:
         hits = customers.search(ctx.svc, ctx.me, name=criteria["name"] or None,
                                 id_number=criteria["id_number"] or None, mobile=criteria["mobile"] or None,
                                 customer_id=criteria["customer_id"] or None)
-        return console.render(ctx, "search.html", criteria=criteria, hits=hits)
+        return render_search(ctx, criteria, hits, form={k: criteria.get(k, "") for k in ("name", "id_number",
+                                                                                          "mobile")})
+
+    def render_search(ctx: Ctx, criteria: dict[str, str], hits: list[dict[str, Any]] | None, *,
+                      form: dict[str, str], outcome: Any = None) -> Response:
+        """The search page; after a search, the "create from this search" form prefilled with its criteria."""
+        allowed = ctx.svc.engine.check(ctx.me.principal, create_service.PERMISSION, at=ctx.svc.clock()).allowed
+        return console.render(ctx, "search.html", criteria=criteria, hits=hits, can_create=allowed,
+                              create_form={k: form.get(k, "") for k in CREATE_FIELDS}, outcome=outcome,
+                              purposes=ctx.svc.engine.purposes_for(ctx.me.role))
+
+    @router.post("/search/create")
+    def create_from_search(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
+        """Create from the search's form: created, refused with masked candidates, or a request (with a reason)."""
+        form = {k: ctx.field(k)[:200] for k in CREATE_FIELDS}
+        reason = ctx.field("reason") or None
+        outcome = create_service.create_customer(
+            ctx.svc, ctx.me, {k: v for k, v in form.items() if v}, purpose=_purpose(ctx, ctx.field("purpose")),
+            reason=reason)
+        blank = dict.fromkeys(SEARCH_FIELDS, "")
+        return render_search(ctx, blank, None, form=form if outcome.status == "duplicates" else {}, outcome=outcome)
 
     def show(ctx: Ctx, customer_id: str, purpose: str | None, *, revealed: dict[str, Any] | None = None,
              notice: str | None = None) -> Response:
