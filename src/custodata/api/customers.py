@@ -56,7 +56,7 @@ def _create_answer(outcome: create_service.CreateOutcome) -> Response:
         refused = error_response(409, "duplicates", f"{len(outcome.candidates) + outcome.outside_scope} likely "
                                  "duplicate(s) of an existing customer: create anyway with a reason (a data "
                                  "steward approves)")
-        payload = json.loads(refused.body)
+        payload = json.loads(bytes(refused.body))
         payload.update(request_id=outcome.request_id, candidates=body["candidates"],
                        outside_scope=outcome.outside_scope)
         return Response(json.dumps(payload, ensure_ascii=False, default=str), status_code=409,
