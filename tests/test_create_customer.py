@@ -231,3 +231,21 @@ def test_console_creates_from_the_search_form(world: World) -> None:
             assert "13666668888" not in table and "赵敏" not in table
     finally:
         thread.stop(timeout=60)
+
+
+def test_a_create_carrying_an_identifier_is_an_identifier_use(world: World) -> None:
+    """Stops the duplicate check being a free identifier oracle: typing candidate ID numbers or mobiles into
+    the create form and watching which one is refused as a duplicate.  A create carrying an identifier
+    takes from the same allowance and rate caps as a search by it, and a role without the unmask rule
+    for it (the data steward) may not run the check with one."""
+    from custodata.access.limits import local_day, used
+    from custodata.service.customers import IDENTIFIER_SEARCH
+
+    front = world.caller(FRONT)
+    day = local_day(NOW, world.svc.engine.limits.timezone)
+    before = used(world.svc.ops, FRONT, day, IDENTIFIER_SEARCH)
+    create_customer(world.svc, front, NEAR, purpose="customer_service", wait=0)
+    assert used(world.svc.ops, FRONT, day, IDENTIFIER_SEARCH) == before + 1
+    steward = world.caller(STEWARD)
+    with pytest.raises(AccessDenied, match="use of it"):
+        create_customer(world.svc, steward, NEAR, purpose="customer_service", wait=0)

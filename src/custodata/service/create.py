@@ -22,8 +22,10 @@ check once approved.  A refused or created form keeps no sealed value in its
 request.  Each step is audited: the filing (``change_request``), the refusal shown
 to the caller with the candidates' ids, the job's outcome (``edit``).
 
-Probing: a create that is not refused makes a real customer, audited with the
-maker's name, so trying identifiers through create is neither cheap nor quiet.
+Probing: the duplicate check tells whether a customer holds the form's ID number or
+mobile, so a create carrying one is an identifier use like a search (the unmask rule,
+its daily allowance, the rate caps); a create that is not refused makes a real,
+audited customer, so trying identifiers through create is neither cheap nor quiet.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
 from custodata.jobs.queue import Job
 from custodata.service.context import AccessDenied, Caller, Services, audited
-from custodata.service.customers import _check_purpose, _visible
+from custodata.service.customers import IDENTIFIER_CRITERIA, _check_purpose, _identifier_use, _visible
 
 PERMISSION = "customer.create"
 WAIT_SECONDS = 2.0
@@ -140,6 +142,12 @@ def create_customer(svc: Services, caller: Caller, form: dict[str, Any], *, purp
     if reason is not None and reason.strip():
         req = svc.approvals.submit(caller.principal, CREATE_KIND, {**payload, "check": False}, reason=reason)
         return CreateOutcome("pending", req.request_id)
+    # the duplicate check answers whether a customer holds this ID number or mobile (the candidates it
+    # shows): an exact-identifier use like a search, under the same unmask rule, allowance and rate caps
+    identifiers = {k: str(form[k]) for k in IDENTIFIER_CRITERIA if form.get(k)}
+    if identifiers:
+        _identifier_use(svc, caller, identifiers, [IDENTIFIER_CRITERIA[k] for k in sorted(identifiers)], purpose,
+                        misses=False)
     req = svc.approvals.submit(caller.principal, CREATE_KIND, payload, checked_by_search=True,
                                reason="search before create: no likely duplicate shown")
     queue(svc).enqueue(req.request_id)

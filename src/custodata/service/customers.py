@@ -225,7 +225,7 @@ def _well_formed(criteria: dict[str, str]) -> bool:
 
 
 def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fields: list[str],
-                    purpose: str | None) -> tuple[str | None, str, str | None]:
+                    purpose: str | None, *, misses: bool = True) -> tuple[str | None, str, str | None]:
     """An exact-identifier search is a use of the identifier: the unmask rule, its daily limit, the rate caps.
 
     Taken before the search runs, so a miss costs what a hit costs: otherwise the
@@ -233,7 +233,10 @@ def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fie
     A miss is taken in advance too (given back when the search shows a customer),
     so parallel searches cannot pass the day's miss cap either.
     Returns the purpose in force (the role's default when none was stated), the
-    reason, and the period of the miss taken (None: no miss cap).
+    reason, and the period of the miss taken (None: no miss cap).  ``misses=False``
+    (a create's duplicate check, which answers "a customer has this identifier" like a
+    hit, and otherwise makes a real, audited customer): the unmask rule, its allowance
+    and the rate caps, but no miss taken.
     """
     engine = svc.engine
     p = caller.principal
@@ -268,7 +271,7 @@ def _identifier_use(svc: Services, caller: Caller, criteria: dict[str, str], fie
                                     f"daily identifier search limit of {limits.identifier_searches_per_day} reached "
                                     f"(day {day} {limits.timezone})"))
     miss_day = None
-    if limits.identifier_misses_per_day is not None:
+    if misses and limits.identifier_misses_per_day is not None:
         miss_day = day
         allowances.append(Allowance(IDENTIFIER_MISS, day, limits.identifier_misses_per_day,
                                     f"search by identifier is locked for the rest of the day: "
