@@ -71,4 +71,4 @@ def ops_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Itera
 
 
 # the deployment fixtures (service, API and console tests); imported last: it uses the helpers above
-from tests.deployment import deployment, deployment_world  # noqa: E402, F401
+from tests.deployment import deployment, deployment_world, on_day  # noqa: E402, F401

@@ -8,9 +8,11 @@ people for every role.  ``sample`` names customers in and out of each person's r
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +99,33 @@ def deployment(request: pytest.FixtureRequest, deployment_world: Path) -> Iterat
     finally:
         dep.svc.close()
         _drop_pg_database(name)
+
+
+class Clock:
+    """A settable service clock (naive UTC, like the store)."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self.at
+
+    def tick(self, seconds: int = 61) -> None:
+        with self._lock:
+            self.at += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def on_day(deployment: Deployment) -> Iterator[Any]:
+    """Set the deployment's clock for one test; put the old one back after."""
+    before = deployment.svc.clock
+
+    def set_clock(at: dt.datetime) -> Clock:
+        clock = Clock(at)
+        deployment.svc.clock = clock
+        return clock
+
+    yield set_clock
+    deployment.svc.clock = before

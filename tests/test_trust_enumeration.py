@@ -26,33 +26,18 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-import pytest
-
 from custodata.access.limits import local_day, used
 from custodata.audit.query import iter_events
 from custodata.monitoring import Monitor, MonitorConfig, StaticCustomers, detect
 from custodata.monitoring.events import MonitorEvent, from_stored
 from custodata.service import AccessDenied, customers
 from custodata.service.customers import IDENTIFIER_MISS
-from tests.deployment import Deployment
-from tests.test_trust_identifiers import FD, Clock, _caller, _candidates, _home_customer_with_id
+from tests.deployment import Clock, Deployment
+from tests.test_trust_identifiers import FD, _caller, _candidates, _home_customer_with_id
 
 TZ = "Asia/Shanghai"
 MISS_CAP = 5          # the shipped policy's limits.identifier_misses_per_day
 ID_RULE = "unmask:front-desk-identity"
-
-
-@pytest.fixture
-def on_day(deployment: Deployment) -> Iterator[Any]:
-    before = deployment.svc.clock
-
-    def set_clock(at: dt.datetime) -> Clock:
-        clock = Clock(at)
-        deployment.svc.clock = clock
-        return clock
-
-    yield set_clock
-    deployment.svc.clock = before
 
 
 def _last_seq(dep: Deployment) -> int:

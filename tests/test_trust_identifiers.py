@@ -7,8 +7,6 @@ it uses are untouched by the other tests sharing the session's deployment.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,36 +20,6 @@ from tests.deployment import Deployment
 
 FD, AG, MK, ST, SO = "front_desk", "outsourced_agent", "marketer", "data_steward", "security_officer"
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-class Clock:
-    """A settable service clock (naive UTC, like the store)."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.at
-
-    def tick(self, seconds: int = 61) -> None:
-        with self._lock:
-            self.at += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def on_day(deployment: Deployment) -> Iterator[Any]:
-    """Set the deployment's clock for one test; put the old one back after."""
-    before = deployment.svc.clock
-
-    def set_clock(at: dt.datetime) -> Clock:
-        clock = Clock(at)
-        deployment.svc.clock = clock
-        return clock
-
-    yield set_clock
-    deployment.svc.clock = before
 
 
 def _caller(dep: Deployment, role: str) -> Caller:

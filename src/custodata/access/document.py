@@ -54,6 +54,15 @@ _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SECTIONS = ("version", "masking", "access")
 
 
+def _time_zone(value: str) -> str:
+    """An IANA time zone name, or a clear error (windows and daily limits both take one)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone, e.g. Asia/Shanghai") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -102,11 +111,7 @@ class WindowRule(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone, e.g. Asia/Shanghai") from None
-        return value
+        return _time_zone(value)
 
     @model_validator(mode="after")
     def _shape(self) -> WindowRule:
@@ -153,11 +158,7 @@ class LimitsConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone, e.g. Asia/Shanghai") from None
-        return value
+        return _time_zone(value)
 
 
 class AccessConfig(_Strict):
