@@ -134,7 +134,8 @@ def _creates(out: Path, ops_url: str, n: int) -> None:
     searchable, refused = [], []
     try:
         for i in range(n):
-            name, mobile = f"建档{chr(0x4E00 + 37 * i)}{chr(0x4E00 + 53 * i + 7)}", f"138{(i * 7_919_113 + 24_681_357) % 100_000_000:08d}"
+            name = f"建档{chr(0x4E00 + 37 * i)}{chr(0x4E00 + 53 * i + 7)}"
+            mobile = f"138{(i * 7_919_113 + 24_681_357) % 100_000_000:08d}"
             t0 = time.perf_counter()
             done = create_customer(svc, front, {"name": name, "mobile": mobile}, purpose="customer_service",
                                    wait=60)
