@@ -137,7 +137,9 @@ def routes(console: Console) -> APIRouter:
 
     @router.get("/search")
     def search_form(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
-        response = console.render(ctx, "search.html", criteria=dict.fromkeys(SEARCH_FIELDS, ""), hits=None)
+        response = console.render(ctx, "search.html", criteria=dict.fromkeys(SEARCH_FIELDS, ""), hits=None,
+                                  can_create=False, create_form={}, outcome=None,
+                                  purposes=ctx.svc.engine.purposes_for(ctx.me.role))
         console.clear_search(response)
         return response
 
