@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import json
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from custodata.audit import tables as t
 from custodata.audit.events import Action, AuditEvent, Result
-from custodata.audit.log import AuditError, AuditLog
+from custodata.audit.log import AuditDamagedError, AuditError, AuditLog
 from custodata.audit.query import AuditQueryError
 from custodata.audit.signing import CheckpointSigner, load_public_key
 from custodata.audit.verify import verify
@@ -150,6 +151,45 @@ def test_concurrent_threads_build_one_chain(store: OpsStore, signer: CheckpointS
     report = verify(store, signer.public_key)
     assert report.ok and report.checked == 1600 and report.checkpoints == 16
     assert log.count(actor="thread3") == 200
+
+
+def test_deferred_appends_commit_through_the_committer_and_share_the_chain(store: OpsStore,
+                                                                         signer: CheckpointSigner) -> None:
+    """An event-loop caller queues without blocking; the answer waits for the commit, errors surface there."""
+    log = AuditLog(store, signer, checkpoint_every=10)
+    log.append(_event(0))
+
+    async def request(n: int) -> list[int]:
+        with log.deferred() as pending:
+            assert log.append(_event(n, actor="loop")) == 0  # not known yet: nothing in the block may rely on it
+        return await pending.wait()
+
+    async def many() -> list[list[int]]:
+        return await asyncio.gather(*(request(n) for n in range(1, 31)))
+
+    got = asyncio.run(many())
+    # threads appending the ordinary way meanwhile land on the same chain
+    threads = [threading.Thread(target=lambda: log.append(_event(99, actor="thread"))) for _ in range(5)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(s for [s] in got) == list(range(2, 32))
+    assert log.count(actor="loop") == 30 and log.count(actor="thread") == 5
+    assert verify(store, signer.public_key).ok
+
+    row = {k: v for k, v in log.prepare(_event(2)).items() if k != "_customers"}
+    with store.begin() as con:  # a row beyond the head: every write of the chain now fails
+        con.execute(t.audit_event.insert(), [{**row, "seq": 37, "prev_hash": "x", "hash": "y"}])
+
+    async def refused() -> None:
+        with log.deferred() as pending:
+            log.append(_event(1, actor="after-damage"))
+        await pending.wait()
+
+    with pytest.raises(AuditDamagedError):  # the caller learns of it before answering
+        asyncio.run(refused())
+    assert log.count(actor="after-damage") == 0
 
 
 def test_concurrent_processes_build_one_chain(ops_url: str, tmp_path: Path, signer: CheckpointSigner) -> None:

@@ -8,6 +8,10 @@ sharing one database still extend one chain.  Within a process, concurrent
 callers are group-committed: whichever caller finds the writer idle writes
 every event queued so far in one transaction, and each caller returns only once
 its own event is committed — fifty requests cost a few transactions, not fifty.
+A caller that must not block (a route answered on the event loop) appends inside
+:meth:`AuditLog.deferred`: its events join the same queue, a committer thread
+writes them, and the caller awaits :meth:`PendingAppends.wait` before it sends
+anything, so an answer still goes out only once its event is committed.
 Every ``checkpoint_every`` entries, and at the first append ``checkpoint_seconds``
 after the last signature, the chain head is signed (Ed25519), which bounds what
 someone with write access to the database can rewrite unnoticed; each checkpoint
@@ -19,13 +23,15 @@ critical log line and a ``critical`` alert, never a raw driver error.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -111,6 +117,55 @@ class _Waiter:
     done: bool = False
     seqs: list[int] = field(default_factory=list)
     error: BaseException | None = None
+    wakers: list[Callable[[], None]] = field(default_factory=list)  # called (queue lock held) once done
+
+
+class PendingAppends:
+    """The events appended inside :meth:`AuditLog.deferred`, queued for the committer thread.
+
+    Nothing may be sent to the person before :meth:`wait` returns: it raises the first
+    append that failed, so the answer is then an error, never data whose reading went
+    unrecorded.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._waiters: list[_Waiter] = []
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    def add(self, waiter: _Waiter) -> None:
+        self._waiters.append(waiter)
+
+    async def wait(self) -> list[int]:
+        """The sequence numbers of every event, once all are committed (raises the first failure)."""
+        loop = asyncio.get_running_loop()
+        for waiter in self._waiters:
+            future: asyncio.Future[None] = loop.create_future()
+
+            def wake(f: asyncio.Future[None] = future) -> None:
+                with suppress(RuntimeError):  # the loop closed meanwhile (shutdown): no one is waiting
+                    loop.call_soon_threadsafe(_settle, f)
+
+            with self._log._cv:
+                if not waiter.done:
+                    waiter.wakers.append(wake)
+                else:
+                    future.set_result(None)
+            await future
+        for waiter in self._waiters:
+            if waiter.error is not None:
+                raise waiter.error
+        return [seq for w in self._waiters for seq in w.seqs]
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled meanwhile (the client went away): nothing to tell
+        future.set_result(None)
+
+
+_DEFERRED: ContextVar[PendingAppends | None] = ContextVar("custodata_audit_deferred", default=None)
 
 
 class AuditLog:
@@ -134,6 +189,7 @@ class AuditLog:
         self._cv = threading.Condition()
         self._queue: list[_Waiter] = []
         self._writing = False
+        self._committer: threading.Thread | None = None  # started by the first deferred append
         self._unsigned_since: dt.datetime | None = None  # when this process left the first entry unsigned
         self._local = threading.local()  # checkpoints of the open transaction, anchored once it commits
         self._alerted: set[int] = set()
@@ -199,8 +255,25 @@ class AuditLog:
     # --- appending -------------------------------------------------------------------------
 
     def append(self, event: AuditEvent) -> int:
-        """Append durably; returns the event's sequence number once it is committed."""
+        """Append durably; returns the event's sequence number once it is committed (0 when deferred)."""
         return self.append_many([event])[0]
+
+    @contextmanager
+    def deferred(self) -> Iterator[PendingAppends]:
+        """Appends in this block are queued and return at once, each seq given as 0; await the pending ones.
+
+        For a route answered on the event loop, which must not wait for a commit: the
+        committer thread writes the queue in group-committed transactions, and the route
+        sends its answer (or its refusal) only after ``await pending.wait()``.  Code in the
+        block must not act on an appended event as if committed (nothing in the block reads
+        the log back).
+        """
+        pending = PendingAppends(self)
+        token = _DEFERRED.set(pending)
+        try:
+            yield pending
+        finally:
+            _DEFERRED.reset(token)
 
     def append_many(self, events: Iterable[AuditEvent]) -> list[int]:
         """Append events as consecutive entries (one transaction, possibly shared with other callers)."""
@@ -208,6 +281,17 @@ class AuditLog:
         if not rows:
             return []
         waiter = _Waiter(rows)
+        pending = _DEFERRED.get()
+        if pending is not None:
+            with self._cv:
+                self._queue.append(waiter)
+                if self._committer is None:
+                    self._committer = threading.Thread(target=self._commit_queued, name="custodata-audit-committer",
+                                                       daemon=True)
+                    self._committer.start()
+                self._cv.notify_all()
+            pending.add(waiter)
+            return [0] * len(rows)
         self._cv.acquire()
         try:
             self._queue.append(waiter)
@@ -224,12 +308,45 @@ class AuditLog:
                 finally:
                     self._cv.acquire()
                     self._writing = False
+                    self._wake(batch)
                     self._cv.notify_all()
         finally:
             self._cv.release()
         if waiter.error is not None:
             raise waiter.error
         return waiter.seqs
+
+    def _commit_queued(self) -> None:
+        """The committer thread: whenever events are queued and no caller is writing, write them all."""
+        self._cv.acquire()
+        try:
+            while True:
+                while not self._queue or self._writing:
+                    self._cv.wait()
+                self._writing = True
+                batch, self._queue = self._queue, []
+                self._cv.release()
+                try:
+                    self._write_batch(batch)
+                except BaseException as exc:  # never leave a waiter hanging, whatever broke
+                    for w in batch:
+                        if not w.done:
+                            w.error, w.done = exc, True
+                finally:
+                    self._cv.acquire()
+                    self._writing = False
+                    self._wake(batch)
+                    self._cv.notify_all()
+        finally:
+            self._cv.release()
+
+    @staticmethod
+    def _wake(batch: list[_Waiter]) -> None:
+        """Tell the deferred waiters of a written batch (queue lock held)."""
+        for w in batch:
+            for wake in w.wakers:
+                wake()
+            w.wakers.clear()
 
     def _write_batch(self, batch: list[_Waiter]) -> None:
         """One transaction for the whole batch; on failure each caller is retried alone.
@@ -441,5 +558,5 @@ def _pg_batch_sql(shape: tuple[tuple[str, tuple[str, ...], int], ...]) -> str:
             f"WHERE id = {_HEAD_ID}")
 
 
-__all__ = ["DAMAGED_SCENARIO", "AuditDamagedError", "AuditError", "AuditLog", "Checkpoint", "Clock", "clean_text",
-           "naive_utc", "utc_now"]
+__all__ = ["DAMAGED_SCENARIO", "AuditDamagedError", "AuditError", "AuditLog", "Checkpoint", "Clock", "PendingAppends",
+           "clean_text", "naive_utc", "utc_now"]
