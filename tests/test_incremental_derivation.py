@@ -170,8 +170,16 @@ def _pick(rng: random.Random, p: Pipeline) -> list[Op]:
     try:
         con = store.con
         people = [r[0] for r in con.execute("SELECT customer_id FROM customer.golden ORDER BY 1").fetchall()]
-        kind = rng.choice(["correct", "household", "merge", "unmerge", "detach", "erase"])
+        kind = rng.choice(["correct", "household", "merge", "unmerge", "detach", "erase", "create"])
         cid = rng.choice(people)
+        if kind == "create":  # a front desk's new customer: a one-record mdm batch, resolved locally
+            twin = con.execute("SELECT name, cd_dec(mobile, customer_id || '|mobile') FROM customer.golden "
+                               "WHERE customer_id = ? AND kind = 'individual'", [cid]).fetchone()
+            values = ({"name": str(twin[0]), "mobile": str(twin[1])} if twin and twin[0] and twin[1]
+                      and rng.random() < 0.5 else {"name": "钱新客", "mobile": f"139{rng.randrange(10**8):08d}"})
+            return [("create", {"kind": "individual", "record_key": f"MDM{rng.randrange(10**9):09d}",
+                                "branch": None, "values": values, "check": False, "reason": "t", "by": "u",
+                                "created_at": "2026-12-01 09:30:00"})]
         if kind == "correct":
             field, value = rng.choice([("name", "赵新名"), ("address", "上海市浦东新区世纪大道100号"),
                                        ("mobile", "13911112222"), ("email", "zhao.new@163.com")])
@@ -259,10 +267,11 @@ def _run_sequence(world: Path, root: Path, seed: int, steps: int, ops_urls: tupl
         share = pipeline_module.FULL_PUBLISH_SHARE
         pipeline_module.FULL_PUBLISH_SHARE = 1.0  # a new file of one system touches a third of this tiny world
         try:
-            in_place = incremental.run(raw, derive="incremental").outputs["served"]
+            summary = incremental.run(raw, derive="incremental")
         finally:
             pipeline_module.FULL_PUBLISH_SHARE = share
-        assert "served again in place" in in_place  # not a new generation
+        assert "served again in place" in summary.outputs["served"]  # not a new generation
+        assert summary.resolution is not None and summary.resolution.mode == "local"  # around its own records
         full.run(raw, derive="full")
         _assert_same(incremental, full, "the second batch")
         op, kwargs = next(iter(_pick(rng, incremental) or [("erase", {"customer_id": "C000000001", "reason": "x"})]))

@@ -64,6 +64,30 @@ def _ids_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
     return ids
 
 
+def _mark_neighbourhood(store: BatchStore, obs_ids: list[str], tokens: list[str]) -> None:
+    """Have the next local resolution look again at everyone the erased observations were linked with.
+
+    ``_erased_obs``: the observations that go, the customer's own and any other party
+    the erased ID number blanks (the observations a rebuild would no longer find).
+    Their clusters lose members and the values they carried lose a name, so a guard
+    may lift: the remaining members and the sharers of those values are marked.
+    """
+    from custodata.resolution.clusters import CLUSTER0
+    from custodata.resolution.identity import mark_for_resolution
+    from custodata.resolution.person import MATCH_SOURCE
+
+    con = store.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _erased_obs AS SELECT obs_id FROM customer.party "
+                "WHERE list_contains(?, obs_id) OR list_contains(?, id_number_token)", [obs_ids, tokens])
+    sharing = " OR ".join(f"{src} IN (SELECT {src} FROM customer.party WHERE obs_id IN (SELECT obs_id FROM "
+                          "_erased_obs))" for src in MATCH_SOURCE.values())
+    linked = f"SELECT obs_id FROM customer.party WHERE {sharing}"
+    if store.table_exists(CLUSTER0):
+        linked += (f" UNION SELECT obs_id FROM {CLUSTER0} WHERE cluster_id IN "
+                   f"(SELECT cluster_id FROM {CLUSTER0} WHERE obs_id IN (SELECT obs_id FROM _erased_obs))")
+    mark_for_resolution(con, f"SELECT obs_id FROM ({linked}) WHERE obs_id NOT IN (SELECT obs_id FROM _erased_obs)")
+
+
 def _personal_values(store: BatchStore, ids: list[str]) -> set[str]:
     """Plaintext identifiers of the customer, read before its keys go, to find them in quarantined raw rows."""
     values: set[str] = set()
@@ -130,7 +154,8 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
                              "record_key)", [records]).fetchone()
         touched += int(before[0]) if before else 0
         con.execute(erase_parties_sql(f"business.{t}"))
-    con.execute("DELETE FROM customer.party WHERE list_contains(?, obs_id)", [obs_ids])
+    _mark_neighbourhood(store, obs_ids, [o[1] for o in obs if o[1]])
+    con.execute("DELETE FROM customer.party WHERE obs_id IN (SELECT obs_id FROM _erased_obs)")
     con.execute(f"DELETE FROM {XREF} WHERE list_contains(?, obs_id)", [obs_ids])
     for table, cols in (("customer.pairs", ("obs_id_l", "obs_id_r")),
                         ("customer.cluster_pairs", ("obs_id_l", "obs_id_r")),

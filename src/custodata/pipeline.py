@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from custodata.domains.customer import PARTY_SQL
+from custodata.domains.customer import build_parties, refresh_parties, refreshable
 from custodata.domains.ingest import SourceSummary, ingest_all
 from custodata.domains.layer import VIEW, build_layer
 from custodata.engine.store import BatchStore, open_store
@@ -28,7 +28,7 @@ from custodata.erasure import ErasureReport
 from custodata.private_files import private_dir, private_file
 from custodata.resolution.config import ResolutionConfig, load_config
 from custodata.resolution.duplicates import DuplicateFound
-from custodata.resolution.resolve import ResolutionSummary, resolve
+from custodata.resolution.resolve import ResolutionSummary, local_ready, resolve
 from custodata.sources.mapping import SourceMapping, default_mappings_dir, load_mappings
 from custodata.tags.rules import TagRules, load_rules
 
@@ -98,6 +98,9 @@ class Pipeline:
     threads: int | None = None
     ops_url: str | None = None  # the operational store served from; default CUSTODATA_DB_URL, else OUT's SQLite
     derive: str = "incremental"  # steward changes and erasures: see DERIVE_MODES
+    # a change served in place leaves the Parquet files to :meth:`write_stale_files` (the job worker,
+    # when its queue is empty): rewriting every file at 1M customers would hold up the next change
+    files_later: bool = False
     # seconds of the last steward change or erasure by step ("visible": until its served rows committed)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -173,9 +176,18 @@ class Pipeline:
         ex = store.executor
         with ex.transaction():
             t0 = time.perf_counter()
-            only = affected.AFFECTED if derive == "incremental" and affected.snapshot_inputs(store.con) else None
+            only = affected.AFFECTED if derive == "incremental" and affected.ready(store.con) else None
             say("customer", "party observations", 0, 1)
-            ex.run_one_sql(PARTY_SQL)
+            # a batch derived incrementally and scored against the saved model is resolved around its
+            # own records only: their observations, person rows, clusters and ids
+            local = (only is not None and mode != "full" and not retrain and refreshable(store.con)
+                     and local_ready(store.con))
+            if local:
+                refresh_parties(ex)
+            else:
+                if only is not None:
+                    affected.snapshot_inputs(store.con)
+                build_parties(ex)
             say("customer", "party observations", 1, 1)
             summary.stage_seconds["customer"] = time.perf_counter() - t0
 
@@ -183,10 +195,11 @@ class Pipeline:
             steps = iter(range(1, 100))
             summary.resolution = resolve(
                 store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
-                progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None,
+                progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None, local=local,
             )
             if only is not None:  # golden records of the customers the batch touched
-                affected.start(store.con, affected.changed_by_batch(store.con))
+                touched = affected.changed_locally(store.con) if local else affected.changed_by_batch(store.con)
+                affected.start(store.con, touched)
                 summary.resolution.customers = build_golden(
                     store.con, self.config, run_id, keyring=store.protector.keyring, only=only)
             say("resolve", "done", 9, 9)
@@ -219,7 +232,7 @@ class Pipeline:
         customers = sum(summary.customers_by_type.values())
         if (served is not None and len(served) <= FULL_PUBLISH_SHARE * customers
                 and self._serve_in_place(store, served, run_id=run_id)):
-            summary.outputs = self.export_files(store)
+            summary.outputs = self._files_after_change(store)
             summary.outputs["served"] = f"{len(served)} customers served again in place"
         else:  # most customers changed: a whole new generation loads faster than row by row
             summary.outputs = self.publish(
@@ -258,7 +271,7 @@ class Pipeline:
         from custodata.errors import StateError
         from custodata.resolution import affected, steward
         from custodata.resolution.golden import build_golden
-        from custodata.resolution.identity import ensure_tables, resolve_id
+        from custodata.resolution.identity import ensure_tables, mark_for_resolution, resolve_id
         from custodata.resolution.relationships import build_relationships
 
         if operation == "create":  # a customer created at the front desk: a one-record mdm batch
@@ -272,11 +285,14 @@ class Pipeline:
         try:
             with store.executor.transaction():
                 only = None
+                ensure_tables(store.con)
+                named = [resolve_id(store.con, str(c)) for c in (
+                    [kwargs["survivor"], kwargs["absorbed"]] if operation == "merge" else [kwargs["customer_id"]])]
+                if operation != "correct":  # their records' ids move outside resolution: the next batch looks again
+                    mark_for_resolution(store.con, "SELECT obs_id FROM customer.xref WHERE customer_id IN "
+                                        f"(SELECT unnest([{', '.join(_quoted(c) for c in named)}]))")
                 if incremental:
-                    ensure_tables(store.con)
-                    named = [kwargs["survivor"], kwargs["absorbed"]] if operation == "merge" \
-                        else [kwargs["customer_id"]]
-                    affected.start(store.con, [resolve_id(store.con, str(c)) for c in named])
+                    affected.start(store.con, named)
                     only = affected.AFFECTED
                 if operation == "merge":
                     event = steward.merge(store.con, str(kwargs["survivor"]), str(kwargs["absorbed"]),
@@ -312,7 +328,8 @@ class Pipeline:
 
     def create_record(self, *, kind: str, record_key: str, branch: str | None, values: dict[str, str] | None = None,
                       sealed: dict[str, str] | None = None, intake: str | None = None, check: bool = True,
-                      reason: str = "", by: str = "", request_id: str | None = None) -> list[str]:
+                      reason: str = "", by: str = "", request_id: str | None = None,
+                      created_at: str | None = None) -> list[str]:
         """Create a customer from a front desk's checked form: a one-record batch of the ``mdm`` source.
 
         With ``check`` the form is first scored against every existing customer (the
@@ -322,7 +339,8 @@ class Pipeline:
         incrementally: resolution gives it a stable customer id (or, created anyway, the
         existing customer it links to), its golden record, layer row and served row.
         Returns ``[customer_id, note]``.  ``reason``, ``by`` and ``request_id`` are the
-        request's; the record's key (``record_key``) is its lineage.  ``sealed`` and
+        request's; the record's key (``record_key``) is its lineage; ``created_at`` (UTC,
+        ``YYYY-MM-DD HH:MM:SS``; default now) is when the desk created it.  ``sealed`` and
         ``intake``: the form as a create request carries it, sealed under the intake key.
         """
         from custodata.domains.ingest import ingest_records, refresh_total_domain
@@ -346,13 +364,14 @@ class Pipeline:
             run_id = new_run_id()
             summary = RunSummary(run_id, str(self.store_path), [])
             store.executor.run_one_sql("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, "create"])
-            created_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            created_at = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             row = record_row(values, record_key=record_key, branch=branch, created_at=created_at)
             summary.sources = [ingest_records(store, mdm_mapping(), [row], batch_name=record_key)]
             refresh_total_domain(store)
             if summary.sources[0].accepted != 1:
                 raise StateError(f"the create form of {record_key} was quarantined by the mdm source's checks")
-            self._derive_batch(store, summary, run_id, mode="incremental", retrain=False, derive="incremental",
+            derive = "incremental" if self._check_derive() else "full"
+            self._derive_batch(store, summary, run_id, mode="incremental", retrain=False, derive=derive,
                                say=lambda *_a: None)
             hit = store.con.execute(
                 "SELECT x.customer_id FROM customer.xref x JOIN customer.party p USING (obs_id) "
@@ -402,8 +421,36 @@ class Pipeline:
             self.timings["visible"] = time.perf_counter() - t0
             return
         self.timings["visible"] = time.perf_counter() - t0
-        self.export_files(store)
+        self._files_after_change(store)
         self.timings["files"] = time.perf_counter() - t0 - self.timings["visible"]
+
+    @property
+    def _stale_marker(self) -> Path:
+        return self.out_dir / "published" / ".stale"
+
+    def _files_after_change(self, store: BatchStore) -> dict[str, str]:
+        """The published files after a change served in place: written now, or marked stale for later."""
+        if not self.files_later:
+            return self.export_files(store)
+        private_dir(self._stale_marker.parent)
+        self._stale_marker.touch()
+        return {"published": f"{self._stale_marker.parent} (stale until the worker is idle)"}
+
+    def write_stale_files(self) -> bool:
+        """Write the published files if a change left them stale; whether it did.
+
+        The marker goes only once every file is written (each atomically), so a failure
+        leaves it for the next try; no change lands meanwhile, as this holds the store.
+        """
+        if not self._stale_marker.exists():
+            return False
+        store = self.open()
+        try:
+            self.export_files(store)
+            self._stale_marker.unlink(missing_ok=True)
+        finally:
+            store.close()
+        return True
 
     def _serve_in_place(self, store: BatchStore, served: list[str], *, run_id: str | None = None) -> bool:
         """Replace the served rows of ``served`` and write their change events in one transaction.
@@ -465,7 +512,7 @@ class Pipeline:
     def export_files(self, store: BatchStore) -> dict[str, str]:
         """Write the published domain as Parquet files, each atomically (temp file, then rename)."""
         folder = private_dir(self.out_dir / "published")
-        outputs = {}
+        outputs: dict[str, str] = {}
         for name, table in (
             ("customer_view", VIEW),
             ("golden", "customer.golden"),
@@ -491,6 +538,11 @@ class Pipeline:
             sync_served_keys(store, ops)
         finally:
             ops.close()
+
+
+def _quoted(value: str) -> str:
+    """A SQL string literal (customer ids are C + digits; quoting keeps any other value inert)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _redacted(url: str) -> str:

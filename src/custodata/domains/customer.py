@@ -11,12 +11,18 @@ search all compare the same forms.
 
 from __future__ import annotations
 
-OBSERVATIONS = "customer.party"
+import duckdb
 
-PARTY_SQL = f"""
-CREATE OR REPLACE TABLE {OBSERVATIONS} AS
+from custodata.engine.executor import Executor
+
+OBSERVATIONS = "customer.party"
+PARTY_BATCHES = "customer.party_batch"  # the batches the observations were last derived from
+DIRTY_OBS = "_dirty_obs"  # observations a refresh replaced or added (temp)
+PARTIES_BEFORE = "_parties_before"  # the replaced observations as they were (temp)
+
+PARTY_SELECT = """
 WITH latest AS (
-    SELECT * FROM business.total
+    SELECT * FROM {records}
     QUALIFY row_number() OVER (
         PARTITION BY _source, record_key
         ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
@@ -66,3 +72,49 @@ SELECT
     p.postcode AS postcode
 FROM typed
 """
+PARTY_SQL = f"CREATE OR REPLACE TABLE {OBSERVATIONS} AS " + PARTY_SELECT.format(records="business.total")
+
+
+def build_parties(ex: Executor) -> None:
+    """Every observation again from every latest business record, and the batches it was built from."""
+    ex.run_one_sql(PARTY_SQL)
+    ex.run_one_sql(f"CREATE OR REPLACE TABLE {PARTY_BATCHES} AS "
+                   "SELECT DISTINCT _batch_id AS batch_id FROM business.total")
+
+
+def refreshable(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether :func:`refresh_parties` can update the observations (no batch they were built from went)."""
+    known = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
+                        "AND table_name IN ('party', 'party_batch')").fetchone()
+    if not known or known[0] != 2:
+        return False
+    gone = con.execute(f"SELECT count(*) FROM {PARTY_BATCHES} WHERE batch_id NOT IN "
+                       "(SELECT DISTINCT _batch_id FROM business.total)").fetchone()
+    return bool(gone is not None and gone[0] == 0)
+
+
+def refresh_parties(ex: Executor) -> None:
+    """Observations again only for the business records new batches carry (see :func:`refreshable`).
+
+    A record's latest version can only change when a batch brings a new version of
+    it, so the observations of every other record stay as they are, and the result is
+    row for row what :data:`PARTY_SQL` gives.  Batches that went (a re-loaded export
+    replacing its batch) can make an older version latest again: then the table is
+    built whole (:func:`build_parties`), as on the first run.  :data:`DIRTY_OBS` holds
+    the observations replaced or added, :data:`PARTIES_BEFORE` the replaced ones as
+    they were.
+    """
+    con = ex.con
+    con.execute("CREATE OR REPLACE TEMP TABLE _dirty_keys AS SELECT DISTINCT _source, record_key "
+                f"FROM business.total WHERE _batch_id NOT IN (SELECT batch_id FROM {PARTY_BATCHES})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTIES_BEFORE} AS SELECT * FROM {OBSERVATIONS} "
+                "WHERE (source, record_key) IN (SELECT (_source, record_key) FROM _dirty_keys)")
+    con.execute(f"DELETE FROM {OBSERVATIONS} WHERE obs_id IN (SELECT obs_id FROM {PARTIES_BEFORE})")
+    records = ("(SELECT * FROM business.total WHERE (_source, record_key) IN "
+               "(SELECT (_source, record_key) FROM _dirty_keys))")
+    ex.run_one_sql(f"INSERT INTO {OBSERVATIONS} " + PARTY_SELECT.format(records=records))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {DIRTY_OBS} AS SELECT obs_id FROM {PARTIES_BEFORE} UNION "
+                f"SELECT obs_id FROM {OBSERVATIONS} WHERE (source, record_key) IN "
+                "(SELECT (_source, record_key) FROM _dirty_keys)")
+    con.execute(f"INSERT INTO {PARTY_BATCHES} SELECT DISTINCT _batch_id FROM business.total "
+                f"WHERE _batch_id NOT IN (SELECT batch_id FROM {PARTY_BATCHES})")

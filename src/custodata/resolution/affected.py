@@ -109,12 +109,41 @@ _RECORDS = "SELECT DISTINCT _source, record_key, _batch_id, _record_hash FROM bu
 
 def snapshot_inputs(con: duckdb.DuckDBPyConnection) -> bool:
     """Before a batch is resolved: remember its inputs; ``False`` when there is nothing derived to update."""
-    if not all(_exists(con, s, t) for s, t in (("customer", "xref"), ("customer", "party"), ("customer", "golden"),
-                                               ("customer", "relationship"), ("layer", "customer_view"))):
+    if not ready(con):
         return False
     con.execute(f"CREATE OR REPLACE TEMP TABLE {INPUTS_BEFORE} AS {_INPUTS}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {RECORDS_BEFORE} AS {_RECORDS}")
     return True
+
+
+def ready(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether there is a derived state a batch can update (else everything is derived)."""
+    return all(_exists(con, s, t) for s, t in (("customer", "xref"), ("customer", "party"), ("customer", "golden"),
+                                              ("customer", "relationship"), ("layer", "customer_view")))
+
+
+def changed_locally(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """:func:`changed_by_batch` after a local resolution, from what it looked at instead of everything.
+
+    Only the records a local assignment took in (``_m``) can have moved, and only the
+    refreshed observations (their records had a new version) can have changed content:
+    the customers they belonged to and belong to now.
+    """
+    from custodata.domains.customer import DIRTY_OBS
+    from custodata.resolution.identity import XREF, XREF_BEFORE
+
+    rows = con.execute(
+        f"""
+        WITH now AS (SELECT obs_id, customer_id FROM {XREF} WHERE obs_id IN (SELECT obs_id FROM _m)),
+        moved AS (
+            SELECT b.customer_id AS old_id, n.customer_id AS new_id, obs_id
+            FROM {XREF_BEFORE} b FULL OUTER JOIN now n USING (obs_id)
+            WHERE b.customer_id IS DISTINCT FROM n.customer_id OR obs_id IN (SELECT obs_id FROM {DIRTY_OBS})
+        )
+        SELECT old_id FROM moved WHERE old_id IS NOT NULL UNION SELECT new_id FROM moved WHERE new_id IS NOT NULL
+        """
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
 
 
 def changed_by_batch(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -15,6 +15,10 @@ XREF = "customer.xref"
 PIN = "customer.pin"
 REDIRECT = "customer.id_redirect"
 COUNTER = "meta.counter"
+# observations whose ids a change outside resolution moved (a steward's merge or unmerge, an
+# erasure): the next local resolution takes their clusters in too, as a full one would
+DIRTY = "customer.resolve_dirty"
+XREF_BEFORE = "_xref_before"  # a local assignment's records and their ids before it (temp)
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {XREF} (
@@ -29,7 +33,34 @@ CREATE TABLE IF NOT EXISTS {REDIRECT} (
     old_id VARCHAR PRIMARY KEY, new_id VARCHAR NOT NULL, cause VARCHAR, run_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS {COUNTER} (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS {DIRTY} (obs_id VARCHAR PRIMARY KEY);
 """
+
+
+def mark_for_resolution(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Have the next local resolution look at the observations ``sql`` yields (one column) again."""
+    ensure_tables(con)
+    con.execute(f"INSERT OR IGNORE INTO {DIRTY} SELECT DISTINCT o FROM ({sql}) q(o) WHERE o IS NOT NULL")
+
+
+def _closure(con: duckdb.DuckDBPyConnection, only: str) -> None:
+    """``_m``: ``only``, with every record of their clusters and of their current customers, until it holds.
+
+    An id follows the cluster holding most of its records and a cluster keeps the id
+    most of its records had, so both are decided only with all of them in view.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _m (obs_id VARCHAR PRIMARY KEY)")
+    con.execute(f"INSERT OR IGNORE INTO _m SELECT DISTINCT o FROM ({only}) q(o) WHERE o IS NOT NULL")
+    size = -1
+    while True:
+        row = con.execute("SELECT count(*) FROM _m").fetchone()
+        if row is None or int(row[0]) == size:
+            return
+        size = int(row[0])
+        con.execute("INSERT OR IGNORE INTO _m SELECT obs_id FROM customer.cluster WHERE cluster_id IN "
+                    "(SELECT c.cluster_id FROM customer.cluster c JOIN _m USING (obs_id))")
+        con.execute(f"INSERT OR IGNORE INTO _m SELECT obs_id FROM {XREF} WHERE customer_id IN "
+                    f"(SELECT x.customer_id FROM {XREF} x JOIN _m USING (obs_id))")
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -49,14 +80,25 @@ def next_ids(con: duckdb.DuckDBPyConnection, count: int) -> int:
     return start
 
 
-def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
-    """Turn ``customer.cluster`` into the new ``customer.xref``, keeping ids stable."""
+def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None = None) -> dict[str, int]:
+    """Turn ``customer.cluster`` into the new ``customer.xref``, keeping ids stable.
+
+    ``only`` (a query of obs_id): the records whose cluster, record or id changed; their
+    clusters and customers are decided again and every other record keeps its row,
+    which is what a pass over all would give them.
+    """
     ensure_tables(con)
+    clusters = "customer.cluster"
+    if only is not None:
+        _closure(con, only)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {XREF_BEFORE} AS SELECT obs_id, customer_id FROM {XREF} "
+                    "WHERE obs_id IN (SELECT obs_id FROM _m)")
+        clusters = "(SELECT * FROM customer.cluster WHERE obs_id IN (SELECT obs_id FROM _m))"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _votes AS
         SELECT c.cluster_id, x.customer_id, count(*) AS n, min(c.obs_id) AS first_obs
-        FROM customer.cluster c JOIN {XREF} x USING (obs_id)
+        FROM {clusters} c JOIN {XREF} x USING (obs_id)
         GROUP BY 1, 2
         """
     )
@@ -74,10 +116,10 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
         """
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _fresh AS
         SELECT cluster_id, row_number() OVER (ORDER BY min(obs_id)) - 1 AS k
-        FROM customer.cluster WHERE cluster_id NOT IN (SELECT cluster_id FROM _keep)
+        FROM {clusters} c WHERE cluster_id NOT IN (SELECT cluster_id FROM _keep)
         GROUP BY cluster_id
         """
     )
@@ -103,9 +145,12 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
         """,
         [run_id],
     )
+    # an id a cluster holds is no redirect (the clusters left alone hold their records' ids)
+    others = ("" if only is None else f"OR old_id IN (SELECT customer_id FROM {XREF} WHERE obs_id NOT IN "
+              "(SELECT obs_id FROM _m) AND obs_id IN (SELECT obs_id FROM customer.cluster))")
     con.execute(
         f"DELETE FROM {REDIRECT} WHERE old_id IN (SELECT customer_id FROM _cluster_id) "
-        f"OR old_id IN (SELECT customer_id FROM {PIN})"
+        f"OR old_id IN (SELECT customer_id FROM {PIN}) {others}"
     )
     con.execute(
         f"""
@@ -115,7 +160,7 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
                coalesce(x.first_batch_id, o.batch_id) AS first_batch_id,
                CASE WHEN x.customer_id IS NOT DISTINCT FROM coalesce(p.customer_id, ci.customer_id)
                     THEN x.assigned_run ELSE ? END AS assigned_run
-        FROM customer.cluster c
+        FROM {clusters} c
         JOIN _cluster_id ci USING (cluster_id)
         JOIN customer.party o USING (obs_id)
         LEFT JOIN {PIN} p USING (obs_id)
@@ -124,11 +169,13 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
         [run_id],
     )
     # records that left the data (never expected) keep their last assignment: lineage is never lost
+    mine = "" if only is None else "obs_id IN (SELECT obs_id FROM _m) AND "
     con.execute(
-        f"INSERT INTO _new_xref SELECT * FROM {XREF} WHERE obs_id NOT IN (SELECT obs_id FROM _new_xref)"
+        f"INSERT INTO _new_xref SELECT * FROM {XREF} WHERE {mine}obs_id NOT IN (SELECT obs_id FROM _new_xref)"
     )
-    con.execute(f"DELETE FROM {XREF}")
+    con.execute(f"DELETE FROM {XREF}" + ("" if only is None else " WHERE obs_id IN (SELECT obs_id FROM _m)"))
     con.execute(f"INSERT INTO {XREF} SELECT * FROM _new_xref ORDER BY obs_id")
+    con.execute(f"DELETE FROM {DIRTY}")
     kept = con.execute("SELECT count(*) FROM _keep").fetchone()
     return {"new_customers": fresh, "kept_ids": int(kept[0]) if kept else 0}
 

@@ -25,6 +25,17 @@ MODEL_TABLE = "meta.model"
 # keyed tokens, so entity resolution never sees an ID number or a mobile in plaintext.
 MATCH_SOURCE = {"id_number": "id_number_token", "mobile": "mobile_token", "email": "email", "phone": "phone"}
 
+# the compared content of a person record; a change in it means the record is scored again
+_COMPARED = ("name", "name_pinyin", "family_name", "birth_date", "gender", "address", "city", "district",
+             "id_number", "mobile", "email", "phone")
+
+
+def content_hash(alias: str = "") -> str:
+    """SQL for a digest of what is compared of a person row (``alias``: the row's table alias)."""
+    prefix = f"{alias}." if alias else ""
+    return "md5(CAST(struct_pack(" + ", ".join(f"{c} := {prefix}{c}" for c in _COMPARED) + ") AS VARCHAR))"
+
+
 # Comparisons, in the order they appear in explanations.
 COMPARED_FIELDS = ("id_number", "name", "birth_date", "gender", "mobile", "phone", "email", "address")
 
@@ -112,6 +123,35 @@ def _settings(config: ResolutionConfig) -> Any:
     )
 
 
+def _guarded(config: ResolutionConfig, within: str | None = None) -> list[str]:
+    """The matched columns, each blanked where too many names share its value (``within``: values looked at)."""
+    limit = int(config.max_names_per_value)
+    cols = []
+    for col, src in MATCH_SOURCE.items():
+        only = f"AND {src} IN (SELECT {src} FROM {within}) " if within else ""
+        cols.append(
+            f"CASE WHEN {src} IN (SELECT {src} FROM customer.party WHERE kind = 'individual' "
+            f"AND {src} IS NOT NULL {only}GROUP BY {src} HAVING count(DISTINCT name_pinyin) > {limit}) "
+            f"THEN NULL ELSE {src} END AS {col}"
+        )
+    return cols
+
+
+def _guarded_values(config: ResolutionConfig, within: dict[str, str] | None = None) -> str:
+    limit = int(config.max_names_per_value)
+    return " UNION ALL ".join(
+        f"SELECT '{col}' AS field, sha256({src}) AS value_hash, count(DISTINCT name_pinyin) AS names "
+        f"FROM customer.party WHERE kind = 'individual' AND {src} IS NOT NULL "
+        + (f"AND {src} IN (SELECT v FROM {within[col]}) " if within else "")
+        + f"GROUP BY {src} HAVING count(DISTINCT name_pinyin) > {limit}"
+        for col, src in MATCH_SOURCE.items()
+    )
+
+
+_PERSON_COLUMNS = ("obs_id, source, record_key, role, name, name_pinyin, family_name, birth_date, gender, "
+                   "address, city, district")
+
+
 def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> int:
     """Individual observations with over-shared values blanked (placeholder guard).
 
@@ -119,31 +159,63 @@ def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig)
     typed-in '13900000000' that slipped past the placeholder list) would chain
     unrelated people together; such values neither block nor match.
     """
-    limit = int(config.max_names_per_value)
-    guarded = []
-    for col, src in MATCH_SOURCE.items():
-        guarded.append(
-            f"CASE WHEN {src} IN (SELECT {src} FROM customer.party WHERE kind = 'individual' "
-            f"AND {src} IS NOT NULL GROUP BY {src} HAVING count(DISTINCT name_pinyin) > {limit}) "
-            f"THEN NULL ELSE {src} END AS {col}"
-        )
     con.execute(
-        f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT obs_id, source, record_key, role, "
-        "name, name_pinyin, family_name, birth_date, gender, address, city, district, "
-        + ", ".join(guarded)
+        f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT {_PERSON_COLUMNS}, " + ", ".join(_guarded(config))
         + " FROM customer.party WHERE kind = 'individual' ORDER BY obs_id"
     )
-    con.execute(
-        "CREATE OR REPLACE TABLE customer.guarded_value AS "
-        + " UNION ALL ".join(
-            f"SELECT '{col}' AS field, sha256({src}) AS value_hash, count(DISTINCT name_pinyin) AS names "
-            f"FROM customer.party WHERE kind = 'individual' AND {src} IS NOT NULL GROUP BY {src} "
-            f"HAVING count(DISTINCT name_pinyin) > {limit}"
-            for col, src in MATCH_SOURCE.items()
-        )
-    )
+    con.execute("CREATE OR REPLACE TABLE customer.guarded_value AS " + _guarded_values(config))
     row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()
     return int(row[0]) if row else 0
+
+
+REDONE = "_person_redone"  # observations whose person row a local update looked at (temp)
+
+
+def update_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, seeds: str) -> int:
+    """The person rows of ``seeds`` (a query of obs_id) and of everyone sharing a matched value with them.
+
+    What :func:`build_person_input` would give, for a batch or an erasure touching a
+    few records: a row changes only when its observation changed or when the guard
+    on one of its values flips, and the guard of a value changes only when a record
+    carrying it came, went or changed, so the rows of everyone sharing those values
+    (before or after) are the only ones to derive again.  :data:`REDONE` keeps the
+    observations looked at, ``_scored_before`` their content before.  Returns how many person rows there are now.
+    """
+    from custodata.domains.customer import PARTIES_BEFORE
+
+    before = (f"UNION ALL SELECT * FROM {PARTIES_BEFORE} WHERE obs_id IN (SELECT obs_id FROM _seed_obs)"
+              if _has_table(con, PARTIES_BEFORE) else "")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _seed_obs AS SELECT DISTINCT obs_id FROM ({seeds}) s(obs_id)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _seed_rows AS SELECT * FROM customer.party "
+                f"WHERE obs_id IN (SELECT obs_id FROM _seed_obs) {before}")
+    within = {}
+    for col, src in MATCH_SOURCE.items():
+        within[col] = f"_values_{col}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _values_{col} AS SELECT DISTINCT {src} AS v FROM _seed_rows "
+                    f"WHERE {src} IS NOT NULL")
+    sharing = " UNION ".join(f"SELECT obs_id FROM customer.party WHERE {src} IN (SELECT v FROM _values_{col})"
+                             for col, src in MATCH_SOURCE.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REDONE} AS SELECT obs_id FROM _seed_obs UNION {sharing}")
+    con.execute("CREATE OR REPLACE TEMP TABLE _redone_party AS SELECT * FROM customer.party "
+                f"WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {content_hash()} AS h "
+                f"FROM {PERSON_INPUT} WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
+    con.execute(f"DELETE FROM {PERSON_INPUT} WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
+    con.execute(
+        f"INSERT INTO {PERSON_INPUT} SELECT {_PERSON_COLUMNS}, " + ", ".join(_guarded(config, "_redone_party"))
+        + " FROM _redone_party WHERE kind = 'individual' ORDER BY obs_id"
+    )
+    hashed = " OR ".join(f"(field = '{col}' AND value_hash IN (SELECT sha256(v) FROM _values_{col}))"
+                         for col in MATCH_SOURCE)
+    con.execute(f"DELETE FROM customer.guarded_value WHERE {hashed}")
+    con.execute("INSERT INTO customer.guarded_value " + _guarded_values(config, within))
+    row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
+    return bool(row and row[0])
 
 
 def _linker(con: duckdb.DuckDBPyConnection, table: str, settings: Any) -> Any:

@@ -17,6 +17,7 @@ from custodata.crypto.keyring import KeyRing
 from custodata.resolution import clusters, identity, person
 from custodata.resolution.config import ResolutionConfig
 from custodata.resolution.golden import build_golden
+from custodata.resolution.person import content_hash
 
 Progress = Callable[[str], None]
 
@@ -36,17 +37,7 @@ class ResolutionSummary:
     details: dict[str, int] = field(default_factory=dict)
 
 
-# the compared content of a person record; a change in it means the record is scored again
-_COMPARED = ("name", "name_pinyin", "family_name", "birth_date", "gender", "address", "city", "district",
-             "id_number", "mobile", "email", "phone")
-
-
-def _content(alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    return "md5(CAST(struct_pack(" + ", ".join(f"{c} := {prefix}{c}" for c in _COMPARED) + ") AS VARCHAR))"
-
-
-_CONTENT = _content()
+_CONTENT = content_hash()
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -58,15 +49,30 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
     return bool(_count(con, f"information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"))
 
 
+def local_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a batch can be resolved locally: a model, scored pairs and every table of the last pass."""
+    return person.load_model(con) is not None and all(_table_exists(con, *t.split(".")) for t in (
+        f"main.{person.PERSON_INPUT}", clusters.PAIRS, clusters.CLUSTER0, clusters.COMPONENT, clusters.CLUSTER,
+        clusters.REVIEW, "customer.cluster_pairs", identity.XREF))
+
+
 def resolve(
     con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
     mode: str = "auto", retrain: bool = False, progress: Progress | None = None, golden: bool = True,
+    local: bool = False,
 ) -> ResolutionSummary:
     """Resolve ``customer.party`` into golden records; ``mode`` is auto, full or incremental.
 
     ``mode`` is how pairs are scored (the Splink model); ``golden=False`` stops at the
     customer ids, for a caller that derives golden records of the affected customers only.
+    ``local``: the observations were refreshed for a few records only
+    (:func:`custodata.domains.customer.refresh_parties`); with incremental scoring,
+    person rows, clusters and ids are then derived again only around them (and the
+    records a steward or an erasure moved since), which ends where a pass over all
+    would: see :attr:`ResolutionSummary.mode` (``local`` when it was taken).
     """
+    from custodata.domains.customer import DIRTY_OBS
+
     say = progress or (lambda _msg: None)
     identity.ensure_tables(con)
     model = None if retrain else person.load_model(con)
@@ -78,10 +84,18 @@ def resolve(
     say("persons: preparing")
     # what each person record looked like when last scored, to find the ones whose content changed
     had_input = mode == "incremental" and _table_exists(con, "main", person.PERSON_INPUT)
-    if had_input:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
-                    f"FROM {person.PERSON_INPUT}")
-    summary.persons_scored = person.build_person_input(con, config)
+    local = local and had_input and model is not None
+    if local:
+        seeds = f"SELECT obs_id FROM {DIRTY_OBS} UNION SELECT obs_id FROM {identity.DIRTY}"
+        summary.mode = "local"
+        summary.persons_scored = person.update_person_input(con, config, seeds)
+        redone = f"(SELECT obs_id FROM {person.REDONE})"
+    else:
+        if had_input:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
+                        f"FROM {person.PERSON_INPUT}")
+        summary.persons_scored = person.build_person_input(con, config)
+        redone = None
     person.build_term_frequencies(con)
     if model is None:
         say("persons: training the model (no labels)")
@@ -89,6 +103,7 @@ def resolve(
         person.save_model(con, model)
         summary.trained = True
 
+    con.execute("CREATE OR REPLACE TEMP TABLE _new_pair_obs (obs_id VARCHAR)")
     if mode == "full":
         say("persons: scoring blocked pairs")
         summary.pairs_scored = person.predict(con, model, person.PERSON_INPUT, clusters.PAIRS)
@@ -100,20 +115,22 @@ def resolve(
         if had_input:
             con.execute(
                 f"INSERT INTO _changed SELECT p.obs_id FROM {person.PERSON_INPUT} p JOIN _scored_before b "
-                f"USING (obs_id) WHERE {_content('p')} <> b.h"
+                f"USING (obs_id) WHERE {content_hash('p')} <> b.h"
             )
         summary.details["changed_records"] = _count(con, "_changed")
         con.execute(
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _changed) "
             "OR obs_id_r IN (SELECT obs_id FROM _changed)"
         )
+        within = f"obs_id IN {redone} AND " if redone else ""
         con.execute(
-            f"CREATE OR REPLACE TABLE er_new_input AS SELECT * FROM {person.PERSON_INPUT} "
-            f"WHERE obs_id NOT IN (SELECT obs_id FROM {identity.XREF}) OR obs_id IN (SELECT obs_id FROM _changed)"
+            f"CREATE OR REPLACE TABLE er_new_input AS SELECT * FROM {person.PERSON_INPUT} WHERE {within}"
+            f"(obs_id NOT IN (SELECT obs_id FROM {identity.XREF}) OR obs_id IN (SELECT obs_id FROM _changed))"
         )
+        # everyone else, as they are: a view, so a batch of a few records copies nothing
         con.execute(
-            f"CREATE OR REPLACE TABLE er_old_input AS SELECT * FROM {person.PERSON_INPUT} "
-            f"WHERE obs_id IN (SELECT obs_id FROM {identity.XREF}) AND obs_id NOT IN (SELECT obs_id FROM _changed)"
+            f"CREATE OR REPLACE TEMP VIEW er_old_input AS SELECT * FROM {person.PERSON_INPUT} "
+            "WHERE obs_id NOT IN (SELECT obs_id FROM er_new_input)"
         )
         if _count(con, "er_new_input"):
             summary.pairs_scored = person.predict_new(
@@ -123,23 +140,41 @@ def resolve(
                 f"INSERT INTO {clusters.PAIRS} SELECT * FROM customer._new_pairs "
                 f"WHERE (obs_id_l, obs_id_r) NOT IN (SELECT (obs_id_l, obs_id_r) FROM {clusters.PAIRS})"
             )
+            con.execute("INSERT INTO _new_pair_obs SELECT obs_id_l FROM customer._new_pairs "
+                        "UNION SELECT obs_id_r FROM customer._new_pairs")
         # pairs of records that left the data are dropped
+        gone = (f"(SELECT obs_id FROM {person.REDONE} WHERE obs_id NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}))"
+                if redone else f"(SELECT obs_id FROM {clusters.PAIRS} WHERE false)")
         con.execute(
+            f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN {gone} OR obs_id_r IN {gone}" if redone else
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}) "
             f"OR obs_id_r NOT IN (SELECT obs_id FROM {person.PERSON_INPUT})"
         )
-        for t in ("er_new_input", "er_old_input", "customer._new_pairs"):
+        con.execute("DROP VIEW IF EXISTS er_old_input")
+        for t in ("er_new_input", "customer._new_pairs"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
 
     say("persons: clustering with chain and size guards")
-    guard = clusters.cluster_persons(con, model, config)
+    touched = f"SELECT obs_id FROM {person.REDONE} UNION SELECT obs_id FROM _new_pair_obs" if redone else None
+    guard = clusters.cluster_persons(con, model, config, touched=touched, keep_scores=mode != "full")
     summary.chained_clusters = guard["chained_clusters"]
     say("companies: USCC and registered name")
+    if redone:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _corp_before AS SELECT obs_id, cluster_id FROM {clusters.CLUSTER} "
+                    "WHERE kind = 'corporate'")
     clusters.cluster_companies(con)
     summary.oversize_clusters = _count(con, f"{clusters.REVIEW} WHERE kind = 'oversize'")
 
     say("customer ids")
-    ids = identity.assign_ids(con, run_id)
+    only = None
+    if redone:
+        only = (f"SELECT obs_id FROM _scope UNION SELECT obs_id FROM {DIRTY_OBS} "
+                f"UNION SELECT obs_id FROM {identity.DIRTY} UNION SELECT obs_id FROM ("
+                f"(SELECT obs_id, cluster_id FROM {clusters.CLUSTER} WHERE kind = 'corporate' "
+                "EXCEPT SELECT obs_id, cluster_id FROM _corp_before) UNION ALL "
+                f"(SELECT obs_id, cluster_id FROM _corp_before EXCEPT SELECT obs_id, cluster_id FROM "
+                f"{clusters.CLUSTER} WHERE kind = 'corporate'))")
+    ids = identity.assign_ids(con, run_id, only=only if guard.get("local") else None)
     summary.new_customers = ids["new_customers"]
     summary.details = {**summary.details, **guard, **ids}
     if golden:
