@@ -254,3 +254,27 @@ def test_the_terminal_worker_retries_and_drains_the_queue(world: World) -> None:
     again = runner.invoke(app, [*args, "--retry", str(queued.job.id)])
     assert again.exit_code == 1 and "only a failed job is retried" in again.output
     assert "Traceback" not in again.output
+
+
+def test_the_worker_writes_the_published_files_once_its_queue_is_empty(world: World) -> None:
+    """Stops: every change waiting for all the Parquet files to be rewritten (seconds at 1M customers) before
+    the next change could start, and files left stale for good.  A change the worker applies is served
+    at once and marks the files stale; the worker's next idle turn writes them, with the change in them."""
+    import duckdb
+
+    maker, checker = world.caller(MAKER), world.caller(CHECKER)
+    rid = _ask(world, maker, "北京市海淀区中关村大街27号")
+    governance.decide(world.svc, checker, rid, approve=True, note="verified by call-back")
+    worker = world.worker()
+    marker = world.out / "published" / ".stale"
+    golden = world.out / "published" / "golden.parquet"
+    assert worker.run_once() is not None  # the change: applied, served
+    assert world.svc.approvals.get(rid).status == "applied"
+    assert marker.exists()
+    def address() -> object:
+        row = duckdb.sql(f"SELECT address FROM '{golden}' WHERE customer_id = '{CUSTOMER}'").fetchone()
+        return row[0] if row else None
+    assert address() != "北京市海淀区中关村大街27号"  # not yet in the files
+    assert worker.run_once() is None  # idle: the files
+    assert not marker.exists()
+    assert "中关村大街27号" in str(address())

@@ -48,6 +48,8 @@ class BatchChanges(Protocol):
 
     def republish(self) -> None: ...
 
+    def catch_up(self) -> None: ...
+
 
 class PipelineChanges:
     """The batch store of one output folder, through :class:`custodata.pipeline.Pipeline`."""
@@ -63,6 +65,7 @@ class PipelineChanges:
 
         pipeline = Pipeline.create(self.out_dir, mappings_dir=self.mappings_dir, config_path=self.config_path)
         pipeline.ops_url = self.ops_url
+        pipeline.files_later = True  # the served view is what a change waits for; files when idle
         return pipeline
 
     def steward(self) -> Steward:
@@ -92,6 +95,11 @@ class PipelineChanges:
             pipeline.publish(store)
         finally:
             store.close()
+
+    def catch_up(self) -> None:
+        """The published files, when changes served in place left them stale."""
+        if (self.out_dir / "custodata.duckdb").exists():
+            self._pipeline().write_stale_files()
 
 
 def worker_name() -> str:
@@ -129,6 +137,10 @@ class Worker:
         if time.monotonic() - self._adopted_at >= ADOPT_EVERY_SECONDS:
             self.adopt_orphans()
         if not self.queue.has_work():
+            try:
+                self.changes.catch_up()  # idle: now the files the changes left stale
+            except Exception as exc:  # tried again when next idle; the served view is already current
+                log.warning("the published files could not be written yet: %s", _message(exc))
             return None
         claimed = self.queue.claim(self.owner)
         if claimed is None:
