@@ -23,10 +23,14 @@ differently) until its masked candidates are back.
 from __future__ import annotations
 
 import argparse
+import json
+import random
+import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -56,6 +60,12 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="working folder (default: a new temporary one)")
     parser.add_argument("--db", help="operational store URL (default: SQLite in the data folder)")
     parser.add_argument("--creates", type=int, default=0, help="creates after search to time (default 0)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="the folder already holds a run of these customers: skip generating and the first run")
+    parser.add_argument("--full-repeats", type=int, help="full-rebuild corrections to time (default: --repeats)")
+    parser.add_argument("--merges", type=int, default=0, help="merges, each then unmerged, to time (default 0)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="records of a delta batch (half changed, half new) to time incrementally (default 0)")
     args = parser.parse_args()
 
     from custodata.pipeline import Pipeline
@@ -64,27 +74,34 @@ def main() -> None:
     folder = args.folder or Path(tempfile.mkdtemp(prefix="mdm-bench-"))
     raw, out = folder / "raw", folder / "out"
     ops_url = args.db or f"sqlite:///{out / 'ops.sqlite'}"
-    t0 = time.perf_counter()
-    generate(args.customers, SEED, raw)
-    print(f"generated {args.customers:,} customers in {time.perf_counter() - t0:.1f}s")
     pipeline = Pipeline.create(out)
     pipeline.ops_url = ops_url
-    t0 = time.perf_counter()
-    summary = pipeline.run(raw)
-    golden = sum(summary.customers_by_type.values())
-    print(f"pipeline run: {golden:,} golden customers in {time.perf_counter() - t0:.1f}s")
-
+    pipeline.files_later = True  # as the job worker runs changes: the served view first, files when idle
     import duckdb
 
+    if args.reuse:
+        full_run = float(json.loads((folder / "first_run.json").read_text())["seconds"])
+        print(f"reusing {out} (its first run took {full_run:.1f}s)")
+    else:
+        t0 = time.perf_counter()
+        generate(args.customers, SEED, raw)
+        print(f"generated {args.customers:,} customers in {time.perf_counter() - t0:.1f}s")
+        t0 = time.perf_counter()
+        pipeline.run(raw)
+        full_run = time.perf_counter() - t0
+        (folder / "first_run.json").write_text(json.dumps({"seconds": full_run}))
     con = duckdb.connect(str(pipeline.store_path), read_only=True)
+    golden = int(con.execute("SELECT count(*) FROM customer.golden").fetchone()[0])  # type: ignore[index]
+    print(f"pipeline run (full, from the exports): {golden:,} golden customers in {full_run:.1f}s")
     ids = [r[0] for r in con.execute(
         "SELECT customer_id FROM customer.golden WHERE kind = 'individual' ORDER BY hash(customer_id) LIMIT ?",
-        [2 * args.repeats]).fetchall()]
+        [2 * args.repeats + 4 * args.merges]).fetchall()]
     con.close()
 
     results: dict[str, list[dict[str, float]]] = {"incremental": [], "full": []}
+    full_repeats = args.repeats if args.full_repeats is None else args.full_repeats
     for i in range(args.repeats):
-        for mode in ("incremental", "full"):
+        for mode in ("incremental", "full") if i < full_repeats else ("incremental",):
             cid = ids.pop()
             name = NAMES[i % len(NAMES)]
             pipeline.derive = mode
@@ -97,19 +114,80 @@ def main() -> None:
             print(f"  {mode:<11} {cid}: visible {pipeline.timings['visible']:.2f}s, call {total:.2f}s")
 
     def med(mode: str, key: str) -> float:
-        return statistics.median(r.get(key, 0.0) for r in results[mode])
+        return statistics.median(r.get(key, 0.0) for r in results[mode]) if results[mode] else float("nan")
 
     inc, full = med("incremental", "visible"), med("full", "visible")
+    visible = [r["visible"] for r in results["incremental"]]
     print()
     print(f"customers: {golden:,}  operational store: {sa.make_url(ops_url).get_backend_name()}  "
-          f"repeats: {args.repeats} per mode (median)")
+          f"corrections: {args.repeats} incremental, {full_repeats} full (median)")
     print("| path | derive (s) | correction → visible (s) | whole call (s) |")
     print("|---|---:|---:|---:|")
     for mode in ("incremental", "full"):
         print(f"| {mode} | {med(mode, 'derive'):.2f} | {med(mode, 'visible'):.2f} | {med(mode, 'total'):.2f} |")
-    print(f"incremental is {full / inc:.0f}× faster to visible ({inc:.2f}s vs {full:.2f}s)")
+    print(f"correction → visible, incremental: p50 {_pct(visible, 0.5):.2f}s p95 {_pct(visible, 0.95):.2f}s")
+    if full_repeats:
+        print(f"incremental is {full / inc:.0f}× faster to visible ({inc:.2f}s vs {full:.2f}s)")
+    if args.merges:
+        _merges(pipeline, ops_url, ids, args.merges)
     if args.creates:
         _creates(out, ops_url, args.creates)
+    if args.batch:
+        _batch(pipeline, raw, folder, args.batch, full_run)
+
+
+def _merges(pipeline: Any, ops_url: str, ids: list[str], n: int) -> None:
+    """Merge two customers, then unmerge them: each until served (the absorbed id redirects, then is back)."""
+    merged, split = [], []
+    for _ in range(n):
+        survivor, absorbed = ids.pop(), ids.pop()
+        pipeline.derive = "incremental"
+        pipeline.steward("merge", survivor=survivor, absorbed=absorbed, reason="benchmark")
+        merged.append(pipeline.timings["visible"])
+        if _served_name(ops_url, absorbed) is not None:
+            raise SystemExit(f"{absorbed} is still served on its own after the merge")
+        pipeline.steward("unmerge", customer_id=survivor, reason="benchmark")
+        split.append(pipeline.timings["visible"])
+        print(f"  merge {absorbed} into {survivor}: visible {merged[-1]:.2f}s; unmerge {split[-1]:.2f}s")
+    print("| steward change (incremental) | p50 (s) | p95 (s) |")
+    print("|---|---:|---:|")
+    print(f"| merge → visible | {_pct(merged, 0.5):.2f} | {_pct(merged, 0.95):.2f} |")
+    print(f"| unmerge → visible | {_pct(split, 0.5):.2f} | {_pct(split, 0.95):.2f} |")
+
+
+def _batch(pipeline: Any, raw: Path, folder: Path, n: int, full_run: float) -> None:
+    """A delta export of the auto-policy system: ``n`` records, half changed (a new address), half new policies."""
+    import csv
+
+    delta = folder / f"delta-{n}"
+    shutil.rmtree(delta, ignore_errors=True)
+    shutil.copytree(raw, delta)
+    path = delta / "auto_policies.csv"
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:  # its broken rows stay broken
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    address, updated, number = header.index("TBR_DZ"), header.index("XGSJ"), header.index("BDH")
+    rng = random.Random(SEED)
+    whole = [r for r in body if len(r) == len(header)]  # the malformed rows of the export are left out
+    picked = rng.sample(whole, min(n, len(whole)))
+    out = []
+    for i, row in enumerate(picked):
+        row = list(row)
+        if i % 2:  # a new policy of the same holder
+            row[number] = f"PDBENCH{i:012d}"
+        else:  # the holder moved
+            row[address] = f"上海市浦东新区世纪大道{100 + i % 900}号{i % 30 + 1}楼"
+        row[updated] = "2026-12-01 09:00:00"
+        out.append(row)
+    with path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as f:
+        csv.writer(f).writerows([header, *out])
+    t0 = time.perf_counter()
+    summary = pipeline.run(delta, derive="incremental")
+    took = time.perf_counter() - t0
+    mode = summary.resolution.mode if summary.resolution else "?"
+    print(f"| delta batch of {len(out):,} records, incremental (resolution {mode}) | {took:.1f}s | "
+          f"{100 * took / full_run:.1f} % of the full run ({full_run:.1f}s) | {summary.outputs.get('served')} |")
+    print("  stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.stage_seconds.items()))
 
 
 def _pct(values: list[float], q: float) -> float:
