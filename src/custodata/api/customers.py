@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter
 
-from custodata.api.deps import CallerDep, ServicesDep, TokenDep, authenticate
+from custodata.api.deps import BEARER_SECURITY, CallerDep, ServicesDep, authenticate, bearer_token
 from custodata.api.errors import error_response
 from custodata.api.schemas import (
     ID_PATTERN,
@@ -29,6 +29,7 @@ from custodata.api.schemas import (
     public,
 )
 from custodata.audit.log import PendingAppends
+from custodata.service import Services
 from custodata.service import create as create_service
 from custodata.service import customers as customer_service
 
@@ -85,20 +86,22 @@ def create_state(request_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=
     return _create_answer(create_service.create_outcome(svc, caller, request_id, wait=wait))
 
 
-@router.get("/customers/{customer_id}", response_model=dict[str, Any])
-async def view(request: Request, customer_id: CustomerId, svc: ServicesDep, bearer_token: TokenDep,
-               purpose: Purpose = None) -> Response:
+@router.get("/customers/{customer_id}", response_model=dict[str, Any], openapi_extra=BEARER_SECURITY)
+async def view(request: Request, customer_id: CustomerId, purpose: Purpose = None) -> Response:
     """The 360° view, masked for the caller's role and purpose (``masked_for`` says which).
 
     The busiest route: the session is authenticated and the view read, masked and
     serialised in one go, and its audit event (or a refusal's) queued for the log's
     committer; the answer (or the refusal) is sent once that event is committed.
+    The services and the bearer token are read here, not solved as dependencies.
     """
+    svc: Services = request.app.state.services
+    token = bearer_token(request)
 
     def answer() -> tuple[bytes | None, Exception | None, PendingAppends]:
         with svc.audit.deferred() as pending:
             try:
-                caller = authenticate(request, svc, bearer_token)
+                caller = authenticate(request, svc, token)
                 shown = public(customer_service.view(svc, caller, customer_id, purpose=purpose))
                 try:
                     body = json.dumps(shown, ensure_ascii=False, allow_nan=False,

@@ -249,15 +249,23 @@ SECRET_KEYS = frozenset({"password", "password_hash", "token_hash", "secret", "f
                          "path"})
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def public(value: Any) -> Any:
     """A service result as JSON-ready data: dataclasses and models to dicts, minus :data:`SECRET_KEYS`."""
     kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:  # most leaves: no ABC checks
+    if kind in _LEAVES:  # most values: no ABC checks
         return value
-    if kind is dict:
-        return {str(k): public(v) for k, v in value.items() if str(k) not in SECRET_KEYS}
+    if kind is dict:  # leaves copied in place, not a call each (a 360° view has a few hundred)
+        out = {}
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            if key not in SECRET_KEYS:
+                out[key] = v if type(v) in _LEAVES else public(v)
+        return out
     if kind is list:
-        return [public(v) for v in value]
+        return [v if type(v) in _LEAVES else public(v) for v in value]
     if isinstance(value, BaseModel):
         value = value.model_dump()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
