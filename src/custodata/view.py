@@ -197,13 +197,9 @@ _PUBLIC = frozenset({
 RECORD_KEY_TYPE = "policy_number"  # a business record's own number (policy, contract, ticket), unless mapped
 
 
-def _without_tokens(row: dict[str, Any]) -> dict[str, Any]:
-    """Keyed tokens are for machines (joins), not for people: a view never shows them as values."""
-    return {k: v for k, v in row.items() if not k.endswith("_token")}
-
-
 _SHOW = object()  # a plan step: the value as it is
-_Step = Any  # _SHOW, None (withheld) or a masking Decision to apply
+_DROP = object()  # a plan step: the key left out (a keyed token: for machines, never shown)
+_Step = Any  # _SHOW, _DROP, None (withheld) or a masking Decision to apply
 _MAX_SHAPES = 256  # row shapes remembered per (policy, role, purpose); a view has a handful
 
 
@@ -217,7 +213,9 @@ def _plan(policy: MaskingPolicy, role: str, purpose: str | None, shape: tuple[st
     steps: list[_Step] = []
     grading = policy.grading
     for k in shape:
-        if k in grading.fields or k in _FIELD_OF or k in _PUBLIC or k.startswith("n_"):  # n_*: counts of holdings
+        if k.endswith("_token"):  # keyed tokens are for machines (joins), not people: never a value shown
+            steps.append(_DROP)
+        elif k in grading.fields or k in _FIELD_OF or k in _PUBLIC or k.startswith("n_"):  # n_*: counts of holdings
             name = _FIELD_OF.get(k, k)
             if name is None:
                 steps.append(_SHOW)
@@ -276,21 +274,26 @@ def mask_view(
         return policy.mask_typed(RECORD_KEY_TYPE, key, role, purpose)
 
     def rec(row: dict[str, Any]) -> dict[str, Any]:
-        clean = _without_tokens(row)
-        shape = tuple(clean)
+        # the plan is keyed by the row's own keys, tokens included (dropped by their step)
+        shape = tuple(row)
         plan = plans.get(shape)
         if plan is None:
             plan = plans[shape] = _plan(policy, role, purpose, shape)
         out: dict[str, Any] = {}
-        for (k, v), step in zip(clean.items(), plan, strict=True):
-            out[k] = v if step is _SHOW else None if step is None else step.apply(v)
-        if "record_key" in clean:
-            out["record_key"] = record_key(clean.get("source"), clean["record_key"])
-        if "obs_id" in clean:
+        for (k, v), step in zip(row.items(), plan, strict=True):
+            if step is _SHOW:
+                out[k] = v
+            elif step is None:
+                out[k] = None
+            elif step is not _DROP:
+                out[k] = step.apply(v)
+        if "record_key" in out:
+            out["record_key"] = record_key(row.get("source"), row["record_key"])
+        if "obs_id" in out:
             out["obs_id"] = f"{out['source']}:{out['record_key']}:{out['role']}"
-        if clean.get("evidence") is not None:
-            source, _, key = str(clean["evidence"]).partition(":")
-            out["evidence"] = f"{source}:{record_key(source, key)}" if source != "golden" else clean["evidence"]
+        if row.get("evidence") is not None:
+            source, _, key = str(row["evidence"]).partition(":")
+            out["evidence"] = f"{source}:{record_key(source, key)}" if source != "golden" else row["evidence"]
         return out
 
     def relation(row: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ hit, missed or was refused (never the value), for the enumeration detector.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from custodata.access.limits import Allowance, give_back, local_day, local_minute, take
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
+from custodata.masking.policy import MaskingPolicy
 from custodata.service.context import AccessDenied, Caller, Services, audited, mark_audited, refusal_reason
 from custodata.view import mask_view
 
@@ -106,18 +109,35 @@ def _daily_unmask(svc: Services, decision: AccessDecision, amount: int = 1) -> l
                       f"day {day} {svc.engine.limits.timezone})", amount)]
 
 
+_PLAIN_FIELDS: weakref.WeakKeyDictionary[MaskingPolicy, dict[tuple[str, str | None], tuple[str, ...]]]
+_PLAIN_FIELDS = weakref.WeakKeyDictionary()
+_PLAIN_LOCK = threading.Lock()
+
+
+def _plain_fields(masking: MaskingPolicy, role: str, purpose: str | None) -> tuple[str, ...]:
+    """The protected fields ``role`` sees in plain for ``purpose``: decided once per (policy, role, purpose).
+
+    A masking policy is immutable (a new version is a new object), so the answer holds as long as it lives.
+    """
+    with _PLAIN_LOCK:
+        per_policy = _PLAIN_FIELDS.get(masking)
+        if per_policy is None:
+            per_policy = _PLAIN_FIELDS[masking] = {}
+        found = per_policy.get((role, purpose))
+    if found is None:
+        grading = masking.grading
+        found = tuple(f for f in grading.fields if grading.field_encrypted(f)
+                      and (d := masking.decide(f, role, purpose)).effect == "allow" and d.operator == "plain")
+        with _PLAIN_LOCK:
+            per_policy[(role, purpose)] = found
+    return found
+
+
 def _plain_protected(svc: Services, masked: dict[str, Any], role: str, purpose: str | None) -> list[str]:
     """Protected (encrypted) fields this masked view shows in plain: each is an unmasking."""
-    masking = svc.engine.masking
-    grading = masking.grading
     keys = record_key_fields()
     plain = set()
-    for field in grading.fields:
-        if not grading.field_encrypted(field):
-            continue
-        d = masking.decide(field, role, purpose)
-        if d.effect != "allow" or d.operator != "plain":
-            continue
+    for field in _plain_fields(svc.engine.masking, role, purpose):
         rows = [masked.get("profile") or {}, *masked.get("records", ()), *masked.get("lineage", ())]
         if any(row.get(field) is not None for row in rows) or any(
                 keys.get(str(r.get("source"))) == field and r.get("record_key") is not None
