@@ -23,6 +23,7 @@ from pathlib import Path
 from custodata.domains.customer import build_parties, refresh_parties, refreshable
 from custodata.domains.ingest import SourceSummary, ingest_all
 from custodata.domains.layer import VIEW, build_layer
+from custodata.engine.lookups import ensure_lookup_indexes
 from custodata.engine.store import BatchStore, open_store
 from custodata.erasure import ErasureReport
 from custodata.private_files import private_dir, private_file
@@ -177,6 +178,8 @@ class Pipeline:
         with ex.transaction():
             t0 = time.perf_counter()
             only = affected.AFFECTED if derive == "incremental" and affected.ready(store.con) else None
+            if only is not None:  # look-ups, not scans, for the few customers it touches
+                ensure_lookup_indexes(store.con)
             say("customer", "party observations", 0, 1)
             # a batch derived incrementally and scored against the saved model is resolved around its
             # own records only: their observations, person rows, clusters and ids
@@ -292,6 +295,7 @@ class Pipeline:
                     mark_for_resolution(store.con, "SELECT obs_id FROM customer.xref WHERE customer_id IN "
                                         f"(SELECT unnest([{', '.join(_quoted(c) for c in named)}]))")
                 if incremental:
+                    ensure_lookup_indexes(store.con)
                     affected.start(store.con, named)
                     only = affected.AFFECTED
                 if operation == "merge":
@@ -397,6 +401,7 @@ class Pipeline:
             with store.executor.transaction():  # all or nothing: tombstones, keys, derived layers
                 only = None
                 if incremental:  # its neighbours and the other parties of its records are served again
+                    ensure_lookup_indexes(store.con)
                     ensure_tables(store.con)
                     affected.start(store.con, [resolve_id(store.con, customer_id)], record_mates=True)
                     only = affected.AFFECTED

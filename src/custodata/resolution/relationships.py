@@ -30,16 +30,21 @@ HOUSEHOLD_KEY = """
 """
 
 
-def _relationships_sql(role_where: str = "", homes_where: str = "") -> str:
-    """The relationships, as one SELECT; the ``where`` parts restrict roles and households (incremental)."""
+def _relationships_sql(role_where: str = "", homes_where: str = "", party: str = "customer.party",
+                       xref: str = "customer.xref") -> str:
+    """The relationships, as one SELECT; the ``where`` parts restrict roles and households (incremental).
+
+    ``party`` and ``xref``: where the role pairs come from; an affected set passes cuts
+    holding only its records, so the self-join of the parties is over those few rows.
+    """
     role_sql = " UNION ALL ".join(
         f"""SELECT a.customer_id AS customer_a, b.customer_id AS customer_b, '{kind}' AS kind,
                    pa.source AS source, pa.record_key AS record_key
-            FROM customer.party pa
-            JOIN customer.party pb ON pa.source = pb.source AND pa.record_key = pb.record_key
+            FROM {party} pa
+            JOIN {party} pb ON pa.source = pb.source AND pa.record_key = pb.record_key
                  AND pa.role = '{ra}' AND pb.role = '{rb}'
-            JOIN customer.xref a ON a.obs_id = pa.obs_id
-            JOIN customer.xref b ON b.obs_id = pb.obs_id
+            JOIN {xref} a ON a.obs_id = pa.obs_id
+            JOIN {xref} b ON b.obs_id = pb.obs_id
             WHERE a.customer_id <> b.customer_id"""
         + (" AND a.kind = 'corporate' AND b.kind = 'individual'" if kind == "corporate_contact" else "")
         + role_where
@@ -104,11 +109,21 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
                "OR customer_b IN (SELECT customer_id FROM _household_members)))")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _relationship_prev AS SELECT * FROM {RELATIONSHIP} WHERE {touched}")
     con.execute(f"DELETE FROM {RELATIONSHIP} WHERE {touched}")
+    # a role relationship of the set comes from one of its records: their parties and ids, cut out
+    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_keys AS SELECT DISTINCT source, record_key "
+                "FROM customer.party WHERE obs_id IN "
+                f"(SELECT obs_id FROM customer.xref WHERE customer_id IN {ids})")
+    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_party AS SELECT * FROM customer.party "
+                "WHERE record_key IN (SELECT record_key FROM _relationship_keys) "  # its index finds them
+                "AND (source, record_key) IN (SELECT (source, record_key) FROM _relationship_keys)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_xref AS SELECT * FROM customer.xref "
+                "WHERE obs_id IN (SELECT obs_id FROM _relationship_party)")
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _relationship_new AS {_relationships_sql(
             role_where=f" AND (a.customer_id IN {ids} OR b.customer_id IN {ids})",
             homes_where=" WHERE (h.address, h.line) IN (SELECT (address, line) FROM _household_keys)",
+            party="_relationship_party", xref="_relationship_xref",
         )}
         """
     )
