@@ -43,6 +43,7 @@ class ServedKeyRing(KeyRing):
         self._wrapped: dict[str, tuple[str, bytes]] = {}
         self._destroyed: set[str] = set()
         self._ciphers: dict[str, AESGCM] = {}
+        self._complete = True  # the base class's batch reads are not for it: it reads its keys one by one
         self._customer_keys: dict[str, None] = {}  # insertion order: oldest first
         self._lock = threading.Lock()
         self._reader = ops.engine.execution_options(isolation_level="AUTOCOMMIT")  # one-statement reads
