@@ -98,7 +98,7 @@ class PipelineChanges:
 
     def catch_up(self) -> None:
         """The published files, when changes served in place left them stale."""
-        if (self.out_dir / "custodata.duckdb").exists():
+        if (self.out_dir / "published" / ".stale").exists():  # a stat per idle poll, no pipeline built
             self._pipeline().write_stale_files()
 
 

@@ -250,7 +250,9 @@ def linker_for(
             {"blocking_rule": b, "sql_dialect": "duckdb"} for b in blocking
         ]
     db_api = DuckDBAPI(connection=con)
-    linker = Linker(db_api.register(table), settings, log_level=logging.ERROR)
+    # the model is the store's own, validated when it was trained: checking it again costs ~0.1 s a
+    # linker, which a one-record create pays two or three times
+    linker = Linker(db_api.register(table), settings, log_level=logging.ERROR, validate_settings=False)
     tf = db_api.register(TF_NAME)
     linker.table_management.register_term_frequency_lookup(tf, "name")
     return linker
