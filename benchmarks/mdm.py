@@ -23,6 +23,7 @@ differently) until its masked candidates are back.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import random
 import shutil
@@ -95,9 +96,15 @@ def main() -> None:
     print(f"pipeline run (full, from the exports): {golden:,} golden customers in {full_run:.1f}s")
     ids = [r[0] for r in con.execute(
         "SELECT customer_id FROM customer.golden WHERE kind = 'individual' ORDER BY hash(customer_id) LIMIT ?",
-        [2 * args.repeats + 4 * args.merges]).fetchall()]
+        [2 * args.repeats + 4 * args.merges + 1]).fetchall()]
     con.close()
 
+    # the first change after a full run builds the look-up indexes (engine/lookups.py) the run dropped
+    first = ids.pop()
+    t0 = time.perf_counter()
+    pipeline.derive = "incremental"
+    pipeline.steward("correct", customer_id=first, field="name", value="首次更正", reason="benchmark", by="bench")
+    print(f"  first change after the full run (look-up indexes built): visible {pipeline.timings['visible']:.2f}s")
     results: dict[str, list[dict[str, float]]] = {"incremental": [], "full": []}
     full_repeats = args.repeats if args.full_repeats is None else args.full_repeats
     for i in range(args.repeats):
@@ -199,10 +206,15 @@ def _creates(out: Path, ops_url: str, n: int) -> None:
     """Create → searchable and duplicate refusal, through the service layer with the worker in a thread."""
     from custodata.identity.demo import DEMO_PEOPLE, seed_demo_people
     from custodata.jobs.worker import WorkerThread, make_worker
+    from custodata.ops import open_ops
     from custodata.service import Services, auth, customers
     from custodata.service.create import create_customer
 
-    svc = Services.open(out, url=ops_url)
+    # each round is two identifier uses (the create, the near-duplicate): a minute passes between
+    # rounds so the per-person rate cap (5 a minute) is not what the benchmark measures
+    skew = [dt.timedelta(0)]
+    svc = Services(open_ops(ops_url, out_dir=out), out,
+                   clock=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None) + skew[0])
     seed_demo_people(svc.directory)
     login = next(p for p in DEMO_PEOPLE if p.role == "front_desk")
     session = auth.login(svc, login.person_id, login.password)
@@ -210,7 +222,9 @@ def _creates(out: Path, ops_url: str, n: int) -> None:
     thread = WorkerThread(make_worker(svc), poll_seconds=1.0)
     thread.start()
     searchable, refused = [], []
-    try:
+    try:  # one create first, untimed: the worker's first job pays for imports and a cold store
+        create_customer(svc, front, {"name": "预热客户", "mobile": "13700000001"}, purpose="customer_service", wait=120)
+        skew[0] += dt.timedelta(seconds=61)
         for i in range(n):
             name = f"建档{chr(0x4E00 + 37 * i)}{chr(0x4E00 + 53 * i + 7)}"
             mobile = f"138{(i * 7_919_113 + 24_681_357) % 100_000_000:08d}"
@@ -224,6 +238,7 @@ def _creates(out: Path, ops_url: str, n: int) -> None:
             dup = create_customer(svc, front, {"name": f" {name} ", "mobile": f"+86 {mobile[:3]}-{mobile[3:]}"},
                                   purpose="customer_service", wait=60)
             refused.append(time.perf_counter() - t0)
+            skew[0] += dt.timedelta(seconds=61)
             print(f"  create {done.customer_id}: searchable {searchable[-1]:.2f}s; near-duplicate "
                   f"{dup.status} in {refused[-1]:.2f}s")
     finally:
