@@ -222,12 +222,15 @@ def _creates(out: Path, ops_url: str, n: int) -> None:
     thread = WorkerThread(make_worker(svc), poll_seconds=1.0)
     thread.start()
     searchable, refused = [], []
+    run = random.randrange(10**6)
     try:  # one create first, untimed: the worker's first job pays for imports and a cold store
-        create_customer(svc, front, {"name": "预热客户", "mobile": "13700000001"}, purpose="customer_service", wait=120)
+        create_customer(svc, front, {"name": "预热客户", "mobile": f"137{run:08d}"}, purpose="customer_service",
+                        wait=120)
         skew[0] += dt.timedelta(seconds=61)
         for i in range(n):
-            name = f"建档{chr(0x4E00 + 37 * i)}{chr(0x4E00 + 53 * i + 7)}"
-            mobile = f"138{(i * 7_919_113 + 24_681_357) % 100_000_000:08d}"
+            k = run + i  # new people every run: an earlier run's creates would be their duplicates
+            name = f"建档{chr(0x4E00 + 37 * k % 20_000)}{chr(0x4E00 + (53 * k + 7) % 20_000)}"
+            mobile = f"138{(k * 7_919_113 + 24_681_357) % 100_000_000:08d}"
             t0 = time.perf_counter()
             done = create_customer(svc, front, {"name": name, "mobile": mobile}, purpose="customer_service",
                                    wait=60)

@@ -256,11 +256,15 @@ def test_the_terminal_worker_retries_and_drains_the_queue(world: World) -> None:
     assert "Traceback" not in again.output
 
 
-def test_the_worker_writes_the_published_files_once_its_queue_is_empty(world: World) -> None:
+def test_the_worker_writes_the_published_files_once_its_queue_is_empty(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Stops: every change waiting for all the Parquet files to be rewritten (seconds at 1M customers) before
     the next change could start, and files left stale for good.  A change the worker applies is served
-    at once and marks the files stale; the worker's next idle turn writes them, with the change in them."""
+    at once and marks the files stale; the worker's idle turns write them only after a quiet spell (a burst
+    of jobs is not held up between two of them), then with the change in them."""
     import duckdb
+
+    import custodata.jobs.worker as worker_module
 
     maker, checker = world.caller(MAKER), world.caller(CHECKER)
     rid = _ask(world, maker, "北京市海淀区中关村大街27号")
@@ -275,6 +279,8 @@ def test_the_worker_writes_the_published_files_once_its_queue_is_empty(world: Wo
         row = duckdb.sql(f"SELECT address FROM '{golden}' WHERE customer_id = '{CUSTOMER}'").fetchone()
         return row[0] if row else None
     assert address() != "北京市海淀区中关村大街27号"  # not yet in the files
-    assert worker.run_once() is None  # idle: the files
+    assert worker.run_once() is None and marker.exists()  # idle, but a job just finished: not yet
+    monkeypatch.setattr(worker_module, "FILES_AFTER_IDLE_SECONDS", 0.0)
+    assert worker.run_once() is None  # idle long enough: the files
     assert not marker.exists()
     assert "中关村大街27号" in str(address())

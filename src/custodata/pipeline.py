@@ -441,21 +441,23 @@ class Pipeline:
         self._stale_marker.touch()
         return {"published": f"{self._stale_marker.parent} (stale until the worker is idle)"}
 
-    def write_stale_files(self) -> bool:
-        """Write the published files if a change left them stale; whether it did.
+    def write_stale_files(self, *, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Write the published files if a change left them stale; whether all were written.
 
         The marker goes only once every file is written (each atomically), so a failure
         leaves it for the next try; no change lands meanwhile, as this holds the store.
+        ``stop`` is asked between files: a job waiting stops the export (tried again later).
         """
         if not self._stale_marker.exists():
             return False
         store = self.open()
         try:
-            self.export_files(store)
-            self._stale_marker.unlink(missing_ok=True)
+            done = bool(self.export_files(store, stop=stop))
+            if done:
+                self._stale_marker.unlink(missing_ok=True)
         finally:
             store.close()
-        return True
+        return done
 
     def _serve_in_place(self, store: BatchStore, served: list[str], *, run_id: str | None = None) -> bool:
         """Replace the served rows of ``served`` and write their change events in one transaction.
@@ -514,8 +516,11 @@ class Pipeline:
         outputs["served"] = f"{_redacted(ops.url)} (generation {served.generation}, {served.customers} customers)"
         return outputs
 
-    def export_files(self, store: BatchStore) -> dict[str, str]:
-        """Write the published domain as Parquet files, each atomically (temp file, then rename)."""
+    def export_files(self, store: BatchStore, *, stop: Callable[[], bool] = lambda: False) -> dict[str, str]:
+        """Write the published domain as Parquet files, each atomically (temp file, then rename).
+
+        ``stop`` is asked before each file; when it says so, ``{}`` (not all written).
+        """
         folder = private_dir(self.out_dir / "published")
         outputs: dict[str, str] = {}
         for name, table in (
@@ -527,6 +532,8 @@ class Pipeline:
             ("quarantine", "meta.quarantine"),
             ("review", "customer.review"),
         ):
+            if stop():
+                return {}
             target = folder / f"{name}.parquet"
             tmp = folder / f".{name}.parquet.tmp"
             store.con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("custodata.jobs")
 
 ADOPT_EVERY_SECONDS = 60.0
+# the published files are rewritten once no job came for this long: a burst of changes (a front desk
+# creating customers one after another) is not held up behind a whole export between two of its jobs
+FILES_AFTER_IDLE_SECONDS = 5.0
 
 
 class BatchChanges(Protocol):
@@ -48,7 +52,7 @@ class BatchChanges(Protocol):
 
     def republish(self) -> None: ...
 
-    def catch_up(self) -> None: ...
+    def catch_up(self, stop: Callable[[], bool] = lambda: False) -> None: ...
 
 
 class PipelineChanges:
@@ -96,10 +100,10 @@ class PipelineChanges:
         finally:
             store.close()
 
-    def catch_up(self) -> None:
-        """The published files, when changes served in place left them stale."""
+    def catch_up(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """The published files, when changes served in place left them stale (``stop``: a job is waiting)."""
         if (self.out_dir / "published" / ".stale").exists():  # a stat per idle poll, no pipeline built
-            self._pipeline().write_stale_files()
+            self._pipeline().write_stale_files(stop=stop)
 
 
 def worker_name() -> str:
@@ -121,6 +125,7 @@ class Worker:
         self.queue, self.approvals, self.changes = queue, approvals, changes
         self.owner = owner or worker_name()
         self._adopted_at = 0.0
+        self._worked_at = 0.0  # when the last job finished (monotonic)
 
     # --- one job ------------------------------------------------------------------------------
     def adopt_orphans(self) -> list[Job]:
@@ -137,8 +142,10 @@ class Worker:
         if time.monotonic() - self._adopted_at >= ADOPT_EVERY_SECONDS:
             self.adopt_orphans()
         if not self.queue.has_work():
-            try:
-                self.changes.catch_up()  # idle: now the files the changes left stale
+            if time.monotonic() - self._worked_at < FILES_AFTER_IDLE_SECONDS:
+                return None
+            try:  # idle: now the files the changes left stale, giving way as soon as a job is queued
+                self.changes.catch_up(stop=self.queue.has_work)
             except Exception as exc:  # tried again when next idle; the served view is already current
                 log.warning("the published files could not be written yet: %s", _message(exc))
             return None
@@ -151,6 +158,7 @@ class Worker:
             error = self._carry_out(claimed)
         finally:
             beat.stop()
+        self._worked_at = time.monotonic()
         try:
             return self.queue.finish(claimed.id, self.owner, error=error)
         except JobError as exc:  # lost the lease meanwhile: whoever took it over decides
