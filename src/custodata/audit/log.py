@@ -300,16 +300,7 @@ class AuditLog:
                     self._cv.wait()
                 if waiter.done:
                     break
-                self._writing = True
-                batch, self._queue = self._queue, []
-                self._cv.release()
-                try:
-                    self._write_batch(batch)
-                finally:
-                    self._cv.acquire()
-                    self._writing = False
-                    self._wake(batch)
-                    self._cv.notify_all()
+                self._write_queued()
         finally:
             self._cv.release()
         if waiter.error is not None:
@@ -323,22 +314,26 @@ class AuditLog:
             while True:
                 while not self._queue or self._writing:
                     self._cv.wait()
-                self._writing = True
-                batch, self._queue = self._queue, []
-                self._cv.release()
-                try:
-                    self._write_batch(batch)
-                except BaseException as exc:  # never leave a waiter hanging, whatever broke
-                    for w in batch:
-                        if not w.done:
-                            w.error, w.done = exc, True
-                finally:
-                    self._cv.acquire()
-                    self._writing = False
-                    self._wake(batch)
-                    self._cv.notify_all()
+                self._write_queued()
         finally:
             self._cv.release()
+
+    def _write_queued(self) -> None:
+        """Write everything queued as one batch: the queue lock is held on entry and on return, not meanwhile."""
+        self._writing = True
+        batch, self._queue = self._queue, []
+        self._cv.release()
+        try:
+            self._write_batch(batch)
+        except BaseException as exc:  # never leave a waiter hanging, whatever broke
+            for w in batch:
+                if not w.done:
+                    w.error, w.done = exc, True
+        finally:
+            self._cv.acquire()
+            self._writing = False
+            self._wake(batch)
+            self._cv.notify_all()
 
     @staticmethod
     def _wake(batch: list[_Waiter]) -> None:
