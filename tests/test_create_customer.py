@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,6 +223,13 @@ def test_console_creates_from_the_search_form(world: World) -> None:
             token = csrf.search(page).group(1)  # type: ignore[union-attr]
             created = client.post("/search/create", data={"csrf_token": token, "kind": "individual",
                                                           "name": "赵敏", "mobile": "13666668888"}).text
+            follow = re.compile(r'href="(/search/create/CR-[0-9A-F]+)" data-testid="create-follow"')
+            for _ in range(600):  # a worker slower than the page's wait: the queued notice links to the result
+                link = follow.search(created)
+                if link is None:
+                    break
+                time.sleep(0.1)
+                created = client.get(link.group(1)).text
             assert 'href="/customers/C' in created and 'data-testid="create-outcome"' in created
             token = csrf.search(created).group(1)  # type: ignore[union-attr]
             again = client.post("/search/create", data={"csrf_token": token, "kind": "individual",
@@ -231,6 +239,34 @@ def test_console_creates_from_the_search_form(world: World) -> None:
             assert "13666668888" not in table and "赵敏" not in table
     finally:
         thread.stop(timeout=60)
+
+
+def test_a_queued_create_in_the_console_links_to_its_result(world: World) -> None:
+    """Stops "look again shortly" with nowhere to look: a create still queued when the page answers links
+    to its result, which shows the new customer once the worker ran; only its maker, checker or a data
+    steward may follow it."""
+    import re
+
+    from custodata.api.app import create_app
+
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+    with TestClient(create_app(world.svc)) as client:  # no worker running: the create stays queued
+        r = client.post("/login", data={"person_id": FRONT, "password": PASSWORDS[FRONT]}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        token = csrf.search(client.get("/search").text).group(1)  # type: ignore[union-attr]
+        queued = client.post("/search/create", data={"csrf_token": token, "kind": "individual",
+                                                     "name": "赵敏", "mobile": "13666668888"}).text
+        link = re.search(r'href="(/search/create/CR-[0-9A-F]+)" data-testid="create-follow"', queued)
+        assert link is not None and "正在处理" in queued, queued
+        world.worker().drain()
+        done = client.get(link.group(1)).text
+        assert 'href="/customers/C' in done and "已新建客户" in done
+    with TestClient(create_app(world.svc)) as other:
+        r = other.post("/login", data={"person_id": MARKETER, "password": PASSWORDS[MARKETER]},
+                       follow_redirects=False)
+        assert r.status_code == 303, r.text
+        refused = other.get(link.group(1))
+        assert refused.status_code == 403 and 'href="/customers/C' not in refused.text
 
 
 def test_a_create_carrying_an_identifier_is_an_identifier_use(world: World) -> None:

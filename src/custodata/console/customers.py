@@ -11,7 +11,7 @@ value is rendered into that one response and kept nowhere else.
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from custodata.console.web import Console, Ctx, route_class
 from custodata.errors import ConfigError
@@ -182,6 +182,13 @@ def routes(console: Console) -> APIRouter:
             reason=reason)
         blank = dict.fromkeys(SEARCH_FIELDS, "")
         return render_search(ctx, blank, None, form=form if outcome.status == "duplicates" else {}, outcome=outcome)
+
+    @router.get("/search/create/{request_id}")
+    def create_result(ctx: Annotated[Ctx, Depends(console.page)],
+                      request_id: Annotated[str, Path(max_length=40, pattern=r"^CR-[0-9A-F]+$")]) -> Response:
+        """Where a create still running when its page answered stands now (the queued notice links here)."""
+        outcome = create_service.create_outcome(ctx.svc, ctx.me, request_id)
+        return render_search(ctx, dict.fromkeys(SEARCH_FIELDS, ""), None, form={}, outcome=outcome)
 
     def show(ctx: Ctx, customer_id: str, purpose: str | None, *, revealed: dict[str, Any] | None = None,
              notice: str | None = None) -> Response:
