@@ -263,3 +263,37 @@ def test_incremental_rescores_a_record_whose_content_changed(raw: Path, tmp_path
     after = _xref(out)
     assert after[key_a] == after[key_b]  # scored again against everyone, not only through new pairs
     assert sum(after[k] == v for k, v in before.items()) / len(before) >= 0.99  # the others stay put
+
+
+def test_scoring_new_records_against_their_blocked_candidates_equals_scoring_against_all(resolved: Path) -> None:
+    """Why a create may score against a cut of the store: the pairs are exactly those of the whole.
+
+    Some persons play "new" (every tenth); Splink scores them against all other persons and
+    against :func:`person.blocked_candidates` of those: the same pairs with the same
+    weights, from a cut far smaller than the store.
+    """
+    from custodata.resolution import person
+
+    store = open_store(resolved / "custodata.duckdb")
+    con = store.con
+    try:
+        model = person.load_model(con)
+        assert model is not None
+        con.execute(f"CREATE TEMP TABLE t_new AS SELECT * FROM {person.PERSON_INPUT} WHERE hash(obs_id) % 10 = 0")
+        con.execute(f"CREATE TEMP TABLE t_old AS SELECT * FROM {person.PERSON_INPUT} WHERE hash(obs_id) % 10 <> 0")
+        cut = person.blocked_candidates(con, model, "t_new", "t_old", "t_cut")
+        everyone = con.execute("SELECT count(*) FROM t_old").fetchone()
+        assert everyone is not None and 0 < cut < everyone[0] / 2
+
+        def pairs(old: str) -> list[tuple[object, ...]]:
+            linker = person.linker_for(con, person.PERSON_INPUT, model)
+            df = linker.inference.predict_between(linker._db_api.register("t_new"), linker._db_api.register(old))
+            rows = con.execute(f"SELECT obs_id_l, obs_id_r, round(match_weight, 9) FROM {df.physical_name} "
+                               "ORDER BY ALL").fetchall()
+            df.drop_table_from_database_and_remove_from_cache()
+            return [tuple(r) for r in rows]
+
+        whole = pairs("t_old")
+        assert whole and pairs("t_cut") == whole
+    finally:
+        con.close()

@@ -81,7 +81,8 @@ def match(
     linker = person.linker_for(con, person.PERSON_INPUT, {**model, "retain_intermediate_calculation_columns": True})
     db_api = linker._db_api
     q = db_api.register("_query")
-    existing = db_api.register(person.PERSON_INPUT)
+    person.blocked_candidates(con, model, "_query", person.PERSON_INPUT, "_query_candidates")
+    existing = db_api.register("_query_candidates")
     df = linker.inference.predict_between(q, existing)
     rows = con.execute(
         f"SELECT p.*, x.customer_id, g.name AS customer_name FROM {df.physical_name} p "
@@ -113,4 +114,5 @@ def match(
         if len(best) >= top:
             break
     df.drop_table_from_database_and_remove_from_cache()
+    con.execute("DROP TABLE IF EXISTS _query_candidates")
     return sorted(best.values(), key=lambda c: -c.match_weight)
