@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,34 @@ def test_deleted_plaintext_does_not_survive_in_the_store_files_free_blocks(tmp_p
     finally:
         con.close()
     assert not [p.name for p in out.iterdir() if p.name.startswith("custodata.duckdb.")]  # no .wal/.tmp/.compact
+
+
+def test_an_incremental_run_leaves_no_plaintext_without_rewriting_the_file(tmp_path: Path) -> None:
+    """Why an incremental run may skip the rewrite: it frees only sealed rows, so nothing is there to find.
+
+    A delta batch (the service desk's full export) derived incrementally frees rows of the
+    golden records, parties and layer of the customers it touches; every identifier in
+    them is sealed, and landing text never reaches the file.  The byte search of the file,
+    freed blocks included, finds no raw form of any identifier although blocks were freed.
+    """
+    first, out = tmp_path / "first", tmp_path / "out"
+    first.mkdir()
+    shutil.copy(MINI / "data" / "policies.csv", first / "policies.csv")
+    tickets = (MINI / "data" / "tickets.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (first / "tickets.jsonl").write_text(tickets[0], encoding="utf-8")  # the rest come in the delta
+    pipeline = Pipeline.create(out, mappings_dir=MINI / "mappings")
+    pipeline.run(first)
+    pipeline.run(MINI / "data", derive="incremental")  # the other tickets land and are derived in place
+    secrets = _mini_secrets(pipeline.store_path)
+    assert {"13812345678", "110105198503071230"} <= secrets
+    con = duckdb.connect(str(pipeline.store_path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM business.service").fetchone() == (len(tickets),)  # it landed
+        freed = con.execute("SELECT free_blocks FROM pragma_database_size()").fetchone()
+    finally:
+        con.close()
+    assert freed is not None and freed[0] > 0  # not rewritten: the freed blocks are there to be searched
+    assert find_plaintexts(pipeline.store_path.read_bytes(), secrets) == set()
 
 
 # --- point 18: owner-only modes -----------------------------------------------------------------

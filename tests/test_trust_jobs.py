@@ -16,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -45,11 +45,19 @@ CUSTOMER = "C000000007"
 class World:
     svc: Services
     out: Path
+    workers: list[Worker] = field(default_factory=list)
 
     def worker(self, owner: str = "test-worker") -> Worker:
-        return Worker(JobQueue(self.svc.ops), self.svc.approvals,
+        made = Worker(JobQueue(self.svc.ops), self.svc.approvals,
                       PipelineChanges(self.out, ops_url=self.svc.ops.url, mappings_dir=MINI / "mappings"),
                       owner=owner)
+        self.workers.append(made)
+        return made
+
+    def settle(self) -> None:
+        """As when the workers go idle: each lets go of the store it holds between jobs."""
+        for w in self.workers:
+            w.changes.idle()
 
     def caller(self, person_id: str) -> Caller:
         password = PASSWORDS.get(person_id, "Steward-second-2026")
@@ -58,6 +66,7 @@ class World:
 
     def corrections(self) -> list[tuple[str, str | None]]:
         """(field, request id) of every correction in the batch store, in the order applied."""
+        self.settle()
         store = open_store(self.out / "custodata.duckdb", read_only=True)
         try:
             return [(str(r[0]), r[1]) for r in store.con.execute(
@@ -88,7 +97,9 @@ def world(built: Path, tmp_path: Path, ops_url: str) -> Iterator[World]:
     for person in (CHECKER, OTHER_STEWARD):
         svc.directory.create_person(person, "第二管理员", "employee", "总行", password="Steward-second-2026",  # noqa: S106
                                     roles=("data_steward",), by="test")
-    yield World(svc, out)
+    world = World(svc, out)
+    yield world
+    world.settle()
     svc.close()
 
 

@@ -54,14 +54,20 @@ class BatchChanges(Protocol):
 
     def catch_up(self, stop: Callable[[], bool] = lambda: False) -> None: ...
 
+    def idle(self) -> None: ...
+
 
 class PipelineChanges:
     """The batch store of one output folder, through :class:`custodata.pipeline.Pipeline`."""
 
     def __init__(self, out_dir: Path, *, ops_url: str | None = None, mappings_dir: Path | None = None,
                  config_path: Path | None = None) -> None:
+        from custodata.engine.held_store import HeldStore
+
         self.out_dir, self.ops_url, self.mappings_dir = out_dir, ops_url, mappings_dir
         self.config_path = config_path  # resolution settings (the duplicate threshold of creates)
+        # the worker is the store's one writer: it keeps it open from one change to the next, until idle
+        self.held = HeldStore(out_dir / "custodata.duckdb")
 
     def _pipeline(self) -> Pipeline:
         """The pipeline serving into the worker's own operational store (``--db``), not the folder's default."""
@@ -70,40 +76,38 @@ class PipelineChanges:
         pipeline = Pipeline.create(self.out_dir, mappings_dir=self.mappings_dir, config_path=self.config_path)
         pipeline.ops_url = self.ops_url
         pipeline.files_later = True  # the served view is what a change waits for; files when idle
+        pipeline.holder = self.held
         return pipeline
 
     def steward(self) -> Steward:
         return self._pipeline()
 
     def already_applied(self, request: Request) -> bool:
-        from custodata.engine.store import open_store
         from custodata.resolution.steward import request_applied
 
-        path = self.out_dir / "custodata.duckdb"
-        if not path.exists():
+        if not (self.out_dir / "custodata.duckdb").exists():
             return False
-        store = open_store(path, read_only=True)
-        try:
+        with self._pipeline().using() as store:  # the held store: a second connection to it would be refused
             if request.kind == "create":  # its one mdm record, by the key the request gave it
                 return bool(store.table_exists("business.master") and store.con.execute(
                     "SELECT 1 FROM business.master WHERE _source = 'mdm' AND record_key = ? LIMIT 1",
                     [str(request.payload.get("record_key"))]).fetchone())
             return request_applied(store.con, request.request_id, request.kind)
-        finally:
-            store.close()
 
     def republish(self) -> None:
         pipeline = self._pipeline()
-        store = pipeline.open()
-        try:
+        with pipeline.using() as store:
             pipeline.publish(store)
-        finally:
-            store.close()
 
     def catch_up(self, stop: Callable[[], bool] = lambda: False) -> None:
         """The published files, when changes served in place left them stale (``stop``: a job is waiting)."""
         if (self.out_dir / "published" / ".stale").exists():  # a stat per idle poll, no pipeline built
             self._pipeline().write_stale_files(stop=stop)
+
+    def idle(self) -> None:
+        """Let the store go: a shell's ``custodata run`` or a backup may open the file while no job comes."""
+        if self.held.is_open:
+            self.held.release()
 
 
 def worker_name() -> str:
@@ -148,6 +152,8 @@ class Worker:
                 self.changes.catch_up(stop=self.queue.has_work)
             except Exception as exc:  # tried again when next idle; the served view is already current
                 log.warning("the published files could not be written yet: %s", _message(exc))
+            if not self.queue.has_work():
+                self.changes.idle()
             return None
         claimed = self.queue.claim(self.owner)
         if claimed is None:
@@ -199,24 +205,30 @@ class Worker:
     def drain(self, *, limit: int | None = None) -> list[Job]:
         """Run jobs until none is left to claim (or ``limit`` jobs ran)."""
         done: list[Job] = []
-        while limit is None or len(done) < limit:
-            finished = self.run_once()
-            if finished is None:
-                break
-            done.append(finished)
+        try:
+            while limit is None or len(done) < limit:
+                finished = self.run_once()
+                if finished is None:
+                    break
+                done.append(finished)
+        finally:
+            self.changes.idle()  # the store is closed (checkpointed) when the caller gets the jobs
         return done
 
     def run_forever(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
         """Poll until ``stop`` is set; an error of the store is logged and tried again, never fatal."""
-        while not stop.is_set():
-            try:
-                finished = self.run_once()
-            except Exception:
-                log.exception("the job worker could not reach the operational store; trying again")
-                finished = None
-            if finished is None and not stop.is_set():
-                WORK_QUEUED.wait(poll_seconds)  # woken at once by a job queued in this process
-                WORK_QUEUED.clear()
+        try:
+            while not stop.is_set():
+                try:
+                    finished = self.run_once()
+                except Exception:
+                    log.exception("the job worker could not reach the operational store; trying again")
+                    finished = None
+                if finished is None and not stop.is_set():
+                    WORK_QUEUED.wait(poll_seconds)  # woken at once by a job queued in this process
+                    WORK_QUEUED.clear()
+        finally:
+            self.changes.idle()
 
 
 class _Heartbeat:
