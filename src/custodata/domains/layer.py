@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
+from custodata.engine.lookups import business_cut_sql
 from custodata.fields import CustomerType
 from custodata.resolution.config import ResolutionConfig
 from custodata.tags.rules import TagRules, tags_sql
@@ -34,6 +35,19 @@ def _exists(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
+def _cut(con: duckdb.DuckDBPyConnection, only: str) -> dict[str, str]:
+    """Temp tables of the golden records, xref, parties and every version of the business records of ``only``."""
+    ids = f"(SELECT customer_id FROM {only})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_golden AS SELECT * FROM customer.golden WHERE customer_id IN {ids}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_xref AS SELECT * FROM customer.xref WHERE customer_id IN {ids}")
+    con.execute("CREATE OR REPLACE TEMP TABLE _l_party AS SELECT * FROM customer.party "
+                "WHERE obs_id IN (SELECT obs_id FROM _l_xref)")
+    records = business_cut_sql(con, "_l_party") or (
+        "SELECT * FROM business.total WHERE (_source, record_key) IN (SELECT (source, record_key) FROM _l_party)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_business AS {records}")
+    return {"golden": "_l_golden", "xref": "_l_xref", "party": "_l_party", "business": "_l_business"}
+
+
 def build_layer(
     con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules: TagRules, only: str | None = None,
 ) -> dict[str, int]:
@@ -47,24 +61,23 @@ def build_layer(
     computed_tags, segment = tags_sql(rules)
     if only is not None and not _exists(con):
         only = None
-    where_golden = f" WHERE g.customer_id IN (SELECT customer_id FROM {only})" if only else ""
-    # every version of the affected customers' records: the latest one is picked below as in a full build
-    where_records = (
-        " WHERE (_source, record_key) IN (SELECT (p.source, p.record_key) FROM customer.xref x "
-        f"JOIN customer.party p USING (obs_id) WHERE x.customer_id IN (SELECT customer_id FROM {only}))"
-        if only else ""
-    )
+    # the same SQL either way; incrementally over cuts of the tables holding only the set's rows,
+    # taken through the look-up indexes (engine/lookups.py): joining the whole xref, parties and
+    # business records to find a few customers' rows was a scan of each per change
+    src = _cut(con, only) if only else {
+        "golden": "customer.golden", "xref": "customer.xref", "party": "customer.party",
+        "business": "business.total"}
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _aggregates AS
         WITH latest AS (
-            SELECT * FROM business.total{where_records}
+            SELECT * FROM {src["business"]}
             QUALIFY row_number() OVER (PARTITION BY _source, record_key
                 ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
         ), rec AS (
             SELECT DISTINCT x.customer_id, p.role, b._source, b.record_key, b._business_type AS bt,
                    b.amount, b.category, b.product, b.tags
-            FROM customer.xref x JOIN customer.party p USING (obs_id)
+            FROM {src["xref"]} x JOIN {src["party"]} p USING (obs_id)
             JOIN latest b ON b._source = p.source AND b.record_key = p.record_key
         ), raw_tags AS (
             SELECT customer_id, list_sort(list(DISTINCT {{'kind': t.kind, 'name': t.name, 'value': t.value}}))
@@ -110,8 +123,7 @@ def build_layer(
                  ELSE 'individual'
                END AS customer_type,
                coalesce(r.raw_tags, []) AS raw_tags
-        FROM customer.golden g LEFT JOIN agg a USING (customer_id) LEFT JOIN raw_tags r USING (customer_id)
-        {where_golden}
+        FROM {src["golden"]} g LEFT JOIN agg a USING (customer_id) LEFT JOIN raw_tags r USING (customer_id)
         """
     )
     try:
@@ -135,6 +147,8 @@ def build_layer(
         for t in CustomerType:
             row = con.execute(f"SELECT count(*) FROM {layer_table(t)}").fetchone()
             counts[t.value] = int(row[0]) if row else 0
+        for cut in src.values():
+            con.execute(f"DROP TABLE IF EXISTS {cut}")
         return counts
     for t in CustomerType:
         con.execute(

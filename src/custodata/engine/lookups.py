@@ -53,3 +53,17 @@ def ensure_lookup_indexes(con: duckdb.DuckDBPyConnection) -> int:
                 con.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({col})")
                 made += 1
     return made
+
+
+def business_cut_sql(con: duckdb.DuckDBPyConnection, keys: str) -> str | None:
+    """Every version of the business records named in ``keys`` (columns ``source``, ``record_key``).
+
+    The same rows as ``business.total`` filtered on those keys, read from each
+    sub-domain table where its record-key index finds them: the total domain is a
+    union view, and a filter over it reaches no index.  ``None`` when no sub-domain
+    table exists yet.
+    """
+    return " UNION ALL BY NAME ".join(
+        f"SELECT * FROM {t} WHERE record_key IN (SELECT record_key FROM {keys}) "
+        f"AND (_source, record_key) IN (SELECT (source, record_key) FROM {keys})" for t in business_tables(con)
+    ) or None

@@ -35,6 +35,7 @@ import duckdb
 import sqlalchemy as sa
 
 from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, customer_key_id
+from custodata.engine.lookups import business_cut_sql
 from custodata.engine.store import BatchStore
 from custodata.ops.store import OpsStore
 from custodata.serving.documents import SERVED_COLUMNS, documents_sql, domain_counts, redirects
@@ -73,28 +74,13 @@ def _cut_name(table: str) -> str:
     return "_s_" + table.replace(".", "_")
 
 
-def _business_cut(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The business records cut from each sub-domain table, where their record-key index finds them.
-
-    The same rows as the cut of the total-domain view (a union of these very tables),
-    whose filter reaches no index through the union.
-    """
-    from custodata.engine.lookups import business_tables
-
-    tables = business_tables(con)
-    return " UNION ALL BY NAME ".join(
-        f"SELECT * FROM {t} WHERE record_key IN (SELECT record_key FROM _s_customer_party) "
-        "AND (_source, record_key) IN (SELECT (source, record_key) FROM _s_customer_party)" for t in tables
-    ) or None
-
-
 def documents_for(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> list[tuple[Any, ...]]:
     """The served rows (:data:`SERVED_COLUMNS`) of ``customer_ids``, as a full publish would write them."""
     con.execute("CREATE OR REPLACE TEMP TABLE _s_ids (customer_id VARCHAR)")
     con.executemany("INSERT INTO _s_ids VALUES (?)", [[c] for c in customer_ids])
     for table, sql in _CUTS.items():  # in order: each cut may use the ones before it
         if table == "business.total":
-            sql = _business_cut(con) or sql
+            sql = business_cut_sql(con, "_s_customer_party") or sql
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_cut_name(table)} AS {sql}")
     sql = _TABLE.sub(lambda m: _cut_name(m.group(1)), documents_sql())
     return [tuple(r) for r in con.execute(sql).fetchall()]
