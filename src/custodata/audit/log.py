@@ -89,7 +89,10 @@ def clean_text(value: object, limit: int | None = None) -> str:
     """
     if value is None:
         return ""
-    text = _CONTROL.sub("\ufffd", str(value))
+    text = value if type(value) is str else str(value)
+    # a printable string holds no control character (they are all category Cc): most fields, no regex pass
+    if not text.isprintable():
+        text = _CONTROL.sub("\ufffd", text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
@@ -117,7 +120,8 @@ class _Waiter:
     done: bool = False
     seqs: list[int] = field(default_factory=list)
     error: BaseException | None = None
-    wakers: list[Callable[[], None]] = field(default_factory=list)  # called (queue lock held) once done
+    # futures of the event loops awaiting it, settled (queue lock held) once it is done
+    wakers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(default_factory=list)
 
 
 class PendingAppends:
@@ -143,14 +147,9 @@ class PendingAppends:
         loop = asyncio.get_running_loop()
         for waiter in self._waiters:
             future: asyncio.Future[None] = loop.create_future()
-
-            def wake(f: asyncio.Future[None] = future) -> None:
-                with suppress(RuntimeError):  # the loop closed meanwhile (shutdown): no one is waiting
-                    loop.call_soon_threadsafe(_settle, f)
-
             with self._log._cv:
                 if not waiter.done:
-                    waiter.wakers.append(wake)
+                    waiter.wakers.append((loop, future))
                 else:
                     future.set_result(None)
             await future
@@ -160,9 +159,10 @@ class PendingAppends:
         return [seq for w in self._waiters for seq in w.seqs]
 
 
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():  # cancelled meanwhile (the client went away): nothing to tell
-        future.set_result(None)
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # cancelled meanwhile (the client went away): nothing to tell
+            future.set_result(None)
 
 
 _DEFERRED: ContextVar[PendingAppends | None] = ContextVar("custodata_audit_deferred", default=None)
@@ -337,11 +337,20 @@ class AuditLog:
 
     @staticmethod
     def _wake(batch: list[_Waiter]) -> None:
-        """Tell the deferred waiters of a written batch (queue lock held)."""
+        """Tell the deferred waiters of a written batch (queue lock held): one wake-up per event loop.
+
+        A batch holds the events of a dozen requests or more, nearly all awaited on the one
+        loop of the process; one ``call_soon_threadsafe`` per waiter was a self-pipe write
+        and a loop wake-up each, where one for the whole batch settles them all.
+        """
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for w in batch:
-            for wake in w.wakers:
-                wake()
+            for loop, future in w.wakers:
+                by_loop.setdefault(loop, []).append(future)
             w.wakers.clear()
+        for loop, futures in by_loop.items():
+            with suppress(RuntimeError):  # the loop closed meanwhile (shutdown): no one is waiting
+                loop.call_soon_threadsafe(_settle, futures)
 
     def _write_batch(self, batch: list[_Waiter]) -> None:
         """One transaction for the whole batch; on failure each caller is retried alone.
