@@ -10,11 +10,13 @@ have to treat as customer data.  Views and lineage take only a customer id
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import TypeAdapter
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from custodata.api.deps import BEARER_SECURITY, CallerDep, ServicesDep, authenticate, bearer_token
 from custodata.api.errors import error_response
@@ -38,6 +40,48 @@ router = APIRouter(tags=["customers"])
 _ANY_DICT = TypeAdapter(dict[str, Any])
 CustomerId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="custodata customer id")]
 Purpose = Annotated[str | None, Query(pattern=NAME_PATTERN, max_length=64, description="purpose of use")]
+
+# The 360° view reads its two parameters itself (see view): checked by the same patterns, and on a
+# mismatch by pydantic with the same constraints, so the 422 names the same errors as a solved parameter.
+_ID = re.compile(ID_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+_STRICT_ID: TypeAdapter[str] = TypeAdapter(Annotated[str, Path(pattern=ID_PATTERN, max_length=64)])
+_STRICT_NAME: TypeAdapter[str] = TypeAdapter(Annotated[str, Query(pattern=NAME_PATTERN, max_length=64)])
+_VIEW_PARAMETERS: dict[str, object] = {"parameters": [
+    {"name": "customer_id", "in": "path", "required": True, "description": "custodata customer id",
+     "schema": {"type": "string", "pattern": ID_PATTERN, "maxLength": 64, "title": "Customer Id",
+                "description": "custodata customer id"}},
+    {"name": "purpose", "in": "query", "required": False, "description": "purpose of use",
+     "schema": {"anyOf": [{"type": "string", "pattern": NAME_PATTERN, "maxLength": 64}, {"type": "null"}],
+                "title": "Purpose", "description": "purpose of use"}},
+]}
+
+
+def _view_parameters(request: Request) -> tuple[str, str | None]:
+    """The view's customer id and purpose, validated as FastAPI would (422, same error shape) without solving them.
+
+    Solving two declared parameters was a dependency walk and a pydantic call each on every
+    view; a match of the same pattern is all a well-formed request needs.
+    """
+    customer_id = str(request.path_params.get("customer_id", ""))
+    purpose = request.query_params.get("purpose")
+    errors: list[Any] = []
+    if _ID.fullmatch(customer_id) is None or len(customer_id) > 64:
+        errors += _errors_at(_STRICT_ID, customer_id, ("path", "customer_id"))
+    if purpose is not None and (_NAME.fullmatch(purpose) is None or len(purpose) > 64):
+        errors += _errors_at(_STRICT_NAME, purpose, ("query", "purpose"))
+    if errors:
+        raise RequestValidationError(errors)
+    return customer_id, purpose
+
+
+def _errors_at(adapter: TypeAdapter[str], value: str, loc: tuple[str, ...]) -> list[Any]:
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return [{**err, "loc": (*loc, *err["loc"])} for err in exc.errors()]
+    return [{"type": "string_pattern_mismatch", "loc": loc, "msg": "String should match the pattern",
+             "input": value}]
 
 
 @router.post("/customers/search", response_model=list[SearchHit])
@@ -86,15 +130,18 @@ def create_state(request_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=
     return _create_answer(create_service.create_outcome(svc, caller, request_id, wait=wait))
 
 
-@router.get("/customers/{customer_id}", response_model=dict[str, Any], openapi_extra=BEARER_SECURITY)
-async def view(request: Request, customer_id: CustomerId, purpose: Purpose = None) -> Response:
+@router.get("/customers/{customer_id}", response_model=dict[str, Any],
+            openapi_extra={**BEARER_SECURITY, **_VIEW_PARAMETERS})
+async def view(request: Request) -> Response:
     """The 360° view, masked for the caller's role and purpose (``masked_for`` says which).
 
     The busiest route: the session is authenticated and the view read, masked and
     serialised in one go, and its audit event (or a refusal's) queued for the log's
     committer; the answer (or the refusal) is sent once that event is committed.
-    The services and the bearer token are read here, not solved as dependencies.
+    The services, the bearer token, the customer id and the purpose are read here, not
+    solved as dependencies (the spec still names them).
     """
+    customer_id, purpose = _view_parameters(request)
     svc: Services = request.app.state.services
     token = bearer_token(request)
 
