@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from custodata.audit import tables as t
 from custodata.audit.events import Action, AuditEvent, Result
-from custodata.audit.log import AuditDamagedError, AuditError, AuditLog
+from custodata.audit.log import _CONTROL, AuditDamagedError, AuditError, AuditLog, clean_text
 from custodata.audit.query import AuditQueryError
 from custodata.audit.signing import CheckpointSigner, load_public_key
 from custodata.audit.verify import verify
@@ -190,6 +192,41 @@ def test_deferred_appends_commit_through_the_committer_and_share_the_chain(store
     with pytest.raises(AuditDamagedError):  # the caller learns of it before answering
         asyncio.run(refused())
     assert log.count(actor="after-damage") == 0
+
+
+def test_deferred_waiters_on_several_event_loops_are_each_woken(store: OpsStore, signer: CheckpointSigner) -> None:
+    """A batch is settled with one wake-up per event loop: waiters on other loops in the same batch still wake."""
+    log = AuditLog(store, signer, checkpoint_every=10)
+    results: dict[int, list[list[int]]] = {}
+    start = threading.Barrier(3)
+
+    async def request(n: int) -> list[int]:
+        with log.deferred() as pending:
+            log.append(_event(n, actor="loops"))
+        return await pending.wait()
+
+    async def many(loop_no: int) -> list[list[int]]:
+        return await asyncio.gather(*(request(loop_no * 100 + n) for n in range(20)))
+
+    def run(loop_no: int) -> None:
+        start.wait()
+        results[loop_no] = asyncio.run(many(loop_no))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads)  # a waiter never woken would hang its loop
+    seqs = sorted(s for got in results.values() for [s] in got)
+    assert seqs == list(range(1, 61))
+    assert verify(store, signer.public_key).ok
+
+
+@given(st.text())
+def test_clean_text_replaces_exactly_the_control_characters(text: str) -> None:
+    """The printable fast path changes nothing: the result is always the regex replacement."""
+    assert clean_text(text) == _CONTROL.sub("\ufffd", text)
 
 
 def test_concurrent_processes_build_one_chain(ops_url: str, tmp_path: Path, signer: CheckpointSigner) -> None:
