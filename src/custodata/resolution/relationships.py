@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from custodata.engine.lookups import joins_as_written
+
 RELATIONSHIP = "customer.relationship"
 
 # pairs of roles in one record and the relationship they show
@@ -118,15 +120,16 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
                 "AND (source, record_key) IN (SELECT (source, record_key) FROM _relationship_keys)")
     con.execute("CREATE OR REPLACE TEMP TABLE _relationship_xref AS SELECT * FROM customer.xref "
                 "WHERE obs_id IN (SELECT obs_id FROM _relationship_party)")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _relationship_new AS {_relationships_sql(
-            role_where=f" AND (a.customer_id IN {ids} OR b.customer_id IN {ids})",
-            homes_where=" WHERE (h.address, h.line) IN (SELECT (address, line) FROM _household_keys)",
-            party="_relationship_party", xref="_relationship_xref",
-        )}
-        """
-    )
+    with joins_as_written(con):  # the cuts are this transaction's: no statistics to plan them by
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _relationship_new AS {_relationships_sql(
+                role_where=f" AND (a.customer_id IN {ids} OR b.customer_id IN {ids})",
+                homes_where=" WHERE (h.address, h.line) IN (SELECT (address, line) FROM _household_keys)",
+                party="_relationship_party", xref="_relationship_xref",
+            )}
+            """
+        )
     con.execute(f"INSERT INTO {RELATIONSHIP} BY NAME SELECT * FROM _relationship_new")
     changed = "((SELECT * FROM _relationship_prev EXCEPT SELECT * FROM _relationship_new) UNION ALL " \
               "(SELECT * FROM _relationship_new EXCEPT SELECT * FROM _relationship_prev))"
