@@ -5,6 +5,7 @@ The migration scripts ship inside the package (``custodata/ops/migrations``).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,16 @@ def alembic_config(store: OpsStore) -> Config:
     cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
     cfg.attributes["engine"] = store.engine
     return cfg
+
+
+@cache
+def head() -> str:
+    """The newest revision of the shipped scripts (read once a process: they ship with it)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    return ",".join(sorted(ScriptDirectory.from_config(cfg).get_heads()))
 
 
 def upgrade(store: OpsStore, revision: str = "head") -> None:

@@ -156,10 +156,16 @@ class OpsStore:
             yield con
 
     def ensure_schema(self) -> None:
-        """Bring the schema to the newest version (Alembic migrations)."""
-        from custodata.ops.migrate import upgrade
+        """Bring the schema to the newest version (Alembic migrations), unless it is there already.
 
-        upgrade(self)
+        Alembic reads its environment and every script at each upgrade (~0.1 s once
+        imported, seconds in a fresh process): the job worker opens the store for every
+        change it serves.  Reading the store's revision is one query.
+        """
+        from custodata.ops.migrate import current, head, upgrade
+
+        if current(self) != head():
+            upgrade(self)
 
     def close(self) -> None:
         if self._reader is not None and self._reader.pool is not self.engine.pool:

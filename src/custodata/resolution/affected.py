@@ -73,9 +73,9 @@ def start(con: duckdb.DuckDBPyConnection, ids: Iterable[str], *, record_mates: b
 
 def add(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> None:
     """Add customers to the affected set (an id already in it is kept once)."""
-    rows = [[str(i)] for i in dict.fromkeys(ids)]
-    if rows:
-        con.executemany(f"INSERT OR IGNORE INTO {AFFECTED} VALUES (?)", rows)
+    rows = [str(i) for i in dict.fromkeys(ids)]
+    if rows:  # one statement with a list, not a statement per id (executemany: 2.7 s for 8,000 ids)
+        con.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT unnest(?::VARCHAR[])", [rows])
 
 
 def add_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
