@@ -18,6 +18,7 @@ import pytest
 
 from custodata.crypto import LocalKeyFileProvider
 from custodata.crypto.kek import default_key_dir, default_key_file, key_location_warning, load_provider
+from custodata.engine.memory import spill_root
 from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from custodata.sources.generate import generate
@@ -104,7 +105,10 @@ def test_deleted_plaintext_does_not_survive_in_the_store_files_free_blocks(tmp_p
         assert con.execute("SELECT count(*) FROM customer.golden").fetchone() == golden  # data intact
     finally:
         con.close()
-    assert not [p.name for p in out.iterdir() if p.name.startswith("custodata.duckdb.")]  # no .wal/.tmp/.compact
+    # no .wal/.tmp/.compact; the spill folder stays, empty (engine/memory.py: DuckDB removes its files at close)
+    spill = spill_root(pipeline.store_path)
+    assert not [p.name for p in out.iterdir() if p.name.startswith("custodata.duckdb.") and p != spill]
+    assert list(spill.iterdir()) == []
 
 
 def test_an_incremental_run_leaves_no_plaintext_without_rewriting_the_file(tmp_path: Path) -> None:

@@ -99,11 +99,14 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
     KEK provider configured for the store's folder (``<folder>.keys/kek.json`` by default, see
     :func:`custodata.crypto.kek.default_key_file`; an in-memory store gets throw-away keys).
     The folder is kept 0700 and the file 0600: a store readable by others is a copy for them.
+    DuckDB gets a memory limit and spills beyond it into ``<store file>.spill`` beside the
+    store (see :mod:`custodata.engine.memory`, ``CUSTODATA_MEMORY_LIMIT``).
     """
     from custodata.crypto.functions import register_crypto
     from custodata.crypto.kek import MemoryKeyProvider, load_provider
     from custodata.crypto.keyring import KeyRing
     from custodata.engine.functions import register_functions
+    from custodata.engine.memory import configure
     from custodata.private_files import private_dir, private_file
 
     if path is not None and not read_only:
@@ -113,6 +116,9 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
         private_file(path)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    # bounded memory, the rest spilled beside the store (engine/memory.py); insertion order stays
+    # preserved: landing numbers source rows with row_number() OVER (), which needs the file's order
+    configure(con, path)
     con.execute("SET preserve_insertion_order = true")
     if not read_only:
         for schema in SCHEMAS:
