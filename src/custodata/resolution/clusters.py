@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from custodata.resolution.config import ResolutionConfig
-from custodata.resolution.person import PERSON_INPUT, linker_for, prior_bits
+from custodata.resolution.person import PERSON_INPUT, drop_splink_tables, linker_for, prior_bits
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def _components(con: duckdb.DuckDBPyConnection, nodes: str, edges: str, out: str
         f"AS cluster_id FROM {df.physical_name}"
     )
     df.drop_table_from_database_and_remove_from_cache()
+    drop_splink_tables(db_api)
 
 
 COMPONENT = "customer.component"  # first-pass clusters of 3+ records as last chain-checked: (cluster_id, sig)
@@ -159,6 +160,7 @@ def cluster_persons(con: duckdb.DuckDBPyConnection, model: dict[str, Any], confi
             "ON m.obs_id = p.obs_id_l"
         )
         df.drop_table_from_database_and_remove_from_cache()
+        drop_splink_tables(linker._db_api)
     if local:
         con.execute(f"DELETE FROM {COMPONENT} WHERE cluster_id IN {mine}")
         con.execute(f"INSERT INTO {COMPONENT} SELECT cluster_id, sig FROM _sig")
