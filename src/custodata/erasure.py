@@ -31,6 +31,7 @@ import duckdb
 
 from custodata.crypto.keyring import customer_key_id
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
+from custodata.engine.memory import configure
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError
 from custodata.private_files import private_file
@@ -222,7 +223,8 @@ def compact(path: Path) -> None:
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
     con = duckdb.connect()
-    try:
+    try:  # bounded, and spilling beside the store: never into the working directory's .tmp
+        configure(con, path)
         con.execute(f"ATTACH {_sql_str(path)} AS src (READ_ONLY)")
         con.execute(f"ATTACH {_sql_str(tmp)} AS dst")
         con.execute("COPY FROM DATABASE src TO dst")
