@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 from custodata.engine.store import BatchStore, open_store
@@ -34,7 +33,6 @@ class HeldStore:
         self._store: BatchStore | None = None
         self._lock = threading.Lock()  # one change at a time uses the connection
         self._user: int | None = None  # the thread using it now
-        self.released_at = time.monotonic()
 
     @property
     def is_open(self) -> bool:
@@ -84,7 +82,6 @@ class HeldStore:
     def _close(self) -> None:
         if self._store is not None:
             store, self._store = self._store, None
-            self.released_at = time.monotonic()
             store.close()
 
 
