@@ -165,8 +165,10 @@ def summarise(scenario: str, actor: str, person: Any, count: float, evidence: di
         return (f"{who_en} looked at {n} customers outside work hours today{hv_en}: {vs_en}.",
                 f"{who_zh}今日非工作时间查看 {n} 位客户{hv_zh}，{vs_zh}。")
     if scenario == "out_of_scope":
-        return (f"{who_en} looked at {n} customers outside their branch and portfolio today{hv_en}: {vs_en}.",
-                f"{who_zh}今日查看本机构及名下以外客户 {n} 位{hv_zh}，{vs_zh}。")
+        outside = evidence.get("customers_outside", n)
+        return (f"{who_en} looked at {outside} customers outside their scope today (value-weighted {n}){hv_en}: "
+                f"{vs_en}.",
+                f"{who_zh}今日查看职责范围以外客户 {outside} 位（按价值加权 {n}）{hv_zh}，{vs_zh}。")
     if scenario == "departing_exfiltration":
         status = evidence.get("status", "leaving")
         status_zh = {"leaving": "离职中", "transferred": "已调岗"}.get(str(status), str(status))

@@ -75,7 +75,34 @@ class Baselines:
             hist = self.history.get(actor)
             if hist is None:
                 hist = self.history[actor] = deque(maxlen=self.days)
+            if len(hist) >= self.config.baseline.min_person_days:
+                features = self.capped(actor, features)
             hist.append((day, features))
+
+    def capped(self, actor: str, features: dict[str, float]) -> dict[str, float]:
+        """A day's features capped at the person's own bar (median × ``day_cap_ratio`` or median + k MADs).
+
+        Every day joins the history, alerted or not, so a heavy analyst flagged on
+        their first day acquires a normal; the cap keeps one day — an attack, a
+        month-end — from moving that normal more than one ordinary high day would.
+        """
+        b = self.config.baseline
+        out: dict[str, float] = {}
+        for name, value in features.items():
+            stat = self.person(actor, name)
+            if stat is not None:
+                value = min(value, max(stat.median * b.day_cap_ratio, stat.median + b.k * max(stat.scale, b.min_scale)))
+            out[name] = value
+        return out
+
+    def drop_day(self, actor: str, day: dt.date) -> None:
+        """Take a closed day out of the person's history (a confirmed incident)."""
+        hist = self.history.get(actor)
+        if hist is not None:
+            kept = [(d, f) for d, f in hist if d != day]
+            if len(kept) != len(hist):
+                self.history[actor] = deque(kept, maxlen=self.days)
+                self._person_stats = {k: v for k, v in self._person_stats.items() if k[0] != actor}
 
     def roll(self, today: dt.date) -> None:
         """Recompute peer statistics for a new day; people's own statistics are recomputed lazily."""
@@ -110,6 +137,11 @@ class Baselines:
             stat = robust([f[feature] for _, f in hist])
         self._person_stats[key] = stat
         return stat
+
+    def person_max(self, actor: str, feature: str) -> float:
+        """The person's highest (capped) day in their history, 0 without one."""
+        hist = self.history.get(actor)
+        return max((f.get(feature, 0.0) for _, f in hist), default=0.0) if hist else 0.0
 
     def person_days(self, actor: str) -> int:
         hist = self.history.get(actor)

@@ -29,8 +29,12 @@ class WorkHours(_Strict):
     start: dt.time = dt.time(8, 0)
     end: dt.time = dt.time(19, 0)
     workdays: tuple[int, ...] = Field(default=(0, 1, 2, 3, 4), description="Monday = 0 … Sunday = 6")
-    holidays: tuple[dt.date, ...] = ()
-    extra_workdays: tuple[dt.date, ...] = Field(default=(), description="weekend days worked (调休)")
+    official_calendar: Literal["cn", "none"] = Field(
+        default="cn", description="cn: mainland China's public holidays and make-up workdays (调休) from the "
+                                  "chinesecalendar package; none: only workdays and the lists below")
+    holidays: tuple[dt.date, ...] = Field(default=(), description="the institution's own days off, on top")
+    extra_workdays: tuple[dt.date, ...] = Field(default=(), description="days the institution works whatever "
+                                                                          "the official calendar says")
 
     @model_validator(mode="after")
     def _order(self) -> WorkHours:
@@ -41,13 +45,53 @@ class WorkHours(_Strict):
         return self
 
 
+class Alternate(_Strict):
+    weekday: int = Field(ge=0, le=6, description="Monday = 0 … Sunday = 6")
+    starting: dt.date = Field(description="the first such day worked; then every other week")
+
+    @model_validator(mode="after")
+    def _same_day(self) -> Alternate:
+        if self.starting.weekday() != self.weekday:
+            raise ValueError(f"starting {self.starting} is not weekday {self.weekday}")
+        return self
+
+
+class ShiftPattern(_Strict):
+    """A roster pattern people are put on (``shift`` column of the people file)."""
+
+    start: dt.time
+    end: dt.time = Field(description="at or before start: an overnight shift ending the next morning")
+    days: Literal["workdays", "every_day", "rest_days", "none"] = Field(
+        default="workdays", description="the institution's working days, every day, only rest days, or none "
+                                        "(only the weekdays and alternate days below)")
+    weekdays: tuple[int, ...] = Field(default=(), description="weekdays worked as well (5 = Saturday)")
+    alternate: Alternate | None = Field(default=None, description="a weekday worked every other week")
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < 0 or d > 6 for d in v):
+            raise ValueError("weekdays are 0 (Monday) … 6 (Sunday)")
+        return v
+
+
+class LearntHoursSettings(_Strict):
+    enabled: bool = True
+    days: int = Field(default=42, ge=7, le=365, description="the person's last active days the hours are learnt on")
+    min_days: int = Field(default=3, ge=1, description="an hour is the person's own once worked on this many days")
+
+
 class BaselineSettings(_Strict):
     days: int = Field(default=28, ge=3, le=365, description="rolling window of past active days")
     min_person_days: int = Field(default=5, ge=1, description="a person's own baseline is used from this many days")
     min_peer_days: int = Field(default=10, ge=1, description="a peer-group baseline needs this many person-days")
     k: float = Field(default=4.0, gt=0, description="robust z (MADs above the median) that counts as unusual")
     min_scale: float = Field(default=2.0, gt=0, description="MAD floor: a flat history is no hair-trigger")
-    exclude_alerted_days: bool = True
+    exclude_severity: Severity | None = Field(
+        default="high", description="a day with an alert this severe against the person's own baseline (and a "
+                                    "confirmed incident) stays out of their history; null: every day joins")
+    day_cap_ratio: float = Field(default=3.0, ge=1, description="a day joins the history capped at this many "
+                                                                 "times the median (or median + k MADs)")
     warmup_days: int = Field(default=5, ge=0, description="days watched before volume rules may fire on floors alone")
 
 
@@ -145,8 +189,12 @@ class OffHoursRule(Rule):
 
 
 class OutOfScopeRule(Rule):
-    min_count: float = 10
+    min_count: float = Field(default=12, ge=0, description="value-weighted: 12 individuals, or 4 high-net-worth")
     exempt_roles: tuple[str, ...] = ()
+    portfolio_classes: tuple[str, ...] = Field(
+        default=("high_net_worth", "corporate"),
+        description="a portfolio holder's look at a customer of these classes of their own branch but not in "
+                    "their portfolio counts as out of scope")
 
 
 class DepartingRule(Rule):
@@ -155,6 +203,12 @@ class DepartingRule(Rule):
     k: float | None = 2.0
     statuses: tuple[str, ...] = ("leaving", "transferred")
     lookback_days: int = Field(default=90, ge=0, description="watch from this many days before the status date")
+    after_days: int = Field(default=0, ge=0, description="and this many days after it (0: through the status "
+                                                         "date, the last day in the post)")
+    peak_margin: float = Field(default=1.2, ge=1, description="views must pass the person's busiest recent day "
+                                                              "by this factor: unusual for them, not for anyone")
+    min_outside: float = Field(default=8, ge=0, description="value-weighted out-of-scope look-ups never fire "
+                                                            "below this")
     export_ratio: float = Field(default=1.5, ge=1,
                                 description="an export this many times the person's usual size fires at once; "
                                             "with no export history, any export does")
@@ -193,7 +247,8 @@ class FailedLoginRule(_Strict):
 
 class SharedCustomersRule(_Strict):
     enabled: bool = True
-    min_accounts: int = Field(default=4, ge=2, description="distinct accounts touching one customer in a day")
+    min_accounts: int = Field(default=2, ge=1, description="other accounts (not counting the person) touching "
+                                                            "one customer in a day")
     min_customers: int = Field(default=5, ge=1, description="such customers touched by one account")
 
 
@@ -228,6 +283,8 @@ class MonitorConfig(_Strict):
 
     timezone: str = "Asia/Shanghai"
     work_hours: WorkHours = WorkHours()
+    shifts: dict[str, ShiftPattern] = Field(default_factory=dict, description="roster patterns by name")
+    learnt_hours: LearntHoursSettings = LearntHoursSettings()
     baseline: BaselineSettings = BaselineSettings()
     weights: Weights = Weights()
     severity: SeverityBands = SeverityBands()

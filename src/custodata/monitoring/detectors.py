@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from custodata.classification.grading import load_grading
+from custodata.errors import ConfigError
 from custodata.monitoring.alerts import Alert, alert_id, severity_rank, summarise
 from custodata.monitoring.anomaly import AnomalyModel, normalise
 from custodata.monitoring.baseline import Baselines, Basis, Stat
-from custodata.monitoring.config import MonitorConfig, Rule
+from custodata.monitoring.calendar import LearntHours, Shift, WorkCalendar
+from custodata.monitoring.config import MonitorConfig, Rule, ShiftPattern
 from custodata.monitoring.events import MonitorEvent
 from custodata.monitoring.features import (
     BULK_ACTIONS,
@@ -63,7 +65,12 @@ class Monitor:
     def __init__(self, config: MonitorConfig, people: Mapping[str, PersonInfo], customers: CustomerInfo) -> None:
         self.config = config
         self.customers = customers
-        self.clock = LocalClock(config)
+        self.calendar = WorkCalendar.from_config(config)
+        self.clock = LocalClock(config, self.calendar)
+        self._shifts = {name: Shift(name, pattern, self.calendar) for name, pattern in config.shifts.items()}
+        self._person_shifts: dict[str, tuple[Shift, ...]] = {}
+        self._hours: dict[str, LearntHours] = {}
+        self._serving_branches: frozenset[str] | None = _serving_branches(customers)
         self.baselines = Baselines(config)
         self.model = AnomalyModel(config.anomaly)
         self.stats = MonitorStats()
@@ -78,7 +85,7 @@ class Monitor:
         self._windows: dict[tuple[str, str], deque[tuple[dt.datetime, int]]] = {}
         self._suppress: dict[tuple[str, str], dt.datetime] = {}
         self._alert_ids: set[str] = set()
-        self._samples: deque[tuple[Group, dict[str, float]]] = deque(maxlen=config.anomaly.max_samples)
+        self._samples: deque[list[float]] = deque(maxlen=config.anomaly.max_samples)
         self._n = 0
         self._days_seen = 0
         self._excluded: dict[tuple[str, dt.date], dict[str, float]] = {}  # alerted days kept out of baselines
@@ -95,6 +102,16 @@ class Monitor:
         """New people facts (a status changed, a portfolio moved); they apply from the next event."""
         self._people = people
         self._person_cache.clear()
+        self._person_shifts.clear()
+
+    def confirm(self, alert: Alert) -> None:
+        """A confirmed incident: the day of the alert is kept out of the person's baselines."""
+        day = self.clock.judge(alert.window_end - dt.timedelta(microseconds=1))[0]
+        st = self._states.get((alert.actor, day))
+        if st is not None:
+            st.confirmed = True
+        else:
+            self.baselines.drop_day(alert.actor, day)
 
     def feed(self, events: Iterable[MonitorEvent]) -> list[Alert]:
         """Process events (in time order, as the log appends them); returns the alerts they raised."""
@@ -138,6 +155,29 @@ class Monitor:
             self._person_cache[event.actor] = person
         return person
 
+    def _shifts_of(self, person: PersonInfo) -> tuple[Shift, ...]:
+        got = self._person_shifts.get(person.actor)
+        if got is None:
+            shifts = []
+            for name in person.shift:
+                shift = self._shifts.get(name)
+                if shift is None:
+                    shift = _inline_shift(name, self.calendar)
+                if shift is None:
+                    raise ConfigError(f"{person.actor}: shift '{name[:40]}' is neither a pattern of monitoring.yaml "
+                                      f"(shifts: {', '.join(sorted(self._shifts)) or 'none'}) nor HH:MM-HH:MM")
+                shifts.append(shift)
+            got = self._person_shifts[person.actor] = tuple(shifts)
+        return got
+
+    def _off_for(self, person: PersonInfo, key: str, day: dt.date, minute: int, workday: bool) -> bool:
+        """Off hours for this person: outside the institution's hours, their roster and their own usual hours."""
+        for shift in self._shifts_of(person):
+            if shift.covers(day, minute):
+                return False
+        learnt = self._hours.get(key)
+        return learnt is None or not learnt.usual(workday, minute // 60)
+
     def _level(self, field_name: str) -> int:
         level = self._levels.get(field_name)
         if level is None:
@@ -145,7 +185,7 @@ class Monitor:
         return level
 
     def _observe(self, e: MonitorEvent, ref: int, out: list[Alert]) -> None:
-        day, off = self.clock.judge(e.at)
+        day, minute, workday, off = self.clock.place(e.at)
         if self._today is None or day > self._today:
             self._roll(day)
         person = self._person(e)
@@ -153,8 +193,11 @@ class Monitor:
         st = self._states.get((key, day))
         if st is None:
             st = self._states[(key, day)] = DayState(actor=key, day=day, first_at=e.at, last_at=e.at,
-                                                     late=self._today is not None and day < self._today)
-            self._groups[key] = person.peer_group
+                                                     late=self._today is not None and day < self._today,
+                                                     workday=workday)
+            self._groups[key] = self._peer_group(person)
+        if off:
+            off = self._off_for(person, key, day, minute, workday)
         st.events += 1
         st.last_at = e.at
         if e.source_address and e.source_address not in st.addresses:
@@ -172,7 +215,21 @@ class Monitor:
             return
         if e.action not in DATA_ACTIONS:
             return
+        st.hours |= 1 << (minute // 60)
         self._data(e, person, key, st, ref, off, out)
+
+    def _peer_group(self, person: PersonInfo) -> Group:
+        """Role × scope: branch staff with their branch's, head-office staff (no branch of customers) together."""
+        return (person.role, "*" if self._institution_wide(person) else person.branch)
+
+    def _institution_wide(self, person: PersonInfo) -> bool:
+        """Head office: said so, or no portfolio and a branch that serves no customer (e.g. 总行)."""
+        if person.scope == "institution":
+            return True
+        if person.scope in ("portfolio", "branch") or person.portfolio:
+            return False
+        known = self._serving_branches
+        return known is not None and bool(known) and person.branch not in known
 
     def _failure(self, e: MonitorEvent, person: PersonInfo, key: str, st: DayState, ref: int,
                  out: list[Alert]) -> None:
@@ -206,17 +263,23 @@ class Monitor:
             st.first_data_at = e.at
         add_ref(st.refs, ref)
         new = [c for c in e.customer_ids if c not in st.customers]
-        scope_checked = bool(person.portfolio or person.branch) and person.role not in sc.out_of_scope.exempt_roles
+        scope_checked = (bool(person.portfolio or person.branch) and person.role not in sc.out_of_scope.exempt_roles
+                         and not self._institution_wide(person))
         w = self.config.weights
         new_scope = False
         for c in new:
             st.customers.add(c)
             value = self.customers.value_of(c) or "unknown"
             st.value_counts[value] = st.value_counts.get(value, 0) + 1
-            st.weighted += w.value.get(value, w.unknown_value)
-            if scope_checked and not self._in_scope(person, c):
-                st.out_of_scope.add(c)
-                new_scope = True
+            weight = w.value.get(value, w.unknown_value)
+            st.weighted += weight
+            if scope_checked:
+                outside = self._outside_weight(person, c, value, weight)
+                if outside:
+                    st.out_of_scope.add(c)
+                    st.out_of_scope_value += outside
+                    st.scope_values[value] = st.scope_values.get(value, 0) + 1
+                    new_scope = True
         # overtime and late shifts run on from the working day; an off-hours session starts on its own
         cont = sc.off_hours_bulk.continuation_minutes
         prev = st.last_data_at
@@ -273,42 +336,83 @@ class Monitor:
                                  first_at=st.first_data_at, factor=factor)
             if hr.enabled and hr.rolling_days > 1 and "hoarding" not in st.alerted:
                 self._rolling(person, st, x, ref, e.at, factor, out)
-            self._departing(person, st, x, ref, e.at, out)
+            self._departing(person, st, ref, e.at, out)
         if off and not running_on and sc.off_hours_bulk.enabled and st.first_off_at is not None:
             self._count_rule("off_hours_bulk", person, st, float(st.off_hours_total()), "off_hours_customers",
                              sc.off_hours_bulk, ref, e.at, out, refs=st.off_refs, first_at=st.first_off_at)
         if new_scope and sc.out_of_scope.enabled:
-            self._count_rule("out_of_scope", person, st, float(len(st.out_of_scope)), "out_of_scope",
+            self._count_rule("out_of_scope", person, st, st.out_of_scope_value, "out_of_scope",
                              sc.out_of_scope, ref, e.at, out, refs=st.scope_refs, first_at=st.first_scope_at,
-                             extra={"portfolio_size": len(person.portfolio), "branch": person.branch})
+                             extra={"portfolio_size": len(person.portfolio), "branch": person.branch,
+                                    "customers_outside": len(st.out_of_scope),
+                                    "outside_by_value": dict(st.scope_values)})
         if new_fields:
             self._new_kind(person, key, st, new_fields, ref, e.at, out)
 
-    def _in_scope(self, person: PersonInfo, customer_id: str) -> bool:
+    def _outside_weight(self, person: PersonInfo, customer_id: str, value: str, weight: float) -> float:
+        """How much a look at this customer weighs outside the person's scope (0: inside it).
+
+        Outside the branch and portfolio: the customer's value weight.  A portfolio
+        holder's look at a high-value customer of their own branch who is not in their
+        portfolio weighs too (curiosity about the branch's wealthy clients), an ordinary
+        walk-in of the branch does not.  Unknown branches count only for portfolio holders.
+        """
         if customer_id in person.portfolio:
-            return True
+            return 0.0
         branches = self.customers.branches_of(customer_id)
         if branches:
-            return person.branch in branches
-        return not person.portfolio
+            if person.branch not in branches:
+                return weight
+            classes = self.config.scenarios.out_of_scope.portfolio_classes
+            return weight if person.portfolio and value in classes else 0.0
+        return weight if person.portfolio else 0.0
 
-    def _departing(self, person: PersonInfo, st: DayState, x: float, ref: int, at: dt.datetime,
-                   out: list[Alert]) -> None:
+    def _departing(self, person: PersonInfo, st: DayState, ref: int, at: dt.datetime, out: list[Alert]) -> None:
+        """A leaving or transferred person doing what is unusual *for them*: more customers, or more outside scope.
+
+        Their own habit is the yardstick, highs included: the bar is above the busiest
+        day of their recent history (× ``peak_margin``), so their ordinary Monday
+        review or month-end is not a departure; without a history of their own, the
+        peers' bar is as strict as for hoarding (and for out of scope).
+        """
         if not self._is_departing(person, st) or "departing_exfiltration" in st.alerted:
             return
-        rule: Rule = self.config.scenarios.departing_exfiltration
-        if self.baselines.person(st.actor, "customers") is None:
-            # a leaving person's own habit is the yardstick; against peers only as strictly as for hoarding
-            rule = self.config.scenarios.hoarding
-        extra = self._departing_facts(person, st)
-        self._count_rule("departing_exfiltration", person, st, x, "customers", rule, ref, at, out, refs=st.refs,
-                         first_at=st.first_data_at, extra={**extra, "trigger": "customers"})
+        dep = self.config.scenarios.departing_exfiltration
+        own = self.baselines.person_days(st.actor) >= self.config.baseline.min_person_days
+        for feature, x, floor_rule in (("customers", float(st.customer_total()), self.config.scenarios.hoarding),
+                                       ("out_of_scope", st.out_of_scope_value, self.config.scenarios.out_of_scope)):
+            name = f"departing_exfiltration:{feature}"
+            basis = st.bases.get(name)
+            if basis is None:
+                rule: Rule = dep if own else floor_rule
+                min_count = dep.min_count if feature == "customers" or not own else dep.min_outside
+                basis = self.baselines.threshold(st.actor, self._groups.get(st.actor) or self._peer_group(person),
+                                                 feature, "departing_exfiltration", min_count=min_count,
+                                                 ratio=rule.ratio, k=rule.k)
+                if own:
+                    peak = self.baselines.person_max(st.actor, feature) * dep.peak_margin
+                    basis = Basis(source=basis.source, stat=basis.stat, threshold=max(basis.threshold, peak),
+                                  peer=basis.peer)
+                st.bases[name] = basis
+            if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
+                continue
+            if x >= basis.threshold:
+                refs = st.refs if feature == "customers" else st.scope_refs
+                first = st.first_data_at if feature == "customers" else st.first_scope_at
+                self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), at, x,
+                           basis, x / basis.threshold, refs, first, at, out,
+                           extra={**self._departing_facts(person, st), "trigger": feature})
+                return
 
     def _is_departing(self, person: PersonInfo, st: DayState) -> bool:
+        """Within ``lookback_days`` before the status date, through that date (the last day in the post)."""
         rule = self.config.scenarios.departing_exfiltration
         if not rule.enabled or person.status not in rule.statuses:
             return False
-        return person.status_date is None or st.day >= person.status_date - dt.timedelta(days=rule.lookback_days)
+        if person.status_date is None:
+            return True
+        return (person.status_date - dt.timedelta(days=rule.lookback_days) <= st.day
+                <= person.status_date + dt.timedelta(days=rule.after_days))
 
     @staticmethod
     def _departing_facts(person: PersonInfo, st: DayState) -> dict[str, Any]:
@@ -546,42 +650,97 @@ class Monitor:
 
     def _shared(self, new: list[str], person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
                 out: list[Alert]) -> None:
+        """Customers that ``min_accounts`` *other* accounts also looked at today: shared credentials, collusion.
+
+        A co-viewer does not count when they are of the person's own branch and the
+        customer is the branch's (or in the person's portfolio): a branch's managers
+        and marketers reviewing the same key accounts together is their work.
+        """
         rule = self.config.scenarios.shared_customers
         if not rule.enabled:
             return
         actors_of = self._customer_actors.setdefault(st.day, {})
         affected: set[str] = set()
+        need = rule.min_accounts
         for c in new:
             actors = actors_of.get(c)
             if actors is None:
                 actors_of[c] = {key}
                 continue
             actors.add(key)
-            if len(actors) == rule.min_accounts:
-                for a in actors:
-                    other = self._states.get((a, st.day))
-                    if other is not None:
-                        other.shared.add(c)
-                        affected.add(a)
-            elif len(actors) > rule.min_accounts:
-                st.shared.add(c)
-                affected.add(key)
+            if len(actors) <= need:
+                continue
+            for a in actors:
+                other = self._states.get((a, st.day))
+                if other is None or c in other.shared:
+                    continue
+                if self._co_viewers(a, c, actors) >= need:
+                    other.shared.add(c)
+                    affected.add(a)
         for a in sorted(affected):
             other = self._states.get((a, st.day))
             if other is None or "shared_customers" in other.alerted:
                 continue
             who = self._person_cache.get(a) or PersonInfo(actor=a, role=self._groups.get(a, ("", ""))[0],
                                                           branch=self._groups.get(a, ("", ""))[1])
+            group, together = self._group_shared(a, other, actors_of)
+            other.shared_group = len(together)
             basis = self._basis(other, "shared_customers", who, "shared", float(rule.min_customers), 3.0, None)
             if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
                 continue
-            x = float(len(other.shared))
+            x = float(len(together))
             if x >= basis.threshold:
-                accounts = sorted({b for c in other.shared for b in actors_of.get(c, ())})
+                accounts = sorted(group)
                 self._fire("shared_customers", who, a, other, self.clock.day_start_utc(st.day), at, x, basis,
                            x / basis.threshold, other.refs, other.first_data_at, at, out,
                            extra={"accounts": accounts[:50], "min_accounts": rule.min_accounts,
-                                  "shared_customers": sorted(other.shared)[:50]})
+                                  "shared_customers": sorted(together)[:50]})
+
+    def _group_shared(self, actor: str, st: DayState, actors_of: Mapping[str, set[str]]) -> tuple[set[str], list[str]]:
+        """The accounts that looked at ``min_customers`` or more of the same customers as this one today, and
+        the customers that ``min_accounts`` of them shared with it.
+
+        A heavy reader meets other readers by chance on many customers, but a different
+        one each time (and two heavy readers meet by chance about n·m/U times: the bar
+        is three times that); accounts used together (or one person's borrowed logins)
+        meet on the same customers again and again.
+        """
+        rule = self.config.scenarios.shared_customers
+        seen: dict[str, int] = {}
+        for c in st.shared:
+            for b in actors_of.get(c, ()):
+                if b != actor:
+                    seen[b] = seen.get(b, 0) + 1
+        # beyond chance: two accounts reading n and m of the day's U customers meet on about n·m/U of them
+        universe = max(1, len(actors_of))
+        mine = len(st.customers)
+        group = set()
+        for b, n in seen.items():
+            theirs = self._states.get((b, st.day))
+            chance = mine * (len(theirs.customers) if theirs is not None else 0) / universe
+            if n >= max(rule.min_customers, 3 * chance + 2):
+                group.add(b)
+        if len(group) < rule.min_accounts:
+            return group, []
+        together = [c for c in st.shared if len(actors_of.get(c, set()) & group) >= rule.min_accounts]
+        return group, together
+
+    def _co_viewers(self, actor: str, customer_id: str, actors: set[str]) -> int:
+        """Other accounts that looked at the customer today, colleagues reviewing their own branch's customer aside."""
+        me = self._person_cache.get(actor)
+        if me is None or not me.branch:
+            return len(actors) - 1
+        own = customer_id in me.portfolio or me.branch in self.customers.branches_of(customer_id)
+        if not own:
+            return len(actors) - 1
+        n = 0
+        for b in actors:
+            if b == actor:
+                continue
+            other = self._person_cache.get(b)
+            if other is None or other.branch != me.branch:
+                n += 1
+        return n
 
     def _new_kind(self, person: PersonInfo, key: str, st: DayState, fields: list[str], ref: int, at: dt.datetime,
                   out: list[Alert]) -> None:
@@ -592,7 +751,7 @@ class Monitor:
         if days < rule.min_history_days:
             return
         seen = self.baselines.fields_seen.get(key, set())
-        group = person.peer_group
+        group = self._groups.get(key) or self._peer_group(person)
         fresh = [f for f in fields if self._level(f) >= rule.min_level and f not in seen
                  and self.baselines.peer_field_share(group, f) < rule.peer_share]
         if not fresh:
@@ -630,7 +789,8 @@ class Monitor:
         basis = st.bases.get(name)
         if basis is None:
             scenario = name.split(":", 1)[0]
-            basis = st.bases[name] = self.baselines.threshold(st.actor, person.peer_group, feature, scenario,
+            group = self._groups.get(st.actor) or self._peer_group(person)
+            basis = st.bases[name] = self.baselines.threshold(st.actor, group, feature, scenario,
                                                               min_count=min_count, ratio=ratio, k=k)
         return basis
 
@@ -676,11 +836,21 @@ class Monitor:
         self._fire(scenario, person, st.actor, st, previous_at, at, x, basis, x / threshold, refs, first_at, at, out,
                    extra={**(extra or {}), "escalates": previous_id}, anomaly=anomaly, threshold=threshold)
 
+    def _normalised(self, actor: str, group: Group, features: dict[str, float]) -> list[float]:
+        """A day's features against the person's own medians (their peer group's before they have them)."""
+        baselines = self.baselines
+        own = baselines.person_days(actor) >= self.config.baseline.min_person_days
+
+        def base(name: str) -> Stat | None:
+            return baselines.person(actor, name) if own else baselines.peer(group, name)
+
+        return normalise(features, base)
+
     def _anomaly(self, st: DayState) -> float | None:
         if not self.model.fitted:
             return None
         group = self._groups.get(st.actor, ("", ""))
-        return self.model.score(normalise(st.vector(), lambda n: self.baselines.peer(group, n)))
+        return self.model.score(self._normalised(st.actor, group, st.vector()))
 
     def _fire(self, scenario: str, person: PersonInfo, actor: str, st: DayState, window_start: dt.datetime,
               window_end: dt.datetime, x: float, basis: Basis, excess: float, refs: Iterable[int],
@@ -716,6 +886,11 @@ class Monitor:
         if extra:
             evidence.update(extra)
         en, zh = summarise(scenario, actor, person, x, evidence)
+        if not st.worst or severity_rank(risk.severity) > severity_rank(st.worst):
+            st.worst = risk.severity
+        if basis.source == "person" and (not st.own_worst
+                                         or severity_rank(risk.severity) > severity_rank(st.own_worst)):
+            st.own_worst = risk.severity
         out.append(Alert(alert_id=aid, scenario=scenario, severity=risk.severity, actor=actor,
                          window_start=window_start, window_end=window_end, score=round(risk.score, 3), summary=en,
                          summary_zh=zh, evidence=evidence, first_event_at=first_at, detected_at=at))
@@ -725,10 +900,15 @@ class Monitor:
 
     def _roll(self, today: dt.date) -> None:
         """A new local day: close finished days into history, refresh baselines, refit the model."""
-        exclude = self.config.baseline.exclude_alerted_days
+        exclude = self.config.baseline.exclude_severity
+        exclude_rank = severity_rank(exclude) if exclude is not None else 99
+        hours = self.config.learnt_hours
         for key in [k for k in self._states if k[1] < today]:
             st = self._states.pop(key)
-            include = not st.late and not (exclude and st.alerted)
+            # every day joins the history (capped, so one day cannot move it far) but a confirmed incident and
+            # a day that reached the exclusion severity against the person's own normal
+            own_worst = severity_rank(st.own_worst) if st.own_worst else -1
+            include = not st.late and not st.confirmed and own_worst < exclude_rank
             features = st.vector()
             group = self._groups.get(st.actor, ("", ""))
             if not st.late:
@@ -736,10 +916,16 @@ class Monitor:
                 if recent is None:
                     recent = self._recent[st.actor] = deque(maxlen=8)
                 recent.append((st.day, features["customers"]))
-            self.baselines.close_day(st.actor, group, st.day, features, st.fields, include=include)
+                if hours.enabled and st.hours and "off_hours_bulk" not in st.alerted and include:
+                    learnt = self._hours.get(st.actor)
+                    if learnt is None:
+                        learnt = self._hours[st.actor] = LearntHours(days=hours.days, min_days=hours.min_days)
+                    learnt.add_day(st.workday, st.hours)
             if include:
-                self._samples.append((group, features))
-            elif not st.late:
+                # the model learns how far a day is from the person's own normal (from their peers' before)
+                self._samples.append(self._normalised(st.actor, group, features))
+            self.baselines.close_day(st.actor, group, st.day, features, st.fields, include=include)
+            if not include and not st.late:
                 self._excluded[key] = features
             self.stats.days_closed += 1
         horizon = today - dt.timedelta(days=self.config.baseline.days)
@@ -749,11 +935,29 @@ class Monitor:
             del self._customer_actors[day]
         self.baselines.roll(today)
         if self.config.anomaly.enabled and self._samples:
-            rows = [normalise(f, lambda n, g=g: self.baselines.peer(g, n)) for g, f in self._samples]  # type: ignore[misc]
-            self.model.fit(rows)
+            self.model.fit(list(self._samples))
             self.stats.model_samples = self.model.samples
         self._today = today
         self._days_seen += 1
+
+
+def _serving_branches(customers: CustomerInfo) -> frozenset[str] | None:
+    """The branches that serve any customer, when the customer facts can tell (None: unknown)."""
+    serving = getattr(customers, "serving_branches", None)
+    return serving() if callable(serving) else None
+
+
+def _inline_shift(text: str, calendar: WorkCalendar) -> Shift | None:
+    """A shift written in the people file as ``HH:MM-HH:MM``: those hours, every day."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        return None
+    try:
+        pattern = ShiftPattern(start=dt.time.fromisoformat(start.strip()), end=dt.time.fromisoformat(end.strip()),
+                               days="every_day")
+    except ValueError:
+        return None
+    return Shift(text, pattern, calendar)
 
 
 def _median(values: Iterable[float]) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from custodata.monitoring.calendar import WorkCalendar
 from custodata.monitoring.config import MonitorConfig
 
 if TYPE_CHECKING:
@@ -44,14 +45,12 @@ MAX_REFS = 50
 class LocalClock:
     """Local day and work-hours judgement of UTC times, cached per UTC hour (the zone's offset is per hour)."""
 
-    def __init__(self, config: MonitorConfig) -> None:
+    def __init__(self, config: MonitorConfig, calendar: WorkCalendar | None = None) -> None:
         self._zone = config.zone
         wh = config.work_hours
         self._start = wh.start.hour * 60 + wh.start.minute
         self._end = wh.end.hour * 60 + wh.end.minute
-        self._workdays = frozenset(wh.workdays)
-        self._holidays = frozenset(wh.holidays)
-        self._extra = frozenset(wh.extra_workdays)
+        self.calendar = calendar if calendar is not None else WorkCalendar.from_config(config)
         self._offsets: dict[dt.datetime, dt.timedelta] = {}
 
     def offset(self, at: dt.datetime) -> dt.timedelta:
@@ -69,16 +68,20 @@ class LocalClock:
         return at + self.offset(at)
 
     def workday(self, day: dt.date) -> bool:
-        if day in self._holidays:
-            return False
-        return day in self._extra or day.weekday() in self._workdays
+        return self.calendar.workday(day)
 
     def judge(self, at: dt.datetime) -> tuple[dt.date, bool]:
-        """(local day, off hours?) of a naive UTC time."""
+        """(local day, off the institution's hours?) of a naive UTC time."""
+        day, _, _, off = self.place(at)
+        return day, off
+
+    def place(self, at: dt.datetime) -> tuple[dt.date, int, bool, bool]:
+        """(local day, local minute of the day, working day?, off the institution's hours?) of a naive UTC time."""
         local = at + self.offset(at)
         day = local.date()
         minute = local.hour * 60 + local.minute
-        return day, not (self.workday(day) and self._start <= minute < self._end)
+        workday = self.calendar.workday(day)
+        return day, minute, workday, not (workday and self._start <= minute < self._end)
 
     def day_start_utc(self, day: dt.date) -> dt.datetime:
         """The naive UTC time at which a local day begins."""
@@ -109,7 +112,10 @@ class DayState:
     failed_logins: int = 0
     addresses: set[str] = field(default_factory=set)
     out_of_scope: set[str] = field(default_factory=set)
-    shared: set[str] = field(default_factory=set)
+    out_of_scope_value: float = 0.0            # their value weights (the out_of_scope rule's count)
+    scope_values: dict[str, int] = field(default_factory=dict)  # out-of-scope customers by value class
+    shared: set[str] = field(default_factory=set)       # customers that enough other accounts also looked at
+    shared_group: int = 0                      # ... of them shared with the same accounts again and again
     identifier_probes: int = 0                 # exact-identifier searches that missed or were refused
     identifier_counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [searches, misses, refused]
     level_counts: dict[int, int] = field(default_factory=dict)
@@ -128,7 +134,12 @@ class DayState:
     bases: dict[str, Basis] = field(default_factory=dict)  # thresholds of the day, by scenario
     soft_next: dict[str, float] = field(default_factory=dict)  # next count at which to ask the anomaly model
     fired: dict[str, tuple[str, float, str, dt.datetime]] = field(default_factory=dict)  # id, count, severity, at
+    confirmed: bool = False                              # a confirmed incident: kept out of history
     late: bool = False                                   # opened after its day was closed: kept out of history
+    workday: bool = True                                 # a working day of the institution's calendar
+    hours: int = 0                                       # bit h: customer work seen in local hour h
+    worst: str = ""                                      # highest severity alerted on this day
+    own_worst: str = ""                                  # ... of alerts judged against the person's own baseline
 
     def customer_total(self) -> int:
         return len(self.customers) + self.bulk_unlisted
@@ -143,7 +154,7 @@ class DayState:
             "weighted_customers": self.weighted, "off_hours_customers": float(self.off_hours_total()),
             "exports": float(self.exports), "unmasks": float(self.unmasks), "denials": float(self.denials),
             "failed_logins": float(self.failed_logins), "addresses": float(len(self.addresses)),
-            "out_of_scope": float(len(self.out_of_scope)), "shared": float(len(self.shared)),
+            "out_of_scope": self.out_of_scope_value, "shared": float(self.shared_group),
             "max_level": float(self.max_level), "identifier_probes": float(self.identifier_probes),
         }
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 KINDS = ("employee", "outsourced", "partner")
 STATUSES = ("active", "transferred", "leaving", "left", "frozen")
 VALUE_CLASSES = ("high_net_worth", "corporate", "sme", "individual")
+SCOPES = ("", "portfolio", "branch", "institution")
 
 
 class PeopleFileError(ConfigError):
@@ -44,6 +45,8 @@ class PersonInfo:
     status: str = "active"
     status_date: dt.date | None = None
     portfolio: frozenset[str] = frozenset()
+    shift: tuple[str, ...] = ()        # roster patterns (names in monitoring.yaml, or "HH:MM-HH:MM" every day)
+    scope: str = ""                    # "institution": reads every branch's customers by office (head office)
 
     @property
     def peer_group(self) -> tuple[str, str]:
@@ -59,7 +62,12 @@ def _choice(path: Path, line: int, column: str, value: str, allowed: tuple[str, 
 
 
 def read_people(path: Path | str) -> dict[str, PersonInfo]:
-    """People by actor from CSV ``actor,kind,role,branch,status,status_date[,portfolio]`` (portfolio ';'-joined)."""
+    """People by actor from CSV ``actor,kind,role,branch,status,status_date[,portfolio][,shift][,scope]``.
+
+    ``portfolio`` and ``shift`` are ';'-joined; ``shift`` names roster patterns of
+    ``monitoring.yaml`` (or is ``HH:MM-HH:MM``, worked every day); ``scope`` is
+    ``institution`` for head-office staff who serve every branch.
+    """
     path = Path(path)
     try:
         fh = path.open(encoding="utf-8-sig", newline="")
@@ -85,11 +93,13 @@ def read_people(path: Path | str) -> dict[str, PersonInfo]:
             except ValueError:
                 raise PeopleFileError(f"{path}: line {line}: status_date '{raw_date[:20]}' is not YYYY-MM-DD") from None
             portfolio = frozenset(c.strip() for c in (row.get("portfolio") or "").split(";") if c.strip())
+            shift = tuple(s.strip() for s in (row.get("shift") or "").split(";") if s.strip())
             people[actor] = PersonInfo(
                 actor=actor, kind=_choice(path, line, "kind", row.get("kind") or "", KINDS),
                 role=(row.get("role") or "").strip(), branch=(row.get("branch") or "").strip(),
                 status=_choice(path, line, "status", row.get("status") or "", STATUSES),
-                status_date=status_date, portfolio=portfolio,
+                status_date=status_date, portfolio=portfolio, shift=shift,
+                scope=_choice(path, line, "scope", row.get("scope") or "", SCOPES),
             )
     return people
 
@@ -99,10 +109,11 @@ def write_people(path: Path | str, people: Iterable[PersonInfo]) -> int:
     n = 0
     with Path(path).open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["actor", "kind", "role", "branch", "status", "status_date", "portfolio"])
+        writer.writerow(["actor", "kind", "role", "branch", "status", "status_date", "portfolio", "shift", "scope"])
         for p in people:
             writer.writerow([p.actor, p.kind, p.role, p.branch, p.status,
-                             p.status_date.isoformat() if p.status_date else "", ";".join(sorted(p.portfolio))])
+                             p.status_date.isoformat() if p.status_date else "", ";".join(sorted(p.portfolio)),
+                             ";".join(p.shift), p.scope])
             n += 1
     return n
 
@@ -138,12 +149,19 @@ class StaticCustomers:
                  branches: Mapping[str, Iterable[str]] | None = None) -> None:
         self._values: dict[str, str] = dict(values or {})
         self._branches: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in (branches or {}).items()}
+        self._serving: frozenset[str] | None = None
 
     def value_of(self, customer_id: str) -> str | None:
         return self._values.get(customer_id)
 
     def branches_of(self, customer_id: str) -> frozenset[str]:
         return self._branches.get(customer_id, frozenset())
+
+    def serving_branches(self) -> frozenset[str]:
+        """Every branch that serves at least one known customer (a branch not among them is head office)."""
+        if self._serving is None:
+            self._serving = frozenset(b for bs in self._branches.values() for b in bs)
+        return self._serving
 
     def __len__(self) -> int:
         return len(self._values.keys() | self._branches.keys())
