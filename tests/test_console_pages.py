@@ -83,7 +83,9 @@ def test_flow_stages_read_the_served_domain_counts() -> None:
 
 
 def test_values_are_shown_for_people() -> None:
-    assert when(dt.datetime(2026, 3, 4, 3, 0, 1, 123456)) == "2026-03-04 03:00:01"
-    assert when("2026-03-04T03:00:01.5+00:00") == "2026-03-04 03:00:01"
+    # stored times are UTC; pages show them in the console's zone (Asia/Shanghai unless configured)
+    assert when(dt.datetime(2026, 3, 4, 3, 0, 1, 123456)) == "2026-03-04 11:00:01"
+    assert when("2026-03-04T03:00:01.5+00:00") == "2026-03-04 11:00:01"
+    assert when("2026-03-04T20:30:00Z", "Europe/London") == "2026-03-04 20:30:00"
     assert shown([{"kind": "mart", "name": "客群", "value": "高净值"}, "x"]) == "客群: 高净值、x"
     assert shown(None) == "—"

@@ -94,13 +94,20 @@ def _event(row: sa.Row[Any]) -> StoredEvent:
 
 def query(store: OpsStore, *, actor: str | None = None, customer_id: str | None = None, action: str | None = None,
           result: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-          limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[StoredEvent]:
-    """Matching events in chain order (``newest_first`` reverses it); ``since`` inclusive, ``until`` exclusive."""
+          limit: int = 100, offset: int = 0, newest_first: bool = False,
+          before_seq: int | None = None) -> list[StoredEvent]:
+    """Matching events in chain order (``newest_first`` reverses it); ``since`` inclusive, ``until`` exclusive.
+
+    ``before_seq`` pages by key (events with a lower ``seq`` only): the next page of a
+    newest-first listing starts before the last ``seq`` shown, however many were written since.
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise AuditQueryError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}; use export for more")
     if offset < 0:
         raise AuditQueryError(f"offset must not be negative, not {offset}")
     conds = _conditions(actor, customer_id, action, result, since, until)
+    if before_seq is not None:
+        conds.append(t.audit_event.c.seq < before_seq)
     order = t.audit_event.c.seq.desc() if newest_first else t.audit_event.c.seq
     stmt = sa.select(t.audit_event).where(*conds).order_by(order).limit(limit).offset(offset)
     with store.read() as con:
@@ -112,6 +119,31 @@ def count(store: OpsStore, *, actor: str | None = None, customer_id: str | None 
     conds = _conditions(actor, customer_id, action, result, since, until)
     with store.read() as con:
         return int(con.execute(sa.select(sa.func.count()).select_from(t.audit_event).where(*conds)).scalar_one())
+
+
+def count_by_action(store: OpsStore, **filters: Any) -> dict[str, int]:
+    """How many matching events per action (one grouped query)."""
+    conds = _conditions(**filters)
+    e = t.audit_event.c
+    stmt = sa.select(e.action, sa.func.count()).where(*conds).group_by(e.action)
+    with store.read() as con:
+        return {str(action): int(n) for action, n in con.execute(stmt)}
+
+
+def times(store: OpsStore, **filters: Any) -> Iterator[dt.datetime]:
+    """The time of every matching event (UTC, aware), read in pages by ``seq``: for per-day counts in any zone."""
+    conds = _conditions(**filters)
+    e = t.audit_event.c
+    after = 0
+    while True:
+        stmt = sa.select(e.seq, e.at).where(e.seq > after, *conds).order_by(e.seq).limit(_PAGE * 4)
+        with store.read() as con:
+            rows = con.execute(stmt).all()
+        for _seq, at in rows:
+            yield _aware(at)
+        if len(rows) < _PAGE * 4:
+            return
+        after = rows[-1][0]
 
 
 def iter_events(store: OpsStore, *, after_seq: int = 0, until_seq: int | None = None,
@@ -185,5 +217,5 @@ def export(store: OpsStore, path: Path, fmt: str = "jsonl", **filters: Any) -> i
         return _write(fh, fmt, events)
 
 
-__all__ = ["EXPORT_COLUMNS", "EXPORT_FORMATS", "AuditQueryError", "StoredEvent", "count", "event_record", "export",
-           "iter_events", "query"]
+__all__ = ["EXPORT_COLUMNS", "EXPORT_FORMATS", "AuditQueryError", "StoredEvent", "count", "count_by_action",
+           "event_record", "export", "iter_events", "query", "times"]

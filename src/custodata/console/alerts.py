@@ -9,11 +9,14 @@ The page brings its own words into the console's catalogue (zh-CN and English).
 # of the route functions, which refer to a local of routes().
 
 import json
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from markupsafe import Markup
 
-from custodata.console.i18n import EN, ZH
+from custodata.console import display
+from custodata.console.i18n import EN, ZH, Translator
 from custodata.console.web import Console, Ctx, route_class
 from custodata.monitoring.store import StoredAlert
 from custodata.monitoring.tables import SEVERITIES, STATUSES
@@ -33,7 +36,11 @@ LABELS_ZH: dict[str, str] = {
     "alerts.filter": "筛选",
     "alerts.scenario": "场景",
     "alerts.actor": "人员",
-    "alerts.window": "时间窗口（UTC）",
+    "alerts.window": "时间窗口",
+    "alerts.by_person": "按人员",
+    "alerts.n_alerts": "{n} 条告警",
+    "alerts.trend": "每日新增告警",
+    "alerts.shown": "共 {n} 条，按人员分组，最严重的在前。",
     "alerts.score": "风险分",
     "alerts.summary": "摘要",
     "alerts.action": "自动处置",
@@ -78,7 +85,11 @@ LABELS_EN: dict[str, str] = {
     "alerts.filter": "Filter",
     "alerts.scenario": "Scenario",
     "alerts.actor": "Person",
-    "alerts.window": "Window (UTC)",
+    "alerts.window": "Window",
+    "alerts.by_person": "By person",
+    "alerts.n_alerts": "{n} alerts",
+    "alerts.trend": "New alerts per day",
+    "alerts.shown": "{n} alerts, grouped by person, most severe first.",
     "alerts.score": "Score",
     "alerts.summary": "Summary",
     "alerts.action": "Action taken",
@@ -118,8 +129,11 @@ for _key, _text in LABELS_EN.items():
     EN.setdefault(_key, _text)
 
 
+EVENT_KEYS = frozenset({"events", "event_seqs", "seqs"})
+
+
 def evidence_rows(alert: StoredAlert) -> list[tuple[str, str]]:
-    """The evidence as (key, text) lines: lists shortened, nested objects as compact JSON."""
+    """The evidence as (key, text) lines: lists shortened, nested objects as compact JSON (API and CLI form)."""
     rows = []
     for key, value in alert.evidence.items():
         if isinstance(value, list):
@@ -132,6 +146,46 @@ def evidence_rows(alert: StoredAlert) -> list[tuple[str, str]]:
             text = str(value)
         rows.append((str(key), text))
     return rows
+
+
+def evidence_fields(alert: StoredAlert, t: Translator) -> list[tuple[str, Markup]]:
+    """The evidence as labelled fields for a person: event numbers link to the audit viewer, codes labelled."""
+    rows: list[tuple[str, Markup]] = []
+    for key, value in alert.evidence.items():
+        label = t.maybe("evidence", key)
+        if key in EVENT_KEYS and isinstance(value, list):
+            links = [Markup('<a href="/audit?seq={0}#seq-{0}" translate="no">#{0}</a>').format(int(v))
+                     for v in value[:50] if isinstance(v, int) and not isinstance(v, bool)]
+            more = Markup(" … (+{0})").format(len(value) - 50) if len(value) > 50 else Markup("")
+            rows.append((label, Markup(" ").join(links) + more))
+        elif isinstance(value, dict):
+            rows.append((label, Markup("、").join(
+                Markup("{0}：{1}").format(t.maybe("evidence", k), display.number(v) if isinstance(v, int | float)
+                                         else v) for k, v in value.items())))
+        elif isinstance(value, list):
+            rows.append((label, Markup("、").join(Markup("{0}").format(t.maybe("evidence", v)) for v in value[:50])))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append((label, Markup("{0}").format(display.number(value))))
+        else:
+            rows.append((label, Markup("{0}").format(t.maybe("evidence", value))))
+    return rows
+
+
+def grouped(alerts: list[StoredAlert]) -> list[tuple[str, list[StoredAlert]]]:
+    """Alerts by person, the person with the most severe (then highest-scoring) alert first; within, by severity."""
+    rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # critical first
+    def key(a: StoredAlert) -> tuple[int, float, str]:
+        return rank.get(a.severity, 99), -a.score, a.alert_id
+    by_actor: dict[str, list[StoredAlert]] = {}
+    for a in sorted(alerts, key=key):
+        by_actor.setdefault(a.actor, []).append(a)
+    return sorted(by_actor.items(), key=lambda item: key(item[1][0]))
+
+
+def trend(alerts: list[StoredAlert], zone: str, days: int = 14) -> list[tuple[str, int]]:
+    """Alerts detected per day over the last ``days`` days that have any (local dates)."""
+    per_day = Counter(display.day(a.detected_at, zone) for a in alerts)
+    return sorted(per_day.items())[-days:]
 
 
 def _choice(value: str, allowed: tuple[str, ...], what: str) -> str | None:
@@ -150,9 +204,11 @@ def routes(console: Console) -> APIRouter:
         counts = alert_service.counts(ctx.svc, ctx.me, status="open")
         chart = [(ctx.t(f"severity.{s}"), counts[s]) for s in reversed(SEVERITIES)]
         return console.render(
-            ctx, "alerts.html", alerts=found, chart=chart, filters={"status": status or "", "severity": severity or ""},
+            ctx, "alerts.html", groups=grouped(found), n_alerts=len(found), chart=chart,
+            trend=trend(found, console.settings.timezone),
+            filters={"status": status or "", "severity": severity or ""},
             statuses=STATUSES, severities=SEVERITIES, triage=TRIAGE, may_triage=ctx.can("alerts.triage"),
-            evidence=evidence_rows, notice=notice)
+            evidence=lambda a: evidence_fields(a, ctx.t), notice=notice)
 
     @router.get("/alerts")
     def alerts(ctx: Annotated[Ctx, Depends(console.page)],
@@ -169,7 +225,11 @@ def routes(console: Console) -> APIRouter:
         if not note:
             raise ValueError("a triage decision needs a note")
         alert_service.triage(ctx.svc, ctx.me, alert_id, status=status, note=note)
-        return page(ctx, "open", None, ctx.t("alerts.triaged", id=alert_id, status=ctx.t(f"alertstatus.{status}")))
+        # the list comes back as it was filtered when the decision was made
+        kept_status = _choice(ctx.field("filter_status"), STATUSES, "status")
+        kept_severity = _choice(ctx.field("filter_severity"), SEVERITIES, "severity")
+        return page(ctx, kept_status, kept_severity,
+                    ctx.t("alerts.triaged", id=alert_id, status=ctx.t(f"alertstatus.{status}")))
 
     return router
 

@@ -52,12 +52,16 @@ def bar_chart(items: Sequence[tuple[str, int]], *, title: str, width: int = 560,
     return Markup("".join(parts))  # noqa: S704 - every interpolated label is escaped above
 
 
-def flow_chart(stages: Sequence[tuple[str, int | None]], *, title: str, width: int = 1000) -> Markup:
+def flow_chart(stages: Sequence[tuple[str, int | None]], *, title: str, width: int = 1000,
+               vertical: bool = False) -> Markup:
     """The domain flow as boxes left to right with arrows between and each stage's count inside.
 
     A stage whose count is unknown (``None``) shows a dash rather than a zero,
-    so "not measured" is never read as "empty".
+    so "not measured" is never read as "empty".  ``vertical`` stacks the boxes top
+    to bottom for a phone's narrow screen (the same labels at a readable size).
     """
+    if vertical:
+        return _flow_vertical(stages, title=title)
     n = max(1, len(stages))
     arrow = 34
     box_w = (width - arrow * (n - 1)) / n
@@ -85,5 +89,33 @@ def flow_chart(stages: Sequence[tuple[str, int | None]], *, title: str, width: i
                 f'<line x1="{x1:.1f}" y1="{8 + box_h / 2}" x2="{x1 + arrow - 6:.1f}" y2="{8 + box_h / 2}" '
                 f'stroke="{FLOW_BORDER}" stroke-width="2" marker-end="url(#arrowhead)"/>'
             )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated label is escaped above
+
+
+def _flow_vertical(stages: Sequence[tuple[str, int | None]], *, title: str, width: int = 340) -> Markup:
+    box_h = 54
+    arrow = 26
+    n = max(1, len(stages))
+    height = n * box_h + (n - 1) * arrow + 4
+    parts = [
+        f'<svg class="chart flow" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        '<defs><marker id="arrowhead-v" markerWidth="8" markerHeight="8" refX="4" refY="7" orient="auto-start-reverse">'
+        f'<path d="M0,0 L8,0 L4,8 z" fill="{FLOW_BORDER}"/></marker></defs>'
+    ]
+    for i, (label, count) in enumerate(stages):
+        y = 2 + i * (box_h + arrow)
+        parts.append(
+            f'<rect x="1" y="{y}" width="{width - 2}" height="{box_h}" rx="6" fill="{FLOW_COLOUR}" '
+            f'stroke="{FLOW_BORDER}" stroke-width="1.5"/>'
+            f'<text x="14" y="{y + box_h / 2}" dominant-baseline="middle" class="flow-label">{escape(label)}</text>'
+            f'<text x="{width - 14}" y="{y + box_h / 2}" text-anchor="end" dominant-baseline="middle" '
+            f'class="flow-count">{"—" if count is None else _fmt(count)}</text>'
+        )
+        if i < n - 1:
+            y1 = y + box_h + 2
+            parts.append(f'<line x1="{width / 2}" y1="{y1}" x2="{width / 2}" y2="{y1 + arrow - 8}" '
+                         f'stroke="{FLOW_BORDER}" stroke-width="2" marker-end="url(#arrowhead-v)"/>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated label is escaped above

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from custodata.console import display
 from custodata.console.web import Console, Ctx, route_class
 from custodata.errors import ConfigError
 from custodata.service import create as create_service
@@ -83,6 +84,17 @@ def _unmaskable(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> dict[
                 break
         if allowed:
             out[name] = allowed
+    return out
+
+
+def _withheld(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> set[str]:
+    """Empty profile fields that are empty because the policy withholds them (shown so, not as a dash)."""
+    masking = ctx.svc.engine.masking
+    out = set()
+    for name, value in profile.items():
+        if value is None and masking.grading.field_type(name) is not None:
+            if masking.decide(name, ctx.me.role, purpose).effect == "deny":
+                out.add(name)
     return out
 
 
@@ -194,8 +206,12 @@ def routes(console: Console) -> APIRouter:
              notice: str | None = None) -> Response:
         view = customers.view(ctx.svc, ctx.me, customer_id, purpose=purpose)
         profile = {k: v for k, v in view["profile"].items() if k not in _PROFILE_SKIP}
+        if "age" in profile and profile["age"] is None:
+            today = display.local(ctx.svc.clock(), console.settings.timezone).date()
+            profile["age"] = display.age_from(profile, today)
         return console.render(
             ctx, "customer.html", view=view, profile=profile, purpose=purpose,
+            withheld=_withheld(ctx, profile, purpose),
             purposes=ctx.svc.engine.masking.purposes, unmaskable=_unmaskable(ctx, profile, purpose),
             record_columns=RECORD_COLUMNS, revealed=revealed, notice=notice,
             editable=correctable_fields(), export_fields=[k for k in profile if k not in _NOT_EXPORTED],
@@ -241,14 +257,16 @@ def routes(console: Console) -> APIRouter:
     @router.get("/customers/{customer_id}/lineage")
     def lineage(ctx: Annotated[Ctx, Depends(console.page)], customer_id: str) -> Response:
         data = customers.lineage(ctx.svc, ctx.me, customer_id)
-        per_source = Counter(str(r.get("source")) for r in data["lineage"])
+        per_source = Counter(ctx.t.maybe("source", r.get("source")) for r in data["lineage"])
         return console.render(ctx, "lineage.html", data=data, per_source=sorted(per_source.items()))
 
     @router.get("/flow")
     def flow(ctx: Annotated[Ctx, Depends(console.page)]) -> Response:
         counts = customers.domain_counts(ctx.svc, ctx.me)
-        stages = flow_stages(counts)
-        return console.render(ctx, "flow.html", stages=stages, quarantined=quarantined(counts),
+        stages = [(label, total, [(ctx.t.maybe("domain", k), n) for k, n in parts])
+                  for label, total, parts in flow_stages(counts)]
+        held = [(ctx.t.maybe("domain", k), n) for k, n in quarantined(counts)]
+        return console.render(ctx, "flow.html", stages=stages, quarantined=held,
                               served=counts.get("served") or {},
                               chart_stages=[(ctx.t(label), total) for label, total, _ in stages])
 

@@ -39,6 +39,7 @@ CSRF_FIELD = "csrf_token"
 KEY_ENV = "CUSTODATA_CONSOLE_KEY"
 KEY_FILE_ENV = "CUSTODATA_CONSOLE_KEY_FILE"
 KEY_FILE_NAME = "console.key"
+TIMEZONE_ENV = "CUSTODATA_CONSOLE_TIMEZONE"
 SEARCH_TTL_SECONDS = 600
 
 
@@ -64,6 +65,17 @@ class ConsoleSettings:
     secure_cookies: bool = False
     csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     cookie_path: str = "/"
+    timezone: str = field(default_factory=lambda: os.environ.get(TIMEZONE_ENV) or "Asia/Shanghai")
+    """The time zone pages show times in (``CUSTODATA_CONSOLE_TIMEZONE``; stored times stay UTC)."""
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{TIMEZONE_ENV}: unknown time zone {self.timezone!r} (an IANA name such as "
+                              "Asia/Shanghai)") from None
 
 
 def csrf_token(key: bytes, session_token: str) -> str:

@@ -25,8 +25,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from custodata.console import charts
+from custodata.console import charts, display
+from custodata.console.display import DEFAULT_TIMEZONE, Shower
 from custodata.console.i18n import Translator, pick_lang
+from custodata.console.labels import reason_zh
 from custodata.console.security import (
     CSRF_FIELD,
     LANG_COOKIE,
@@ -63,16 +65,13 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def when(value: object) -> str:
-    """A time to the second (times are UTC throughout custodata); microseconds help nobody reading a page."""
-    if isinstance(value, dt.datetime):
-        return f"{value:%Y-%m-%d %H:%M:%S}"
-    text = "" if value is None else str(value)
-    return text[:19].replace("T", " ") if re.match(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", text) else text
+def when(value: object, zone: str = DEFAULT_TIMEZONE) -> str:
+    """A time to the second in the console's time zone (stored times are UTC); microseconds help nobody."""
+    return display.when(value, zone)
 
 
 def shown(value: object) -> str:
-    """A profile value as text: lists joined, tag records as ``name: value``, None as a dash."""
+    """A profile value as plain text: lists joined, tag records as ``name: value``, None as a dash."""
     if value is None:
         return "—"
     if isinstance(value, dict):
@@ -144,7 +143,10 @@ class Console:
             trim_blocks=True, lstrip_blocks=True,
         )
         self.env.globals.update(bar_chart=charts.bar_chart, flow_chart=charts.flow_chart, CSRF_FIELD=CSRF_FIELD)
-        self.env.filters.update(when=when, shown=shown)
+        zone = self.settings.timezone
+        self.env.filters.update(shown=shown, money=display.money, number=display.number,
+                                when=lambda v: display.when(v, zone), day=lambda v: display.day(v, zone))
+        self.env.globals.update(withheld_chip=display.withheld_chip, is_token=display.is_token)
 
     # ---- request context ----------------------------------------------------------------------
 
@@ -182,7 +184,8 @@ class Console:
     # ---- responses ----------------------------------------------------------------------------
 
     def render(self, ctx: Ctx, template: str, *, status: int = 200, **values: Any) -> HTMLResponse:
-        html = self.env.get_template(template).render(ctx=ctx, t=ctx.t, **values)
+        show = Shower(ctx.t, self.settings.timezone)
+        html = self.env.get_template(template).render(ctx=ctx, t=ctx.t, show=show, when=show.when, **values)
         response = HTMLResponse(html, status_code=status)
         self._remember_lang(ctx, response)
         return response
@@ -241,22 +244,50 @@ class Console:
             return self._error(ctx, 403, t("error.403"), t("error.csrf"))
         if isinstance(exc, AccessDenied):
             return self._error(ctx, 403, t("error.403"), _refusal(t, exc), rule=_rule_of(exc))
+        if isinstance(exc, SeparationOfDutiesError):
+            return self._error(ctx, 409, t("error.409"), *_said(t, exc, "error.sod"))
         if isinstance(exc, PermissionError):  # e.g. deciding one's own request, another's export
-            return self._error(ctx, 403, t("error.403"), str(exc))
-        if isinstance(exc, NotFoundError):
-            return self._error(ctx, 404, t("error.404"), str(exc))
-        if isinstance(exc, SeparationOfDutiesError | StateError):
-            return self._error(ctx, 409, t("error.409"), str(exc))
+            return self._error(ctx, 403, t("error.403"), *_said(t, exc, "error.403.generic"))
+        if isinstance(exc, NotFoundError | LookupError):
+            return self._error(ctx, 404, t("error.404"), *_said(t, exc, "error.404.generic"))
+        if isinstance(exc, StateError):
+            return self._error(ctx, 409, t("error.409"), *_said(t, exc, "error.409.generic"))
         if isinstance(exc, RequestValidationError):
             fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
-            return self._error(ctx, 422, t("error.422"), fields)
+            return self._error(ctx, 422, t("error.422"), t("error.422.fields"), detail=fields)
         if isinstance(exc, ValueError | ConfigError | CustodataError):
-            return self._error(ctx, 422, t("error.422"), str(exc))
+            return self._error(ctx, 422, t("error.422"), *_said(t, exc, "error.422.generic"))
         log.error("console %s %s failed: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
         return self._error(ctx, 500, t("error.title"), t("error.500"))
 
-    def _error(self, ctx: Ctx, status: int, title: str, message: str, *, rule: str | None = None) -> HTMLResponse:
-        return self.render(ctx, "error.html", status=status, title=title, message=message, rule=rule)
+    def _error(self, ctx: Ctx, status: int, title: str, message: str, detail: str | None = None, *,
+               rule: str | None = None) -> HTMLResponse:
+        return self.render(ctx, "error.html", status=status, title=title, message=message, detail=detail, rule=rule)
+
+    def not_found(self, request: Request, status: int = 404) -> HTMLResponse:
+        """A console path that does not exist, as a page in the person's language (never the API's JSON)."""
+        try:
+            ctx = self._authenticate(request)
+        except Exception:  # noqa: BLE001 - not signed in (or no longer): the page without the menu
+            ctx = self.anonymous(request)
+        key = "error.404" if status == 404 else "error.405"
+        return self._error(ctx, status, ctx.t(key), ctx.t(f"{key}.page"))
+
+
+def _said(t: Translator, exc: Exception, generic: str) -> tuple[str, str | None]:
+    """The message of a refusal or error for the page, and the recorded original when it is not Chinese.
+
+    custodata's own messages are English sentences; in Chinese the page shows the
+    Chinese of the ones the label table knows, else a Chinese summary with the
+    original kept under 技术细节 (folded, for a call to the help desk).
+    """
+    text = str(exc.args[0]) if exc.args else str(exc)
+    if t.lang != "zh":
+        return text, None
+    if re.search(r"[\u4e00-\u9fff]", text):
+        return text, None
+    translated = reason_zh(text)
+    return (translated, None) if translated else (t(generic), text)
 
 
 def _rule_of(exc: AccessDenied) -> str | None:

@@ -123,7 +123,10 @@ def grant_role(svc: Services, caller: Caller, person_id: str, role: str, *, reas
 
 @audited(Action.IDENTITY_CHANGE)
 def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any:
+    """Take a role away at once (narrowing needs no approval); nobody takes away their own."""
     svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
+    if person_id == caller.person_id:
+        raise mark_audited_refusal(svc, caller, "separation of duties: nobody revokes their own role")
     svc.directory.revoke_role(person_id, role, by=caller.person_id)
     return svc.directory.person(person_id)
 
@@ -222,13 +225,38 @@ def policy_explain(svc: Services, caller: Caller, role: str, field: str, purpose
 @audited(Action.AUDIT_QUERY)
 def audit_query(svc: Services, caller: Caller, *, actor: str | None = None, customer_id: str | None = None,
                 action: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                limit: int = 100, offset: int = 0, newest_first: bool = False) -> list[Any]:
+                limit: int = 100, offset: int = 0, newest_first: bool = False,
+                before_seq: int | None = None) -> list[Any]:
     svc.require(caller, "audit.read", Action.AUDIT_QUERY)
     events = svc.audit.query(actor=actor, customer_id=customer_id, action=action, since=since, until=until,
-                             limit=max(1, min(limit, 1000)), offset=max(0, offset), newest_first=newest_first)
+                             limit=max(1, min(limit, 1000)), offset=max(0, offset), newest_first=newest_first,
+                             before_seq=before_seq)
     svc.record(caller, Action.AUDIT_QUERY, customer_ids=[customer_id] if customer_id else (),
                detail={"actor": actor, "action": action, "returned": len(events)})
     return list(events)
+
+
+@audited(Action.AUDIT_QUERY)
+def audit_summary(svc: Services, caller: Caller, *, zone: str = "UTC", actor: str | None = None,
+                  customer_id: str | None = None, action: str | None = None, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None) -> dict[str, Any]:
+    """Every matching event counted: the total, per action, and per day in ``zone`` (for the charts)."""
+    from zoneinfo import ZoneInfo
+
+    from custodata.audit.query import count_by_action, times
+
+    svc.require(caller, "audit.read", Action.AUDIT_QUERY)
+    filters = {"actor": actor, "customer_id": customer_id, "action": action, "since": since, "until": until}
+    per_action = count_by_action(svc.audit.store, **filters)
+    tz = ZoneInfo(zone)
+    per_day: dict[str, int] = {}
+    for at in times(svc.audit.store, **filters):
+        key = at.astimezone(tz).date().isoformat()
+        per_day[key] = per_day.get(key, 0) + 1
+    total = sum(per_action.values())
+    svc.record(caller, Action.AUDIT_QUERY, customer_ids=[customer_id] if customer_id else (),
+               detail={"target": "audit_summary", "actor": actor, "action": action, "counted": total})
+    return {"total": total, "per_action": per_action, "per_day": dict(sorted(per_day.items()))}
 
 
 @audited(Action.AUDIT_VERIFY)

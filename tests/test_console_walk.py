@@ -1,0 +1,242 @@
+"""Every console page as each role would see it, in zh-CN, at a laptop's 1366×768 and a phone's 390×844.
+
+One small deployment (SQLite), one uvicorn server and one Chromium for the module.
+Each page is checked for what a bank's staff would trip over first: a page wider
+than the screen, a menu or 退出 off-screen, raw codes (``individual``, ``created``,
+``audit_query`` …) or English sentences in the visible text.  Identifiers (customer
+ids, staff ids, request numbers …) are marked ``translate="no"`` in the templates and
+are the only Latin text allowed.  Full-page screenshots of every page at both sizes
+are kept in ``test-artifacts/console/walk/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (scripts/ensure-services.sh installs it)",
+                allow_module_level=True)
+
+import uvicorn  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+from custodata.api import create_app  # noqa: E402
+from custodata.audit.events import Action, Result  # noqa: E402
+from custodata.console.labels import codes as label_codes  # noqa: E402
+from custodata.identity.roles import ROLES  # noqa: E402
+from custodata.monitoring.alerts import Alert, alert_id  # noqa: E402
+from custodata.monitoring.store import AlertStore  # noqa: E402
+from custodata.service import Services  # noqa: E402
+from tests.deployment import build_world, deploy  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console" / "walk"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OFFICE_HOURS_UTC = dt.datetime(2026, 3, 4, 3, 0)  # Wednesday 11:00 in Shanghai
+SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
+# Latin words a zh-CN page may show: the product's name, the language switch, standards' names
+ALLOWED_LATIN = {"custodata", "English", "CD", "JR", "UTC", "CSV", "YAML", "ID", "URL", "SVG"}
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+
+
+@dataclass
+class World:
+    svc: Services
+    url: str
+    logins: dict[str, tuple[str, str]]   # role -> (person_id, password)
+    customer: str                         # a customer of the front desk's branch
+    portfolio: str                        # one of the agent's customers
+    request_id: str                       # a pending address edit (maker: front desk)
+    alert_ids: list[str]
+    people: tuple[str, ...]               # every staff id (identifiers, shown as they are)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed_alerts(svc: Services, actors: list[str]) -> list[str]:
+    start = OFFICE_HOURS_UTC - dt.timedelta(hours=3)
+    alerts = []
+    for i, (actor, severity, scenario) in enumerate([
+            (actors[0], "medium", "off_hours_bulk"), (actors[1], "critical", "hoarding"),
+            (actors[0], "high", "repeated_unmask"), (actors[1], "low", "new_data_kind")]):
+        at = start + dt.timedelta(minutes=10 * i)
+        alerts.append(Alert(
+            alert_id=alert_id(scenario, actor, at), scenario=scenario, severity=severity, actor=actor,
+            window_start=at, window_end=at + dt.timedelta(hours=1), score=6.5 + i,
+            summary=f"{actor} viewed 80 distinct customers, 8.0× the peer baseline",
+            summary_zh=f"{actor} 查看了 80 位不同客户，为同岗基线的 8.0 倍",
+            evidence={"events": [3, 4, 5], "distinct_customers": 80, "baseline": 10.0, "ratio": 8.0,
+                      "anomaly_score": 0.734, "risk_factors": ["off_hours", "bulk"],
+                      "customers_by_value": {"high_net_worth": 9, "individual": 71}},
+            first_event_at=at, detected_at=at + dt.timedelta(minutes=55)))
+    return AlertStore(svc.ops, svc.audit).save(alerts)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    out = build_world(tmp_path_factory.mktemp("walk"), customers=150, seed=11)
+    dep = deploy(out, f"sqlite:///{out / 'custodata.sqlite'}")
+    svc = dep.svc
+    svc.clock = lambda: OFFICE_HOURS_UTC
+    logins = {role: (login.person_id, login.password) for role, login in dep.logins.items()}
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    alert_ids = _seed_alerts(svc, [logins["outsourced_agent"][0], logins["marketer"][0]])
+    try:
+        people = tuple(sorted((p.person_id for p in svc.directory.people()), key=len, reverse=True))
+        yield World(svc, url, logins, dep.sample["in_branch"], dep.sample["portfolio"], "", alert_ids, people)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        svc.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with playwright_sync.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def signed_in(browser: Browser, world: World, role: str, size: str) -> Page:
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    person_id, password = world.logins[role]
+    page.goto(f"{world.url}/login")
+    page.fill("input[name=person_id]", person_id)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    expect(page.get_by_test_id("who")).to_contain_text(person_id)
+    return page
+
+
+# every enum code a person might be shown raw: the console's label table and then some
+def known_codes() -> set[str]:
+    codes = {a.value for a in Action} | {r.value for r in Result} | set(ROLES) | label_codes()
+    codes |= {"individual", "company", "corporate", "high_net_worth", "sme", "golden", "parties", "relationships",
+              "review", "erased", "created", "updated", "merged", "unmerged", "employee", "outsourced", "partner",
+              "holder", "insured", "beneficiary", "holder_beneficiary", "accident_policy", "auto_policy",
+              "health_policy", "deposit", "card", "loan", "service", "accident_core", "auto_core", "health_core",
+              "card_core", "deposit_core", "loan_core", "service_core", "anomaly_score", "risk_factors",
+              "distinct_customers", "baseline", "ratio", "events", "pending", "approved", "rejected", "applied",
+              "queued", "running", "done", "open", "acknowledged", "escalated", "false_positive", "allow", "deny",
+              "mask", "plain", "withhold", "customer_service", "marketing", "claims", "fraud_investigation"}
+    return codes
+
+
+CODES = known_codes()
+
+
+def visible_problems(page: Page, people: tuple[str, ...] = ()) -> list[str]:
+    """Latin words in the visible text outside identifiers (``translate="no"``, staff ids), known codes first."""
+    text = page.evaluate("""() => {
+        const clone = document.body.cloneNode(true);
+        clone.querySelectorAll('[translate="no"], script, style, title').forEach(e => e.remove());
+        document.body.appendChild(clone);
+        clone.style.position = 'absolute'; clone.style.left = '-99999px';
+        const text = clone.innerText;
+        clone.remove();
+        return text;
+    }""")
+    # svg <text> is in innerText only when rendered: read chart labels too
+    text += "\n" + "\n".join(page.locator("svg text:not([translate=no])").all_text_contents())
+    for person_id in people:
+        text = text.replace(person_id, " ")
+    words = [w for w in LATIN_WORD.findall(text) if w not in ALLOWED_LATIN]
+    codes = sorted({w for w in words if w in CODES})
+    others = sorted(set(words) - set(codes))
+    return [f"code {c}" for c in codes] + [f"latin {w}" for w in others]
+
+
+def layout_problems(page: Page) -> list[str]:
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    problems = []
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    if scroll > width + 1:
+        problems.append(f"page is {scroll}px wide on a {width}px screen")
+    wide = page.evaluate("""w => [...document.querySelectorAll('main > *, section.card, header.top, footer')]
+        .filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className)""", width)
+    if wide:
+        problems.append(f"wider than the screen: {', '.join(sorted(set(wide)))}")
+    logout = page.locator("form[action='/logout'] button")
+    if logout.count():
+        box = logout.bounding_box()
+        if box is None or box["x"] + box["width"] > width or box["x"] < 0:
+            problems.append(f"退出 is off-screen at {box}")
+    return problems
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def pages_of(world: World, role: str) -> list[str]:
+    common = {
+        "front_desk": ["/search", f"/customers/{world.customer}", "/approvals"],
+        "outsourced_agent": ["/search", f"/customers/{world.portfolio}"],
+        "marketer": ["/search", f"/customers/{world.customer}", "/approvals"],
+        "data_steward": ["/flow", "/catalogue", "/approvals", f"/customers/{world.customer}",
+                         f"/customers/{world.customer}/lineage"],
+        "security_officer": ["/alerts", "/policies", "/approvals", "/people"],
+        "auditor": ["/audit"],
+        "administrator": ["/people", "/approvals"],
+    }
+    return common[role]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("role", ["front_desk", "outsourced_agent", "marketer", "data_steward", "security_officer",
+                                  "auditor", "administrator"])
+def test_every_page_reads_in_chinese_and_fits_the_screen(browser: Browser, world: World, role: str,
+                                                          size: str) -> None:
+    page = signed_in(browser, world, role, size)
+    problems: dict[str, list[str]] = {}
+    try:
+        for path in [*pages_of(world, role), "/no/such/page"]:
+            response = page.goto(f"{world.url}{path}")
+            page.wait_for_load_state()
+            found = visible_problems(page, world.people) + layout_problems(page)
+            status = response.status if response else 0
+            if status != (404 if path.startswith("/no/") else 200):
+                found.append(f"answered {status}")
+            if page.locator("header.top").count() != 1 or page.locator("html[lang=zh-CN]").count() != 1:
+                found.append("not a console page in zh-CN")
+            slug = path.strip("/").replace("/", "_") or "home"
+            slug = re.sub(r"customers_[^_]+", "customer", slug)
+            shot(page, f"{role}-{slug}-{size}")
+            if found:
+                problems[path] = found
+    finally:
+        page.context.close()
+    assert not problems, "\n".join(f"{path}: {', '.join(found)}" for path, found in problems.items())
