@@ -20,12 +20,6 @@ from custodata.resolution.config import ResolutionConfig
 GOLDEN = "customer.golden"
 HISTORY = "customer.history"
 
-_CRITERIA_SQL = {
-    "trust": "trust DESC",
-    "recency": "updated_at DESC NULLS LAST",
-    "completeness": "length(CAST({v} AS VARCHAR)) DESC",
-    "han": "regexp_matches(CAST({v} AS VARCHAR), '[\u4e00-\u9fff]') DESC",
-}
 TEXT_FIELDS = ("name", "name_pinyin", "gender", "id_number", "uscc", "mobile", "phone", "email",
                "address", "province", "city", "district")
 DATE_FIELDS = ("birth_date",)
@@ -38,14 +32,6 @@ CREATE TABLE IF NOT EXISTS {HISTORY} (
     run_id VARCHAR NOT NULL, batch_id VARCHAR, cause VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL
 )
 """
-
-
-def _order(field: str, config: ResolutionConfig) -> str:
-    criteria = config.survivorship.for_field(field)
-    if field in PROTECTED:  # the length or script of a ciphertext says nothing about its value
-        criteria = [c for c in criteria if c not in ("completeness", "han")]
-    parts = [_CRITERIA_SQL[c].format(v=field) for c in criteria]
-    return ", ".join([*parts, "obs_id"])
 
 
 def _outputs() -> list[str]:
@@ -66,42 +52,118 @@ def golden_aad(customer_id: str, field: str) -> str:
     return field_aad(customer_id, field)
 
 
-def golden_sql(config: ResolutionConfig, only: str | None = None) -> str:
-    """One row per customer; for each field the surviving value and where it came from.
+# Survivorship picks, per field, the member that sorts first under the field's criteria.  An
+# ordered aggregate (``first(v ORDER BY …)``) keeps every member's row of every group in memory and
+# cannot spill, so at a million records it needs several GB.  Instead each criterion becomes a
+# small integer rank and the ranks are packed, most significant first, into one 128-bit key whose
+# low bits are the member's sequence number: ``min(key)`` is then a plain aggregate of fixed size,
+# which the engine spills like any other, and the winner's sequence number is ``min(key) % 2^40``.
+# The values are fetched afterwards by joining on that number, one field at a time.
+_SEQ_BITS = 40
+_RANK_BITS = {"trust": 16, "recency": 40, "completeness": 16, "han": 1}
+_MEMBERS = "_golden_members"
+_RANKS = {"trust": ("_golden_trust_rank", "trust", "trust DESC NULLS LAST"),
+          "recency": ("_golden_recency_rank", "updated_at", "updated_at DESC NULLS LAST")}
 
-    ``only``: a table of customer ids (column ``customer_id``) to build, instead of all.
+
+def _rank_expr(criterion: str, field: str) -> str:
+    """A non-negative integer, smaller for the member the criterion prefers."""
+    if criterion in _RANKS:
+        return f"_r_{criterion}"
+    if criterion == "completeness":
+        return f"({2 ** _RANK_BITS['completeness'] - 1} - least(length(CAST({field} AS VARCHAR)), "\
+               f"{2 ** _RANK_BITS['completeness'] - 1}))"
+    return f"(NOT regexp_matches(CAST({field} AS VARCHAR), '[\u4e00-\u9fff]'))::INTEGER"
+
+
+def _criteria(field: str, config: ResolutionConfig) -> list[str]:
+    criteria: list[str] = list(dict.fromkeys(config.survivorship.for_field(field)))  # a repeat orders nothing
+    if field in PROTECTED:  # the length or script of a ciphertext says nothing about its value
+        criteria = [c for c in criteria if c not in ("completeness", "han")]
+    return criteria
+
+
+def _key(field: str, config: ResolutionConfig) -> str:
+    parts, shift = ["seq::HUGEINT"], _SEQ_BITS
+    for criterion in reversed(_criteria(field, config)):
+        parts.append(f"(({_rank_expr(criterion, field)})::HUGEINT << {shift})")
+        shift += _RANK_BITS[criterion]
+    return " + ".join(reversed(parts))
+
+
+def _value_columns(field: str) -> list[str]:
+    return [f"{field}_token", field] if field in PROTECTED else [field]
+
+
+def _picked_name(field: str, column: str) -> str:
+    return f"_ct_{field}" if field in PROTECTED and column == field else column
+
+
+def build_golden_table(
+    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, target: str, only: str | None = None,
+    *, temp: bool = False,
+) -> None:
+    """Build ``target``: one row per customer, each field's surviving value and where it came from.
+
+    ``only``: a table of customer ids (column ``customer_id``) to build, instead of all.  Every
+    step is a plain aggregate, join or sort over narrow rows, so the build stays within the
+    engine's memory limit by spilling (tests/test_out_of_core.py).
     """
-    picks = []
-    for field in (*TEXT_FIELDS, *DATE_FIELDS):
-        order = _order(field, config)
-        if field in PROTECTED:
-            picks.append(f"first({field}_token ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) "
-                         f"AS {field}_token")
-            picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS _ct_{field}")
-        else:
-            picks.append(f"first({field} ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS {field}")
-        picks.append(
-            f"first(obs_id ORDER BY {order}) FILTER (WHERE {field} IS NOT NULL) AS _from_{field}"
-        )
-    provenance = "map_from_entries(list_filter([" + ", ".join(
-        f"{{'k': '{f}', 'v': _from_{f}}}" for f in (*TEXT_FIELDS, *DATE_FIELDS)
-    ) + "], e -> e.v IS NOT NULL))"
-    return f"""
-    WITH members AS (
-        SELECT x.customer_id, x.kind AS kind, p.*  EXCLUDE (kind)
+    fields = (*TEXT_FIELDS, *DATE_FIELDS)
+    used = {c for f in fields for c in _criteria(f, config)}
+    values = [c for f in fields for c in _value_columns(f)]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {_MEMBERS} AS
+        SELECT x.customer_id, x.kind, p.obs_id, p.source, p.ingested_at, p.updated_at, p.trust,
+               {', '.join(f'p.{c}' for c in values)},
+               row_number() OVER (ORDER BY p.obs_id) AS seq
         FROM customer.xref x JOIN customer.party p USING (obs_id){_only("x.customer_id", only)}
-    ), picked AS (
+    """)
+    for criterion, (table, column, order) in _RANKS.items():
+        if criterion in used:  # a dense rank over the distinct values, NULL included (ranked last)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {column}, "
+                        f"row_number() OVER (ORDER BY {order}) - 1 AS _r_{criterion} "
+                        f"FROM (SELECT DISTINCT {column} FROM {_MEMBERS})")
+    ranked = f"(SELECT m.*{''.join(f', r{i}._r_{c}' for i, c in enumerate(c for c in _RANKS if c in used))} " \
+             f"FROM {_MEMBERS} m" + "".join(
+                 f" LEFT JOIN {_RANKS[c][0]} r{i} ON r{i}.{_RANKS[c][1]} IS NOT DISTINCT FROM m.{_RANKS[c][1]}"
+                 for i, c in enumerate(c for c in _RANKS if c in used)) + ")"
+    mask = 2 ** _SEQ_BITS
+    keys = ", ".join(f"CAST(min({_key(f, config)}) FILTER (WHERE {f} IS NOT NULL) % {mask} AS BIGINT) AS _seq_{f}"
+                     for f in fields)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _golden_picks AS
         SELECT customer_id, min(kind) AS kind,  -- min: a merge across kinds picks one by rule, not by row order
-               {', '.join(picks)},
-               count(*) AS n_records,
-               list(DISTINCT source ORDER BY source) AS sources,
-               min(ingested_at) AS first_seen, max(updated_at) AS last_updated
-        FROM members GROUP BY customer_id
-    )
-    SELECT customer_id, kind, {', '.join(_outputs())},
-           n_records, sources, first_seen, last_updated, {provenance} AS provenance
-    FROM picked
-    """
+               {keys}, count(*) AS n_records, min(ingested_at) AS first_seen, max(updated_at) AS last_updated
+        FROM {ranked} GROUP BY customer_id
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _golden_sources AS
+        SELECT customer_id, list_sort(list(source)) AS sources
+        FROM (SELECT DISTINCT customer_id, source FROM {_MEMBERS}) GROUP BY customer_id
+    """)
+    # one join per field: a single statement joining every field at once holds every hash table
+    # in memory together
+    current = "_golden_picks"
+    for i, f in enumerate(fields):
+        picked = ", ".join(f"j.{c} AS {_picked_name(f, c)}" for c in _value_columns(f))
+        step = f"_golden_step{i % 2}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS SELECT c.*, {picked}, j.obs_id AS _from_{f} "
+                    f"FROM {current} c LEFT JOIN {_MEMBERS} j ON j.seq = c._seq_{f}")
+        current = step
+    provenance = "map_from_entries(list_filter([" + ", ".join(
+        f"{{'k': '{f}', 'v': _from_{f}}}" for f in fields
+    ) + "], e -> e.v IS NOT NULL))"
+    con.execute(f"""
+        CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {target} AS
+        SELECT customer_id, kind, {', '.join(_outputs())},
+               n_records, s.sources, first_seen, last_updated, {provenance} AS provenance
+        FROM {current} LEFT JOIN _golden_sources s USING (customer_id)
+        ORDER BY customer_id
+    """)
+    for table in (_MEMBERS, "_golden_picks", "_golden_sources", "_golden_step0", "_golden_step1",
+                  *(t for t, _, _ in _RANKS.values())):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _only(column: str, only: str | None) -> str:
@@ -138,14 +200,16 @@ def build_golden(
     new_table = GOLDEN
     if had_previous and had_previous[0]:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM ({golden_sql(config)}) WHERE false")
     if only and had_previous and had_previous[0]:
+        build_golden_table(con, config, "_golden_built", only, temp=True)
         con.execute(f"DELETE FROM {GOLDEN}{_only('customer_id', only)}")
-        con.execute(f"INSERT INTO {GOLDEN} BY NAME {golden_sql(config, only)} ORDER BY customer_id")
+        con.execute(f"INSERT INTO {GOLDEN} BY NAME SELECT * FROM _golden_built ORDER BY customer_id")
+        con.execute("DROP TABLE _golden_built")
         new_table = "_golden_new"
     else:
-        con.execute(f"CREATE OR REPLACE TABLE {GOLDEN} AS {golden_sql(config)} ORDER BY customer_id")
+        build_golden_table(con, config, GOLDEN)
+    if not (had_previous and had_previous[0]):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN} WHERE false")
     from custodata.resolution.steward import apply_corrections  # steward builds on this module
 
     corrected = apply_corrections(con, only)  # a data steward's approved corrections override survivorship
