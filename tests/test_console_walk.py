@@ -240,3 +240,105 @@ def test_every_page_reads_in_chinese_and_fits_the_screen(browser: Browser, world
     finally:
         page.context.close()
     assert not problems, "\n".join(f"{path}: {', '.join(found)}" for path, found in problems.items())
+
+
+# ---- each role's main task, at both sizes ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_auditor_pages_newest_first_keeps_filters_and_exports(browser: Browser, world: World, size: str) -> None:
+    svc = world.svc
+    for _ in range(3):  # enough events for a second page whatever ran before
+        page = signed_in(browser, world, "front_desk", size)
+        page.context.close()
+    page = signed_in(browser, world, "auditor", size)
+    try:
+        page.goto(f"{world.url}/audit?action=login")
+        seqs = [int(s) for s in page.locator("[data-testid=events] tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.seq)")]
+        assert seqs == sorted(seqs, reverse=True) and seqs
+        newest = svc.audit.query(action="login", newest_first=True, limit=1)[0].seq
+        assert seqs[0] == newest  # the recent past is on the first page
+        total = svc.audit.count(action="login")
+        assert page.get_by_test_id("audit-total").inner_text().replace(",", "").count(str(total)) == 1
+        # the per-day chart counts every matching event: its bars add up to the total
+        bars = page.get_by_test_id("per-day").locator("svg text.chart-value").all_text_contents()
+        assert sum(int(b.replace(",", "")) for b in bars) == total
+        if total > len(seqs):
+            page.get_by_test_id("older").click()
+            assert "action=login" in page.url and "before=" in page.url
+            more = [int(s) for s in page.locator("[data-testid=events] tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.seq)")]
+            assert more and max(more) < min(seqs)
+            expect(page.locator("select[name=action]")).to_have_value("login")
+        with page.expect_download() as download:
+            page.get_by_test_id("audit-export").click()
+        text = Path(download.value.path()).read_text(encoding="utf-8")
+        assert text.splitlines()[0].startswith("seq,at,actor") and len(text.splitlines()) == total + 1
+        exported = svc.audit.query(actor=world.logins["auditor"][0], action="audit_query", newest_first=True,
+                                   limit=5)
+        assert any(e.detail.get("format") == "csv" for e in exported)  # the export itself is audited
+        # an event number opens the page that holds it
+        page.goto(f"{world.url}/audit?seq=3")
+        expect(page.locator("tr#seq-3")).to_be_visible()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_security_officer_sees_alerts_by_person_and_severity(browser: Browser, world: World, size: str) -> None:
+    page = signed_in(browser, world, "security_officer", size)
+    try:
+        page.goto(f"{world.url}/alerts?severity=")
+        groups = page.locator("section.person-alerts")
+        assert groups.count() == 2
+        # the person with the critical alert first; within a person, the most severe first
+        first = groups.nth(0)
+        expect(first.locator("tr[data-alert] .badge").first).to_have_text("严重")
+        evidence = first.locator("tr[data-alert]").first.locator("details")
+        evidence.locator("summary").click()
+        expect(evidence).to_contain_text("涉及客户数")
+        expect(evidence).to_contain_text("风险因素")
+        link = evidence.locator("a[href^='/audit?seq=']").first
+        assert link.get_attribute("href") == "/audit?seq=3#seq-3"
+        # triage keeps the list as it was filtered
+        severity = "low" if size == "desktop" else "medium"  # one open alert of each, one per run
+        page.goto(f"{world.url}/alerts?status=open&severity={severity}")
+        row = page.locator("tr[data-alert]").first
+        row.locator("input[name=note]").fill("已核实，为正常批量作业")
+        row.locator("button[value=acknowledged]").click()
+        expect(page.locator("p.notice")).to_contain_text("已确认")
+        expect(page.locator("select[name=severity]")).to_have_value(severity)
+    finally:
+        page.context.close()
+
+
+def test_administrator_finds_people_and_confirms_a_revocation(browser: Browser, world: World) -> None:
+    page = signed_in(browser, world, "administrator", "phone")
+    try:
+        page.goto(f"{world.url}/people")
+        expect(page.get_by_label("查找人员")).to_be_visible()
+        page.get_by_label("查找人员").fill("营销")  # no one is named so: search is by id, name or branch
+        page.get_by_label("查找人员").fill(world.logins["marketer"][0])
+        page.locator("form[role=search] button").click()
+        assert page.locator("[data-testid=people] tbody tr").count() == 1
+        expect(page.get_by_test_id("people")).to_contain_text("长期")
+        # every control is labelled; revoking asks first
+        for control in page.locator("[data-testid=people] select, [data-testid=people] input:not([type=hidden]), "
+                                    "[data-testid=people] button").all():
+            name = control.get_attribute("aria-label") or control.inner_text().strip()
+            assert name, control.evaluate("e => e.outerHTML")
+        page.locator("[data-testid=people] span.chip button").first.click()
+        expect(page.get_by_test_id("confirm-revoke")).to_contain_text("营销")
+        assert "marketer" in world.svc.directory.person(world.logins["marketer"][0]).roles  # not yet
+        page.get_by_test_id("confirm-revoke").get_by_role("link").click()  # cancel
+        assert "marketer" in world.svc.directory.person(world.logins["marketer"][0]).roles
+        # nobody revokes their own role, even by a forged post
+        own = page.context.request.post(
+            f"{world.url}/people/{world.logins['administrator'][0]}/roles/administrator/revoke",
+            form={"csrf_token": page.locator("input[name=csrf_token]").first.get_attribute("value") or "",
+                  "confirm": "1"})
+        assert own.status == 409 and "职责分离" in own.text()
+        assert "administrator" in world.svc.directory.person(world.logins["administrator"][0]).roles
+    finally:
+        page.context.close()
