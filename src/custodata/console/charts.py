@@ -101,8 +101,8 @@ def _flow_vertical(stages: Sequence[tuple[str, int | None]], *, title: str, widt
     parts = [
         f'<svg class="chart flow" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
-        '<defs><marker id="arrowhead-v" markerWidth="8" markerHeight="8" refX="4" refY="7" orient="auto-start-reverse">'
-        f'<path d="M0,0 L8,0 L4,8 z" fill="{FLOW_BORDER}"/></marker></defs>'
+        '<defs><marker id="arrowhead-v" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
+        f'<path d="M0,0 L8,4 L0,8 z" fill="{FLOW_BORDER}"/></marker></defs>'
     ]
     for i, (label, count) in enumerate(stages):
         y = 2 + i * (box_h + arrow)
