@@ -135,6 +135,19 @@ def ours_febrl(folder: Path) -> dict[str, float]:
 
 
 def ours_generated(folder: Path) -> dict[str, float]:
+    from custodata.pipeline import Pipeline
+
+    out = folder / "ours"
+    shutil.rmtree(out, ignore_errors=True)  # a fresh store: a second run would be incremental
+    pipeline = Pipeline.create(out)
+    summary = pipeline.run(folder / "raw")
+    export_clusters(folder)
+    return dict(summary.stage_seconds)
+
+
+def export_clusters(folder: Path) -> None:
+    """``ours.parquet`` (record → customer) and ``truth.parquet`` (record → entity, persons) of
+    the store in ``folder/ours``, for :func:`pairwise_metrics` and :mod:`benchmarks.scale`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -142,10 +155,7 @@ def ours_generated(folder: Path) -> dict[str, float]:
     from custodata.pipeline import Pipeline
     from custodata.sources.generate import stored_truth
 
-    out = folder / "ours"
-    shutil.rmtree(out, ignore_errors=True)  # a fresh store: a second run would be incremental
-    pipeline = Pipeline.create(out)
-    summary = pipeline.run(folder / "raw")
+    pipeline = Pipeline.create(folder / "ours")
     store = open_store(pipeline.store_path, read_only=True)
     try:
         store.con.execute(f"COPY (SELECT obs_id AS id, customer_id AS cluster FROM customer.xref) "
@@ -156,7 +166,6 @@ def ours_generated(folder: Path) -> dict[str, float]:
         store.close()
     table = pa.table({"id": [r["obs_id"] for r in truth], "entity": [r["entity_id"] for r in truth]})
     pq.write_table(table, folder / "truth.parquet")
-    return dict(summary.stage_seconds)
 
 
 def _plain_run(con: Any, settings: Any, deterministic: list[Any], em_rules: list[Any],
@@ -296,7 +305,7 @@ def run_worker(system: str, kind: str, folder: Path) -> dict[str, Any]:
 # --------------------------------------------------------------- metrics ---
 
 
-def pairwise_metrics(folder: Path) -> dict[str, dict[str, float]]:
+def pairwise_metrics(folder: Path, systems: tuple[str, ...] = SYSTEMS) -> dict[str, dict[str, float]]:
     """Pairwise precision/recall/F1 per system, from cluster sizes: never enumerates pairs.
 
     TP = sum over (predicted cluster ∩ true entity) of C(n, 2); predicted and true
@@ -308,8 +317,8 @@ def pairwise_metrics(folder: Path) -> dict[str, dict[str, float]]:
     con = duckdb.connect()
     joins = " ".join(
         f"JOIN read_parquet({_sql_path(folder / f'{s}.parquet')}) {s} ON {s}.id = t.id"
-        for s in SYSTEMS)
-    cols = ", ".join(f"{s}.cluster AS {s}" for s in SYSTEMS)
+        for s in systems)
+    cols = ", ".join(f"{s}.cluster AS {s}" for s in systems)
     con.execute(f"CREATE TABLE ev AS SELECT t.id, t.entity, {cols} "
                 f"FROM read_parquet({_sql_path(folder / 'truth.parquet')}) t {joins}")
 
@@ -322,7 +331,7 @@ def pairwise_metrics(folder: Path) -> dict[str, dict[str, float]]:
     records = int(n_row[0]) if n_row else 0
     true_pairs = pairs("entity")
     out = {}
-    for s in SYSTEMS:
+    for s in systems:
         tp, predicted = pairs(s, "entity"), pairs(s)
         p = tp / predicted if predicted else 1.0
         r = tp / true_pairs if true_pairs else 1.0

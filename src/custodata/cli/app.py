@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -25,13 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 @contextmanager
-def _stage_progress() -> Iterator[Callable[[str, str, int, int], None]]:
+def _stage_progress(to: Any = None) -> Iterator[Callable[[str, str, int, int], None]]:
     from custodata.pipeline import STAGES
 
     labels = dict(STAGES)
     with Progress(
         TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=console,
+        TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=to or console,
         transient=False,
     ) as progress:
         tasks: dict[str, Any] = {}
@@ -83,6 +84,8 @@ def run(
     landing_retention_days: Annotated[int | None, typer.Option(
         help="After a successful run, delete loaded landing files (CSV, JSON lines, Parquet) older than "
              "this many days; source databases are never deleted. Default: keep them.", min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's summary as JSON (counts and seconds "
+                                                         "per stage, no customer data) instead of tables.")] = False,
 ) -> None:
     """Ingest, resolve and publish: raw exports → golden customer records."""
     from custodata.cli.render import summary_tables
@@ -94,9 +97,12 @@ def run(
         if derive not in ("full", "incremental"):
             raise CustodataError(f"--derive must be full or incremental, not '{derive}'")
         pipeline = Pipeline.create(out, mappings_dir=mappings, config_path=config, rules_path=rules)
-        with _stage_progress() as progress:
+        with _stage_progress(err_console if as_json else None) as progress:  # JSON alone on stdout
             summary = pipeline.run(input_dir, mode=mode, force=force, retrain=retrain, progress=progress,
                                    landing_retention_days=landing_retention_days, derive=derive)
+        if as_json:  # for schedulers and benchmarks: the figures of the tables, nothing more
+            console.print_json(json.dumps(dataclasses.asdict(summary), ensure_ascii=False, default=str))
+            return
         console.print(summary_tables(summary))
         console.print(f"store: {summary.store}\npublished: {out / 'published'}")
 
