@@ -30,15 +30,18 @@ class Stat:
     median: float
     scale: float
     n: int
+    high: float = 0.0      # the 95th percentile: a mixed group's busy members (heavy analysts among light ones)
 
     def z(self, value: float, min_scale: float) -> float:
         return (value - self.median) / max(self.scale, min_scale)
 
 
 def robust(values: Sequence[float]) -> Stat:
-    med = statistics.median(values)
-    mad = statistics.median([abs(v - med) for v in values])
-    return Stat(median=med, scale=mad * MAD_TO_SIGMA, n=len(values))
+    ordered = sorted(values)
+    med = statistics.median(ordered)
+    mad = statistics.median([abs(v - med) for v in ordered])
+    high = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return Stat(median=med, scale=mad * MAD_TO_SIGMA, n=len(values), high=high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,10 @@ class Baselines:
         thr = min_count
         if stat is not None:
             thr = max(thr, stat.median + k_ * max(stat.scale, min_scale), stat.median * ratio)
+        if source == "peer" and peer is not None:
+            # before a person has a normal of their own, their peers' busy days are within reason: a peer group
+            # by title mixes heavy and light workers (the median is the light ones')
+            thr = max(thr, peer.high * self.config.baseline.peer_high_margin)
         if own is not None and peer is not None:
             thr = max(thr, peer.median)  # never below a typical peer's day
         thr = max(thr, self.allowance(actor, scenario))

@@ -79,6 +79,8 @@ class LearntHoursSettings(_Strict):
     enabled: bool = True
     days: int = Field(default=42, ge=7, le=365, description="the person's last active days the hours are learnt on")
     min_days: int = Field(default=3, ge=1, description="an hour is the person's own once worked on this many days")
+    role_at_work: int = Field(default=3, ge=0, description="an hour is working time too while this many others of "
+                                                           "the person's role are at work in it (0: off)")
 
 
 class BaselineSettings(_Strict):
@@ -88,10 +90,12 @@ class BaselineSettings(_Strict):
     k: float = Field(default=4.0, gt=0, description="robust z (MADs above the median) that counts as unusual")
     min_scale: float = Field(default=2.0, gt=0, description="MAD floor: a flat history is no hair-trigger")
     exclude_severity: Severity | None = Field(
-        default="high", description="a day with an alert this severe against the person's own baseline (and a "
+        default="critical", description="a day with an alert this severe against the person's own baseline (and a "
                                     "confirmed incident) stays out of their history; null: every day joins")
     day_cap_ratio: float = Field(default=3.0, ge=1, description="a day joins the history capped at this many "
                                                                  "times the median (or median + k MADs)")
+    peer_high_margin: float = Field(default=1.5, ge=0, description="judged against peers, a day passes up to "
+                                                                    "this many times their 95th percentile")
     warmup_days: int = Field(default=5, ge=0, description="days watched before volume rules may fire on floors alone")
 
 

@@ -70,6 +70,7 @@ class Monitor:
         self._shifts = {name: Shift(name, pattern, self.calendar) for name, pattern in config.shifts.items()}
         self._person_shifts: dict[str, tuple[Shift, ...]] = {}
         self._hours: dict[str, LearntHours] = {}
+        self._slot_actors: dict[tuple[str, dt.date, int], set[str]] = {}  # (role, local day, hour) -> at work
         self._serving_branches: frozenset[str] | None = _serving_branches(customers)
         self.baselines = Baselines(config)
         self.model = AnomalyModel(config.anomaly)
@@ -171,12 +172,23 @@ class Monitor:
         return got
 
     def _off_for(self, person: PersonInfo, key: str, day: dt.date, minute: int, workday: bool) -> bool:
-        """Off hours for this person: outside the institution's hours, their roster and their own usual hours."""
+        """Off hours for this person: outside the institution's hours, their roster, their own usual hours and
+        the hours their role is at work right now (a rota nobody put on the roster, on its first weekend)."""
         for shift in self._shifts_of(person):
             if shift.covers(day, minute):
                 return False
+        hour = minute // 60
         learnt = self._hours.get(key)
-        return learnt is None or not learnt.usual(workday, minute // 60)
+        if learnt is not None and learnt.usual(workday, hour):
+            return False
+        rule = self.config.learnt_hours
+        if rule.role_at_work and person.role:
+            now = self._slot_actors.get((person.role, day, hour), set())
+            before = self._slot_actors.get((person.role, day, hour - 1), set()) if hour else set()
+            others = len(now | before) - (key in now or key in before)
+            if others >= rule.role_at_work:
+                return False
+        return True
 
     def _level(self, field_name: str) -> int:
         level = self._levels.get(field_name)
@@ -216,6 +228,12 @@ class Monitor:
         if e.action not in DATA_ACTIONS:
             return
         st.hours |= 1 << (minute // 60)
+        if person.role:
+            slot = (person.role, day, minute // 60)
+            actors = self._slot_actors.get(slot)
+            if actors is None:
+                actors = self._slot_actors[slot] = set()
+            actors.add(key)
         self._data(e, person, key, st, ref, off, out)
 
     def _peer_group(self, person: PersonInfo) -> Group:
@@ -274,12 +292,14 @@ class Monitor:
             weight = w.value.get(value, w.unknown_value)
             st.weighted += weight
             if scope_checked:
-                outside = self._outside_weight(person, c, value, weight)
+                outside, soft = self._outside_weight(person, c, value, weight)
                 if outside:
                     st.out_of_scope.add(c)
                     st.out_of_scope_value += outside
                     st.scope_values[value] = st.scope_values.get(value, 0) + 1
                     new_scope = True
+                    if soft:
+                        st.scope_soft[c] = outside
         # overtime and late shifts run on from the working day; an off-hours session starts on its own
         cont = sc.off_hours_bulk.continuation_minutes
         prev = st.last_data_at
@@ -349,23 +369,25 @@ class Monitor:
         if new_fields:
             self._new_kind(person, key, st, new_fields, ref, e.at, out)
 
-    def _outside_weight(self, person: PersonInfo, customer_id: str, value: str, weight: float) -> float:
+    def _outside_weight(self, person: PersonInfo, customer_id: str, value: str, weight: float) -> tuple[float, bool]:
         """How much a look at this customer weighs outside the person's scope (0: inside it).
 
         Outside the branch and portfolio: the customer's value weight.  A portfolio
         holder's look at a high-value customer of their own branch who is not in their
         portfolio weighs too (curiosity about the branch's wealthy clients), an ordinary
-        walk-in of the branch does not.  Unknown branches count only for portfolio holders.
+        walk-in of the branch does not (and that look stops counting — ``soft`` — once colleagues
+        of the branch open the same customer today: a joint key-account review).
+        Unknown branches count only for portfolio holders.
         """
         if customer_id in person.portfolio:
-            return 0.0
+            return 0.0, False
         branches = self.customers.branches_of(customer_id)
         if branches:
             if person.branch not in branches:
-                return weight
+                return weight, False
             classes = self.config.scenarios.out_of_scope.portfolio_classes
-            return weight if person.portfolio and value in classes else 0.0
-        return weight if person.portfolio else 0.0
+            return (weight, True) if person.portfolio and value in classes else (0.0, False)
+        return (weight if person.portfolio else 0.0), False
 
     def _departing(self, person: PersonInfo, st: DayState, ref: int, at: dt.datetime, out: list[Alert]) -> None:
         """A leaving or transferred person doing what is unusual *for them*: more customers, or more outside scope.
@@ -506,10 +528,12 @@ class Monitor:
             return
         n = float(hr.rolling_days)
         total = x + sum(past)
+        # the kind factor (outsourced watched closer) is for the day's count; a sum of days at 1.35× the median
+        # is an ordinary busy spell for a call agent whose days vary twofold
         limit = max(n * stat.median * hr.rolling_ratio,
                     n * stat.median + self.config.baseline.k * max(stat.scale, self.config.baseline.min_scale)
-                    * n ** 0.5, hr.min_count * factor) * factor
-        if total < limit or x < stat.median * hr.rolling_ratio * factor:
+                    * n ** 0.5, hr.min_count)
+        if total < limit or x < stat.median * hr.rolling_ratio:
             return
         if x < self.baselines.allowance(st.actor, "hoarding"):
             return  # a day like one already marked a false positive
@@ -668,6 +692,7 @@ class Monitor:
                 actors_of[c] = {key}
                 continue
             actors.add(key)
+            self._joint_review(c, actors, st.day)
             if len(actors) <= need:
                 continue
             for a in actors:
@@ -724,6 +749,22 @@ class Monitor:
             return group, []
         together = [c for c in st.shared if len(actors_of.get(c, set()) & group) >= rule.min_accounts]
         return group, together
+
+    def _joint_review(self, customer_id: str, actors: set[str], day: dt.date) -> None:
+        """Colleagues of one branch opening the same branch customer: not out of scope for any of them."""
+        branches: dict[str, int] = {}
+        for a in actors:
+            p = self._person_cache.get(a)
+            if p is not None and p.branch:
+                branches[p.branch] = branches.get(p.branch, 0) + 1
+        for a in actors:
+            p = self._person_cache.get(a)
+            if p is None or branches.get(p.branch, 0) < 2:
+                continue
+            other = self._states.get((a, day))
+            if other is not None and customer_id in other.scope_soft:
+                other.out_of_scope_value -= other.scope_soft.pop(customer_id)
+                other.out_of_scope.discard(customer_id)
 
     def _co_viewers(self, actor: str, customer_id: str, actors: set[str]) -> int:
         """Other accounts that looked at the customer today, colleagues reviewing their own branch's customer aside."""
@@ -916,7 +957,9 @@ class Monitor:
                 if recent is None:
                     recent = self._recent[st.actor] = deque(maxlen=8)
                 recent.append((st.day, features["customers"]))
-                if hours.enabled and st.hours and "off_hours_bulk" not in st.alerted and include:
+                # hours are learnt from every day but a confirmed incident: an alerted night that was real is
+                # confirmed (or its account frozen); one that was not is the person's work
+                if hours.enabled and st.hours and not st.confirmed:
                     learnt = self._hours.get(st.actor)
                     if learnt is None:
                         learnt = self._hours[st.actor] = LearntHours(days=hours.days, min_days=hours.min_days)
@@ -933,6 +976,8 @@ class Monitor:
             del self._excluded[old]
         for day in [d for d in self._customer_actors if d < today]:
             del self._customer_actors[day]
+        for slot in [k for k in self._slot_actors if k[1] < today]:
+            del self._slot_actors[slot]
         self.baselines.roll(today)
         if self.config.anomaly.enabled and self._samples:
             self.model.fit(list(self._samples))

@@ -114,6 +114,7 @@ class DayState:
     out_of_scope: set[str] = field(default_factory=set)
     out_of_scope_value: float = 0.0            # their value weights (the out_of_scope rule's count)
     scope_values: dict[str, int] = field(default_factory=dict)  # out-of-scope customers by value class
+    scope_soft: dict[str, float] = field(default_factory=dict)   # own-branch valuable ones, not in the portfolio
     shared: set[str] = field(default_factory=set)       # customers that enough other accounts also looked at
     shared_group: int = 0                      # ... of them shared with the same accounts again and again
     identifier_probes: int = 0                 # exact-identifier searches that missed or were refused

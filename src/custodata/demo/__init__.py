@@ -1,0 +1,6 @@
+"""Demo and simulation data generators, kept out of the production packages.
+
+``monitoring_world_b``: a second simulator of bank staff activity for the insider
+monitoring, written apart from ``custodata.monitoring.simulate`` (its own code and
+its own assumptions), so the monitor is measured on activity it was not tuned on.
+"""
