@@ -767,11 +767,13 @@ class Monitor:
                 other.out_of_scope.discard(customer_id)
 
     def _co_viewers(self, actor: str, customer_id: str, actors: set[str]) -> int:
-        """Other accounts that looked at the customer today, colleagues reviewing their own branch's customer aside."""
+        """Other accounts that looked at the customer today; when it is the person's own customer, colleagues of
+        its branches and head office (their business too: a joint review) aside."""
         me = self._person_cache.get(actor)
         if me is None or not me.branch:
             return len(actors) - 1
-        own = customer_id in me.portfolio or me.branch in self.customers.branches_of(customer_id)
+        branches = self.customers.branches_of(customer_id)
+        own = customer_id in me.portfolio or me.branch in branches
         if not own:
             return len(actors) - 1
         n = 0
@@ -779,7 +781,9 @@ class Monitor:
             if b == actor:
                 continue
             other = self._person_cache.get(b)
-            if other is None or other.branch != me.branch:
+            # the customer's own branches (a joint review, one customer of two branches) and head office
+            # (which reads every branch's customers by office) have business with it too
+            if other is None or not (other.branch in branches or self._institution_wide(other)):
                 n += 1
         return n
 
