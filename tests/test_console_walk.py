@@ -37,7 +37,8 @@ from custodata.console.labels import codes as label_codes  # noqa: E402
 from custodata.identity.roles import ROLES  # noqa: E402
 from custodata.monitoring.alerts import Alert, alert_id  # noqa: E402
 from custodata.monitoring.store import AlertStore  # noqa: E402
-from custodata.service import Services  # noqa: E402
+from custodata.service import Caller, Services, auth, governance, review  # noqa: E402
+from custodata.service.demo import branch_customers  # noqa: E402
 from tests.deployment import build_world, deploy  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console" / "walk"
@@ -87,6 +88,12 @@ def _seed_alerts(svc: Services, actors: list[str]) -> list[str]:
     return AlertStore(svc.ops, svc.audit).save(alerts)
 
 
+def _caller(svc: Services, logins: dict[str, tuple[str, str]], role: str) -> Caller:
+    person_id, password = logins[role]
+    session = auth.login(svc, person_id, password, source_address="10.0.0.7")
+    return auth.authenticate(svc, session.token, source_address="10.0.0.7")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     out = build_world(tmp_path_factory.mktemp("walk"), customers=150, seed=11)
@@ -108,7 +115,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     alert_ids = _seed_alerts(svc, [logins["outsourced_agent"][0], logins["marketer"][0]])
     try:
         people = tuple(sorted((p.person_id for p in svc.directory.people()), key=len, reverse=True))
-        yield World(svc, url, logins, dep.sample["in_branch"], dep.sample["portfolio"], "", alert_ids, people)
+        home = branch_customers(svc)[dep.logins["front_desk"].branch]
+        customer = next(c for c in home if svc.served.get(c)["profile"].get("address"))
+        # a pending correction of the address within its district: masked to the district, before and after
+        # read the same for the checker, so the screen must say the hidden part changed
+        maker = _caller(svc, logins, "front_desk")
+        address = str(svc.served.get(customer)["profile"]["address"])
+        filed = governance.request(svc, maker, "edit_field", {"customer_id": customer, "field": "address",
+                                                              "value": address + "附1号"}, reason="客户来电更正住址")
+        yield World(svc, url, logins, customer, dep.sample["portfolio"], filed.request_id, alert_ids, people)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -340,5 +355,73 @@ def test_administrator_finds_people_and_confirms_a_revocation(browser: Browser, 
                   "confirm": "1"})
         assert own.status == 409 and "职责分离" in own.text()
         assert "administrator" in world.svc.directory.person(world.logins["administrator"][0]).roles
+    finally:
+        page.context.close()
+
+
+# ---- approvals are not blind (issue 14 point 5) ------------------------------------------------
+
+
+def test_checker_sees_before_and_after_masked_for_the_checker_and_audited(world: World) -> None:
+    svc = world.svc
+    steward = _caller(svc, world.logins, "data_steward")
+    req = svc.approvals.get(world.request_id)
+    shown = review.proposals(svc, steward, [req])[world.request_id]
+    (row,) = shown.rows
+    current = svc.served.get(world.customer)["profile"]["address"]
+    masking = svc.engine.masking
+    # masked by the checker's own policy (to the district), never in plain, the maker's role not used
+    assert row.before == masking.mask_value("address", current, "data_steward") != current
+    assert row.after == masking.mask_value("address", current + "附1号", "data_steward")
+    assert row.hidden_change and not row.withheld
+    read = svc.audit.query(actor=steward.person_id, action="read", newest_first=True, limit=1)[0]
+    assert read.detail.get("section") == "approval" and read.detail.get("request_id") == world.request_id
+    assert list(read.customer_ids) == [world.customer] and list(read.fields) == ["address"]
+    # nobody reads a proposal they may not decide: the maker gets none for their own request
+    maker = _caller(svc, world.logins, "front_desk")
+    assert review.proposals(svc, maker, [req]) == {}
+
+
+def test_a_sealed_correction_is_shown_masked_and_withheld_where_the_policy_withholds(world: World) -> None:
+    svc = world.svc
+    maker = _caller(svc, world.logins, "front_desk")
+    filed = governance.request(svc, maker, "edit_field", {"customer_id": world.customer, "field": "mobile",
+                                                          "value": "13912345678"}, reason="客户换号")
+    assert filed.payload["sealed"] and "13912345678" not in str(filed.payload)
+    steward = _caller(svc, world.logins, "data_steward")
+    (row,) = review.proposals(svc, steward, [filed])[filed.request_id].rows
+    assert row.after == "139****5678" and not row.hidden_change
+    # an administrator's policy withholds personal data: a proposal shows them nothing, not even masked
+    admin = _caller(svc, world.logins, "administrator")
+    assert review._compare(svc, admin, "mobile", "13800000000", "13912345678").withheld
+    svc.approvals.cancel(filed, maker.principal)
+
+
+def test_history_marks_a_change_hidden_by_the_mask() -> None:
+    from custodata.service.customers import mark_hidden_changes
+
+    raw = [{"old_value": "北京市朝阳区建国路1号", "new_value": "北京市朝阳区建国路2号"},
+           {"old_value": "13800000000", "new_value": "13900000000"},
+           {"old_value": None, "new_value": "x"}]
+    masked = [{"old_value": "北京市朝阳区", "new_value": "北京市朝阳区"},
+              {"old_value": "138****0000", "new_value": "139****0000"},
+              {"old_value": None, "new_value": None}]
+    mark_hidden_changes(raw, masked)
+    assert [m["hidden_change"] for m in masked] == [True, False, False]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_steward_decides_on_the_values_not_on_a_field_name(browser: Browser, world: World, size: str) -> None:
+    page = signed_in(browser, world, "data_steward", size)
+    try:
+        page.goto(f"{world.url}/approvals")
+        row = page.locator(f"[data-testid=inbox] tr[data-request='{world.request_id}']")
+        proposal = row.get_by_test_id("proposal")
+        expect(proposal).to_contain_text("现值")
+        expect(proposal).to_contain_text("拟改为")
+        expect(proposal.get_by_test_id("hidden-change")).to_contain_text("已更改")
+        current = str(world.svc.served.get(world.customer)["profile"]["address"])
+        assert current not in proposal.inner_text()  # the district only, as the steward's policy shows
+        expect(row).to_contain_text("已记入审计日志")
     finally:
         page.context.close()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import FileResponse
 
 from custodata.console.web import Console, Ctx, route_class
-from custodata.service import governance, jobs
+from custodata.service import governance, jobs, review
 
 
 def routes(console: Console) -> APIRouter:
@@ -20,11 +20,14 @@ def routes(console: Console) -> APIRouter:
         may_decide = ctx.can("change.approve", "export.approve", "policy.write")
         may_request = ctx.can("change.request", "export.request", "people.write", "policy.write")
         inbox = governance.inbox(ctx.svc, ctx.me) if may_decide else []
+        # the checker sees what is proposed, masked for the checker, each read audited
+        proposal_of = review.proposals(ctx.svc, ctx.me, inbox) if inbox else {}
         mine = governance.mine(ctx.svc, ctx.me) if may_request else []
         decided = governance.decided_changes(ctx.svc, ctx.me) if may_decide else []
         job_of = jobs.jobs_of(ctx.svc, [*inbox, *mine, *decided])
         decided = [r for r in decided if r.request_id in job_of]  # approved ones: rejected have no job
         return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, decided=decided, job_of=job_of,
+                              proposal_of=proposal_of,
                               may_decide=may_decide, may_request=may_request, notice=notice)
 
     @router.get("/approvals")

@@ -122,6 +122,11 @@ def age_from(profile: dict[str, Any], today: dt.date) -> int | None:
     return today.year - year
 
 
+# values written in Latin letters that are data, not words: shown as they are, never translated
+VERBATIM_FIELDS = frozenset({"email", "name_pinyin", "uscc", "id_number", "passport", "vehicle_plate",
+                             "policy_number", "account_number", "record_key", "batch_id"})
+
+
 class Shower:
     """Values as a page shows them, in one language and time zone (the templates' ``show``)."""
 
@@ -155,6 +160,8 @@ class Shower:
             return t("common.yes" if value else "common.no")
         if field in TIME_FIELDS or _parse_time(value) is not None:
             return when(value, self.zone)
+        if field in VERBATIM_FIELDS:
+            return Markup('<span translate="no">{0}</span>').format(value)
         return str(value)
 
     def when(self, value: Any) -> str:

@@ -170,6 +170,19 @@ def _unmask_in_view(svc: Services, caller: Caller, customer_id: str, fields: lis
                reason="; ".join(dict.fromkeys(reasons)), detail=detail)
 
 
+def mark_hidden_changes(raw: Sequence[dict[str, Any]], masked: Sequence[dict[str, Any]]) -> None:
+    """Mark history entries whose masked before and after read the same though the values differ.
+
+    An address generalised to its district, or a protected field historised as a token,
+    reads the same before and after: ``hidden_change`` lets the screen say the hidden part
+    changed, without showing more of either value.
+    """
+    for before, shown in zip(raw, masked, strict=True):
+        differs = before.get("old_value") != before.get("new_value")
+        same = shown.get("old_value") == shown.get("new_value")
+        shown["hidden_change"] = bool(differs and same and shown.get("old_value") is not None)
+
+
 def _related_in_scope(svc: Services, caller: Caller, relationships: list[dict[str, Any]],
                       branches: dict[str, frozenset[str]]) -> list[dict[str, Any]]:
     """Only the related customers the caller's row rule reaches: a relation names another customer.
@@ -207,6 +220,7 @@ def view(svc: Services, caller: Caller, customer_id: str, *, purpose: str | None
     current = str(full["customer_id"])
     _check_row(svc, caller, "customer.read", Action.READ, current, served.branches, purpose)
     masked = mask_view(full, svc.engine.masking, caller.role, purpose, key_fields=record_key_fields())
+    mark_hidden_changes(full["history"], masked["history"])
     if not svc.engine.check(caller.principal, "customer.lineage", at=svc.clock()).allowed:
         masked.pop("lineage", None)
     masked["relationships"] = _related_in_scope(svc, caller, masked["relationships"], served.related)
