@@ -6,12 +6,14 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from custodata.approvals import ApprovalDenied, Approvals, ExportExpired, RequestStateError, read_watermark
-from custodata.approvals.watermark import ZERO_WIDTH, find_marks, invisible_mark
+from custodata.approvals.exports import COLUMN_LABELS
+from custodata.approvals.watermark import ZERO_WIDTH, find_marks, find_visible_marks, invisible_mark, visible_code
 from custodata.audit.events import Action, MemorySink, Result
 from custodata.errors import NotFoundError
 from custodata.ops import OpsStore
@@ -46,13 +48,29 @@ def _export(approvals: Approvals, tmp_path: Path, maker: Person = ALICE, n: int 
     return ex.export_id, ex.path
 
 
-def test_invisible_mark_round_trip_and_forgery() -> None:
+def test_mark_column_code_round_trip_and_forgery() -> None:
+    code = visible_code(SECRET, "0123456789abcdef")
+    assert len(code) == 20 and code.isalnum() and not set(code) & set("ILOU")
+    assert find_visible_marks(f"C000000001,张*,138****0001,00007-{code}\r\n", SECRET) == {"0123456789abcdef": 1}
+    assert find_visible_marks(f"00007-{code}", b"another secret of 32 bytes......") == {}  # keyed: no forging
+    tampered = code[:-1] + ("0" if code[-1] != "0" else "1")
+    assert find_visible_marks(f"00007-{tampered}", SECRET) == {}
+    assert find_visible_marks(f"X00007-{code}", SECRET) == {}  # only a whole cell's code
+
+
+def test_invisible_mark_of_earlier_files_is_still_read() -> None:
     mark = invisible_mark(SECRET, "0123456789abcdef")
     assert set(mark) <= set(ZERO_WIDTH) and len(mark) == 48
     assert find_marks(f"张*{mark},138****0001", SECRET) == {"0123456789abcdef": 1}
     assert find_marks(f"x{mark}", b"another secret of 32 bytes......") == {}  # keyed: no forging, no noise
     escaped = json.dumps({"name": "张*" + mark})  # ASCII-escaped JSON still carries it
     assert find_marks(escaped, SECRET) == {"0123456789abcdef": 1}
+
+
+def _table(text: str) -> list[list[str]]:
+    """The CSV's table: from its header line to the blank line before the notice."""
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[:rows.index([])]
 
 
 def test_export_file_is_watermarked_and_limited_to_approved_columns(
@@ -62,10 +80,12 @@ def test_export_file_is_watermarked_and_limited_to_approved_columns(
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Chinese text
     text = data.decode("utf-8-sig")
-    first = text.splitlines()[0]
-    assert "导出人 alice" in first and f"导出编号 {export_id}" in first and "仅限内部使用" in first
-    table = list(csv.reader(io.StringIO(text)))[1:]
-    assert table[0] == ["customer_id", *FIELDS]
+    # the first line is the header a spreadsheet filters on, in Chinese; the notice comes after the table
+    table = _table(text)
+    assert table[0] == ["客户号", "姓名", "手机号码", "地址", "出生日期", "客群", "导出标记"]
+    last = text.splitlines()[-1]
+    assert "导出人 alice" in last and f"导出编号 {export_id}" in last and "仅限内部使用" in last
+    assert "共 61 行" in last and "(Asia/Shanghai)" in last
     assert "must not be exported" not in text
     assert len(table) - 1 == 60 + 1  # one canary per 50 rows
     assert path.stat().st_mode & 0o077 == 0
@@ -75,8 +95,52 @@ def test_export_file_is_watermarked_and_limited_to_approved_columns(
     assert approvals.get(approvals.export(export_id).request_id).status == "applied"
 
 
+def test_cells_hold_exactly_the_values_so_filters_find_what_people_type(
+    approvals: Approvals, tmp_path: Path,
+) -> None:
+    _, path = _export(approvals, tmp_path)
+    text = path.read_text(encoding="utf-8-sig")
+    assert not set(text) & set(ZERO_WIDTH) and "\u2060" not in text  # nothing invisible anywhere
+    table = _table(text)
+    header, body = table[0], table[1:]
+    by_id = {r[0]: dict(zip(header, r, strict=True)) for r in body}
+    for want in _masked_rows(60):
+        got = by_id[str(want["customer_id"])]
+        assert [got["姓名"], got["手机号码"], got["地址"], got["客群"]] == [
+            want["name"], want["mobile"], want["address"], want["segment"]]
+    # a filter on 姓名 = 张* finds every such customer (and the odd canary shaped like them)
+    typed = [r for r in by_id.values() if r["姓名"] == "张*"]
+    assert len([r for r in typed if not r["客户号"].startswith("C9")]) == 30
+    # each row's mark: its number in the file, then the export's code
+    marks = [r[-1] for r in body]
+    assert [m.split("-")[0] for m in marks] == [f"{i:05d}" for i in range(1, len(body) + 1)]
+    assert len({m.split("-")[1] for m in marks}) == 1
+
+
+def test_export_times_are_local_to_the_second(approvals: Approvals, tmp_path: Path) -> None:
+    req = approvals.submit(ALICE, "export", {"customer_ids": ["C000000001"], "fields": ["name", "last_updated"],
+                                             "purpose": "campaign review"}, reason="review")
+    approvals.decide(req.request_id, CAROL, approve=True, note="ok")
+    rows = [{"customer_id": "C000000001", "name": "张*", "last_updated": "2026-03-04T03:00:00"}]
+    ex = approvals.produce_export(req.request_id, rows=rows, requester=ALICE, out_dir=tmp_path / "x")
+    table = _table(ex.path.read_text(encoding="utf-8-sig"))
+    assert table[0][:3] == ["客户号", "姓名", "最近更新"]
+    real = next(r for r in table[1:] if r[0] == "C000000001")
+    assert real[2] == "2026-03-04 11:00:00"  # 03:00 UTC is 11:00 in Beijing
+    canary = next(r for r in table[1:] if r[0] != "C000000001")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", canary[2])  # shaped like the real ones
+
+
+def test_export_headers_say_what_the_console_says() -> None:
+    from custodata.console.i18n import ZH
+
+    for field, label in COLUMN_LABELS.items():
+        if f"field.{field}" in ZH:
+            assert ZH[f"field.{field}"] == label, field
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_read_back_whole_file_headless_and_pasted_rows(
+def test_read_back_whole_file_without_notice_and_pasted_rows(
     approvals: Approvals, store: OpsStore, tmp_path: Path, fmt: str,
 ) -> None:
     export_id, path = _export(approvals, tmp_path, fmt=fmt)
@@ -85,10 +149,10 @@ def test_read_back_whole_file_headless_and_pasted_rows(
     assert (whole.export_id, whole.recipient) == (export_id, "alice")
     assert "notice line agrees" in whole.evidence
 
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
-    headless = tmp_path / f"headless.{fmt}"
-    headless.write_text("\n".join(lines[1:]), encoding="utf-8")
-    report = read_watermark(headless, store, secret=SECRET)
+    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if "导出人" not in line]
+    cut = tmp_path / f"cut.{fmt}"
+    cut.write_text("\n".join(lines), encoding="utf-8")
+    report = read_watermark(cut, store, secret=SECRET)
     assert (report.export_id, report.recipient) == (export_id, "alice") and "removed" in report.evidence
 
     pasted = "\n".join(lines[25:45])  # 20 rows copied into a new document
@@ -100,22 +164,23 @@ def test_read_back_whole_file_headless_and_pasted_rows(
 def test_forged_notice_line_does_not_move_the_blame(approvals: Approvals, store: OpsStore, tmp_path: Path) -> None:
     alice_id, alice_path = _export(approvals, tmp_path)
     dave_id, _ = _export(approvals, tmp_path, maker=DAVE)
-    lines = alice_path.read_text(encoding="utf-8-sig").splitlines()
-    forged = "\n".join([lines[0].replace(alice_id, dave_id).replace("alice", "dave"), *lines[1:]])
+    text = alice_path.read_text(encoding="utf-8-sig")
+    forged = "\n".join(line.replace(alice_id, dave_id).replace("alice", "dave") if "导出人" in line else line
+                        for line in text.splitlines())
     report = read_watermark(forged, store, secret=SECRET)
     assert report.recipient == "alice" and f"names {dave_id} instead" in report.evidence
 
 
-def test_canary_rows_trace_a_copy_with_invisible_characters_stripped(
+def test_canary_rows_trace_a_copy_with_the_mark_column_deleted(
     approvals: Approvals, store: OpsStore, tmp_path: Path,
 ) -> None:
     export_id, path = _export(approvals, tmp_path, n=120)
     _export(approvals, tmp_path, maker=DAVE, n=120)
-    text = path.read_text(encoding="utf-8-sig")
-    for ch in ZERO_WIDTH:
-        text = text.replace(ch, "")
-    stripped = "\n".join(text.splitlines()[1:])
-    report = read_watermark(stripped, store, secret=SECRET)
+    table = _table(path.read_text(encoding="utf-8-sig"))
+    assert table[0][-1] == "导出标记"
+    buf = io.StringIO()
+    csv.writer(buf).writerows(row[:-1] for row in table)  # the column deleted, the notice left behind
+    report = read_watermark(buf.getvalue(), store, secret=SECRET)
     assert (report.export_id, report.recipient, report.marked_rows) == (export_id, "alice", 0)
     assert report.canary_rows == 2
 

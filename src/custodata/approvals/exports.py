@@ -1,10 +1,15 @@
 """Export files: written watermarked for one recipient, and traced back to them from a leaked copy.
 
-CSV is written with a UTF-8 byte-order mark so Excel opens Chinese text
-correctly, and cells that a spreadsheet would run as a formula are defused.
-JSON lines open with a notice object.  Files are written atomically and
-readable by their owner only; the sha256 kept in ``export_file`` proves a
-downloaded file is the one produced.
+A CSV is read by a person in a spreadsheet: it opens with the column names in Chinese
+(客户号, 姓名, 手机号码 …) on the first line, so a filter or a sort takes the right row
+as its header; times are in the institution's time zone to the second; cells hold
+exactly the (masked) values, nothing hidden in them; the mark column [导出标记] comes
+last and the notice [导出人 … 仅限内部使用] after the table, a blank line apart, so a
+spreadsheet's table region ends before it.  It is written with a UTF-8 byte-order mark
+so Excel opens Chinese text correctly, and cells that a spreadsheet would run as a
+formula are defused.  JSON lines (read by programs) keep the canonical field names and
+open with a notice object.  Files are written atomically and readable by their owner
+only; the sha256 kept in ``export_file`` proves a downloaded file is the one produced.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -30,13 +36,30 @@ from custodata.approvals.watermark import (
     canary_rows,
     canary_seen,
     find_marks,
-    invisible_mark,
-    mark_row,
+    find_visible_marks,
+    mark_cell,
+    visible_code,
 )
 from custodata.errors import NotFoundError
 from custodata.ops.store import OpsStore
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+MARK_COLUMN = "export_mark"  # the mark column's key in a row (导出标记)
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# column names as a bank's staff read them (the console's field labels say the same: a test keeps them so)
+COLUMN_LABELS: dict[str, str] = {
+    "customer_id": "客户号", "name": "姓名", "name_pinyin": "姓名拼音", "family_name": "姓", "given_name": "名",
+    "id_number": "证件号码", "id_type": "证件类型", "uscc": "统一社会信用代码", "birth_date": "出生日期",
+    "age": "年龄", "gender": "性别", "mobile": "手机号码", "phone": "固定电话", "email": "电子邮箱",
+    "address": "地址", "province": "省份", "city": "城市", "district": "区县", "postcode": "邮政编码",
+    "kind": "客户类型", "customer_type": "客户分类", "segment": "客群", "tags": "标签", "sources": "来源系统",
+    "n_records": "记录数", "first_seen": "首次出现", "last_updated": "最近更新", "deposit_balance": "存款余额",
+    "premium_total": "保费合计", "credit_limit": "授信额度", "loan_total": "贷款合计", "n_auto": "车险保单数",
+    "n_accident": "意外险保单数", "n_health": "健康险保单数", "n_policy_types": "险种数",
+    "n_deposit": "存款账户数", "n_card": "银行卡数", "n_loan": "贷款笔数", "n_ticket": "服务工单数",
+    "n_complaint": "投诉数", "raw_tags": "原始标签", MARK_COLUMN: "导出标记",
+}
 _HEADER_ID = re.compile(r"导出编号[\s:：]*(EX-[0-9A-F]+)")
 
 
@@ -77,9 +100,34 @@ class WatermarkReport:
     header_export_id: str | None = None
 
 
-def notice(recipient: str, export_id: str, created_at: dt.datetime) -> str:
-    return (f"导出人 {recipient} 导出编号 {export_id} 导出时间 {created_at:%Y-%m-%d %H:%M} UTC "
-            "仅限内部使用，严禁外传 (internal use only)")
+def local_time(at: dt.datetime, zone: str = DEFAULT_TIMEZONE) -> dt.datetime:
+    """A stored time (naive means UTC, as everywhere in custodata) in the institution's time zone, naive."""
+    aware = at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at
+    return aware.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def notice(recipient: str, export_id: str, created_at: dt.datetime, *, rows: int | None = None,
+           zone: str = DEFAULT_TIMEZONE) -> str:
+    count = f"共 {rows:,} 行 " if rows is not None else ""
+    return (f"导出人 {recipient} 导出编号 {export_id} 导出时间 {local_time(created_at, zone):%Y-%m-%d %H:%M} "
+            f"({zone}) {count}仅限内部使用，严禁外传")
+
+
+def localise(row: dict[str, Any], zone: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+    """The row with its times (datetimes, ISO timestamps) in local time to the second; dates stay dates."""
+    out = dict(row)
+    for key, value in row.items():
+        at: dt.datetime | None = None
+        if isinstance(value, dt.datetime):
+            at = value
+        elif isinstance(value, str) and _ISO_TIME.match(value):
+            try:
+                at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                at = None
+        if at is not None:
+            out[key] = f"{local_time(at, zone):%Y-%m-%d %H:%M:%S}"
+    return out
 
 
 def _cell(value: Any) -> str:
@@ -96,30 +144,37 @@ def _cell(value: Any) -> str:
 def render(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], *, fmt: str, header: str,
 ) -> bytes:
-    """The file's bytes: notice line, then the rows (already watermarked)."""
+    """The file's bytes (rows already watermarked, with the mark column).
+
+    CSV: the Chinese column names, the rows, a blank line, the notice.  JSON lines: the
+    notice object, then one object per row under the canonical names.
+    """
+    columns = [*[c for c in columns if c != MARK_COLUMN], MARK_COLUMN]
     if fmt == "jsonl":
         lines = [json.dumps({"_notice": header}, ensure_ascii=False)]
         lines += [json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False, default=str) for r in rows]
         return ("\n".join(lines) + "\n").encode("utf-8")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([f"# {header}"])
-    writer.writerow(list(columns))
+    writer.writerow([COLUMN_LABELS.get(c, c) for c in columns])
     for r in rows:
         writer.writerow([_cell(r.get(c)) for c in columns])
+    writer.writerow([])
+    writer.writerow([f"# {header}"])
     return buf.getvalue().encode("utf-8-sig")
 
 
 def watermark_rows(
     rows: Sequence[dict[str, Any]], *, secret: bytes, watermark_id: str,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows with canaries mixed in and an invisible mark in each; and the canaries' signatures."""
+    """Rows with canaries mixed in and each row's mark-column cell; and the canaries' signatures."""
     canaries = canary_rows(secret, watermark_id, rows, canary_count(len(rows)))
     mixed = list(rows)
     for position, row, _sig in sorted(canaries, key=lambda c: c[0], reverse=True):
         mixed.insert(position, row)
-    mark = invisible_mark(secret, watermark_id)
-    return [mark_row(r, mark, i) for i, r in enumerate(mixed)], [sig for _p, _r, sig in canaries]
+    code = visible_code(secret, watermark_id)
+    marked = [{**r, MARK_COLUMN: mark_cell(code, i + 1)} for i, r in enumerate(mixed)]
+    return marked, [sig for _p, _r, sig in canaries]
 
 
 def write_atomically(path: Path, data: bytes) -> str:
@@ -148,13 +203,14 @@ def read_text(source: Path | str) -> str:
 def read_watermark(source: Path | str, store: OpsStore, *, secret: bytes) -> WatermarkReport:
     """Identify the recipient of an exported file (or of text pasted from one).
 
-    The invisible marks are the proof (they carry a keyed tag); canary rows back
-    them up when invisible characters were stripped; the visible notice line is
-    reported but never trusted on its own, since anybody can type one.
+    The mark column's codes are the proof (they carry a keyed tag), and so are the
+    zero-width marks that files of earlier versions hid in their cells; canary rows
+    back them up when the mark column was deleted; the notice line is reported but
+    never trusted on its own, since anybody can type one.
     """
     text = read_text(source)
     lines = sum(1 for line in text.splitlines() if line.strip())
-    marks = find_marks(text, secret)
+    marks = find_visible_marks(text, secret) + find_marks(text, secret)
     header = _HEADER_ID.search(text)
     header_id = header.group(1) if header else None
     with store.read() as con:
@@ -184,7 +240,7 @@ def read_watermark(source: Path | str, store: OpsStore, *, secret: bytes) -> Wat
     marked = marks.get(best.watermark_id, 0)
     parts = []
     if marked:
-        parts.append(f"invisible mark (keyed tag verified) in {marked} of {lines} lines")
+        parts.append(f"export mark (keyed tag verified) in {marked} of {lines} lines")
     if canary_hits.get(best_id):
         parts.append(f"{canary_hits[best_id]} canary row(s) fabricated for this export")
     if header_id == best_id:

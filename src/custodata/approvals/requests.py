@@ -37,7 +37,15 @@ from custodata.approvals.changes import (
     run_policy_import,
     shred_create,
 )
-from custodata.approvals.exports import ExportFile, notice, render, watermark_rows, write_atomically
+from custodata.approvals.exports import (
+    DEFAULT_TIMEZONE,
+    ExportFile,
+    localise,
+    notice,
+    render,
+    watermark_rows,
+    write_atomically,
+)
 from custodata.approvals.request import (
     ALL_KINDS,
     CHANGE_KINDS,
@@ -413,11 +421,13 @@ class Approvals:
 
     def produce_export(
         self, request: RequestRef, *, rows: Iterable[dict[str, Any]], requester: Subject, out_dir: Path,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> ExportFile:
         """Write the approved export for its maker, watermarked for them.
 
         ``rows`` must already be masked per the requester's policy and purpose;
-        only the approved columns (and customers, when listed) are written.
+        only the approved columns (and customers, when listed) are written, times
+        in ``timezone`` (the institution's).
         """
         req = self.get(request)
         request_id = req.request_id
@@ -428,14 +438,15 @@ class Approvals:
                              f"{request_id} was filed by {req.maker}: only they receive its export")
         if req.status != "approved":
             raise RequestStateError(f"{request_id} is {req.status}: only an approved export is produced")
-        data = list(restrict_rows(req, rows))
+        data = [localise(r, timezone) for r in restrict_rows(req, rows)]
         now = self.clock()
         export_id, watermark_id = f"EX-{uuid.uuid4().hex[:12].upper()}", secrets.token_hex(8)
         marked, canaries = watermark_rows(data, secret=self.secret, watermark_id=watermark_id)
         fmt = str(req.payload["format"])
         path = out_dir / f"{export_id}.{fmt}"
         columns = ["customer_id", *[f for f in req.fields if f != "customer_id"]]
-        body = render(marked, columns, fmt=fmt, header=notice(req.maker, export_id, now))
+        body = render(marked, columns, fmt=fmt,
+                      header=notice(req.maker, export_id, now, rows=len(marked), zone=timezone))
         digest = write_atomically(path, body)
         produced = ExportFile(export_id, request_id, req.maker, watermark_id, path, fmt, len(data), digest, now,
                               now + self.export_ttl)

@@ -2,15 +2,18 @@
 
 Three layers, so a leak is traced even after the obvious mark is cut away:
 
-1. a visible notice line (导出人 … 导出编号 … 仅限内部使用) — deters, but is removed in a second;
-2. an invisible mark in every data row: the export's random watermark id plus a
-   keyed tag (HMAC with the server secret, so nobody can forge another person's
-   mark or have noise read as one), written as zero-width characters at the end
-   of one text cell, a different cell from row to row — copying any row, or a
-   few columns of twenty rows, carries it along;
+1. a visible notice line (导出人 … 导出编号 … 仅限内部使用) after the table — deters, but
+   is removed in a second, and is never trusted on its own;
+2. a mark column [导出标记], the last column of every data row: the row's number and a
+   code carrying the export's random watermark id plus a keyed tag (HMAC with the server
+   secret, so nobody can forge another person's mark or have noise read as one) — copying
+   any whole row carries it along.  It is a column of its own, not characters hidden in
+   the cells people read: a spreadsheet user filtering on a name or a mobile finds exactly
+   what they typed (files of earlier versions carried the mark as zero-width characters
+   inside cells; :func:`find_marks` still reads those);
 3. canary rows [蜜罐记录]: a few invented customers per file whose values are
    derived from the watermark id, shaped like the real (masked) rows around them;
-   they survive tools that strip invisible characters.  Their values are kept in
+   they survive deleting the mark column.  Their values are kept in
    ``export_file.canaries`` to be recognised; they describe nobody.
 """
 
@@ -32,6 +35,11 @@ _RUN = re.compile("[" + "".join(ZERO_WIDTH) + "]{" + str(MARK_LENGTH) + ",}")
 _ESCAPED = re.compile(r"\\u(200[bcdBCD]|2060)")
 _CUSTOMER_ID = re.compile(r"C\d{9}")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?")
+# the visible mark: Crockford base32 (no I, L, O, U: nothing to misread when typed back from a printout)
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 20  # (8 + 4 bytes) * 8 bits / 5 bits a character
+_VISIBLE = re.compile(r"(?<![0-9A-Z])\d{1,7}-([" + CROCKFORD + "]{" + str(CODE_LENGTH) + r"})(?![0-9A-Z])")
 _HAN = re.compile("[\u4e00-\u9fff]")
 # common surnames and given-name characters: canary names look like the people around them
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -82,13 +90,37 @@ def find_marks(text: str, secret: bytes) -> Counter[str]:
     return found
 
 
-def mark_row(row: dict[str, Any], mark: str, index: int) -> dict[str, Any]:
-    """The row with ``mark`` appended to one of its text cells, chosen by the row's position."""
-    texts = [k for k, v in row.items() if isinstance(v, str) and v]
-    if not texts:
-        return row
-    key = texts[index % len(texts)]
-    return {**row, key: row[key] + mark}
+def visible_code(secret: bytes, watermark_id: str) -> str:
+    """The mark column's code: ``watermark_id`` (16 hex digits) and its keyed tag, 20 base32 characters."""
+    raw = bytes.fromhex(watermark_id)
+    if len(raw) != _ID_BYTES:
+        raise ValueError("a watermark id is 16 hex digits")
+    number = int.from_bytes(raw + _tag(secret, raw), "big")
+    return "".join(CROCKFORD[(number >> (5 * i)) & 31] for i in reversed(range(CODE_LENGTH)))
+
+
+def mark_cell(code: str, row_number: int) -> str:
+    """One row's cell of the mark column: its number in the file, then the export's code."""
+    return f"{row_number:05d}-{code}"
+
+
+def find_visible_marks(text: str, secret: bytes) -> Counter[str]:
+    """Watermark ids whose genuine (tag-checked) mark-column codes occur in ``text``, with how often."""
+    found: Counter[str] = Counter()
+    checked: dict[str, str | None] = {}
+    for m in _VISIBLE.finditer(text):
+        code = m.group(1)
+        if code not in checked:
+            number = 0
+            for ch in code:
+                number = (number << 5) | CROCKFORD.index(ch)
+            raw = number.to_bytes(_ID_BYTES + _TAG_BYTES, "big")
+            wid, tag = raw[:_ID_BYTES], raw[_ID_BYTES:]
+            checked[code] = wid.hex() if hmac.compare_digest(tag, _tag(secret, wid)) else None
+        wid_hex = checked[code]
+        if wid_hex is not None:
+            found[wid_hex] += 1
+    return found
 
 
 # --- canary rows ----------------------------------------------------------------------------------
@@ -105,6 +137,9 @@ def _fake_text(value: str, rng: random.Random) -> tuple[str, bool]:
     if _ISO_DATE.fullmatch(value):
         day = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(365 * 55))
         return day.isoformat(), False
+    if _LOCAL_TIME.fullmatch(value):  # a time of the last few years, to the second like the real ones
+        stamp = dt.datetime(2020, 1, 1) + dt.timedelta(seconds=rng.randrange(86_400 * 365 * 6))
+        return f"{stamp:%Y-%m-%d %H:%M:%S}", False
     if _HAN.search(value):
         if len(value) > 4:  # an address or a remark: handled by the caller (copied from another row)
             return value, False

@@ -215,7 +215,7 @@ def read(
     file: Annotated[Path, typer.Argument(help="The exported file, or any file with rows pasted from one.")],
     out: OutOpt = Path("out"), db: DbOpt = None,
 ) -> None:
-    """Tell who a file was exported to, from its invisible marks and canary rows (the notice line is not proof)."""
+    """Tell who a file was exported to, from its mark column and canary rows (the notice line is not proof)."""
     from custodata.approvals import read_watermark, watermark_secret
 
     with _clean_errors():

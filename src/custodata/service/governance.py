@@ -131,7 +131,7 @@ def _produce_export(svc: Services, req: Any) -> Any:
     person = svc.directory.person(req.maker)
     requester = _Requester(req.maker, req.maker_role, person.kind, req.maker_branch, person.status)
     return svc.approvals.produce_export(req, rows=_export_rows(svc, req), requester=requester,
-                                        out_dir=svc.out_dir / "exports")
+                                        out_dir=svc.out_dir / "exports", timezone=svc.engine.limits.timezone)
 
 
 @audited(Action.DOWNLOAD)
