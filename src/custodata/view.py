@@ -42,18 +42,22 @@ class Section:
         cols = ", ".join(f"{expr} AS {key}" for key, expr in self.columns)
         return f"SELECT {cols} FROM {self.source} WHERE {self.owner} = ? ORDER BY {', '.join(self.order)}"
 
-    def aggregate(self, name: str) -> str:
-        """One row per customer: ``customer_id`` and the section as a list of structs, in view order.
-
-        The list is sorted by a struct of the order keys (each led by an is-NULL flag, so NULLs
-        sort last as in ORDER BY) and then stripped of it: two to three times faster in DuckDB
-        than an ordered aggregate ``list(... ORDER BY ...)``.
-        """
+    def entries(self) -> str:
+        """The section's rows, one per entry: ``customer_id`` and ``e``, a struct of its order key ``k``
+        (each part led by an is-NULL flag, so NULLs sort last as in ORDER BY) and its value ``v``."""
         key = ", ".join(f"'n{i}': {e} IS NULL, 'k{i}': {e}" for i, e in enumerate(self.order))
         struct = ", ".join(f"'{k}': {expr}" for k, expr in self.columns)
-        return (f"SELECT {self.owner} AS customer_id, "
-                f"list_transform(list_sort(list({{'k': {{{key}}}, 'v': {{{struct}}}}})), x -> x.v) AS {name} "
-                f"FROM {self.source} GROUP BY {self.owner}")
+        return f"SELECT {self.owner} AS customer_id, {{'k': {{{key}}}, 'v': {{{struct}}}}} AS e FROM {self.source}"
+
+    def aggregate(self, name: str, entries: str | None = None) -> str:
+        """One row per customer: ``customer_id`` and the section as a list of structs, in view order.
+
+        The list of :meth:`entries` (or of a table of them) is sorted by the order key and
+        then stripped of it: two to three times faster in DuckDB than an ordered aggregate
+        ``list(... ORDER BY ...)``.
+        """
+        return (f"SELECT customer_id, list_transform(list_sort(list(e)), x -> x.v) AS {name} "
+                f"FROM ({entries or self.entries()}) GROUP BY customer_id")
 
 
 # the latest version of every business record (a re-ingested record replaces its older rows)

@@ -29,12 +29,22 @@ from custodata.view import PROFILE, SECTIONS
 SERVED_COLUMNS = ("customer_id", "kind", "name", "branches", "segment", "id_token", "mobile_token", "doc")
 
 
-def documents_sql() -> str:
-    """One row per served customer: the look-up columns and the JSON document (no ``requested_id``)."""
-    ctes = [f"profile AS (SELECT customer_id, v AS profile FROM ({PROFILE}) v)"]
+# customers per statement of a full build: each statement aggregates its customers' sections in
+# memory (list aggregates do not spill), so a chunk bounds what a build holds at any size
+DOCUMENT_CHUNK = 50_000
+_ENTRIES = "_doc_entries_"
+
+
+def documents_sql(sections: dict[str, str] | None = None, where: str = "") -> str:
+    """One row per served customer: the look-up columns and the JSON document (no ``requested_id``).
+
+    ``sections``: each section's aggregate, if not over the live tables (see
+    :func:`stream_documents`); ``where``: a condition on ``customer_id`` of the profile.
+    """
+    ctes = [f"profile AS (SELECT customer_id, v AS profile FROM ({PROFILE}) v{' WHERE ' + where if where else ''})"]
     joins = []
     for name, section in SECTIONS.items():
-        ctes.append(f"s_{name} AS ({section.aggregate(name)})")
+        ctes.append(f"s_{name} AS ({(sections or {}).get(name) or section.aggregate(name)})")
         joins.append(f"LEFT JOIN s_{name} USING (customer_id)")
     # the branches of the customer's business records: what row rules by branch look at
     ctes.append(
@@ -67,10 +77,35 @@ def count_documents(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
-    """The served rows in Arrow batches (columns :data:`SERVED_COLUMNS`), without holding them all."""
-    reader = con.execute(documents_sql()).fetch_record_batch(batch_rows)
-    yield from reader
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
+                     chunk: int = DOCUMENT_CHUNK) -> Iterator[pa.RecordBatch]:
+    """The served rows in Arrow batches (columns :data:`SERVED_COLUMNS`), without holding them all.
+
+    Each section's entries are written once, sorted by customer, into a temporary table
+    (a sort spills); the documents are then built ``chunk`` customers at a time, each
+    statement reading its range of every table (the sorted tables' zone maps skip the
+    rest).  The rows are those of :func:`documents_sql` over the whole store, in order.
+    """
+    for name, section in SECTIONS.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENTRIES}{name} AS {section.entries()} ORDER BY customer_id")
+    try:
+        bounds = [str(r[0]) for r in con.execute(
+            f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS i "
+            f"FROM ({PROFILE})) WHERE i % {int(chunk)} = 0 ORDER BY customer_id").fetchall()]
+        for i, low in enumerate(bounds):
+            where = f"customer_id >= {_quoted(low)}"
+            if i + 1 < len(bounds):
+                where += f" AND customer_id < {_quoted(bounds[i + 1])}"
+            sections = {name: section.aggregate(name, f"SELECT * FROM {_ENTRIES}{name} WHERE {where}")
+                        for name, section in SECTIONS.items()}
+            yield from con.execute(documents_sql(sections, where)).fetch_record_batch(batch_rows)
+    finally:
+        for name in SECTIONS:
+            con.execute(f"DROP TABLE IF EXISTS {_ENTRIES}{name}")
 
 
 def redirects(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
