@@ -211,6 +211,62 @@ def layout_problems(page: Page) -> list[str]:
     return problems
 
 
+def _luminance(rgb: tuple[float, ...]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else float(((c + 0.055) / 1.055) ** 2.4)
+
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fore: tuple[float, ...], back: tuple[float, ...]) -> float:
+    """WCAG contrast ratio of two sRGB colours (an alpha channel is blended over ``back``)."""
+    if len(fore) == 4:
+        a = fore[3]
+        fore = tuple(f * a + b * (1 - a) for f, b in zip(fore[:3], back[:3], strict=True))
+    hi, lo = sorted((_luminance(fore), _luminance(back)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in re.findall(r"[\d.]+", css))
+
+
+def access_problems(page: Page) -> list[str]:
+    """Form controls without a name a screen reader can say, and borders or placeholders under 3:1."""
+    controls = page.evaluate("""() => {
+        const bg = e => { for (let n = e; n; n = n.parentElement) {
+            const c = getComputedStyle(n).backgroundColor;
+            if (c && c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+        return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+          .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden'
+                       && !e.classList.contains('nav-toggle'))
+          .map(e => {
+            const s = getComputedStyle(e);
+            const name = (e.labels && e.labels.length ? [...e.labels].map(l => l.innerText).join(' ') : '')
+              || e.getAttribute('aria-label') || e.getAttribute('title')
+              || (e.getAttribute('aria-labelledby') || '').split(' ').map(id => document.getElementById(id))
+                   .filter(Boolean).map(l => l.innerText).join(' ')
+              || (e.tagName === 'BUTTON' ? e.innerText : '') || (e.type === 'submit' ? e.value : '');
+            return {html: e.outerHTML.slice(0, 120), tag: e.tagName, type: e.type || '', name: name.trim(),
+                    border: s.borderTopStyle === 'none' ? '' : s.borderTopColor, width: s.borderTopWidth,
+                    inner: s.backgroundColor, outer: bg(e.parentElement),
+                    placeholder: e.placeholder ? getComputedStyle(e, '::placeholder').color : ''};
+          });
+    }""")
+    problems = []
+    for c in controls:
+        if not c["name"]:
+            problems.append(f"unlabelled {c['html']}")
+        if c["tag"] in ("INPUT", "SELECT", "TEXTAREA") and c["type"] not in ("checkbox", "radio", "submit"):
+            if c["border"] and contrast(_rgb(c["border"]), _rgb(c["outer"])) < 3:
+                problems.append(f"border {c['border']} on {c['outer']} under 3:1: {c['html']}")
+            if c["placeholder"] and contrast(_rgb(c["placeholder"]), _rgb(c["inner"])) < 3:
+                problems.append(f"placeholder {c['placeholder']} on {c['inner']} under 3:1: {c['html']}")
+    return sorted(set(problems))
+
+
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -241,7 +297,7 @@ def test_every_page_reads_in_chinese_and_fits_the_screen(browser: Browser, world
         for path in [*pages_of(world, role), "/no/such/page"]:
             response = page.goto(f"{world.url}{path}")
             page.wait_for_load_state()
-            found = visible_problems(page, world.people) + layout_problems(page)
+            found = visible_problems(page, world.people) + layout_problems(page) + access_problems(page)
             status = response.status if response else 0
             if status != (404 if path.startswith("/no/") else 200):
                 found.append(f"answered {status}")
@@ -359,6 +415,12 @@ def test_administrator_finds_people_and_confirms_a_revocation(browser: Browser, 
         page.context.close()
 
 
+def test_contrast_ratio_is_wcags() -> None:
+    assert round(contrast((0, 0, 0), (255, 255, 255)), 1) == 21.0
+    assert round(contrast((169, 169, 169), (255, 255, 255)), 2) == 2.35  # darkgray, a common placeholder grey
+    assert round(contrast((184, 193, 203), (255, 255, 255)), 1) == 1.8  # the border seen in the issue
+
+
 # ---- approvals are not blind (issue 14 point 5) ------------------------------------------------
 
 
@@ -425,3 +487,20 @@ def test_steward_decides_on_the_values_not_on_a_field_name(browser: Browser, wor
         expect(row).to_contain_text("已记入审计日志")
     finally:
         page.context.close()
+
+
+def test_access_check_finds_an_unlabelled_control_and_a_faint_edge(browser: Browser) -> None:
+    page = browser.new_page()
+    try:
+        page.set_content('<style>input[name=q]::placeholder { color: #a9a9a9 }</style>'
+                         '<input name="q" placeholder="查找" style="border:1px solid #b8c1cb">'
+                         '<label>姓名 <input name="name" style="border:1px solid #7b8794"></label>'
+                         '<button aria-label="关闭"></button><button></button>')
+        found = access_problems(page)
+        assert any(p.startswith("unlabelled <input name=\"q\"") for p in found)
+        assert any(p.startswith("unlabelled <button>") for p in found)
+        assert any(p.startswith("border rgb(184, 193, 203)") for p in found)
+        assert any(p.startswith("placeholder rgb(169, 169, 169)") for p in found)
+        assert not [p for p in found if 'name="name"' in p or "关闭" in p]
+    finally:
+        page.close()
