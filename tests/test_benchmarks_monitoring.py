@@ -73,5 +73,17 @@ def test_tiny_run_reports_every_figure(tmp_path: Path) -> None:
     assert 0 <= result["false_positive_rate"] <= 1 and result["person_days"] == 70 * 14
     assert result["events_per_second"] > 0
     text = bench.report(result)
-    assert "detection rate" in text and "false-positive person-days" in text and "events scored" in text
+    assert "detection rate" in text and "false-positive person-days" in text and "events/min CLI path" in text
+    assert "freeze severity" in text and result["held_out"]
+    assert 0 <= result["false_positive_rate_freeze"] <= result["false_positive_rate_medium"] \
+        <= result["false_positive_rate"]
     json.dumps(result, default=str)  # the --json output is serialisable
+
+
+def test_tiny_run_of_world_b(tmp_path: Path) -> None:
+    result = bench.run(people=80, days=16, cases=1, seed=3, minutes=5.0, data=tmp_path, say=lambda _: None,
+                       simulator="b")
+    lines = (tmp_path / "events.jsonl").read_text(encoding="utf-8").count("\n")
+    assert result["simulator"] == "b" and result["events"] == lines and result["events_rejected"] == 0
+    assert set(result["per_scenario"]) <= set(SCENARIOS) and result["cases"] >= 8
+    assert result["person_days"] == 80 * 16 and result["cli_path_events_per_minute"] > 0

@@ -224,7 +224,7 @@ class WorldB:
                     s.portfolio = r.sample(range(self.n_customers), r.randint(150, 300))
                 if role == "report_analyst":
                     s.heavy = r.random() < 0.35
-                if r.random() < 0.04:
+                if r.random() < 0.04 and len(self.dates) > 14:
                     first_day = r.choice(self.dates[5:-7])
                     s.leave = (first_day, first_day + dt.timedelta(days=r.randint(4, 9)))
                 self.staff.append(s)

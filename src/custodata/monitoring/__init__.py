@@ -8,7 +8,7 @@ and customers as context (:class:`PersonInfo`, :class:`CustomerInfo`), the
 
 from __future__ import annotations
 
-from custodata.monitoring.alerts import SCENARIOS, SEVERITIES, Alert, alert_id, severity_rank
+from custodata.monitoring.alerts import SCENARIOS, SEVERITIES, Alert, alert_id, by_person_day, severity_rank
 from custodata.monitoring.config import MonitorConfig, load_config
 from custodata.monitoring.detectors import Monitor, detect
 from custodata.monitoring.events import (
@@ -35,6 +35,6 @@ from custodata.monitoring.people import (
 __all__ = [
     "SCENARIOS", "SEVERITIES", "Alert", "CustomerInfo", "EventFileError", "Monitor", "MonitorConfig",
     "MonitorEvent", "PeopleFileError", "PersonInfo", "Quarantine", "ServedCustomers", "StaticCustomers",
-    "alert_id", "detect", "from_stored", "load_config", "load_events", "people_from_directory",
+    "alert_id", "by_person_day", "detect", "from_stored", "load_config", "load_events", "people_from_directory",
     "read_customers", "read_events", "read_people", "severity_rank", "write_events", "write_people",
 ]

@@ -203,3 +203,26 @@ def summarise(scenario: str, actor: str, person: Any, count: float, evidence: di
         return (f"{who_en} accessed {fields} for the first time in {evidence.get('history_days')} days of history.",
                 f"{who_zh}首次访问 {fields}（此前 {evidence.get('history_days')} 天从未使用）。")
     return f"{who_en}: {scenario} ({n}).", f"{who_zh}：{scenario}（{n}）。"
+
+
+def by_person_day(alerts: list[Alert], offset: dt.timedelta = dt.timedelta(hours=8)) -> list[dict[str, Any]]:
+    """Alerts grouped by person and local day (``offset`` from UTC): what the security officer reviews.
+
+    One row per person-day, worst severity first: the scenarios, the highest
+    score, when it was first raised and the alert ids behind it, so an officer
+    decides about a person's day, not about each of its rows.
+    """
+    groups: dict[tuple[str, dt.date], list[Alert]] = {}
+    for a in alerts:
+        at = a.detected_at or a.window_end
+        groups.setdefault((a.actor, (at + offset).date()), []).append(a)
+    rows = []
+    for (actor, day), found in groups.items():
+        worst = max(found, key=lambda a: (severity_rank(a.severity), a.score))
+        first = min((a.detected_at or a.window_end) for a in found)
+        rows.append({"actor": actor, "day": day.isoformat(), "severity": worst.severity,
+                     "score": round(max(a.score for a in found), 3),
+                     "scenarios": sorted({a.scenario for a in found}), "alerts": [a.alert_id for a in found],
+                     "first_detected_at": _iso(first), "summary": worst.summary, "summary_zh": worst.summary_zh})
+    rows.sort(key=lambda r: (-severity_rank(str(r["severity"])), -float(r["score"]), str(r["actor"])))
+    return rows

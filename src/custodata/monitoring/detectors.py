@@ -708,9 +708,14 @@ class Monitor:
                 continue
             who = self._person_cache.get(a) or PersonInfo(actor=a, role=self._groups.get(a, ("", ""))[0],
                                                           branch=self._groups.get(a, ("", ""))[1])
+            basis = self._basis(other, "shared_customers", who, "shared", float(rule.min_customers), 3.0, None)
+            size = len(other.shared)
+            # the group count is at most the shared count; a heavy reader's is recounted as it grows by a tenth
+            if size < basis.threshold or size < other.shared_checked + max(1, other.shared_checked // 10):
+                continue
+            other.shared_checked = size
             group, together = self._group_shared(a, other, actors_of)
             other.shared_group = len(together)
-            basis = self._basis(other, "shared_customers", who, "shared", float(rule.min_customers), 3.0, None)
             if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
                 continue
             x = float(len(together))

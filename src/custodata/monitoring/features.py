@@ -117,6 +117,7 @@ class DayState:
     scope_soft: dict[str, float] = field(default_factory=dict)   # own-branch valuable ones, not in the portfolio
     shared: set[str] = field(default_factory=set)       # customers that enough other accounts also looked at
     shared_group: int = 0                      # ... of them shared with the same accounts again and again
+    shared_checked: int = 0                    # size of ``shared`` when the group was last counted
     identifier_probes: int = 0                 # exact-identifier searches that missed or were refused
     identifier_counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [searches, misses, refused]
     level_counts: dict[int, int] = field(default_factory=dict)
