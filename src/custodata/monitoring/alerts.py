@@ -216,7 +216,7 @@ def by_person_day(alerts: list[Alert], offset: dt.timedelta = dt.timedelta(hours
     for a in alerts:
         at = a.detected_at or a.window_end
         groups.setdefault((a.actor, (at + offset).date()), []).append(a)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (actor, day), found in groups.items():
         worst = max(found, key=lambda a: (severity_rank(a.severity), a.score))
         first = min((a.detected_at or a.window_end) for a in found)
@@ -224,5 +224,5 @@ def by_person_day(alerts: list[Alert], offset: dt.timedelta = dt.timedelta(hours
                      "score": round(max(a.score for a in found), 3),
                      "scenarios": sorted({a.scenario for a in found}), "alerts": [a.alert_id for a in found],
                      "first_detected_at": _iso(first), "summary": worst.summary, "summary_zh": worst.summary_zh})
-    rows.sort(key=lambda r: (-severity_rank(str(r["severity"])), -float(r["score"]), str(r["actor"])))
+    rows.sort(key=lambda r: (-severity_rank(r["severity"]), -r["score"], r["actor"]))
     return rows
