@@ -95,6 +95,17 @@ def _explain_zh(ctx: Ctx, d: Any) -> str:
              type=t.maybe("stype", d.sensitive_type), role=t.role(d.role), purpose=purpose, source=source)
 
 
+def scan_commands(ctx: Ctx) -> list[tuple[str, str]]:
+    """For an empty catalogue: each configured source system and the command that scans its landing file
+    into this deployment's catalogue (the scan reads the bank's landing folder, which only the batch side has).
+    """
+    from custodata.sources.mapping import default_mappings_dir, load_mappings
+
+    out = str(ctx.svc.out_dir)
+    return [(m.label or m.system, f"custodata scan <贴源目录>/{m.path} --store {out}")
+            for m in load_mappings(default_mappings_dir()) if getattr(m, "path", None)]
+
+
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=route_class(console), include_in_schema=False)
 
@@ -107,7 +118,8 @@ def routes(console: Console) -> APIRouter:
         levels = [(f"{ctx.t('catalogue.level')} {lvl}", per_level.get(lvl, 0)) for lvl in range(1, 6)]
         if per_level.get(None):
             levels.append((ctx.t("level.none"), per_level[None]))
-        return console.render(ctx, "catalogue.html", entries=entries, levels=levels)
+        return console.render(ctx, "catalogue.html", entries=entries, levels=levels,
+                              scans=scan_commands(ctx) if not entries else [])
 
     # ---- audit --------------------------------------------------------------------------------
 
@@ -234,6 +246,34 @@ def routes(console: Console) -> APIRouter:
             return people_page(ctx, confirm={"person_id": person_id, "role": role})
         admin.revoke_role(ctx.svc, ctx.me, person_id, role)
         return people_page(ctx, ctx.t("people.revoked", id=person_id, role=ctx.t.role(role)))
+
+    # ---- portfolios [名下客户] -------------------------------------------------------------------
+
+    def portfolio_page(ctx: Ctx, person_id: str, notice: str | None = None) -> Response:
+        person = ctx.svc.directory.person(person_id) if ctx.can("people.read") else None
+        ids = admin.portfolio(ctx.svc, ctx.me, person_id)
+        return console.render(ctx, "portfolio.html", person=person, person_id=person_id, ids=ids, notice=notice,
+                              may_write=ctx.can("people.write") and person_id != ctx.me.person_id, get=_get)
+
+    @router.get("/people/{person_id}/portfolio")
+    def portfolio(ctx: Annotated[Ctx, Depends(console.page)], person_id: str) -> Response:
+        return portfolio_page(ctx, person_id)
+
+    @router.post("/people/{person_id}/portfolio")
+    def set_portfolio(ctx: Annotated[Ctx, Depends(console.post)], person_id: str) -> Response:
+        """Replace the portfolio: removals at once, additions as a grant a security officer decides."""
+        import re
+
+        text = str(ctx.form.get("customer_ids") or "")
+        wanted = [c for c in re.split(r"[\s,，、;；]+", text.upper()) if c]
+        bad = [c for c in wanted if not re.fullmatch(r"C\d{9,12}", c)]
+        if bad:
+            raise ValueError(f"not customer ids: {', '.join(bad[:5])} (one id like C000000123 a line)")
+        kept, request = admin.set_portfolio(ctx.svc, ctx.me, person_id, wanted)
+        notice = ctx.t("portfolio.saved", n=len(kept))
+        if request is not None:
+            notice += " " + ctx.t("portfolio.requested", request=request.request_id)
+        return portfolio_page(ctx, person_id, notice)
 
     # ---- policies -----------------------------------------------------------------------------
 

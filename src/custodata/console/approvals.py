@@ -23,9 +23,8 @@ def routes(console: Console) -> APIRouter:
         # the checker sees what is proposed, masked for the checker, each read audited
         proposal_of = review.proposals(ctx.svc, ctx.me, inbox) if inbox else {}
         mine = governance.mine(ctx.svc, ctx.me) if may_request else []
-        decided = governance.decided_changes(ctx.svc, ctx.me) if may_decide else []
+        decided = governance.decided(ctx.svc, ctx.me) if may_decide else []  # approved and rejected alike
         job_of = jobs.jobs_of(ctx.svc, [*inbox, *mine, *decided])
-        decided = [r for r in decided if r.request_id in job_of]  # approved ones: rejected have no job
         return console.render(ctx, "approvals.html", inbox=inbox, mine=mine, decided=decided, job_of=job_of,
                               proposal_of=proposal_of,
                               may_decide=may_decide, may_request=may_request, notice=notice)

@@ -98,6 +98,26 @@ def _withheld(ctx: Ctx, profile: dict[str, Any], purpose: str | None) -> set[str
     return out
 
 
+def export_form(ctx: Ctx, profile: dict[str, Any]) -> dict[str, Any]:
+    """The export form's choices: the person's own purposes (their first chosen), and only the fields
+    an export for that purpose would show them — a field their policy withholds is not offered.
+
+    None is ticked: an export carries what the person picks, not everything by default.
+    """
+    role = ctx.me.role
+    masking = ctx.svc.engine.masking
+    purposes = [p for p in ctx.svc.engine.purposes_for(role) if p in masking.purposes] or list(masking.purposes)
+    purpose = purposes[0] if purposes else None
+    fields = []
+    for name in profile:
+        if name in _NOT_EXPORTED:
+            continue
+        if masking.grading.field_type(name) is not None and masking.decide(name, role, purpose).effect == "deny":
+            continue
+        fields.append(name)
+    return {"export_purposes": purposes, "export_purpose": purpose, "export_fields": fields}
+
+
 def _ints(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
         return {}
@@ -184,6 +204,15 @@ def routes(console: Console) -> APIRouter:
                               create_form={k: form.get(k, "") for k in CREATE_FIELDS}, outcome=outcome,
                               purposes=ctx.svc.engine.purposes_for(ctx.me.role))
 
+    @router.get("/mine")
+    def mine(ctx: Annotated[Ctx, Depends(console.page)],
+             page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+        """The person's own customers [我的客户]: their portfolio, masked like search results."""
+        size = 50
+        shown, total = customers.my_customers(ctx.svc, ctx.me, limit=size, offset=(page - 1) * size)
+        pages = max(1, -(-total // size))
+        return console.render(ctx, "mine.html", hits=shown, total=total, page=page, pages=pages)
+
     @router.post("/search/create")
     def create_from_search(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
         """Create from the search's form: created, refused with masked candidates, or a request (with a reason)."""
@@ -214,7 +243,7 @@ def routes(console: Console) -> APIRouter:
             withheld=_withheld(ctx, profile, purpose),
             purposes=ctx.svc.engine.masking.purposes, unmaskable=_unmaskable(ctx, profile, purpose),
             record_columns=RECORD_COLUMNS, revealed=revealed, notice=notice,
-            editable=correctable_fields(), export_fields=[k for k in profile if k not in _NOT_EXPORTED],
+            editable=correctable_fields(), **export_form(ctx, profile),
         )
 
     @router.get("/customers/{customer_id}")

@@ -54,6 +54,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # (path, label key, actions any one of which shows the link): hiding is a courtesy, the service layer enforces.
 NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/search", "nav.search", ("customer.search",)),
+    ("/mine", "nav.mine", ("customer.search",)),  # only where the row rule knows a portfolio (Ctx.nav)
     ("/flow", "nav.flow", ("domains.read",)),
     ("/catalogue", "nav.catalogue", ("catalogue.read",)),
     ("/approvals", "nav.approvals", ("change.request", "change.approve", "export.request", "export.approve",
@@ -120,7 +121,13 @@ class Ctx:
         return any(engine.check(self.caller.principal, a, at=now).allowed for a in actions)
 
     def nav(self) -> list[tuple[str, str]]:
-        return [(path, self.t(key)) for path, key, actions in NAV if self.can(*actions)]
+        return [(path, self.t(key)) for path, key, actions in NAV
+                if self.can(*actions) and (path != "/mine" or self.has_portfolio_scope())]
+
+    def has_portfolio_scope(self) -> bool:
+        """Whether the person's row rule reaches customers by portfolio (an agent's, a clerk's own clients)."""
+        scope = self.svc.engine.row_scope(self.me.principal, action="customer.read")
+        return scope in ("portfolio", "branch")
 
     def field(self, name: str) -> str:
         """A form field as stripped text ('' when absent)."""

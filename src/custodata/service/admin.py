@@ -131,6 +131,17 @@ def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any
     return svc.directory.person(person_id)
 
 
+@audited(Action.AUDIT_QUERY)
+def portfolio(svc: Services, caller: Caller, person_id: str) -> list[str]:
+    """The customer ids assigned to a person (ids only: administering a portfolio shows no customer data)."""
+    svc.require(caller, "people.read", Action.AUDIT_QUERY)
+    svc.directory.person(person_id)  # an unknown person is an error, not an empty portfolio
+    ids = list(svc.directory.portfolio(person_id))
+    svc.record(caller, Action.AUDIT_QUERY, detail={"target": "portfolio", "person_id": person_id,
+                                                   "returned": len(ids)})
+    return ids
+
+
 @audited(Action.IDENTITY_CHANGE)
 def set_portfolio(svc: Services, caller: Caller, person_id: str,
                   customer_ids: Sequence[str]) -> tuple[list[str], Any]:

@@ -368,6 +368,38 @@ def search(svc: Services, caller: Caller, *, name: str | None = None, id_number:
     return shown
 
 
+@audited(Action.SEARCH)
+def my_customers(svc: Services, caller: Caller, *, limit: int = 50,
+                 offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The caller's own portfolio [名下客户], as search results are shown: names masked, row rule applied.
+
+    Returns ``(one page of customers, portfolio size)``.  A customer since erased or merged
+    away is left out; one the caller's row rule no longer reaches is counted, not shown.
+    Audited as a search whose criterion is the portfolio (the customers shown named).
+    """
+    svc.require(caller, "customer.search", Action.SEARCH)
+    ids = svc.directory.portfolio(caller.person_id)
+    masking = svc.engine.masking
+    shown: list[dict[str, Any]] = []
+    hidden = 0
+    for cid in ids[max(offset, 0):max(offset, 0) + max(1, min(limit, 100))]:
+        found = svc.served.search(customer_id=cid, limit=1)
+        if not found:
+            continue
+        hit = found[0]
+        branches = frozenset(hit.get("branches") or ())
+        if not _visible(svc, caller, "customer.read", str(hit["customer_id"]), branches):
+            hidden += 1
+            continue
+        shown.append({
+            "customer_id": hit["customer_id"], "kind": hit.get("kind"), "segment": hit.get("segment"),
+            "name": masking.mask_value("name", hit.get("name"), caller.role), "branches": sorted(branches),
+        })
+    svc.record(caller, Action.SEARCH, customer_ids=[h["customer_id"] for h in shown],
+               detail=_search_detail({"portfolio": ""}, len(shown) + hidden, hidden))
+    return shown, len(ids)
+
+
 @audited(Action.UNMASK)
 def unmask(svc: Services, caller: Caller, customer_id: str, field: str, *, purpose: str | None) -> dict[str, Any]:
     """One field of one customer in plain, for a stated purpose; logged as such."""

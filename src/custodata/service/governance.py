@@ -75,6 +75,12 @@ def decided_changes(svc: Services, caller: Caller, *, limit: int = 50) -> list[A
     return svc.approvals.list_requests(checker=caller.person_id, kinds=CHANGE_KINDS, limit=limit)
 
 
+def decided(svc: Services, caller: Caller, *, limit: int = 50) -> list[Any]:
+    """Every request the caller decided (approved or rejected, any kind), newest decision first."""
+    found = svc.approvals.list_requests(checker=caller.person_id, limit=limit)
+    return sorted(found, key=lambda r: r.decided_at or r.created_at, reverse=True)
+
+
 @dataclass(frozen=True)
 class Queued:
     """An approved change and the job that will apply it (the API answers 202 with both)."""
