@@ -1,11 +1,13 @@
-"""Insider-leak monitoring figures on held-out seeds of two simulators written apart.
+"""Insider-leak monitoring figures on held-out seeds of three simulators written apart.
 
-    python benchmarks/monitoring.py [--simulators a,b] [--seeds 11] [--people 300] [--days 45]
+    python benchmarks/monitoring.py [--simulators a,b,c] [--seeds 11] [--people 300] [--days 45]
                                     [--cases 3] [--chunk-minutes 1] [--cli] [--data DIR] [--json FILE]
 
 The rules were tuned on seed 7 of simulator A (``custodata.monitoring.simulate``);
 the figures are for other seeds of A and of world B (``custodata.demo.monitoring_world_b``,
-its own code and assumptions).  Each simulator writes ``events.jsonl``, ``people.csv``,
+its own code and assumptions, by the engineer who tuned the rules) and world C
+(``custodata.demo.monitoring_world_c``, by an engineer who never read the detection
+code, from the documented inputs only).  Each simulator writes ``events.jsonl``, ``people.csv``,
 ``customers.csv`` and ``labels.json`` (each scenario injected ``--cases`` times,
 strengths cycling weak/medium/strong); the events are read back with the
 monitoring's own reader and fed to :class:`custodata.monitoring.Monitor` in time
@@ -51,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from custodata.demo.monitoring_world_b import simulate_b
+from custodata.demo.monitoring_world_c import simulate_c
 from custodata.monitoring import (
     Alert,
     Monitor,
@@ -236,8 +239,10 @@ def simulate(simulator: str, people: int, days: int, cases: int, seed: int, data
         n = write_outputs(sim, data).events
     elif simulator == "b":
         n = simulate_b(data, people=people, days=days, seed=seed, cases_per_kind=cases)
+    elif simulator == "c":
+        n = simulate_c(data, people=people, days=days, seed=seed, cases_per_kind=cases)
     else:
-        raise SystemExit(f"unknown simulator '{simulator}': a or b")
+        raise SystemExit(f"unknown simulator '{simulator}': a, b or c")
     return n, time.perf_counter() - started
 
 
@@ -346,7 +351,8 @@ def report(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--simulators", default="a,b", help="a (custodata.monitoring.simulate), b (world B)")
+    parser.add_argument("--simulators", default="a,b,c",
+                        help="a (custodata.monitoring.simulate), b (world B), c (world C)")
     parser.add_argument("--seeds", default="11", help="held-out seeds, comma-separated (the rules were tuned on a/7)")
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--days", type=int, default=45)

@@ -87,3 +87,36 @@ def test_tiny_run_of_world_b(tmp_path: Path) -> None:
     assert result["simulator"] == "b" and result["events"] == lines and result["events_rejected"] == 0
     assert set(result["per_scenario"]) <= set(SCENARIOS) and result["cases"] >= 8
     assert result["person_days"] == result["people"] * 16 and result["cli_path_events_per_minute"] > 0
+
+
+def test_tiny_run_of_world_c(tmp_path: Path) -> None:
+    result = bench.run(people=60, days=14, cases=1, seed=4, minutes=5.0, data=tmp_path, say=lambda _: None,
+                       simulator="c")
+    lines = (tmp_path / "events.jsonl").read_text(encoding="utf-8").count("\n")
+    assert result["simulator"] == "c" and result["events"] == lines and result["events_rejected"] == 0
+    assert set(result["per_scenario"]) == set(SCENARIOS) and result["cases"] == len(SCENARIOS)
+    assert result["person_days"] == 60 * 14 and result["people"] == 60
+    labels = json.loads((tmp_path / "labels.json").read_text(encoding="utf-8"))
+    assert {lb["strength"] for lb in labels} == {"weak"} and all(lb["first_bad_event_at"] for lb in labels)
+
+
+def test_world_c_follows_the_official_calendar_and_is_reproducible(tmp_path: Path) -> None:
+    from custodata.demo.monitoring_world_c import office_day, period_end, simulate_c
+
+    assert office_day(dt.date(2026, 9, 20)) and not office_day(dt.date(2026, 10, 2))   # 调休 Sunday, National Day
+    assert period_end(dt.date(2026, 9, 30)) == "quarter" and period_end(dt.date(2026, 9, 21)) == ""
+    n = simulate_c(tmp_path / "one", people=50, days=12, seed=9, cases_per_kind=1, start=dt.date(2026, 9, 14))
+    again = simulate_c(tmp_path / "two", people=50, days=12, seed=9, cases_per_kind=1, start=dt.date(2026, 9, 14))
+    first = (tmp_path / "one" / "events.jsonl").read_text(encoding="utf-8")
+    assert n == again and first == (tmp_path / "two" / "events.jsonl").read_text(encoding="utf-8")
+    people = {row.split(",")[0]: row.split(",")[2] for row in
+              (tmp_path / "one" / "people.csv").read_text(encoding="utf-8").splitlines()[1:]}
+    by_day: dict[str, set[str]] = {}
+    for line in first.splitlines():
+        event = json.loads(line)
+        local = dt.datetime.fromisoformat(event["at"].rstrip("Z")) + dt.timedelta(hours=8)
+        if event["customer_ids"]:
+            by_day.setdefault(local.date().isoformat(), set()).add(people[event["actor"]])
+    assert "teller" in by_day["2026-09-20"] and "account_manager" in by_day["2026-09-20"]   # worked like a Monday
+    assert "account_manager" not in by_day["2026-09-25"]        # Mid-Autumn: only rota and holiday banking
+    assert "call_agent" in by_day["2026-09-25"]
