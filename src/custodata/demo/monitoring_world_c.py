@@ -66,7 +66,7 @@ describe an ordinary quarter:
 
 Insiders of the benchmark's scenario kinds (``KINDS``) are acted out at three strengths
 on people who otherwise work normally, in the latter two thirds of the period, each with
-its own variant (see ``_case_*``).  ``labels.json`` has the benchmark's label layout.
+its own variant (``monitoring_world_c_cases``).  ``labels.json`` has the benchmark's label layout.
 """
 
 from __future__ import annotations
@@ -78,23 +78,20 @@ import random
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import chinese_calendar  # type: ignore[import-untyped]
 
+from custodata.demo.monitoring_world_c_cases import KINDS, STRENGTHS, Case, plan_cases
+
 LOCAL = dt.timedelta(hours=8)            # Asia/Shanghai, no summer time
 DEFAULT_START = dt.date(2026, 9, 7)      # a Monday: Mid-Autumn, quarter end, National Day, two 调休 days
-STRENGTHS = ("weak", "medium", "strong")
-KINDS = ("hoarding", "off_hours_bulk", "out_of_scope", "departing_exfiltration", "repeated_unmask",
-         "failed_login_burst", "shared_customers", "multi_address", "new_data_kind", "identifier_enumeration")
 BRANCHES = ("江北支行", "江南支行", "新港支行", "东湖支行", "西城支行", "南站支行")
 MERGED, SURVIVOR = "南站支行", "西城支行"
 WEEKEND_BRANCHES = ("江北支行", "东湖支行")
 CALL_CENTRE, COLLECTION, CLAIMS = "客服中心", "催收外包", "理赔中心"
 IT_DEPT = "信息科技部"
-EXTERNAL = "203.0.113."                  # documentation range: "from outside"
 
 # role: (home: "branch" or a head-office department, system, fields of its usual screen, share of staff)
 ROLES: dict[str, tuple[str, str, tuple[str, ...], float]] = {
@@ -201,17 +198,6 @@ class Staff:
 
 
 @dataclass
-class Case:
-    kind: str
-    strength: str
-    actors: list[Staff]
-    days: list[int]
-    variant: str
-    first_bad: dt.datetime | None = None
-    events: int = 0
-
-
-@dataclass
 class Day:
     index: int
     date: dt.date
@@ -246,7 +232,7 @@ class WorldC:
         self._plan_lives()
         self.cases: list[Case] = []
         self.hooks: dict[int, list[Callable[[Day], None]]] = {}
-        self._plan_cases()
+        plan_cases(self)
 
     # ------------------------------------------------------------ customers
 
@@ -970,236 +956,6 @@ class WorldC:
                 self._emit(p, self._at(d, run + j / 2000), "read", ids=changed[j:j + 50],
                            fields=("name", "mobile", "address"), purpose="系统同步", detail={"job": "crm_sync"},
                            address="10.99.1.6")
-
-    # ------------------------------------------------------------ insiders
-
-    def _candidates(self, roles: Sequence[str], used: set[str]) -> list[Staff]:
-        return [p for p in self.staff if p.role in roles and p.actor not in used and p.first_day == 0
-                and p.handover_to is None and not p.inherit and p.status == "active" and not p.old_branch]
-
-    def _on_duty(self, p: Staff, d: Day) -> bool:
-        """At work by day (a call agent on a day shift; others on an office day)."""
-        if not self._works(p, d):
-            return False
-        if p.role == "call_agent":
-            return p.rota[(d.index + p.rota_offset) % len(p.rota)] == "D"
-        return d.office
-
-    def _case_day(self, p: Staff, taken: set[tuple[str, int]], *, rest: bool = False, span: int = 1) -> int:
-        lo, hi = max(9, int(self.n_days * 0.35)), self.n_days - 1 - span
-        days = [i for i in range(lo, hi + 1)
-                if all((self._works(p, self.days[i + k]) and not self.days[i + k].office) if rest
-                       else self._on_duty(p, self.days[i + k]) for k in range(span))]
-        days = [i for i in days if (p.actor, i) not in taken] or [hi]
-        return self.rng.choice(days)
-
-    def _plan_cases(self) -> None:
-        roles = {
-            "hoarding": ("teller", "call_agent", "account_manager", "claims_adjuster", "collection_agent"),
-            "off_hours_bulk": ("teller", "account_manager", "claims_adjuster", "underwriter", "marketing_analyst"),
-            "out_of_scope": ("teller", "account_manager", "insurance_agent", "collection_agent"),
-            "departing_exfiltration": ("account_manager", "teller", "marketing_analyst", "underwriter"),
-            "repeated_unmask": ("teller", "call_agent", "claims_adjuster", "account_manager"),
-            "failed_login_burst": ("teller", "account_manager", "underwriter", "compliance_officer", "call_agent"),
-            "shared_customers": ("teller", "call_agent", "collection_agent", "account_manager"),
-            "multi_address": ("teller", "account_manager", "claims_adjuster", "marketing_analyst", "call_agent"),
-            "new_data_kind": ("marketing_analyst", "call_agent", "underwriter", "insurance_agent"),
-            "identifier_enumeration": ("teller", "account_manager", "insurance_agent", "call_agent"),
-        }
-        used: set[str] = set()
-        taken: set[tuple[str, int]] = set()
-        for kind in KINDS:
-            for k in range(self.cases_per_kind):
-                strength = STRENGTHS[k % 3]
-                pool = self._candidates(roles[kind], used)
-                if not pool:
-                    continue
-                p = self.rng.choice(pool)
-                used.add(p.actor)
-                actors = [p]
-                span = 3 if kind == "hoarding" and strength == "weak" else 1
-                day = self._case_day(p, taken, rest=kind == "off_hours_bulk" and strength == "weak", span=span)
-                if kind == "shared_customers":
-                    mates = self._candidates(roles[kind], used)
-                    mates = [q for q in mates if self._on_duty(q, self.days[day]) and q.branch != p.branch]
-                    for q in self.rng.sample(mates, min(len(mates), 2 + k % 3)):
-                        used.add(q.actor)
-                        actors.append(q)
-                if kind == "departing_exfiltration":
-                    p.status = "leaving"
-                    p.status_date = self.dates[day] + dt.timedelta(days=self.rng.randint(5, 25))
-                    p.last_day = min(p.last_day, (p.status_date - self.start).days)
-                case = Case(kind, strength, actors, list(range(day, day + span)), "")
-                self.cases.append(case)
-                for i in case.days:
-                    taken.update((q.actor, i) for q in actors)
-                    self.hooks.setdefault(i, []).append(partial(self._act, case))
-
-    def _act(self, case: Case, d: Day) -> None:
-        getattr(self, f"_case_{case.kind}")(case, d, STRENGTHS.index(case.strength))
-
-    def _near(self, p: Staff, d: Day) -> list[str]:
-        """The customers a person's work is about (portfolio, branch, queue, list)."""
-        if p.portfolio:
-            return p.portfolio + self._branch_pool(p.post(d.index), d.index)
-        if p.branch in BRANCHES:
-            return self._branch_pool(p.post(d.index), d.index)
-        return self.individuals
-
-    def _others(self, p: Staff, d: Day, rich: bool) -> list[str]:
-        """Customers of branches that are not the person's (the rich ones when ``rich``)."""
-        mine = set(p.portfolio) | {p.post(d.index), p.branch}
-        pool = [c for c in (self.rich if rich else self.all)
-                if c not in mine and not set(self.branches[c]) & mine]
-        return pool or self.rich
-
-    def _case_hoarding(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        near = self._near(p, d)
-        if s == 0:
-            case.variant = "slow-3-days"
-            picks = rng.sample(near, min(len(near), int(p.base * 1.2) + 5))
-        elif s == 1:
-            case.variant = "one-day"
-            picks = rng.sample(near, min(len(near), int(p.base * 3) + 20)) + rng.sample(self.rich, 8)
-        else:
-            case.variant = "grab-and-extract"
-            picks = rng.sample(near, min(len(near), 200)) + rng.sample(self.rich, 120)
-        for cid in picks:
-            self._read(p, self._at(d, rng.uniform(9.2, 17.0)), cid, purpose="客户维护", case=case)
-        if s == 2:
-            self._emit(p, self._at(d, 17.6), "export", count=2000, fields=("name", "mobile", "id_number", "amount"),
-                       detail={"report": "客户清单"}, system="crm", case=case)
-
-    def _case_off_hours_bulk(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        vpn = f"172.20.{rng.randrange(64)}.{rng.randrange(2, 250)}"
-        near = self._near(p, d)
-        start, n, rich = [(15.0, 24, 0), (22.6, 45, 8), (1.9, 110, 60)][s]
-        case.variant = ["sunday-from-home", "late-night", "small-hours"][s]
-        self._login(p, d, start - 0.05, vpn)
-        picks = rng.sample(near, min(len(near), n)) + rng.sample(self.rich, rich)
-        for t, cid in zip(self._times(len(picks), start, start + 1.0, lunch=False), picks, strict=True):
-            self._read(p, self._at(d, t), cid, address=vpn, case=case)
-        if s == 2:
-            for cid in picks[-10:]:
-                self._unmask(p, self._at(d, start + 1.05), cid, "mobile", "客户联系", address=vpn, case=case)
-
-    def _case_out_of_scope(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        n, rich = [(6, True), (22, False), (70, True)][s]
-        case.variant = ["curious-wealthy", "browsing", "harvest"][s]
-        picks = rng.sample(self._others(p, d, rich), n)
-        for cid in picks:
-            self._read(p, self._at(d, rng.uniform(9.5, 16.8)), cid, case=case)
-        if s == 2:
-            for cid in picks[:10]:
-                self._unmask(p, self._at(d, 16.9), cid, "mobile", "客户联系", case=case)
-
-    def _case_departing_exfiltration(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        near = self._near(p, d)
-        if s == 0:
-            case.variant = "big-approved-export"
-            rows = int(2.5 * max(self.exported.get(p.actor, [300])))   # well past their own largest
-            self._export(p, d, 15.5, rows, "客户清单整理", case=case, approver=self._manager_of(p))
-        elif s == 1:
-            case.variant = "reads-everything"
-            for cid in rng.sample(near, min(len(near), int(p.base * 2.5) + 30)):
-                self._read(p, self._at(d, rng.uniform(9.2, 17.2)), cid, purpose="客户维护", case=case)
-        else:
-            case.variant = "unapproved-extract"
-            for cid in rng.sample(near, min(len(near), 150)) + rng.sample(self.rich, 50):
-                self._read(p, self._at(d, rng.uniform(9.2, 17.2)), cid, purpose="客户维护", case=case)
-            self._emit(p, self._at(d, 17.4), "export", count=5000, fields=("name", "mobile", "amount"),
-                       detail={"report": "客户资产清单"}, system="crm", case=case)
-            self._emit(p, self._at(d, 17.45), "download", count=5000, detail={"report": "客户资产清单"},
-                       system="crm", case=case)
-
-    def _case_repeated_unmask(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        near = self._near(p, d)
-        n, start, width = [(13, 9.5, 7.5), (15, 14.0, 0.6), (50, 10.0, 0.85)][s]
-        case.variant = ["spread-over-day", "half-hour-burst", "dump"][s]
-        picks = rng.sample(self.rich if s == 2 else near, n)
-        for t, cid in zip(self._times(n, start, start + width, lunch=False), picks, strict=True):
-            fld = rng.choice(("id_number", "mobile", "card_no") if s == 2 else ("id_number", "mobile"))
-            self._unmask(p, self._at(d, t), cid, fld, "客户核验", case=case)
-
-    def _case_failed_login_burst(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        if s == 0:
-            case.variant = "probing-denials"
-            for t, cid in zip(self._times(7, 15.0, 15.4, lunch=False), rng.sample(self._others(p, d, True), 7),
-                              strict=True):
-                self._emit(p, self._at(d, t), "read", ids=(cid,), result="denied", case=case,
-                           reason="row rule: outside the person's branch (rule R-BRANCH)")
-        elif s == 1:
-            case.variant = "guessing-at-a-colleague's-desk"
-            desk = f"10.{rng.randrange(1, 7)}.0.{rng.randrange(20, 200)}"
-            for t in self._times(9, 12.3, 12.5, lunch=False):
-                self._emit(p, self._at(d, t), "login", result="failed", reason="wrong password", address=desk,
-                           case=case)
-            self._emit(p, self._at(d, 12.52), "login", address=desk, case=case)
-        else:
-            case.variant = "credential-stuffing"
-            ext = f"{EXTERNAL}{rng.randrange(2, 250)}"
-            for t in self._times(35, 21.0, 21.13, lunch=False):
-                self._emit(p, self._at(d, t), "login", result="failed", reason="wrong password", address=ext,
-                           case=case)
-            self._emit(p, self._at(d, 21.14), "login", address=ext, case=case)
-            for cid in rng.sample(self.rich, 30):
-                self._read(p, self._at(d, rng.uniform(21.15, 21.6)), cid, address=ext, case=case)
-
-    def _case_shared_customers(self, case: Case, d: Day, s: int) -> None:
-        rng = self.rng
-        n = [8, 16, 45][s]
-        case.variant = ["pair-of-colleagues", "ring", "sold-list"][s]
-        picks = rng.sample(self.rich if s == 2 else self.all, n)
-        for q in case.actors:
-            for cid in picks:
-                self._read(q, self._at(d, rng.uniform(9.3, 17.0)), cid, case=case)
-
-    def _case_multi_address(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        inside, outside = [(3, 1), (4, 2), (6, 5)][s]
-        case.variant = ["desk-and-vpn", "several-desks", "account-sold"][s]
-        addresses = [f"10.{rng.randrange(1, 7)}.1.{rng.randrange(20, 200)}" for _ in range(inside)] + \
-            [f"{EXTERNAL}{rng.randrange(2, 250)}" for _ in range(outside)]
-        near = self._near(p, d)
-        for j, address in enumerate(addresses):
-            t = 9.2 + j * 7.5 / len(addresses)
-            self._login(p, d, t, address)
-            for cid in rng.sample(near, 2 + 3 * s):
-                self._read(p, self._at(d, t + rng.uniform(0.02, 0.4)), cid, address=address, case=case)
-
-    def _case_new_data_kind(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        fresh = [f for f in ("id_number", "card_no", "account_no") if f not in p.fields]
-        n, k = [(3, 1), (12, 2), (40, 3)][s]
-        case.variant = ["a-few-cards", "ids-and-cards", "everything"][s]
-        fields = (*p.fields[:2], *fresh[:k])
-        picks = rng.sample(self._near(p, d), n)
-        for cid in picks:
-            self._read(p, self._at(d, rng.uniform(9.5, 16.5)), cid, fields=fields, case=case)
-        if s == 2:
-            for cid in picks[:10]:
-                self._unmask(p, self._at(d, 16.7), cid, fresh[0], "客户核验", case=case)
-
-    def _case_identifier_enumeration(self, case: Case, d: Day, s: int) -> None:
-        rng, p = self.rng, case.actors[0]
-        tries, width = [(6, 0.65), (14, 0.85), (45, 1.2)][s]
-        case.variant = ["masked-id-candidates", "past-the-lock", "id-and-card-sweep"][s]
-        target = rng.choice(self.rich)
-        misses = 0
-        for j, t in enumerate(self._times(tries, 14.2, 14.2 + width, lunch=False)):
-            kind = "card_no" if s == 2 and j % 3 == 2 else "id_number"
-            hit = target if s == 0 and j == tries - 1 else None
-            refused = hit is None and misses >= 5
-            misses += hit is None
-            self._search(p, self._at(d, t), kind, hit, case=case, refused=refused)
-        if s == 0:
-            self._read(p, self._at(d, 14.2 + width + 0.02), target, case=case)
 
     # ------------------------------------------------------------ output
 
