@@ -3,7 +3,7 @@
     python benchmarks/monitoring.py [--simulators a,b,c] [--seeds 11] [--people 300] [--days 45]
                                     [--cases 3] [--chunk-minutes 1] [--cli] [--data DIR] [--json FILE]
 
-The rules were tuned on seed 7 of simulator A (``custodata.monitoring.simulate``);
+The rules were tuned on seed 7 of simulator A (``custodata.demo.monitoring_world_a``);
 the figures are for other seeds of A and of world B (``custodata.demo.monitoring_world_b``,
 its own code and assumptions, by the engineer who tuned the rules) and world C
 (``custodata.demo.monitoring_world_c``, by an engineer who never read the detection
@@ -52,6 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from custodata.demo.monitoring_world_a import SCENARIOS, SimulationConfig, write_outputs
+from custodata.demo.monitoring_world_a import simulate as simulate_a
+from custodata.demo.monitoring_world_a_calendar import local_date
 from custodata.demo.monitoring_world_b import simulate_b
 from custodata.demo.monitoring_world_c import simulate_c
 from custodata.monitoring import (
@@ -66,9 +69,6 @@ from custodata.monitoring import (
     read_people,
 )
 from custodata.monitoring.alerts import severity_rank
-from custodata.monitoring.simulate import SCENARIOS, SimulationConfig, write_outputs
-from custodata.monitoring.simulate import simulate as simulate_a
-from custodata.monitoring.simulate_calendar import local_date
 
 TARGET_DETECTION = 0.95
 TARGET_FP_PERSON_DAYS = 0.005
@@ -352,7 +352,7 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--simulators", default="a,b,c",
-                        help="a (custodata.monitoring.simulate), b (world B), c (world C)")
+                        help="a (custodata.demo.monitoring_world_a), b (world B), c (world C)")
     parser.add_argument("--seeds", default="11", help="held-out seeds, comma-separated (the rules were tuned on a/7)")
     parser.add_argument("--people", type=int, default=300)
     parser.add_argument("--days", type=int, default=45)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from benchmarks import monitoring as bench
 
+from custodata.demo.monitoring_world_a import SCENARIOS
 from custodata.monitoring import Alert
-from custodata.monitoring.simulate import SCENARIOS
 
 T0 = dt.datetime(2026, 3, 20, 16, 0)  # local midnight, 21 March 2026
 
@@ -120,3 +120,11 @@ def test_world_c_follows_the_official_calendar_and_is_reproducible(tmp_path: Pat
     assert "teller" in by_day["2026-09-20"] and "account_manager" in by_day["2026-09-20"]   # worked like a Monday
     assert "account_manager" not in by_day["2026-09-25"]        # Mid-Autumn: only rota and holiday banking
     assert "call_agent" in by_day["2026-09-25"]
+
+
+def test_production_monitoring_imports_no_demo_code() -> None:
+    import custodata.monitoring
+
+    folder = Path(custodata.monitoring.__file__).parent
+    importing = [p.name for p in sorted(folder.glob("*.py")) if "custodata.demo" in p.read_text(encoding="utf-8")]
+    assert importing == [], f"production monitoring modules import demo code: {importing}"

@@ -25,9 +25,7 @@ from custodata.audit.query import EXPORT_COLUMNS, export
 from custodata.audit.signing import CheckpointSigner
 from custodata.audit.verify import verify
 from custodata.cli import simulate as simulate_cli
-from custodata.monitoring.events import Quarantine, read_events
-from custodata.monitoring.people import read_people
-from custodata.monitoring.simulate import (
+from custodata.demo.monitoring_world_a import (
     SCENARIOS,
     SimEvent,
     Simulation,
@@ -37,7 +35,9 @@ from custodata.monitoring.simulate import (
     simulate,
     write_outputs,
 )
-from custodata.monitoring.simulate_calendar import is_workday, local_date, local_hour
+from custodata.demo.monitoring_world_a_calendar import is_workday, local_date, local_hour
+from custodata.monitoring.events import Quarantine, read_events
+from custodata.monitoring.people import read_people
 from custodata.ops import open_ops
 from custodata.ops.store import OpsStore
 

@@ -43,7 +43,7 @@ def simulate_activity(
     )] = None,
 ) -> None:
     """Simulate staff activity on customer data, with labelled insider scenarios injected."""
-    from custodata.monitoring.simulate import SimulationConfig, parse_scenarios, simulate, write_outputs
+    from custodata.demo.monitoring_world_a import SimulationConfig, parse_scenarios, simulate, write_outputs
 
     with _clean_errors():
         try:

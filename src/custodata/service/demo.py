@@ -103,10 +103,10 @@ def demo_alerts(svc: Services, folder: Path) -> int:
     for the security officer's dashboard without freezing anyone; the files stay in ``folder``
     for ``custodata detect``.  Returns the number of alerts stored (idempotent).
     """
+    from custodata.demo.monitoring_world_a import SimulationConfig, simulate, write_outputs
     from custodata.monitoring.detectors import detect
     from custodata.monitoring.events import load_events
     from custodata.monitoring.people import read_customers, read_people
-    from custodata.monitoring.simulate import SimulationConfig, simulate, write_outputs
     from custodata.monitoring.store import AlertStore
 
     config = SimulationConfig(people=40, days=20, inject=DEMO_SCENARIOS, cases_per_scenario=1, seed=7)

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from custodata.monitoring.simulate_calendar import local_midnight_utc
-from custodata.monitoring.simulate_world import Customers, SimPerson
+from custodata.demo.monitoring_world_a_calendar import local_midnight_utc
+from custodata.demo.monitoring_world_a_world import Customers, SimPerson
 
 _NO_DETAIL: Mapping[str, Any] = {}
 US_PER_HOUR = 3_600_000_000

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from custodata.monitoring.simulate_calendar import is_workday, local_midnight_utc
-from custodata.monitoring.simulate_habits import UNMASK_PURPOSES, Day, SimEvent
-from custodata.monitoring.simulate_world import Customers, SimPerson, SimulationError
+from custodata.demo.monitoring_world_a_calendar import is_workday, local_midnight_utc
+from custodata.demo.monitoring_world_a_habits import UNMASK_PURPOSES, Day, SimEvent
+from custodata.demo.monitoring_world_a_world import Customers, SimPerson, SimulationError
 
 SCENARIOS: tuple[str, ...] = (
     "hoarding", "off_hours_bulk", "out_of_scope", "departing_exfiltration", "repeated_unmask",

@@ -27,10 +27,10 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from custodata.audit.canonical import GENESIS, US, entry_hash
-from custodata.monitoring.simulate_calendar import is_workday, local_midnight_utc
-from custodata.monitoring.simulate_habits import SimEvent, normal_day
-from custodata.monitoring.simulate_inject import SCENARIOS, STRENGTHS, Case, act, plan_cases
-from custodata.monitoring.simulate_world import (
+from custodata.demo.monitoring_world_a_calendar import is_workday, local_midnight_utc
+from custodata.demo.monitoring_world_a_habits import SimEvent, normal_day
+from custodata.demo.monitoring_world_a_inject import SCENARIOS, STRENGTHS, Case, act, plan_cases
+from custodata.demo.monitoring_world_a_world import (
     BRANCHES,
     Customers,
     SimPerson,
