@@ -168,6 +168,26 @@ def test_one_wild_day_joins_the_history_capped() -> None:
     assert stat is not None and stat.median <= 22
 
 
+def _slow_hoarding(extra: list[int]) -> list[Alert]:
+    rng = random.Random(3)
+    who = tellers()
+    days = workdays(16)
+    events = ordinary(days, who, rng)
+    for day, n in zip(days[-len(extra):], extra, strict=True):
+        events += [read(day, 10 + k / 40, "t0", b1(rng.randrange(2000))) for k in range(n)]
+    return [a for a in run(events, who) if a.actor == "t0" and a.scenario == "hoarding"]
+
+
+def test_slow_hoarding_sums_the_last_days_and_its_bar_is_the_days_own() -> None:
+    # three days at twice the usual 20 escape the daily threshold (3x) but not the three days' sum;
+    # the bar is worked out once a day, so a day that starts slow and ends heavy still reaches it
+    alerts = _slow_hoarding([22, 22, 22])
+    assert [a.evidence.get("trigger") for a in alerts] == ["rolling"]
+    assert all(n >= 38 for n in alerts[0].evidence["daily_counts"][:2])  # distinct customers, a few met twice
+    assert not _slow_hoarding([22, 22, 0]), "two busy days and an ordinary one are a busy spell"
+    assert not _slow_hoarding([0, 22, 22])
+
+
 # --- scope, shared customers, departing ----------------------------------------------------------------
 
 def _scope_world(targets: list[str], who_extra: dict[str, PersonInfo], actor: str) -> list[Alert]:

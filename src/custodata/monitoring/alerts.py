@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,17 +206,21 @@ def summarise(scenario: str, actor: str, person: Any, count: float, evidence: di
     return f"{who_en}: {scenario} ({n}).", f"{who_zh}：{scenario}（{n}）。"
 
 
-def by_person_day(alerts: list[Alert], offset: dt.timedelta = dt.timedelta(hours=8)) -> list[dict[str, Any]]:
-    """Alerts grouped by person and local day (``offset`` from UTC): what the security officer reviews.
+def by_person_day(alerts: list[Alert], offset: dt.timedelta | Callable[[dt.datetime], dt.date] = dt.timedelta(hours=8)
+                  ) -> list[dict[str, Any]]:
+    """Alerts grouped by person and local day: what the security officer reviews.
+
+    ``offset`` is the local time's offset from UTC, or a function from a naive UTC
+    time to its local day (the monitor's clock, which knows the zone's changes).
 
     One row per person-day, worst severity first: the scenarios, the highest
     score, when it was first raised and the alert ids behind it, so an officer
     decides about a person's day, not about each of its rows.
     """
     groups: dict[tuple[str, dt.date], list[Alert]] = {}
+    day_of = offset if callable(offset) else lambda at: (at + offset).date()
     for a in alerts:
-        at = a.detected_at or a.window_end
-        groups.setdefault((a.actor, (at + offset).date()), []).append(a)
+        groups.setdefault((a.actor, day_of(a.detected_at or a.window_end)), []).append(a)
     rows: list[dict[str, Any]] = []
     for (actor, day), found in groups.items():
         worst = max(found, key=lambda a: (severity_rank(a.severity), a.score))

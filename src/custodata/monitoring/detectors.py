@@ -518,22 +518,13 @@ class Monitor:
         recent = self._recent.get(st.actor)
         if recent is None or self._days_seen <= self.config.baseline.warmup_days:
             return
-        since = st.day - dt.timedelta(days=hr.rolling_days * 2)
-        past = [v for d, v in list(recent)[-(hr.rolling_days - 1):] if d >= since]
-        if len(past) < hr.rolling_days - 1:
-            return
         basis = self._basis(st, "hoarding", person, "customers", hr.min_count, hr.ratio, hr.k)
-        stat = basis.stat
-        if stat is None:
-            return
-        n = float(hr.rolling_days)
+        bar = st.rolling
+        if bar is None or bar[0] is not basis:  # once a day (again if the day's basis was reset by a false positive)
+            bar = st.rolling = self._rolling_bar(st, basis, recent)
+        _, past, limit, today_bar = bar
         total = x + sum(past)
-        # the kind factor (outsourced watched closer) is for the day's count; a sum of days at 1.35× the median
-        # is an ordinary busy spell for a call agent whose days vary twofold
-        limit = max(n * stat.median * hr.rolling_ratio,
-                    n * stat.median + self.config.baseline.k * max(stat.scale, self.config.baseline.min_scale)
-                    * n ** 0.5, hr.min_count)
-        if total < limit or x < stat.median * hr.rolling_ratio:
+        if total < limit or x < today_bar:
             return
         if x < self.baselines.allowance(st.actor, "hoarding"):
             return  # a day like one already marked a false positive
@@ -541,6 +532,24 @@ class Monitor:
                    total / limit, st.refs, st.first_data_at, at, out,
                    extra={"trigger": "rolling", "days": hr.rolling_days, "daily_counts": [*past, x],
                           "rolling_threshold": round(limit, 1)}, threshold=limit)
+
+    def _rolling_bar(self, st: DayState, basis: Basis, recent: deque[tuple[dt.date, float]]
+                     ) -> tuple[Basis, tuple[float, ...], float, float]:
+        """(basis, the past days' counts, their sum's bar with today, today's bar); infinite when it cannot apply."""
+        hr = self.config.scenarios.hoarding
+        never = (basis, (), float("inf"), float("inf"))
+        since = st.day - dt.timedelta(days=hr.rolling_days * 2)
+        past = [v for d, v in list(recent)[-(hr.rolling_days - 1):] if d >= since]
+        stat = basis.stat
+        if len(past) < hr.rolling_days - 1 or stat is None:
+            return never
+        n = float(hr.rolling_days)
+        # the kind factor (outsourced watched closer) is for the day's count; a sum of days at 1.35× the median
+        # is an ordinary busy spell for a call agent whose days vary twofold
+        limit = max(n * stat.median * hr.rolling_ratio,
+                    n * stat.median + self.config.baseline.k * max(stat.scale, self.config.baseline.min_scale)
+                    * n ** 0.5, hr.min_count)
+        return basis, tuple(past), limit, stat.median * hr.rolling_ratio
 
     def _unmask(self, person: PersonInfo, key: str, st: DayState, ref: int, at: dt.datetime,
                 out: list[Alert]) -> None:

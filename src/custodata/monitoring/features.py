@@ -40,6 +40,7 @@ FEATURES: tuple[str, ...] = (
 # feature that is zero on nearly every day only adds noise to the forest's splits
 HISTORY_ONLY: tuple[str, ...] = ("identifier_probes",)
 MAX_REFS = 50
+_HOUR = dt.timedelta(hours=1)
 
 
 class LocalClock:
@@ -52,9 +53,18 @@ class LocalClock:
         self._end = wh.end.hour * 60 + wh.end.minute
         self.calendar = calendar if calendar is not None else WorkCalendar.from_config(config)
         self._offsets: dict[dt.datetime, dt.timedelta] = {}
+        self._hour_start = self._hour_end = dt.datetime.min  # the UTC hour looked up last, and its offset
+        self._hour_offset = dt.timedelta(0)
 
     def offset(self, at: dt.datetime) -> dt.timedelta:
+        if self._hour_start <= at < self._hour_end:  # events come in time order: mostly the same UTC hour
+            return self._hour_offset
         hour = at.replace(minute=0, second=0, microsecond=0)
+        off = self._offset_of(hour)
+        self._hour_start, self._hour_end, self._hour_offset = hour, hour + _HOUR, off
+        return off
+
+    def _offset_of(self, hour: dt.datetime) -> dt.timedelta:
         off = self._offsets.get(hour)
         if off is None:
             off = hour.replace(tzinfo=dt.UTC).astimezone(self._zone).utcoffset() or dt.timedelta(0)
@@ -77,7 +87,7 @@ class LocalClock:
 
     def place(self, at: dt.datetime) -> tuple[dt.date, int, bool, bool]:
         """(local day, local minute of the day, working day?, off the institution's hours?) of a naive UTC time."""
-        local = at + self.offset(at)
+        local = at + (self._hour_offset if self._hour_start <= at < self._hour_end else self.offset(at))
         day = local.date()
         minute = local.hour * 60 + local.minute
         workday = self.calendar.workday(day)
@@ -142,6 +152,9 @@ class DayState:
     hours: int = 0                                       # bit h: customer work seen in local hour h
     worst: str = ""                                      # highest severity alerted on this day
     own_worst: str = ""                                  # ... of alerts judged against the person's own baseline
+    # slow hoarding's bar for the day (the basis it came from, the past days' counts, the sum's and today's bars):
+    # the past days do not change within the day, so it is worked out once, not at every event
+    rolling: tuple[Basis, tuple[float, ...], float, float] | None = None
 
     def customer_total(self) -> int:
         return len(self.customers) + self.bulk_unlisted
