@@ -128,6 +128,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def connection_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The ``memory_limit`` ``con`` runs under, in bytes (what a stage sizes its chunks by)."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    match = _SIZE.match(str(row[0]) if row else "")
+    if not match or match.group(2) == "%":
+        return memory_limit_bytes()
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+
+
 def configure(con: duckdb.DuckDBPyConnection, store_path: Path | None, *, limit: str | None = None) -> MemorySettings:
     """Give ``con`` its memory limit and a private spill folder; returns what it got.
 

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from custodata.engine.memory import connection_limit_bytes
 from custodata.engine.store import BatchStore
 from custodata.view import PROFILE, SECTIONS
 
@@ -30,8 +31,11 @@ SERVED_COLUMNS = ("customer_id", "kind", "name", "branches", "segment", "id_toke
 
 
 # customers per statement of a full build: each statement aggregates its customers' sections in
-# memory (list aggregates do not spill), so a chunk bounds what a build holds at any size
-DOCUMENT_CHUNK = 50_000
+# memory (list aggregates do not spill), so a chunk bounds what a build holds at any size.  A
+# chunk gets about this many bytes of the memory limit per customer (50,000 customers ran under
+# 3 GB at 1M source records and failed under 1 GB), within these bounds
+DOCUMENT_BYTES_PER_CUSTOMER = 60_000
+DOCUMENT_CHUNK = (1_000, 50_000)
 _ENTRIES = "_doc_entries_"
 
 
@@ -81,8 +85,14 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def document_chunk(con: duckdb.DuckDBPyConnection) -> int:
+    """Customers per statement of a full build under ``con``'s memory limit."""
+    low, high = DOCUMENT_CHUNK
+    return max(low, min(high, connection_limit_bytes(con) // DOCUMENT_BYTES_PER_CUSTOMER))
+
+
 def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
-                     chunk: int = DOCUMENT_CHUNK) -> Iterator[pa.RecordBatch]:
+                     chunk: int | None = None) -> Iterator[pa.RecordBatch]:
     """The served rows in Arrow batches (columns :data:`SERVED_COLUMNS`), without holding them all.
 
     Each section's entries are written once, sorted by customer, into a temporary table
@@ -90,6 +100,7 @@ def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
     statement reading its range of every table (the sorted tables' zone maps skip the
     rest).  The rows are those of :func:`documents_sql` over the whole store, in order.
     """
+    chunk = chunk or document_chunk(con)
     for name, section in SECTIONS.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENTRIES}{name} AS {section.entries()} ORDER BY customer_id")
     try:
