@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from custodata.api.deps import CallerDep, ServicesDep
 from custodata.api.schemas import ID_PATTERN, Input
@@ -48,6 +48,7 @@ class AlertOut(BaseModel):
 class TriageIn(Input):
     status: Literal["acknowledged", "false_positive", "escalated"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    freeze: bool = Field(False, description="with escalated (a confirmed incident): freeze the person's account now")
 
 
 def _out(alert: Any) -> AlertOut:
@@ -74,8 +75,10 @@ def get_alert(alert_id: AlertId, caller: CallerDep, svc: ServicesDep) -> AlertOu
 
 @router.post("/alerts/{alert_id}/triage", response_model=AlertOut)
 def triage(alert_id: AlertId, body: TriageIn, caller: CallerDep, svc: ServicesDep) -> AlertOut:
-    """Acknowledge, mark a false positive (the monitor learns from it) or escalate; audited."""
-    return _out(alert_service.triage(svc, caller, alert_id, status=body.status, note=body.note))
+    """Acknowledge, mark a false positive (the monitor learns from it) or escalate — the officer's confirmation of
+    an incident, kept out of the person's baselines, with ``freeze`` to freeze the account; audited."""
+    return _out(alert_service.triage(svc, caller, alert_id, status=body.status, note=body.note,
+                                     freeze=body.freeze))
 
 
 def monitor_lifespan(services: Services) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -90,6 +90,7 @@ class Monitor:
         self._n = 0
         self._days_seen = 0
         self._excluded: dict[tuple[str, dt.date], dict[str, float]] = {}  # alerted days kept out of baselines
+        self._confirmed: set[tuple[str, dt.date]] = set()  # (person, local day) of confirmed incidents
         self._export_sizes: dict[str, deque[float]] = {}       # rows of each past export, per person
         self._peer_export_sizes: dict[Group, deque[float]] = {}
         self._requests: dict[tuple[str, str], None] = {}        # export requests already judged (insertion-ordered)
@@ -106,8 +107,13 @@ class Monitor:
         self._person_shifts.clear()
 
     def confirm(self, alert: Alert) -> None:
-        """A confirmed incident: the day of the alert is kept out of the person's baselines."""
+        """A confirmed incident: the day of the alert is kept out of the person's baselines and learnt hours.
+
+        Remembered by (person, day), so a day not seen yet — a restarted service replaying
+        its history after the officer's decision — is kept out when it closes too.
+        """
         day = self.clock.judge(alert.window_end - dt.timedelta(microseconds=1))[0]
+        self._confirmed.add((alert.actor, day))
         st = self._states.get((alert.actor, day))
         if st is not None:
             st.confirmed = True
@@ -964,6 +970,8 @@ class Monitor:
         hours = self.config.learnt_hours
         for key in [k for k in self._states if k[1] < today]:
             st = self._states.pop(key)
+            if key in self._confirmed:
+                st.confirmed = True
             # every day joins the history (capped, so one day cannot move it far) but a confirmed incident and
             # a day that reached the exclusion severity against the person's own normal
             own_worst = severity_rank(st.own_worst) if st.own_worst else -1
@@ -992,6 +1000,8 @@ class Monitor:
         horizon = today - dt.timedelta(days=self.config.baseline.days)
         for old in [k for k in self._excluded if k[1] < horizon]:
             del self._excluded[old]
+        kept = today - dt.timedelta(days=3 * self.config.baseline.days)  # 28 active days span ~40 calendar days
+        self._confirmed = {k for k in self._confirmed if k[1] >= kept}
         for day in [d for d in self._customer_actors if d < today]:
             del self._customer_actors[day]
         for slot in [k for k in self._slot_actors if k[1] < today]:

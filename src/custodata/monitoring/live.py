@@ -11,8 +11,11 @@ refused whatever tokens they hold, and the alert says so.
 The cursor lives in the operational store.  After a restart the monitor first
 replays the recent history (``history``) to rebuild the per-person baselines;
 alert ids are deterministic, so alerts it raised before are recognised and not
-acted on twice.  False positives triaged since the last run — in this process
-or any other — are fed back to the detection core before new events are scored.
+acted on twice.  False positives and confirmed incidents triaged since the last
+run — in this process or any other — are fed back to the detection core before
+new events are scored (before the replay, after a restart).  Below
+``freeze_at`` nothing is frozen automatically: the security officer confirms
+the alert (``service.alerts.triage`` with ``escalated`` and ``freeze``).
 
 Run one live monitor per deployment: the in-process thread of ``custodata
 serve`` (one worker), or ``custodata alerts watch`` beside a multi-worker server.
@@ -83,6 +86,7 @@ class LiveMonitor:
         self.freeze = freeze
         self._monitor: Monitor | None = None
         self._fed_false_positives: set[str] = set()
+        self._fed_incidents: set[str] = set()
         self._fp_checked: dt.datetime | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -139,12 +143,18 @@ class LiveMonitor:
         return people_from_directory(self.svc.directory)
 
     def _feed_false_positives(self, monitor: Monitor) -> None:
+        """The security officer's decisions since the last pass, from any process: false positives raise the
+        person's bar, confirmed incidents keep their day out of the person's baselines and learnt hours."""
         checked = self._now()
         since = self._fp_checked - dt.timedelta(seconds=1) if self._fp_checked is not None else None
         for stored in self.store.false_positives(triaged_since=since):
             if stored.alert_id not in self._fed_false_positives:
                 monitor.mark_false_positive(stored.to_alert())
                 self._fed_false_positives.add(stored.alert_id)
+        for stored in self.store.incidents(triaged_since=since):
+            if stored.alert_id not in self._fed_incidents:
+                monitor.confirm(stored.to_alert())
+                self._fed_incidents.add(stored.alert_id)
         self._fp_checked = checked
 
     def _handle(self, alerts: list[Alert], *, act: bool) -> tuple[list[str], list[str]]:
