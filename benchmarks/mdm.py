@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/mdm.py                       # 20,000 customers, SQLite operational store
     .venv/bin/python benchmarks/mdm.py --customers 1000000 --db postgresql+psycopg://postgres@127.0.0.1/mdm
 
-Generates the demo group's exports (``custodata.sources.generate``, fixed seed), runs
+Generates the demo group's exports (``custodata.demo.sources``, fixed seed), runs
 the pipeline once, then applies the same kind of steward correction (a customer's
 name) alternately with incremental derivation (``Pipeline.derive = "incremental"``:
 only the affected customers and their neighbours are derived and served again) and
@@ -69,8 +69,8 @@ def main() -> None:
                         help="records of a delta batch (half changed, half new) to time incrementally (default 0)")
     args = parser.parse_args()
 
+    from custodata.demo.sources import generate
     from custodata.pipeline import Pipeline
-    from custodata.sources.generate import generate
 
     folder = args.folder or Path(tempfile.mkdtemp(prefix="mdm-bench-"))
     raw, out = folder / "raw", folder / "out"

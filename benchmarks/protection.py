@@ -1186,7 +1186,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # 4. pipeline with protection on and off
     if not args.skip_pipeline:
-        from custodata.sources.generate import generate
+        from custodata.demo.sources import generate
 
         customers = 800 if args.quick else PIPELINE_CUSTOMERS
         raw = workdir / f"pipeline_{customers}" / "raw"

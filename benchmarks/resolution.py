@@ -15,7 +15,7 @@ resident memory (``ru_maxrss``) of one does not mix with the other's.
   DateOfBirthComparison, Damerau-Levenshtein on soc_sec_id, exact street
   number and postcode; blocking on each of soc_sec_id, given name, surname,
   date of birth, postcode).
-* Generated data: ``custodata.sources.generate.generate`` writes N source
+* Generated data: ``custodata.demo.sources.generate`` writes N source
   records (~2.5 per customer) of seven systems.  Ours is the whole domain
   pipeline, ``Pipeline.create(out).run(raw)``, with clusters read from
   ``customer.xref``.  Plain Splink runs over the same person observations read
@@ -103,7 +103,7 @@ def prepare_febrl(name: str, folder: Path) -> None:
 
 def prepare_generated(records: int, folder: Path) -> None:
     """Generated raw exports of ~``records`` source records and the truth of their persons."""
-    from custodata.sources.generate import generate
+    from custodata.demo.sources import generate
 
     raw = folder / "raw"
     if not (raw / "ground_truth.csv").exists():
@@ -151,9 +151,9 @@ def export_clusters(folder: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from custodata.demo.sources import stored_truth
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
-    from custodata.sources.generate import stored_truth
 
     pipeline = Pipeline.create(folder / "ours")
     store = open_store(pipeline.store_path, read_only=True)

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from custodata.crypto.envelope import PREFIX, Protector, is_ciphertext
 from custodata.crypto.kek import KeyProvider
 from custodata.crypto.keyring import customer_key_id
+from custodata.demo.sources import generate
 from custodata.engine.store import BatchStore, open_store
 from custodata.errors import StateError
 from custodata.ops.store import OpsStore
@@ -49,7 +50,6 @@ from custodata.resolution.golden import golden_aad
 from custodata.serving.documents import SERVED_COLUMNS, domain_counts, stream_documents
 from custodata.serving.publish import sync_served_keys
 from custodata.serving.tables import ACTIVE, LOADING, RETIRED, served_customer, served_generation, served_key
-from custodata.sources.generate import generate
 
 TEMPLATES = 2_000
 SEED = 11

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
+from custodata.demo.sources import generate
 from custodata.engine.store import open_store
 from custodata.ops import open_ops
 from custodata.pipeline import Pipeline
 from custodata.service import Services
 from custodata.service.demo import DemoLogin, branch_customers, seed_demo
 from custodata.serving.publish import publish_served
-from custodata.sources.generate import generate
 from tests.conftest import _drop_pg_database, _fresh_pg_database
 
 CUSTOMERS = 300

@@ -31,13 +31,13 @@ from custodata.changes.outbox import ChangeEvent, record_changes
 from custodata.changes.publisher import get_cursor
 from custodata.changes.tables import change_event
 from custodata.cli.app import app
+from custodata.demo.sources import generate
 from custodata.engine.store import open_store
 from custodata.ops import open_ops
 from custodata.ops.store import OpsStore
 from custodata.pipeline import Pipeline
 from custodata.serving import publish_served
 from custodata.serving.tables import served_generation
-from custodata.sources.generate import generate
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 NEW_ADDRESS = "上海市浦东新区世纪大道8888号变更测试苑7栋"

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from pypinyin import lazy_pinyin
 
+from custodata.demo.sources import FaultRates, GenerateResult, generate
 from custodata.normalise.idnumber import IdStatus, check_id
 from custodata.normalise.phone import normalise_mobile
 from custodata.normalise.regions import load_regions, province_short
@@ -26,7 +27,6 @@ from custodata.normalise.text import to_halfwidth, to_simplified
 from custodata.normalise.uscc import check_uscc
 from custodata.quality import QuarantineReason as Q
 from custodata.sources import SourceMapping, default_mappings_dir, load_mappings
-from custodata.sources.generate import FaultRates, GenerateResult, generate
 
 CUSTOMERS = 2000
 SEED = 11
@@ -178,7 +178,7 @@ def test_same_seed_writes_identical_bytes(result: GenerateResult, tmp_path: Path
 
 def test_same_bytes_in_another_process(tmp_path: Path) -> None:
     """No set or dict ordering leaks into the output: string hashing differs per process."""
-    code = "import sys; from pathlib import Path; from custodata.sources.generate import generate; " \
+    code = "import sys; from pathlib import Path; from custodata.demo.sources import generate; " \
            "generate(300, 5, Path(sys.argv[1]))"
     for n in (1, 2):
         env = {**os.environ, "PYTHONHASHSEED": str(n)}

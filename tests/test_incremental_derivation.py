@@ -35,13 +35,13 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from custodata.demo.sources import generate
 from custodata.engine.store import BatchStore, open_store
 from custodata.fields import CustomerType
 from custodata.ops import open_ops
 from custodata.pipeline import Pipeline
 from custodata.resolution.golden import PROTECTED
 from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_key, served_redirect
-from custodata.sources.generate import generate
 from custodata.view import decrypt_view
 
 CUSTOMERS = 120

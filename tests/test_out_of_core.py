@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from custodata.demo.sources import generate
 from custodata.engine.memory import (
     DEFAULT_SHARE,
     ENV_MEMORY_LIMIT,
@@ -34,7 +35,6 @@ from custodata.engine.store import open_store
 from custodata.errors import ConfigError
 from custodata.pipeline import Pipeline
 from custodata.resolution.golden import PROTECTED
-from custodata.sources.generate import generate
 from tests.helpers import state_digest
 
 CUSTOMERS = 1500  # ~3,700 source records: the whole pipeline holds more than SMALL_LIMIT of them

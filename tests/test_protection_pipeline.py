@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from custodata.cli.app import app
 from custodata.crypto import LocalKeyFileProvider
+from custodata.demo.sources import generate
 from custodata.engine.store import open_store
 from custodata.errors import CryptoError, NotFoundError
 from custodata.masking.policy import load_policy
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
-from custodata.sources.generate import generate
 from custodata.view import customer_360, mask_view
 from tests.plaintext_scan import raw_forms, scan_files
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from custodata.demo.sources import generate, stored_truth
 from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
-from custodata.sources.generate import generate, stored_truth
 from custodata.sources.mapping import default_mappings_dir, load_mappings
 from tests.helpers import state_digest
 

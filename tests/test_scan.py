@@ -275,7 +275,7 @@ def test_bad_settings(tmp_path: Path, rows: list[dict[str, str]], kwargs: dict[s
 
 def test_demo_exports(tmp_path: Path) -> None:
     """The generated card system's export (';'-delimited UTF-8) and health system's (GB18030)."""
-    from custodata.sources.generate import generate
+    from custodata.demo.sources import generate
 
     files = generate(200, 5, tmp_path).files
     cards = scan_table(files["card_core"])

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from custodata.crypto.kek import MemoryKeyProvider
+from custodata.demo.sources import generate
 from custodata.engine.store import BatchStore, open_store
 from custodata.errors import ConfigError, CryptoError, KeyDestroyedError, NotFoundError
 from custodata.ops import open_ops
@@ -23,7 +24,6 @@ from custodata.pipeline import Pipeline
 from custodata.serving import InvalidQueryError, ServedView, protector_from_ops, publish_served
 from custodata.serving.documents import jsonable
 from custodata.serving.tables import served_customer, served_generation, served_key, served_redirect
-from custodata.sources.generate import generate
 from custodata.view import customer_360_encrypted, decrypt_view
 
 CUSTOMERS = 60

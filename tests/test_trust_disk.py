@@ -18,10 +18,10 @@ import pytest
 
 from custodata.crypto import LocalKeyFileProvider
 from custodata.crypto.kek import default_key_dir, default_key_file, key_location_warning, load_provider
+from custodata.demo.sources import generate
 from custodata.engine.memory import spill_root
 from custodata.engine.store import open_store
 from custodata.pipeline import Pipeline
-from custodata.sources.generate import generate
 from tests.plaintext_scan import find_plaintexts, raw_forms
 
 MINI = Path(__file__).parent / "fixtures" / "mini"

@@ -54,7 +54,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 7,
 ) -> None:
     """Write a financial group's raw exports (demo data) plus ground truth to OUT."""
-    from custodata.sources.generate import generate as gen
+    from custodata.demo.sources import generate as gen
 
     with _clean_errors():
         if customers < 1:
@@ -274,9 +274,9 @@ def demo(
     from custodata.cli.render import summary_tables, view_panel
     from custodata.cli.terminal import terminal
     from custodata.crypto.kek import KEY_DIR_ENV, default_key_file, key_location_warning
+    from custodata.demo.sources import generate as gen
     from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
-    from custodata.sources.generate import generate as gen
 
     with _clean_errors():
         raw = out / "raw"

@@ -1,5 +1,8 @@
 """Demo and simulation data generators, kept out of the production packages.
 
+``sources``: the demo financial group's raw exports (seven source systems with their faults)
+and their ground truth (``custodata generate``, ``make demo``, tests and benchmarks).
+
 ``monitoring_world_a`` (with ``_calendar``, ``_habits``, ``_inject``, ``_world``): the
 first simulator of staff activity with labelled insiders (``custodata simulate-activity``,
 ``make demo``), the one the monitoring rules were tuned on (seed 7).
