@@ -188,6 +188,34 @@ def test_slow_hoarding_sums_the_last_days_and_its_bar_is_the_days_own() -> None:
     assert not _slow_hoarding([0, 22, 22])
 
 
+def test_slow_hoarding_needs_every_day_above_the_usual() -> None:
+    # a Monday review at almost three times the usual day, an ordinary Tuesday, a busy Wednesday: together
+    # 1.9x three usual days, but the person's own rhythm, not a sustained rise (each day must be 1.5x the usual)
+    assert not _slow_hoarding([35, 0, 22])
+    found = _slow_hoarding([35, 12, 22])
+    assert [a.evidence.get("trigger") for a in found] == ["rolling"], "each day 1.6x or more: slow hoarding"
+
+
+def _team_day(counts: dict[str, int]) -> list[Alert]:
+    """Tellers of one branch on their usual 20 a day; on the last day each reads ``counts`` more, interleaved."""
+    rng = random.Random(9)
+    who = tellers(8)
+    days = workdays(12)
+    events = ordinary(days, who, rng)
+    for actor, n in counts.items():
+        events += [read(days[-1], 9 + k * 8 / n + rng.random() * 0.01, actor, b1(rng.randrange(2000)))
+                   for k in range(n)]
+    return [a for a in run(events, who) if a.scenario == "hoarding" and a.window_start >= utc(days[-1], 0)]
+
+
+def test_what_the_team_does_the_same_day_is_the_days_work() -> None:
+    # month-end: four tellers of the branch all read six times their usual day, through the day
+    assert not _team_day({"t0": 120, "t1": 120, "t2": 120, "t3": 120})
+    assert {a.actor for a in _team_day({"t0": 120})} == {"t0"}, "alone, the same day is hoarding"
+    # one of them reads three times the team's day: past the team, alerted
+    assert {a.actor for a in _team_day({"t0": 120, "t1": 120, "t2": 120, "t3": 400})} == {"t3"}
+
+
 # --- scope, shared customers, departing ----------------------------------------------------------------
 
 def _scope_world(targets: list[str], who_extra: dict[str, PersonInfo], actor: str) -> list[Alert]:
@@ -233,6 +261,23 @@ def test_shared_customers_count_the_others_not_the_person() -> None:
     assert {a.actor for a in three} == {"u0", "u1", "u2"}
     assert all(a.actor not in a.evidence["accounts"] for a in three)
     assert not _shared_world(["u0", "u1"], who, targets)          # the person and one other: not 'shared'
+
+
+def test_a_shared_customer_met_again_counts_at_once() -> None:
+    # three call agents on one credential read the same 8 customers; two colleagues happened to open the
+    # last of them first, so it was already 'shared' before the third account came: it must still count,
+    # then and there, not at the next recount of a tenth more customers
+    who = tellers(30, "B1") | {f"u{i}": PersonInfo(actor=f"u{i}", role="agent", branch="CC") for i in range(3)}
+    rng = random.Random(11)
+    days = workdays(12)
+    events = ordinary(days, who, rng)
+    targets = [b2(i * 7) for i in range(8)]
+    events += [read(days[-1], 13 + k / 60, actor, targets[-1]) for k, actor in enumerate(("t0", "t1"))]
+    for n, actor in enumerate(("u0", "u1", "u2")):
+        events += [read(days[-1], 14 + n + k / 60, actor, c) for k, c in enumerate(targets)]
+    found = [a for a in run(events, who) if a.scenario == "shared_customers"]
+    assert {a.actor for a in found} >= {"u0", "u1"}
+    assert all(a.evidence["count"] >= 5 for a in found)
 
 
 def test_a_branch_joint_review_of_its_key_accounts_is_normal() -> None:

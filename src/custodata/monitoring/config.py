@@ -177,6 +177,13 @@ class HoardingRule(Rule):
     rolling_days: int = Field(default=3, ge=1, le=14,
                               description="also judge the sum of this many days (slow hoarding); 1 = off")
     rolling_ratio: float = Field(default=1.8, ge=1, description="that sum against this many times the usual sum")
+    rolling_each_ratio: float = Field(
+        default=1.5, ge=0, description="and each of those days at least this many times the usual day: a sustained "
+                                       "rise, not one busy day (a Monday review, a month-end) among ordinary ones")
+    team_others: int = Field(
+        default=2, ge=0, description="a day's count that this many others of the peer group reach the same day "
+                                     "(at team_ratio of it) is the team's work of the day, not hoarding; 0 = off")
+    team_ratio: float = Field(default=0.75, gt=0, le=1, description="see team_others")
     export_ratio: float = Field(default=3.0, ge=1, description="an export this many times the person's usual size")
     export_min_rows: float = Field(default=1000, ge=0, description="never fire on an export smaller than this")
     export_min_history: int = Field(default=3, ge=1, description="own past exports needed to judge by one's habit")

@@ -91,6 +91,7 @@ class Monitor:
         self._days_seen = 0
         self._excluded: dict[tuple[str, dt.date], dict[str, float]] = {}  # alerted days kept out of baselines
         self._confirmed: set[tuple[str, dt.date]] = set()  # (person, local day) of confirmed incidents
+        self._team_counts: dict[tuple[Group, dt.date], dict[str, float]] = {}  # customers today by peer group
         self._export_sizes: dict[str, deque[float]] = {}       # rows of each past export, per person
         self._peer_export_sizes: dict[Group, deque[float]] = {}
         self._requests: dict[tuple[str, str], None] = {}        # export requests already judged (insertion-ordered)
@@ -356,6 +357,11 @@ class Monitor:
         if new or (e.action in BULK_ACTIONS and st.bulk_unlisted):
             x = float(st.customer_total())
             hr = sc.hoarding
+            group_day = (self._groups[key], st.day)
+            team = self._team_counts.get(group_day)
+            if team is None:
+                team = self._team_counts[group_day] = {}
+            team[key] = x
             factor = hr.kind_factor.get(person.kind, 1.0)
             if hr.enabled:
                 self._count_rule("hoarding", person, st, x, "customers", hr, ref, e.at, out, refs=st.refs,
@@ -549,6 +555,8 @@ class Monitor:
         stat = basis.stat
         if len(past) < hr.rolling_days - 1 or stat is None:
             return never
+        if min(past, default=0.0) < stat.median * hr.rolling_each_ratio:
+            return never  # the person's own rhythm: one busy day among ordinary ones is not a sustained rise
         n = float(hr.rolling_days)
         # the kind factor (outsourced watched closer) is for the day's count; a sum of days at 1.35× the median
         # is an ordinary busy spell for a call agent whose days vary twofold
@@ -701,6 +709,7 @@ class Monitor:
         actors_of = self._customer_actors.setdefault(st.day, {})
         affected: set[str] = set()
         need = rule.min_accounts
+        grown: set[str] = set()
         for c in new:
             actors = actors_of.get(c)
             if actors is None:
@@ -712,10 +721,15 @@ class Monitor:
                 continue
             for a in actors:
                 other = self._states.get((a, st.day))
-                if other is None or c in other.shared:
+                if other is None:
                     continue
-                if self._co_viewers(a, c, actors) >= need:
+                if c not in other.shared and self._co_viewers(a, c, actors) >= need:
                     other.shared.add(c)
+                    affected.add(a)
+                # one of the accounts already found together with ``a`` (or ``a``) opened one more of a's shared
+                # customers: counted at once, not at the next tenth
+                if other.shared_accounts and c in other.shared and (key == a or key in other.shared_accounts):
+                    grown.add(a)
                     affected.add(a)
         for a in sorted(affected):
             other = self._states.get((a, st.day))
@@ -726,10 +740,13 @@ class Monitor:
             basis = self._basis(other, "shared_customers", who, "shared", float(rule.min_customers), 3.0, None)
             size = len(other.shared)
             # the group count is at most the shared count; a heavy reader's is recounted as it grows by a tenth
-            if size < basis.threshold or size < other.shared_checked + max(1, other.shared_checked // 10):
+            recount = size >= basis.threshold and size >= other.shared_checked + max(1, other.shared_checked // 10)
+            if not recount and a not in grown:
                 continue
-            other.shared_checked = size
+            if recount:
+                other.shared_checked = size
             group, together = self._group_shared(a, other, actors_of)
+            other.shared_accounts = frozenset(group) if len(group) >= need else frozenset()
             other.shared_group = len(together)
             if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
                 continue
@@ -875,12 +892,37 @@ class Monitor:
             if not self.model.fitted or x < soft or x < st.soft_next.get(scenario, 0.0) or x < rule.min_count:
                 return
             st.soft_next[scenario] = x * 1.2
+            if scenario == "hoarding" and self._team_day(st, x):
+                return
             anomaly = self._anomaly(st)
             if not self.model.anomalous(anomaly):
                 return
+        elif scenario == "hoarding" and self._team_day(st, x):
+            return
         self._fire(scenario, person, st.actor, st, self.clock.day_start_utc(st.day), at, x, basis,
                    x / threshold, refs, first_at, at, out, extra={**(extra or {}), "threshold_factor": factor}
                    if factor != 1.0 else extra, anomaly=anomaly, threshold=threshold)
+
+    def _team_day(self, st: DayState, x: float) -> bool:
+        """Whether ``team_others`` others of the person's peer group reach ``team_ratio`` × x customers today.
+
+        Month-end reports, a campaign's call list, a review the whole team does: what
+        several of the same role and scope do on the same day is the day's work, and a
+        hoarder acts alone (accounts acting together are ``shared_customers``' to find).
+        Judged again at each tenth more, so an attacker's run past the team is caught.
+        """
+        hr = self.config.scenarios.hoarding
+        if hr.team_others <= 0:
+            return False
+        if x < st.team_next:
+            return True  # a team's day a moment ago, and not a tenth more since
+        team = self._team_counts.get((self._groups.get(st.actor, ("", "")), st.day), {})
+        bar = x * hr.team_ratio
+        others = sum(1 for actor, n in team.items() if n >= bar and actor != st.actor)
+        if others >= hr.team_others:
+            st.team_next = x * 1.1
+            return True
+        return False
 
     def _escalate(self, scenario: str, person: PersonInfo, st: DayState, x: float, at: dt.datetime,
                   out: list[Alert], *, refs: Iterable[int], first_at: dt.datetime | None, factor: float,
@@ -1006,6 +1048,8 @@ class Monitor:
             del self._customer_actors[day]
         for slot in [k for k in self._slot_actors if k[1] < today]:
             del self._slot_actors[slot]
+        for group_day in [k for k in self._team_counts if k[1] < today]:
+            del self._team_counts[group_day]
         self.baselines.roll(today)
         if self.config.anomaly.enabled and self._samples:
             self.model.fit(list(self._samples))

@@ -128,6 +128,7 @@ class DayState:
     shared: set[str] = field(default_factory=set)       # customers that enough other accounts also looked at
     shared_group: int = 0                      # ... of them shared with the same accounts again and again
     shared_checked: int = 0                    # size of ``shared`` when the group was last counted
+    shared_accounts: frozenset[str] = frozenset()  # the accounts of that count (the customers grow between counts)
     identifier_probes: int = 0                 # exact-identifier searches that missed or were refused
     identifier_counts: dict[str, list[int]] = field(default_factory=dict)  # kind -> [searches, misses, refused]
     level_counts: dict[int, int] = field(default_factory=dict)
@@ -155,6 +156,7 @@ class DayState:
     # slow hoarding's bar for the day (the basis it came from, the past days' counts, the sum's and today's bars):
     # the past days do not change within the day, so it is worked out once, not at every event
     rolling: tuple[Basis, tuple[float, ...], float, float] | None = None
+    team_next: float = 0.0                               # count at which to look at the peer group's day again
 
     def customer_total(self) -> int:
         return len(self.customers) + self.bulk_unlisted
