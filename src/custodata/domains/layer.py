@@ -74,27 +74,35 @@ def build_layer(
             SELECT * FROM {src["business"]}
             QUALIFY row_number() OVER (PARTITION BY _source, record_key
                 ORDER BY _ingested_at DESC, updated_at DESC NULLS LAST, _batch_id DESC) = 1
-        ), rec AS (
+        ), rec AS MATERIALIZED (
             SELECT DISTINCT x.customer_id, p.role, b._source, b.record_key, b._business_type AS bt,
                    b.amount, b.category, b.product, b.tags
             FROM {src["xref"]} x JOIN {src["party"]} p USING (obs_id)
             JOIN latest b ON b._source = p.source AND b.record_key = p.record_key
         ), raw_tags AS (
-            SELECT customer_id, list_sort(list(DISTINCT {{'kind': t.kind, 'name': t.name, 'value': t.value}}))
-                   AS raw_tags
-            FROM (SELECT customer_id, unnest(tags) AS t FROM rec) GROUP BY customer_id
-        ), agg AS (
+            SELECT customer_id, list_sort(list(t)) AS raw_tags
+            FROM (SELECT DISTINCT customer_id, t FROM (SELECT customer_id, unnest(tags) AS t FROM rec))
+            GROUP BY customer_id
+        ), held AS (  -- one row per record a customer holds: counted without DISTINCT aggregates,
+                      -- which the engine keeps in memory per group (plain counts and sums spill)
+            SELECT customer_id, bt, record_key, bool_or(category LIKE '%投诉%') AS complaint
+            FROM rec WHERE record_key IS NOT NULL GROUP BY customer_id, bt, record_key
+        ), counts AS (
             SELECT customer_id,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'auto_policy') AS n_auto,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'accident_policy') AS n_accident,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'health_policy') AS n_health,
-                count(DISTINCT bt) FILTER (WHERE bt LIKE '%_policy') AS n_policy_types,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'deposit') AS n_deposit,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'card') AS n_card,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'loan') AS n_loan,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'service') AS n_ticket,
-                count(DISTINCT record_key) FILTER (WHERE bt = 'service' AND category LIKE '%投诉%')
-                    AS n_complaint,
+                count(*) FILTER (WHERE bt = 'auto_policy') AS n_auto,
+                count(*) FILTER (WHERE bt = 'accident_policy') AS n_accident,
+                count(*) FILTER (WHERE bt = 'health_policy') AS n_health,
+                count(*) FILTER (WHERE bt = 'deposit') AS n_deposit,
+                count(*) FILTER (WHERE bt = 'card') AS n_card,
+                count(*) FILTER (WHERE bt = 'loan') AS n_loan,
+                count(*) FILTER (WHERE bt = 'service') AS n_ticket,
+                count(*) FILTER (WHERE bt = 'service' AND complaint) AS n_complaint
+            FROM held GROUP BY customer_id
+        ), policy_types AS (
+            SELECT customer_id, count(*) AS n_policy_types
+            FROM (SELECT DISTINCT customer_id, bt FROM rec WHERE bt LIKE '%_policy') GROUP BY customer_id
+        ), money AS (
+            SELECT customer_id,
                 {_money("bt = 'deposit' AND role = 'account_holder'")}
                     AS deposit_balance,
                 {_money("bt LIKE '%_policy' AND role = 'policy_holder'")}
@@ -104,6 +112,11 @@ def build_layer(
                     AS loan_total,
                 bool_or(bt = 'loan' AND role = 'account_holder' AND product LIKE '%小微%') AS sme_loan
             FROM rec GROUP BY customer_id
+        ), agg AS (
+            SELECT customer_id, c.n_auto, c.n_accident, c.n_health, t.n_policy_types, c.n_deposit,
+                c.n_card, c.n_loan, c.n_ticket, c.n_complaint, m.deposit_balance, m.premium_total,
+                m.credit_limit, m.loan_total, m.sme_loan
+            FROM money m LEFT JOIN counts c USING (customer_id) LEFT JOIN policy_types t USING (customer_id)
         )
         SELECT g.*, date_diff('year', g.birth_date, current_date) AS age,
                coalesce(a.n_auto, 0) AS n_auto, coalesce(a.n_accident, 0) AS n_accident,
