@@ -230,3 +230,41 @@ def test_export_only_for_its_maker_and_only_once(approvals: Approvals, tmp_path:
 
 def test_authorize_is_a_plain_callable() -> None:
     assert authorize(ALICE, "export.request").allowed and not authorize(ALICE, "export.approve").allowed
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_cells_a_person_reads_carry_the_consoles_labels(
+    approvals: Approvals, store: OpsStore, tmp_path: Path, fmt: str,
+) -> None:
+    """Issue 14: 性别 女, not F; 客户类型 个人, not individual; 来源系统 in words; JSON lines keep the codes."""
+    fields = ["name", "gender", "kind", "customer_type", "sources", "tags"]
+    n = 60
+    ids = [f"C{i + 1:09d}" for i in range(n)]
+    rows = [{"customer_id": cid, "name": "张*", "gender": "F" if i % 2 else "M",
+             "kind": "individual" if i % 3 else "company", "customer_type": "high_net_worth" if i % 5 else "sme",
+             "sources": ["auto_core", "card_core"], "tags": ["车主客户", "信用卡客户"]} for i, cid in enumerate(ids)]
+    req = approvals.submit(ALICE, "export", {"customer_ids": ids, "fields": fields, "purpose": "campaign review",
+                                             "format": fmt}, reason="labels")
+    approvals.decide(req.request_id, CAROL, approve=True, note="ok")
+    ex = approvals.produce_export(req.request_id, rows=rows, requester=ALICE, out_dir=tmp_path / "x")
+    text = ex.path.read_text(encoding="utf-8-sig")
+    if fmt == "jsonl":
+        body = [json.loads(line) for line in text.splitlines()[1:]]
+        assert {r["gender"] for r in body} == {"F", "M"} and {r["kind"] for r in body} == {"individual", "company"}
+    else:
+        table = _table(text)
+        header, body_rows = table[0], table[1:]
+        assert header[:7] == ["客户号", "姓名", "性别", "客户类型", "客户分类", "来源系统", "标签"]
+        got = {r[0]: r for r in body_rows}
+        for i, cid in enumerate(ids):
+            r = got[cid]
+            assert r[2] == ("女" if i % 2 else "男")
+            assert r[3] == ("个人" if i % 3 else "企业")
+            assert r[4] == ("高净值客户" if i % 5 else "小微企业")
+            assert r[5] == "车险核心系统、信用卡系统" and r[6] == "车主客户、信用卡客户"
+        # a canary's codes are real ones too, in the same words: nothing tells it apart
+        canaries = [r for r in body_rows if r[0].startswith("C9")]
+        assert canaries and all(r[2] in ("女", "男") and r[3] in ("个人", "企业") for r in canaries)
+        assert not any(code in text for code in ("individual", "high_net_worth", "auto_core"))
+    report = read_watermark(ex.path, store, secret=SECRET)
+    assert (report.export_id, report.recipient) == (ex.export_id, "alice")

@@ -3,12 +3,14 @@
 A CSV is read by a person in a spreadsheet: it opens with the column names in Chinese
 (客户号, 姓名, 手机号码 …) on the first line, so a filter or a sort takes the right row
 as its header; times are in the institution's time zone to the second; cells hold
-exactly the (masked) values, nothing hidden in them; the mark column [导出标记] comes
+exactly the (masked) values, nothing hidden in them, a code in the words the console
+shows for it (性别 女, 客户类型 个人, 来源系统 车险核心系统、信用卡系统: the labels of
+:mod:`custodata.console.labels`) and a list as its items joined by 、; the mark column [导出标记] comes
 last and the notice [导出人 … 仅限内部使用] after the table, a blank line apart, so a
 spreadsheet's table region ends before it.  It is written with a UTF-8 byte-order mark
 so Excel opens Chinese text correctly, and cells that a spreadsheet would run as a
 formula are defused.  JSON lines (read by programs) keep the canonical field names and
-open with a notice object.  Files are written atomically and readable by their owner
+codes and open with a notice object.  Files are written atomically and readable by their owner
 only; the sha256 kept in ``export_file`` proves a downloaded file is the one produced.
 """
 
@@ -59,6 +61,11 @@ COLUMN_LABELS: dict[str, str] = {
     "n_accident": "意外险保单数", "n_health": "健康险保单数", "n_policy_types": "险种数",
     "n_deposit": "存款账户数", "n_card": "银行卡数", "n_loan": "贷款笔数", "n_ticket": "服务工单数",
     "n_complaint": "投诉数", "raw_tags": "原始标签", MARK_COLUMN: "导出标记",
+}
+# cells that hold a code, and the kind of label (custodata.console.labels) a person reads it by
+CODED_FIELDS: dict[str, str] = {
+    "gender": "gender", "kind": "custkind", "customer_type": "custtype", "sources": "source", "source": "source",
+    "business_type": "btype", "role": "partyrole",
 }
 _HEADER_ID = re.compile(r"导出编号[\s:：]*(EX-[0-9A-F]+)")
 
@@ -130,11 +137,31 @@ def localise(row: dict[str, Any], zone: str = DEFAULT_TIMEZONE) -> dict[str, Any
     return out
 
 
-def _cell(value: Any) -> str:
+def _code_labels() -> dict[str, dict[str, tuple[str, str]]]:
+    from custodata.console.labels import LABELS  # the console's one table of codes; imported when a file is written
+
+    return LABELS
+
+
+def _label(kind: str | None, value: Any, labels: dict[str, dict[str, tuple[str, str]]]) -> Any:
+    if kind is None or not isinstance(value, str):
+        return value
+    found = labels.get(kind, {}).get(value)
+    return found[0] if found else value
+
+
+def _cell(value: Any, kind: str | None = None,
+          labels: dict[str, dict[str, tuple[str, str]]] | None = None) -> str:
+    """A CSV cell as a person reads it: a code as its zh-CN label, a list's items joined by 、."""
     if value is None:
         return ""
-    if isinstance(value, list | dict | tuple):
+    labels = labels if labels is not None else {}
+    if isinstance(value, list | tuple) and all(isinstance(v, str | int | float) for v in value):
+        value = "、".join(str(_label(kind, v, labels)) for v in value)
+    elif isinstance(value, list | dict | tuple):
         return json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        value = _label(kind, value, labels)
     text = str(value)
     if isinstance(value, str) and text.startswith(_FORMULA_START):
         return "'" + text  # Excel would otherwise run it as a formula
@@ -157,8 +184,9 @@ def render(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([COLUMN_LABELS.get(c, c) for c in columns])
+    labels = _code_labels()
     for r in rows:
-        writer.writerow([_cell(r.get(c)) for c in columns])
+        writer.writerow([_cell(r.get(c), CODED_FIELDS.get(c), labels) for c in columns])
     writer.writerow([])
     writer.writerow([f"# {header}"])
     return buf.getvalue().encode("utf-8-sig")
@@ -169,6 +197,12 @@ def watermark_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows with canaries mixed in and each row's mark-column cell; and the canaries' signatures."""
     canaries = canary_rows(secret, watermark_id, rows, canary_count(len(rows)))
+    for position, row, sig in canaries:  # a code is one a real row holds (an invented one would give it away)
+        real = rows[position % len(rows)]
+        for key in CODED_FIELDS:
+            if key in row and isinstance(row[key], str):
+                sig["values"] = [v for v in sig["values"] if v != row[key]]
+                row[key] = real.get(key)
     mixed = list(rows)
     for position, row, _sig in sorted(canaries, key=lambda c: c[0], reverse=True):
         mixed.insert(position, row)
