@@ -460,6 +460,75 @@ def test_a_sealed_correction_is_shown_masked_and_withheld_where_the_policy_withh
     svc.approvals.cancel(filed, maker.principal)
 
 
+def test_an_unmerge_shows_both_sides_masked_for_the_checker(world: World) -> None:
+    """Issue 14: an unmerge is decided on what the two sides say of their people, not on a customer id."""
+    svc = world.svc
+    maker = _caller(svc, world.logins, "front_desk")
+    steward = _caller(svc, world.logins, "data_steward")
+    masking = svc.engine.masking
+    lineage = svc.served.lineage(world.customer)
+    assert len(lineage) >= 2, "the walk's customer is made of several source records"
+    detach = lineage[-1]
+    named = governance.request(svc, maker, "unmerge", {"customer_id": world.customer,
+                                                       "records": [detach["obs_id"]]}, reason="不是同一人")
+    latest = governance.request(svc, maker, "unmerge", {"customer_id": world.customer}, reason="撤销合并")
+    try:
+        shown = review.proposals(svc, steward, [named, latest])
+        split = shown[named.request_id]
+        assert split.sides == "unmerge_records" and split.customer_ids == (world.customer,)
+        rows = {r.field: r for r in split.rows}
+        assert set(rows) == {"name", "id_number", "mobile"}
+        for name, row in rows.items():
+            assert not row.withheld
+            raw = {str(r[name]) for r in lineage if r.get(name)}
+            stay = {masking.mask_value(name, r[name], "data_steward") for r in lineage[:-1] if r.get(name)}
+            assert set(row.before or ()) == stay
+            if detach.get(name):
+                assert row.after == (masking.mask_value(name, detach[name], "data_steward"),)
+            shown_text = f"{row.before} {row.after}"
+            assert not any(v in shown_text for v in raw if masking.mask_value(name, v, "data_steward") != v)
+        undo = shown[latest.request_id]
+        assert undo.sides == "unmerge_latest" and {r.field for r in undo.rows} == {"name", "id_number", "mobile"}
+        profile = svc.served.get(world.customer)["profile"]
+        name_row = next(r for r in undo.rows if r.field == "name")
+        assert name_row.before == (masking.mask_value("name", profile["name"], "data_steward"),)
+        read = svc.audit.query(actor=steward.person_id, action="read", newest_first=True, limit=2)
+        assert {e.detail.get("request_id") for e in read} == {named.request_id, latest.request_id}
+        assert all(e.detail.get("section") == "approval" and list(e.customer_ids) == [world.customer]
+                   for e in read)
+        # an administrator's policy withholds personal data: nothing of either side, not even masked
+        admin = _caller(svc, world.logins, "administrator")
+        assert all(r.withheld for r in review._unmerge_rows(svc, admin, world.customer, [])[0])
+    finally:
+        svc.approvals.cancel(named, maker.principal)
+        svc.approvals.cancel(latest, maker.principal)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_steward_reads_an_unmerge_as_two_sides(browser: Browser, world: World, size: str) -> None:
+    svc = world.svc
+    maker = _caller(svc, world.logins, "front_desk")
+    detach = svc.served.lineage(world.customer)[-1]["obs_id"]
+    filed = governance.request(svc, maker, "unmerge", {"customer_id": world.customer, "records": [detach]},
+                               reason="不是同一人")
+    page = signed_in(browser, world, "data_steward", size)
+    try:
+        page.goto(f"{world.url}/approvals")
+        row = page.locator(f"[data-testid=inbox] tr[data-request='{filed.request_id}']")
+        proposal = row.get_by_test_id("proposal")
+        expect(proposal).to_contain_text("保留的来源记录")
+        expect(proposal).to_contain_text("拆出的来源记录")
+        for label in ("姓名", "证件号码", "手机号码"):
+            expect(proposal).to_contain_text(label)
+        expect(row).to_contain_text("成为一个新客户")
+        profile = svc.served.get(world.customer)["profile"]
+        assert str(profile["id_number"]) not in row.inner_text()
+        shot(page, f"data_steward-approvals_unmerge-{size}")
+    finally:
+        page.context.close()
+        svc.approvals.cancel(filed, maker.principal)
+
+
 def test_history_marks_a_change_hidden_by_the_mask() -> None:
     from custodata.service.customers import mark_hidden_changes
 

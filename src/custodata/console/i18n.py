@@ -234,6 +234,13 @@ ZH: dict[str, str] = {
     "approvals.after.merge": "并入客户",
     "approvals.before.create": "现值",
     "approvals.after.create": "新建值",
+    "approvals.before.unmerge_records": "保留的来源记录",
+    "approvals.after.unmerge_records": "拆出的来源记录",
+    "approvals.before.unmerge_latest": "客户现值",
+    "approvals.after.unmerge_latest": "各来源记录所载",
+    "approvals.sides.unmerge_records": "拆分：右列的来源记录从该客户拆出，成为一个新客户；左列的记录留在原客户。",
+    "approvals.sides.unmerge_latest": ("拆分：撤销该客户最近一次合并，被并入的客户恢复原客户号。"
+                                        "右列为其全部来源记录所载的值，不一致处即两人之别。"),
     "approvals.masked_for_you": "按您（{role}）的遮盖策略显示；本次查看已记入审计日志。",
     "jobstate.queued": "排队中",
     "jobstate.running": "执行中",
@@ -638,6 +645,15 @@ EN: dict[str, str] = {
     "approvals.after.merge": "Absorbed",
     "approvals.before.create": "Now",
     "approvals.after.create": "New",
+    "approvals.before.unmerge_records": "Records that stay",
+    "approvals.after.unmerge_records": "Records split off",
+    "approvals.before.unmerge_latest": "Customer now",
+    "approvals.after.unmerge_latest": "What its source records say",
+    "approvals.sides.unmerge_records": ("Unmerge: the records on the right leave this customer and become a new one; "
+                                        "those on the left stay."),
+    "approvals.sides.unmerge_latest": ("Unmerge: the customer's latest merge is undone and the absorbed customer "
+        "gets its id back. The right column is what all its source records say; where they disagree, "
+        "the two people differ."),
     "approvals.masked_for_you": "Masked by your ({role}) policy; this viewing is recorded in the audit log.",
     "jobstate.queued": "Queued",
     "jobstate.running": "Running",

@@ -120,6 +120,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "company_name": ("企业名称", "Company name"), "auth_secret": ("认证信息", "Authentication secret"),
         "amount": ("金额", "Amount"), "age_band": ("年龄段", "Age band"),
     },
+    # the catalogue: how an entry's classification was reached
+    "catstatus": {
+        "detected": ("自动识别，待确认", "Detected, to confirm"), "confirmed": ("已确认", "Confirmed"),
+        "overridden": ("已人工更正", "Corrected"),
+    },
     "permission": {},  # filled below from the policy's actions
 }
 

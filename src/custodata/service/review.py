@@ -29,6 +29,8 @@ from custodata.service.customers import _plain_fields, _unmask_in_view, _visible
 
 # what a checker compares when two customers are to be merged (the fields that tell people apart)
 MERGE_FIELDS = ("name", "gender", "birth_date", "id_number", "uscc", "mobile", "email", "address")
+# what a source record says of its person (the lineage keeps these): the two sides of an unmerge
+RECORD_FIELDS = ("name", "id_number", "mobile")
 MAX_PROPOSALS = 50  # an inbox shows at most this many proposals in full; the rest by reference
 
 
@@ -54,6 +56,7 @@ class Proposal:
     out_of_scope: bool = False   # the checker's row rule does not reach the customer(s): nothing shown
     note: str | None = None      # why values cannot be shown (e.g. the form was already used)
     shown_fields: tuple[str, ...] = field(default=())
+    sides: str = ""              # what the two columns are, when not the kind's before and after (an unmerge's)
 
 
 def _compare(svc: Services, caller: Caller, name: str, before: Any, after: Any) -> Compared:
@@ -68,6 +71,41 @@ def _compare(svc: Services, caller: Caller, name: str, before: Any, after: Any) 
     return Compared(name, shown_before, shown_after, hidden_change=differs and shown_before == shown_after)
 
 
+def _compare_sides(svc: Services, caller: Caller, name: str, before: list[Any], after: list[Any]) -> Compared:
+    """One field over two groups of source records: each side's distinct values, each masked (a tuple)."""
+    masking = svc.engine.masking
+    if name not in masking.grading.fields and name not in masking.grading.types:
+        return Compared(name, None, None, withheld=True)
+    decision = masking.decide(name, caller.role, None)
+    if decision.effect == "deny":
+        return Compared(name, None, None, withheld=True)
+
+    def side(values: list[Any]) -> tuple[Any, ...] | None:
+        shown = tuple(dict.fromkeys(v for v in (decision.apply(x) for x in values if x) if v))
+        return shown or None
+
+    raw_before, raw_after = {v for v in before if v}, {v for v in after if v}
+    shown_before, shown_after = side(before), side(after)
+    return Compared(name, shown_before, shown_after,
+                    hidden_change=raw_before != raw_after and shown_before == shown_after)
+
+
+def _unmerge_rows(svc: Services, caller: Caller, customer_id: str,
+                  records: list[str]) -> tuple[list[Compared], str]:
+    """The two sides of an unmerge: the records that stay and those detached (named), or, for an undo of
+    the latest merge, the customer as it stands and what each of its source records says."""
+    lineage = svc.served.lineage(customer_id)
+    if records:
+        detach = set(records)
+        stay = [r for r in lineage if r.get("obs_id") not in detach]
+        leave = [r for r in lineage if r.get("obs_id") in detach]
+        return [_compare_sides(svc, caller, f, [r.get(f) for r in stay], [r.get(f) for r in leave])
+                for f in RECORD_FIELDS], "unmerge_records"
+    profile = _profile(svc, customer_id)
+    return [_compare_sides(svc, caller, f, [profile.get(f)], [r.get(f) for r in lineage])
+            for f in RECORD_FIELDS], "unmerge_latest"
+
+
 def _unsealed_form(svc: Services, payload: Mapping[str, Any]) -> dict[str, str | None]:
     values = payload.get("values") or {}
     intake = str(payload.get("intake", ""))
@@ -79,7 +117,10 @@ def _profile(svc: Services, customer_id: str) -> dict[str, Any]:
 
 
 def _rows(svc: Services, caller: Caller, req: Request) -> tuple[tuple[str, ...], list[Compared], str | None]:
-    """(customers, compared fields, note) of one request, or NotFoundError for a customer gone."""
+    """(customers, compared fields, note) of one request, or NotFoundError for a customer gone.
+
+    An unmerge's note names its two sides (``unmerge_records`` or ``unmerge_latest``).
+    """
     p = req.payload
     if req.kind == "edit_field":
         cid, name = str(p["customer_id"]), str(p["field"])
@@ -92,6 +133,10 @@ def _rows(svc: Services, caller: Caller, req: Request) -> tuple[tuple[str, ...],
         rows = [_compare(svc, caller, f, kept.get(f), merged.get(f)) for f in MERGE_FIELDS
                 if kept.get(f) is not None or merged.get(f) is not None]
         return (survivor, absorbed), rows, None
+    if req.kind == "unmerge":
+        cid = str(p["customer_id"])
+        rows, sides = _unmerge_rows(svc, caller, cid, [str(r) for r in p.get("records") or []])
+        return (cid,), rows, sides
     if req.kind == CREATE_KIND:
         if "values" not in p:
             return (), [], "form_used"
@@ -114,7 +159,7 @@ def _guard_plain(svc: Services, caller: Caller, proposal: Proposal) -> Proposal:
     except AccessDenied:
         rows = tuple(Compared(r.field, None, None, withheld=True) if r.field in used else r for r in proposal.rows)
         return Proposal(proposal.request_id, proposal.kind, proposal.customer_ids, rows,
-                        shown_fields=tuple(f for f in proposal.shown_fields if f not in used))
+                        shown_fields=tuple(f for f in proposal.shown_fields if f not in used), sides=proposal.sides)
     return proposal
 
 
@@ -129,6 +174,8 @@ def _one(svc: Services, caller: Caller, req: Request) -> Proposal:
         if not _visible(svc, caller, "customer.read", cid, svc.served.branches_of(cid)):
             return Proposal(req.request_id, req.kind, customers, out_of_scope=True)
     shown = tuple(sorted({r.field for r in rows if not r.withheld}))
+    if req.kind == "unmerge":
+        return Proposal(req.request_id, req.kind, customers, tuple(rows), shown_fields=shown, sides=note or "")
     return Proposal(req.request_id, req.kind, customers, tuple(rows), note=note, shown_fields=shown)
 
 
