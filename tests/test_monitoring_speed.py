@@ -98,8 +98,9 @@ def test_the_tree_walk_scores_exactly_as_the_forest_does() -> None:
     rows = (rng.normal(size=(1500, 12)) * rng.uniform(0.1, 3.0, size=12)).tolist()
     model = AnomalyModel(AnomalySettings(min_samples=100, n_estimators=60, seed=3))
     model.fit(rows)
+    assert model.fitted and model._forest is None, "grown only when first asked for a score"
     probes = [*(rng.normal(size=(200, 12)) * 4).tolist(), *rows[:50], [0.0] * 12, [30.0] * 12]
-    forest = model._forest
+    forest = model.forest
     assert forest is not None
     expected = -forest.score_samples(np.asarray(probes, dtype=float))
     got = np.array([model.score(p) for p in probes])
