@@ -220,6 +220,7 @@ ZH: dict[str, str] = {
     "approvals.job_no": "作业 {job}",
     "approvals.jobs": "我审批过的申请",
     "approvals.none_decided": "您还没有审批过申请。",
+    "approvals.none_mine": "您还没有提交过申请。在客户视图页底部可申请修改字段或导出。",
     "approvals.decided_at": "审批时间",
     "approvals.queued": "已排入作业 {job}，稍后自动执行。",
     "approvals.retried": "作业 {job}（申请 {id}）已重新排队。",
@@ -631,6 +632,8 @@ EN: dict[str, str] = {
     "approvals.job_no": "Job {job}",
     "approvals.jobs": "Requests I decided",
     "approvals.none_decided": "You have decided no request yet.",
+    "approvals.none_mine": ("You have filed no request yet. A customer's page ends with the forms to request "
+                            "a change or an export."),
     "approvals.decided_at": "Decided",
     "approvals.queued": "Queued as job {job}: it is applied shortly.",
     "approvals.retried": "Job {job} (request {id}) queued again.",
