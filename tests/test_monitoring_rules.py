@@ -168,14 +168,16 @@ def test_one_wild_day_joins_the_history_capped() -> None:
     assert stat is not None and stat.median <= 22
 
 
-def _slow_hoarding(extra: list[int]) -> list[Alert]:
+def _slow_hoarding(extra: list[int], actors: tuple[str, ...] = ("t0",)) -> list[Alert]:
     rng = random.Random(3)
     who = tellers()
     days = workdays(16)
     events = ordinary(days, who, rng)
     for day, n in zip(days[-len(extra):], extra, strict=True):
-        events += [read(day, 10 + k / 40, "t0", b1(rng.randrange(2000))) for k in range(n)]
-    return [a for a in run(events, who) if a.actor == "t0" and a.scenario == "hoarding"]
+        for actor in actors:
+            events += [read(day, 10 + k / 40 + rng.random() * 0.01, actor, b1(rng.randrange(2000)))
+                       for k in range(n)]
+    return [a for a in run(events, who) if a.actor in actors and a.scenario == "hoarding"]
 
 
 def test_slow_hoarding_sums_the_last_days_and_its_bar_is_the_days_own() -> None:
@@ -214,6 +216,9 @@ def test_what_the_team_does_the_same_day_is_the_days_work() -> None:
     assert {a.actor for a in _team_day({"t0": 120})} == {"t0"}, "alone, the same day is hoarding"
     # one of them reads three times the team's day: past the team, alerted
     assert {a.actor for a in _team_day({"t0": 120, "t1": 120, "t2": 120, "t3": 400})} == {"t3"}
+    # a quarter-end: the whole branch busier for three days is no slow hoarding either
+    assert _slow_hoarding([22, 22, 22]), "alone, three busier days are"
+    assert not _slow_hoarding([22, 22, 22], ("t0", "t1", "t2", "t3"))
 
 
 # --- scope, shared customers, departing ----------------------------------------------------------------

@@ -540,6 +540,8 @@ class Monitor:
             return
         if x < self.baselines.allowance(st.actor, "hoarding"):
             return  # a day like one already marked a false positive
+        if self._team_day(st, x):
+            return  # today is the team's work; it does not make the last days a sustained rise either
         self._fire("hoarding", person, st.actor, st, self.clock.day_start_utc(st.day), at, total, basis,
                    total / limit, st.refs, st.first_data_at, at, out,
                    extra={"trigger": "rolling", "days": hr.rolling_days, "daily_counts": [*past, x],
