@@ -445,6 +445,21 @@ def test_checker_sees_before_and_after_masked_for_the_checker_and_audited(world:
     assert review.proposals(svc, maker, [req]) == {}
 
 
+def test_a_checker_outside_the_customers_row_rule_sees_nothing_of_the_proposal(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checker whose row rule does not reach the customer may still be asked to decide: the
+    proposal then carries no value, not even masked, and records no read of the customer."""
+    svc = world.svc
+    steward = _caller(svc, world.logins, "data_steward")
+    req = svc.approvals.get(world.request_id)
+    monkeypatch.setattr(review, "_visible", lambda *_a, **_k: False)
+    before = svc.audit.query(actor=steward.person_id, action="read", newest_first=True, limit=1)
+    shown = review.proposals(svc, steward, [req])[world.request_id]
+    assert shown.out_of_scope and shown.rows == () and not shown.shown_fields
+    after = svc.audit.query(actor=steward.person_id, action="read", newest_first=True, limit=1)
+    assert [e.seq for e in after] == [e.seq for e in before]
+
+
 def test_a_sealed_correction_is_shown_masked_and_withheld_where_the_policy_withholds(world: World) -> None:
     svc = world.svc
     maker = _caller(svc, world.logins, "front_desk")
