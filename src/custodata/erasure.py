@@ -32,6 +32,7 @@ import duckdb
 from custodata.crypto.keyring import customer_key_id
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
 from custodata.engine.memory import configure
+from custodata.engine.sql import literal
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError
 from custodata.private_files import private_file
@@ -213,9 +214,6 @@ def _scrub_quarantine(store: BatchStore, records: list[str], personal: set[str])
     return len(hits)
 
 
-def _sql_str(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
 
 def compact(path: Path) -> None:
     """Rewrite the store into a fresh file: freed pages of deleted rows do not survive on disk."""
@@ -225,8 +223,8 @@ def compact(path: Path) -> None:
     con = duckdb.connect()
     try:  # bounded, and spilling beside the store: never into the working directory's .tmp
         configure(con, path)
-        con.execute(f"ATTACH {_sql_str(path)} AS src (READ_ONLY)")
-        con.execute(f"ATTACH {_sql_str(tmp)} AS dst")
+        con.execute(f"ATTACH {literal(path)} AS src (READ_ONLY)")
+        con.execute(f"ATTACH {literal(tmp)} AS dst")
         con.execute("COPY FROM DATABASE src TO dst")
         con.execute("DETACH dst")
         con.execute("DETACH src")

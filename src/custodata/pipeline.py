@@ -26,6 +26,7 @@ from custodata.domains.ingest import SourceSummary, ingest_all
 from custodata.domains.layer import VIEW, build_layer
 from custodata.engine.held_store import HeldStore
 from custodata.engine.lookups import ensure_lookup_indexes
+from custodata.engine.sql import literal
 from custodata.engine.store import BatchStore, open_store
 from custodata.erasure import ErasureReport
 from custodata.private_files import private_dir, private_file
@@ -328,7 +329,7 @@ class Pipeline:
                     [kwargs["survivor"], kwargs["absorbed"]] if operation == "merge" else [kwargs["customer_id"]])]
                 if operation != "correct":  # their records' ids move outside resolution: the next batch looks again
                     mark_for_resolution(store.con, "SELECT obs_id FROM customer.xref WHERE customer_id IN "
-                                        f"(SELECT unnest([{', '.join(_quoted(c) for c in named)}]))")
+                                        f"(SELECT unnest([{', '.join(literal(c) for c in named)}]))")
                 if incremental:
                     ensure_lookup_indexes(store.con)
                     affected.start(store.con, named)
@@ -573,10 +574,6 @@ class Pipeline:
         finally:
             ops.close()
 
-
-def _quoted(value: str) -> str:
-    """A SQL string literal (customer ids are C + digits; quoting keeps any other value inert)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _redacted(url: str) -> str:

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from custodata.engine.memory import connection_limit_bytes
+from custodata.engine.sql import literal
 from custodata.engine.store import BatchStore
 from custodata.view import PROFILE, SECTIONS
 
@@ -81,9 +82,6 @@ def count_documents(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _quoted(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
 
 def document_chunk(con: duckdb.DuckDBPyConnection) -> int:
     """Customers per statement of a full build under ``con``'s memory limit."""
@@ -108,9 +106,9 @@ def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
             f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS i "
             f"FROM ({PROFILE})) WHERE i % {int(chunk)} = 0 ORDER BY customer_id").fetchall()]
         for i, low in enumerate(bounds):
-            where = f"customer_id >= {_quoted(low)}"
+            where = f"customer_id >= {literal(low)}"
             if i + 1 < len(bounds):
-                where += f" AND customer_id < {_quoted(bounds[i + 1])}"
+                where += f" AND customer_id < {literal(bounds[i + 1])}"
             sections = {name: section.aggregate(name, f"SELECT * FROM {_ENTRIES}{name} WHERE {where}")
                         for name, section in SECTIONS.items()}
             yield from con.execute(documents_sql(sections, where)).fetch_record_batch(batch_rows)
