@@ -436,6 +436,10 @@ class Pipeline:
                     affected.start(store.con, [resolve_id(store.con, customer_id)], record_mates=True)
                     only = affected.AFFECTED
                 report = erase_customer(store, customer_id, reason=reason)
+                if not report.already:  # outside the data too, so restoring an older backup erases it again
+                    from custodata.backup.ledger import record_store_erasure
+
+                    record_store_erasure(self.out_dir, store.con, report.customer_id, reason)
                 if incremental:
                     affected.add(store.con, report.customer_ids)
                 build_relationships(store.con, only=only)
