@@ -365,6 +365,7 @@ def _demo_people(out: Path) -> list[Any]:
 from custodata.cli import alerts as _alerts  # noqa: E402
 from custodata.cli import approvals as _approvals  # noqa: E402
 from custodata.cli import audit as _audit  # noqa: E402
+from custodata.cli import backup as _backup  # noqa: E402
 from custodata.cli import changes as _changes  # noqa: E402
 from custodata.cli import classify as _classify  # noqa: E402, F401
 from custodata.cli import detect as _detect  # noqa: E402
@@ -375,7 +376,8 @@ from custodata.cli import serve as _serve  # noqa: E402
 from custodata.cli import simulate as _simulate  # noqa: E402
 from custodata.cli import worker as _worker  # noqa: E402
 
-for _group in (_people, _policy, _approvals, _audit, _alerts, _detect, _simulate, _serve, _worker, _changes):
+for _group in (_people, _policy, _approvals, _audit, _alerts, _detect, _simulate, _serve, _worker, _changes,
+               _backup):
     _group.register(app)
 
 
