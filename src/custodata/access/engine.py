@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -204,6 +204,11 @@ class PolicyEngine:
                 window = f" within window {opened.config.id}"
         return _allow(action, f"permissions.{role}", f"role {role} may {action}{window}",
                       f"角色 {role} 有 {action} 权限")
+
+    def roles_with_any(self, actions: Iterable[str]) -> frozenset[str]:
+        """The roles granted at least one of ``actions`` (which roles policy holds to a second factor)."""
+        wanted = frozenset(actions)
+        return frozenset(role for role, granted in self._permissions.items() if granted & wanted)
 
     def allowed_actions(self, subject: Subject, *, at: dt.datetime | None = None) -> frozenset[str]:
         """Every action ``check`` allows now: what a console shows in its menu."""

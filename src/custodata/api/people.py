@@ -73,6 +73,13 @@ def revoke(person_id: PersonId, role: RoleName, caller: CallerDep, svc: Services
     return person_out(admin.revoke_role(svc, caller, person_id, role))
 
 
+@router.delete("/people/{person_id}/mfa", status_code=204, response_class=Response)
+def reset_mfa(person_id: PersonId, caller: CallerDep, svc: ServicesDep) -> Response:
+    """Remove a person's second factor and recovery codes (a lost phone); their sessions end at once."""
+    admin.reset_mfa(svc, caller, person_id)
+    return Response(status_code=204)
+
+
 @router.put("/people/{person_id}/portfolio", response_model=PortfolioOut)
 def set_portfolio(person_id: PersonId, body: PortfolioIn, caller: CallerDep, svc: ServicesDep) -> PortfolioOut:
     """Replace the customers assigned to the person (what an outsourced agent may reach).

@@ -49,10 +49,39 @@ class Input(BaseModel):
 # ---- authentication --------------------------------------------------------------------------
 
 
+OtpCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=24)]
+"""A TOTP code (6 digits) or a recovery code (``abcd-efgh-jkmn-pqrs``)."""
+
+
 class LoginIn(Input):
     person_id: Identifier
     password: Password
     role: Name | None = None
+    otp: OtpCode | None = Field(default=None, description="the second factor, when the account has one")
+
+
+class MfaEnrolIn(Input):
+    person_id: Identifier
+    password: Password
+
+
+class MfaConfirmIn(Input):
+    person_id: Identifier
+    password: Password
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
+
+
+class MfaEnrolOut(BaseModel):
+    """Shown once: the seed for the authenticator app, as text and as an ``otpauth://`` URI (a QR code's content)."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class MfaConfirmOut(BaseModel):
+    """Shown once: each recovery code opens one login when the phone is lost; custodata keeps only their hashes."""
+
+    recovery_codes: list[str]
 
 
 class ActivateIn(Input):
@@ -69,6 +98,8 @@ class PrincipalOut(BaseModel):
     role: str
     roles: list[str]
     status: str
+    mfa: bool = False
+    method: str = "password"
 
 
 class LoginOut(BaseModel):
@@ -292,7 +323,8 @@ def public(value: Any) -> Any:
 def principal_out(principal: Any) -> PrincipalOut:
     return PrincipalOut(person_id=principal.person_id, display_name=principal.display_name, kind=principal.kind,
                         branch=principal.branch, role=principal.role, roles=sorted(principal.roles),
-                        status=principal.status)
+                        status=principal.status, mfa=bool(getattr(principal, "mfa", False)),
+                        method=str(getattr(principal, "method", "password")))
 
 
 def person_out(person: Any) -> PersonOut:

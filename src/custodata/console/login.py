@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from custodata.console.web import Console, Ctx, _source, route_class
-from custodata.identity.errors import AuthenticationError, PasswordChangeRequired, WeakPasswordError
+from custodata.errors import StateError
+from custodata.identity.errors import (
+    AuthenticationError,
+    MfaEnrolmentRequired,
+    MfaRequired,
+    PasswordChangeRequired,
+    WeakPasswordError,
+)
 from custodata.service import auth
 
 
@@ -35,26 +42,64 @@ def routes(console: Console) -> APIRouter:
     def login_form(request: Request, next: str = "/", expired: bool = False, out: bool = False) -> Response:
         ctx = console.anonymous(request)
         return console.render(ctx, "login.html", next=_safe_next(next), roles=_roles(), expired=expired,
-                              logged_out=out, failed=False, person_id="")
+                              logged_out=out, failed=False, person_id="", sso=_sso(console))
 
     @router.post("/login")
     def login(request: Request, person_id: Annotated[str, Form(max_length=64)],
               password: Annotated[str, Form(max_length=256)], role: Annotated[str, Form(max_length=32)] = "",
-              next: Annotated[str, Form(max_length=512)] = "/") -> Response:
+              next: Annotated[str, Form(max_length=512)] = "/",
+              otp: Annotated[str, Form(max_length=24)] = "") -> Response:
         # No CSRF token before a session exists: SameSite=Strict on the cookie set here and the
         # password itself are what a forged login post lacks.
         ctx = console.anonymous(request)
         try:
             session = auth.login(console.svc, person_id.strip(), password, role=role or None,
-                                 source_address=_source(request))
+                                 source_address=_source(request), otp=otp.strip() or None)
+        except (MfaRequired, MfaEnrolmentRequired) as exc:
+            flag = "need_otp" if isinstance(exc, MfaRequired) else "need_enrol"
+            return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
+                                  expired=False, logged_out=False, failed=False, person_id=person_id.strip(),
+                                  sso=_sso(console), **{flag: True})
         except PasswordChangeRequired:
             return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
                                   expired=False, logged_out=False, failed=False, must_change=True,
                                   person_id=person_id.strip())
         except AuthenticationError:
             return console.render(ctx, "login.html", status=401, next=_safe_next(next), roles=_roles(),
-                                  expired=False, logged_out=False, failed=True, person_id=person_id.strip())
+                                  expired=False, logged_out=False, failed=True, person_id=person_id.strip(),
+                                  sso=_sso(console))
         return _signed_in(session, next)
+
+    @router.get("/mfa/enrol")
+    def mfa_form(request: Request) -> Response:
+        return console.render(console.anonymous(request), "mfa.html", person_id="")
+
+    @router.post("/mfa/enrol")
+    def mfa_enrol(request: Request, person_id: Annotated[str, Form(max_length=64)],
+                  password: Annotated[str, Form(max_length=256)]) -> Response:
+        """Start a TOTP enrolment proven by the password (no session yet: a role held to MFA opens none)."""
+        ctx = console.anonymous(request)
+        pid = person_id.strip()
+        try:
+            enrolment = auth.begin_mfa(console.svc, pid, password, source_address=_source(request))
+        except AuthenticationError:
+            return console.render(ctx, "mfa.html", status=401, failed=True, person_id=pid)
+        except StateError:
+            return console.render(ctx, "mfa.html", status=409, already=True, person_id=pid)
+        return console.render(ctx, "mfa.html", secret=enrolment.secret, uri=enrolment.uri, person_id=pid)
+
+    @router.post("/mfa/confirm")
+    def mfa_confirm(request: Request, person_id: Annotated[str, Form(max_length=64)],
+                    password: Annotated[str, Form(max_length=256)],
+                    code: Annotated[str, Form(max_length=12)]) -> Response:
+        """Finish the enrolment; the recovery codes are on this page only."""
+        ctx = console.anonymous(request)
+        pid = person_id.strip()
+        try:
+            codes = auth.confirm_mfa(console.svc, pid, password, code.strip(), source_address=_source(request))
+        except (AuthenticationError, StateError):
+            return console.render(ctx, "mfa.html", status=401, failed=True, person_id=pid)
+        return console.render(ctx, "mfa.html", codes=codes, person_id=pid)
 
     @router.post("/activate")
     def activate(request: Request, person_id: Annotated[str, Form(max_length=64)],
@@ -87,6 +132,14 @@ def routes(console: Console) -> APIRouter:
         console.set_session(response, session.token, max_age)
         return response
 
+    @router.post("/logout/everywhere")
+    def logout_everywhere(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
+        if ctx.token:
+            auth.logout_everywhere(console.svc, ctx.token)
+        response = console.redirect("/login?out=1")
+        console.clear_session(response)
+        return response
+
     @router.post("/logout")
     def logout(ctx: Annotated[Ctx, Depends(console.post)]) -> Response:
         if ctx.token:
@@ -96,6 +149,11 @@ def routes(console: Console) -> APIRouter:
         return response
 
     return router
+
+
+def _sso(console: Console) -> bool:
+    """Whether the login page offers the institution's single sign-on (an OIDC provider is configured)."""
+    return console.svc.identity_settings.oidc is not None
 
 
 def _roles() -> list[str]:

@@ -24,11 +24,15 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from custodata.audit.events import Action, AuditEvent, AuditSink, Result
+from custodata.errors import StateError
+from custodata.identity import mfa as totp
 from custodata.identity import tables as t
 from custodata.identity.errors import (
     AccountDisabledError,
     AuthenticationError,
     IdentityError,
+    MfaEnrolmentRequired,
+    MfaRequired,
     PasswordChangeRequired,
     PersonExistsError,
     PersonNotFoundError,
@@ -39,6 +43,7 @@ from custodata.identity.errors import (
 )
 from custodata.identity.passwords import Passwords, check_password_policy
 from custodata.identity.roles import ROLE_PRECEDENCE, check_role, check_separation, default_role
+from custodata.identity.settings import IdentitySettings
 from custodata.ops.store import OpsStore
 
 KINDS: tuple[str, ...] = ("employee", "outsourced", "partner")
@@ -52,6 +57,9 @@ PERSON_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 LAST_SEEN_STEP = dt.timedelta(minutes=1)  # last_seen_at is refreshed at most this often: one write a minute
 MAX_TOKEN_LENGTH = 256
 CUSTOMER_ID_MAX = 64
+SOURCES: tuple[str, ...] = ("local", "scim", "oidc", "ldap")
+# the stored "hash" of an account whose password the IdP keeps: not a PHC string, so it matches nothing
+NO_LOCAL_PASSWORD = "!no-local-password"  # noqa: S105 - a marker, not a secret
 
 
 def utcnow() -> dt.datetime:
@@ -69,7 +77,7 @@ def _session_person() -> sa.Select[Any]:
     """The session, its person and the roles held now: built once, so compiled once per dialect."""
     s, p, r = t.session, t.person, t.person_role
     return (
-        sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at,
+        sa.select(s.c.person_id, s.c.role, s.c.expires_at, s.c.last_seen_at, s.c.revoked_at, s.c.mfa, s.c.method,
                   p.c.display_name, p.c.kind, p.c.branch, p.c.status, p.c.valid_from, p.c.valid_to,
                   r.c.role.label("held"))
         .select_from(s.join(p, p.c.person_id == s.c.person_id)
@@ -133,6 +141,10 @@ def _check_customer_ids(customer_ids: Iterable[str]) -> set[str]:
     return ids
 
 
+def _no_mfa_key() -> bytes:
+    raise IdentityError("this directory has no key to seal second factors with")
+
+
 def _within(valid_from: dt.datetime, valid_to: dt.datetime | None, now: dt.datetime) -> bool:
     return valid_from <= now and (valid_to is None or now < valid_to)
 
@@ -155,6 +167,8 @@ class Person:
     created_by: str
     roles: tuple[str, ...]
     must_change_password: bool = False  # a one-time password: the person has not chosen their own yet
+    source: str = "local"  # local | scim | oidc | ldap: who keeps the account's credentials
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,8 @@ class Principal:
     roles: frozenset[str]
     status: str
     session_expires_at: dt.datetime
+    mfa: bool = False  # the session was opened with a second factor (TOTP, recovery code, the IdP's MFA)
+    method: str = "password"
 
     def can_read(self) -> bool:
         """Whether the status allows reading customer data at all (policy may narrow it further)."""
@@ -190,7 +206,7 @@ def _person(row: Any, roles: Iterable[str]) -> Person:
         status=row.status, status_changed_at=row.status_changed_at, valid_from=row.valid_from,
         valid_to=row.valid_to, failed_logins=row.failed_logins, locked_until=row.locked_until,
         created_at=row.created_at, created_by=row.created_by, roles=_sorted_roles(roles),
-        must_change_password=bool(row.must_change_password),
+        must_change_password=bool(row.must_change_password), source=row.source, external_id=row.external_id,
     )
 
 
@@ -211,6 +227,9 @@ class Directory:
         lockout: dt.timedelta = dt.timedelta(minutes=15),
         clock: Callable[[], dt.datetime] = utcnow,
         hasher: PasswordHasher | None = None,
+        settings: IdentitySettings | None = None,
+        mfa_key: Callable[[], bytes] | None = None,
+        mfa_roles: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         if session_ttl <= dt.timedelta(0):
             raise IdentityError("session_ttl must be positive")
@@ -226,6 +245,11 @@ class Directory:
         self.lockout = lockout
         self.clock = clock
         self.passwords = Passwords(hasher)
+        self.settings = settings or IdentitySettings()
+        # the key TOTP seeds are sealed under (the deployment's key provider); asked for at first use
+        self.seeds = totp.SeedSealer(mfa_key or _no_mfa_key)
+        # the roles that must prove a second factor (the service derives them from the access policy)
+        self._mfa_roles = mfa_roles or (lambda: frozenset())
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -268,18 +292,22 @@ class Directory:
         kind: str,
         branch: str,
         *,
-        password: str,
+        password: str | None,
         roles: Iterable[str] = (),
         valid_from: dt.datetime | None = None,
         valid_to: dt.datetime | None = None,
         by: str,
         must_change_password: bool = False,
+        source: str = "local",
+        external_id: str | None = None,
     ) -> Person:
         """Add a person with their first password and roles; refused if the roles break separation of duties.
 
         Roles given here are granted at once: this is the bootstrap path (the demo, the terminal
         operator).  The service's administrators create people without roles and with
         ``must_change_password`` (a one-time password), and ask for the roles through an approval.
+        ``password=None`` is an account whose credentials the institution's IdP keeps (``source``
+        scim, oidc or ldap): it has no local password and can only sign in through the IdP.
         """
         by = _check_text("the acting person (by)", by, 255)
         pid = check_person_id(person_id)
@@ -301,8 +329,16 @@ class Directory:
         start = _naive_utc(valid_from) if valid_from is not None else now
         end = _naive_utc(valid_to) if valid_to is not None else None
         _check_validity(start, end)
-        check_password_policy(password, pid)
-        password_hash = self.passwords.hash(password)
+        _check_choice("source", source, SOURCES)
+        if password is None:
+            if source == "local":
+                raise IdentityError("a local account needs a password")
+            password_hash = NO_LOCAL_PASSWORD
+        else:
+            check_password_policy(password, pid)
+            password_hash = self.passwords.hash(password)
+        if external_id is not None:
+            external_id = _check_text("the external id", external_id, 255)
         try:
             with self.store.begin() as con:
                 if con.execute(sa.select(t.person.c.person_id).where(t.person.c.person_id == pid)).first():
@@ -311,15 +347,44 @@ class Directory:
                     person_id=pid, display_name=name, kind=kind, branch=branch, status="active",
                     status_changed_at=now, valid_from=start, valid_to=end, password_hash=password_hash,
                     failed_logins=0, locked_until=None, created_at=now, created_by=by,
-                    must_change_password=bool(must_change_password)))
+                    must_change_password=bool(must_change_password), source=source, external_id=external_id))
                 if wanted:
                     con.execute(sa.insert(t.person_role), [
                         {"person_id": pid, "role": r, "granted_by": by, "granted_at": now} for r in wanted])
         except sa.exc.IntegrityError:  # created concurrently between our check and our insert
             raise PersonExistsError(f"a person with login name {pid!r} exists already") from None
         self._change(by, "person_created", pid, kind=kind, branch=branch, roles=list(wanted),
-                     valid_from=_iso(start), valid_to=_iso(end), one_time_password=bool(must_change_password))
+                     valid_from=_iso(start), valid_to=_iso(end), one_time_password=bool(must_change_password),
+                     source=source)
         return self.person(pid)
+
+    def update_person(self, person_id: str, *, by: str, display_name: str | None = None, kind: str | None = None,
+                      branch: str | None = None, external_id: str | None = None) -> list[str]:
+        """Change name, kind, branch or external id (a move); returns what changed, audited as one change.
+
+        The person is re-read on every request, so a new branch narrows the row rule of live
+        sessions on their next request.
+        """
+        by = _check_text("the acting person (by)", by, 255)
+        values: dict[str, Any] = {}
+        if display_name is not None:
+            values["display_name"] = _check_text("the display name", display_name, 255)
+        if kind is not None:
+            values["kind"] = _check_choice("kind", kind, KINDS)
+        if branch is not None:
+            values["branch"] = _check_text("the branch", branch, 64)
+        if external_id is not None:
+            values["external_id"] = _check_text("the external id", external_id, 255)
+        with self.store.begin() as con:
+            row, _roles = self._load(con, person_id, lock=True)
+            changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+            if changed:
+                con.execute(sa.update(t.person).where(t.person.c.person_id == person_id).values(**changed))
+        if changed:
+            moved = {f"previous_{k}": getattr(row, k) for k in ("kind", "branch") if k in changed}
+            self._change(by, "person_updated", person_id, changed=sorted(changed),
+                         **{k: v for k, v in changed.items() if k in ("kind", "branch")}, **moved)
+        return sorted(changed)
 
     def person(self, person_id: str) -> Person:
         """One person by login name (:class:`PersonNotFoundError` if there is none)."""
@@ -580,11 +645,14 @@ class Directory:
         return f"locked until {until:%Y-%m-%d %H:%M:%S} UTC" if until is not None else "locked"
 
     def login(self, person_id: str, password: str, *, role: str | None = None,
-              source_address: str | None = None) -> Session:
-        """Check the password and open a session acting in one role.
+              source_address: str | None = None, otp: str | None = None) -> Session:
+        """Check the password (and the second factor, when enrolled or required) and open a session in one role.
 
         Unknown user, wrong password, locked, not active and outside validity all raise
         :class:`AuthenticationError` with the same message; the audit event says which.
+        A person with a second factor must send its code as ``otp`` (:class:`MfaRequired`
+        without one); a role that policy holds to MFA refuses a person who has none
+        (:class:`MfaEnrolmentRequired`), unless they are a break-glass account.
         """
         now = self.now()
         pid = person_id.strip().lower() if isinstance(person_id, str) else ""
@@ -614,7 +682,9 @@ class Directory:
                 reason += f"; locked until {now + self.lockout:%Y-%m-%d %H:%M:%S} UTC after {failures} failures"
             self._login_event(**event, result=Result.FAILED, reason=reason, failed_logins=failures)
             raise AuthenticationError()
-        self._attempt_passed(pid)
+        enrolled = self._mfa_row(pid)
+        if enrolled is None or enrolled.confirmed_at is None:
+            self._attempt_passed(pid)  # else the attempt counts until its second factor is right too
         if row.status not in AUTHENTICATING_STATUSES:
             self._login_event(**event, result=Result.DENIED, reason=f"account {row.status}")
             raise AuthenticationError()
@@ -630,20 +700,234 @@ class Directory:
             self._login_event(**event, result=Result.DENIED, reason=why, role=role)
             # the same answer as a wrong password: a different one would confirm the password to a guesser
             raise AuthenticationError()
-        token = secrets.token_urlsafe(32)
-        token_hash = _token_hash(token)
-        expires = now + self.session_ttl
-        with self.store.begin() as con:
-            if rehash:
+        method, with_mfa = self._second_factor(pid, enrolled, acting, otp, now, {**event, "failed_logins": failures})
+        if rehash:
+            with self.store.begin() as con:
                 con.execute(sa.update(t.person).where(t.person.c.person_id == pid)
                             .values(password_hash=self.passwords.hash(password)))
+        return self._open(row, held, acting, method=method, mfa=with_mfa, address=address, now=now)
+
+    # --- second factor (TOTP) --------------------------------------------------------------------
+
+    def requires_mfa(self, role: str) -> bool:
+        """Whether policy holds a session in ``role`` to a second factor (``mfa.enforce`` and the role's powers)."""
+        return self.settings.mfa.enforce and role in self._mfa_roles()
+
+    def _mfa_row(self, person_id: str) -> Any:
+        with self.store.read() as con:
+            return con.execute(sa.select(t.person_mfa).where(t.person_mfa.c.person_id == person_id)).first()
+
+    def _second_factor(self, pid: str, enrolled: Any, acting: str, otp: str | None, now: dt.datetime,
+                       event: dict[str, Any]) -> tuple[str, bool]:
+        """``(method, mfa)`` of a login whose password was right, or the refusal (audited) if the factor fails.
+
+        Password and code are one attempt: the failure slot the password check took is only given
+        back once the code is right too, so the six digits cannot be guessed faster than the password.
+        """
+        if enrolled is None or enrolled.confirmed_at is None:
+            if not self.requires_mfa(acting):
+                return "password", False
+            if pid in self.settings.mfa.break_glass:
+                return "break_glass", False
+            self._login_event(**event, result=Result.DENIED, reason="second factor required by policy, none enrolled",
+                              role=acting)
+            raise MfaEnrolmentRequired()
+        if not otp:  # nothing was guessed: the right password gives its slot back
+            self._attempt_passed(pid)
+            self._login_event(**{k: v for k, v in event.items() if k != "failed_logins"}, result=Result.FAILED,
+                              reason="second factor missing", role=acting)
+            raise MfaRequired()
+        method = self._use_factor(pid, enrolled, otp, now)
+        if method is None:
+            self._login_event(**event, result=Result.FAILED, reason="wrong second factor", role=acting)
+            raise AuthenticationError()
+        self._attempt_passed(pid)
+        return method, True
+
+    def _use_factor(self, pid: str, enrolled: Any, otp: str, now: dt.datetime) -> str | None:
+        """Spend a TOTP step or a recovery code (each at most once); the method it was, or None."""
+        secret = self.seeds.open(pid, enrolled.seed_sealed)
+        step = totp.matching_step(secret, otp, now=now.replace(tzinfo=dt.UTC).timestamp(), after=enrolled.last_step)
+        m = t.person_mfa.c
+        if step is not None:
+            with self.store.begin() as con:
+                taken = con.execute(sa.update(t.person_mfa)
+                                    .where(m.person_id == pid, sa.or_(m.last_step.is_(None), m.last_step < step))
+                                    .values(last_step=step)).rowcount
+            return "password+totp" if taken == 1 else None
+        if totp.looks_like_recovery_code(otp):
+            r = t.person_recovery_code.c
+            with self.store.begin() as con:
+                used = con.execute(sa.update(t.person_recovery_code)
+                                   .where(r.person_id == pid, r.code_hash == totp.recovery_hash(otp),
+                                          r.used_at.is_(None))
+                                   .values(used_at=now)).rowcount
+            if used == 1:
+                return "recovery_code"
+        return None
+
+    def _prove(self, person_id: str, password: str, change: str, source_address: str | None) -> Any:
+        """The person's row once their password is proven (failures count to the lockout); generic refusal else."""
+        now = self.now()
+        pid = person_id.strip().lower() if isinstance(person_id, str) else ""
+        address = source_address[:64] if source_address else None
+        row = None
+        if PERSON_ID_PATTERN.fullmatch(pid):
+            with self.store.read() as con:
+                try:
+                    row, _held = self._load(con, pid)
+                except PersonNotFoundError:
+                    row = None
+        failures = self._reserve_attempt(pid, now) if row is not None else None
+        if row is None or failures is None:
+            self.passwords.burn()
+            self._change(pid[:64] or "-", change, pid[:64], result=Result.FAILED,
+                         reason="unknown user" if row is None else "locked", source_address=address)
+            raise AuthenticationError()
+        matches, _rehash = self.passwords.verify(row.password_hash, password)
+        if not matches:
+            self._change(pid, change, pid, result=Result.FAILED, reason="wrong password", failed_logins=failures,
+                         source_address=address)
+            raise AuthenticationError()
+        self._attempt_passed(pid)
+        if row.status not in AUTHENTICATING_STATUSES or not _within(row.valid_from, row.valid_to, now) \
+                or row.must_change_password:
+            self._change(pid, change, pid, result=Result.DENIED, reason="the account cannot log in now",
+                         source_address=address)
+            raise AuthenticationError()
+        return row
+
+    def begin_mfa(self, person_id: str, password: str, *, source_address: str | None = None) -> totp.Enrolment:
+        """Start a TOTP enrolment, proven by the password: the seed and its URI are returned once, never again.
+
+        A person who has a confirmed factor cannot start over this way (whoever learnt the password
+        would replace the phone): an administrator resets it first (:meth:`reset_mfa`).
+        """
+        row = self._prove(person_id, password, "mfa_enrolment_started", source_address)
+        pid = row.person_id
+        current = self._mfa_row(pid)
+        if current is not None and current.confirmed_at is not None:
+            self._change(pid, "mfa_enrolment_started", pid, result=Result.DENIED, reason="a second factor is enrolled")
+            raise StateError("a second factor is enrolled already; an administrator resets it if the device is lost")
+        enrolment = totp.new_enrolment(pid, self.settings.mfa.issuer)
+        sealed = self.seeds.seal(pid, enrolment.secret)
+        now = self.now()
+        with self.store.begin() as con:
+            con.execute(sa.delete(t.person_mfa).where(t.person_mfa.c.person_id == pid))
+            con.execute(sa.insert(t.person_mfa).values(person_id=pid, seed_sealed=sealed, created_at=now,
+                                                       confirmed_at=None, last_step=None))
+        self._change(pid, "mfa_enrolment_started", pid,
+                     source_address=source_address[:64] if source_address else None)
+        return enrolment
+
+    def confirm_mfa(self, person_id: str, password: str, code: str, *,
+                    source_address: str | None = None) -> list[str]:
+        """Finish an enrolment with the app's first code; returns the recovery codes (shown once, kept hashed)."""
+        row = self._prove(person_id, password, "mfa_enrolled", source_address)
+        pid = row.person_id
+        pending = self._mfa_row(pid)
+        if pending is None or pending.confirmed_at is not None:
+            self._change(pid, "mfa_enrolled", pid, result=Result.FAILED, reason="no enrolment waiting")
+            raise StateError("no enrolment is waiting: start one first (mfa enrol)")
+        now = self.now()
+        secret = self.seeds.open(pid, pending.seed_sealed)
+        step = totp.matching_step(secret, code, now=now.replace(tzinfo=dt.UTC).timestamp())
+        if step is None:
+            self._change(pid, "mfa_enrolled", pid, result=Result.FAILED, reason="wrong code")
+            raise AuthenticationError("the code does not match: check the authenticator app's time and try again")
+        codes = totp.new_recovery_codes(self.settings.mfa.recovery_codes)
+        with self.store.begin() as con:
+            con.execute(sa.update(t.person_mfa).where(t.person_mfa.c.person_id == pid)
+                        .values(confirmed_at=now, last_step=step))
+            con.execute(sa.delete(t.person_recovery_code).where(t.person_recovery_code.c.person_id == pid))
+            con.execute(sa.insert(t.person_recovery_code),
+                        [{"person_id": pid, "code_hash": totp.recovery_hash(c), "used_at": None} for c in codes])
+        self._change(pid, "mfa_enrolled", pid, recovery_codes=len(codes),
+                     source_address=source_address[:64] if source_address else None)
+        return codes
+
+    def has_mfa(self, person_id: str) -> bool:
+        row = self._mfa_row(person_id)
+        return row is not None and row.confirmed_at is not None
+
+    def reset_mfa(self, person_id: str, *, by: str) -> bool:
+        """Remove a person's second factor and recovery codes (a lost phone); their sessions end at once."""
+        by = _check_text("the acting person (by)", by, 255)
+        if by == person_id:
+            raise SeparationOfDutiesError("separation of duties: nobody resets their own second factor")
+        now = self.now()
+        with self.store.begin() as con:
+            self._load(con, person_id, lock=True)
+            gone = con.execute(sa.delete(t.person_mfa).where(t.person_mfa.c.person_id == person_id)).rowcount
+            con.execute(sa.delete(t.person_recovery_code).where(t.person_recovery_code.c.person_id == person_id))
+            ended = self._revoke(con, person_id, now) if gone else 0
+        if gone:
+            self._change(by, "mfa_reset", person_id, sessions_revoked=ended)
+        return bool(gone)
+
+    # --- sessions ----------------------------------------------------------------------------------
+
+    def _open(self, row: Any, held: frozenset[str], acting: str, *, method: str, mfa: bool,
+              address: str | None, now: dt.datetime, **detail: Any) -> Session:
+        """Insert a session (absolute limit by role) and end the oldest beyond the kind's concurrent limit."""
+        token = secrets.token_urlsafe(32)
+        token_hash = _token_hash(token)
+        expires = now + min(self.session_ttl, self.settings.sessions.absolute(acting))
+        limit = self.settings.sessions.max_concurrent.get(row.kind)
+        s = t.session.c
+        ended = 0
+        with self.store.begin() as con:
             con.execute(sa.insert(t.session).values(
-                token_hash=token_hash, person_id=pid, role=acting, created_at=now, expires_at=expires,
-                last_seen_at=now, source_address=address, revoked_at=None))
-        self._login_event(**event, result=Result.OK, reason=None, role=acting, session=token_hash[:16])
-        principal = Principal(person_id=pid, display_name=row.display_name, kind=row.kind, branch=row.branch,
-                              role=acting, roles=held, status=row.status, session_expires_at=expires)
+                token_hash=token_hash, person_id=row.person_id, role=acting, created_at=now, expires_at=expires,
+                last_seen_at=now, source_address=address, revoked_at=None, method=method, mfa=mfa))
+            if limit is not None:
+                live = con.execute(sa.select(s.token_hash).where(
+                    s.person_id == row.person_id, s.revoked_at.is_(None), s.expires_at > now)
+                    .order_by(s.created_at.desc(), (s.token_hash == token_hash).desc())).scalars().all()
+                older = [h for h in live if h != token_hash][max(0, limit - 1):]
+                if older:
+                    ended = con.execute(sa.update(t.session).where(s.token_hash.in_(older))
+                                        .values(revoked_at=now)).rowcount
+        extra = {"sessions_ended_by_limit": ended} if ended else {}
+        self._login_event(row.person_id, Result.OK, None, role=acting, branch=row.branch, source_address=address,
+                          session=token_hash[:16], method=method, mfa=mfa, **extra, **detail)
+        principal = Principal(person_id=row.person_id, display_name=row.display_name, kind=row.kind,
+                              branch=row.branch, role=acting, roles=held, status=row.status,
+                              session_expires_at=expires, mfa=mfa, method=method)
         return Session(token=token, expires_at=expires, principal=principal)
+
+    def open_session(self, person_id: str, *, role: str | None, method: str, mfa: bool,
+                     source_address: str | None = None, **detail: Any) -> Session:
+        """A session for a person the institution's IdP has authenticated (OIDC, LDAP): no local password.
+
+        The person as stored now decides (status, validity, roles held): an IdP that vouches for
+        someone custodata has frozen opens nothing.  A role held to MFA needs ``mfa`` (the IdP's
+        ``amr``/``acr``); every refusal is audited like a failed login.
+        """
+        now = self.now()
+        address = source_address[:64] if source_address else None
+        with self.store.read() as con:
+            try:
+                row, held = self._load(con, person_id)
+            except PersonNotFoundError:
+                self._login_event("-", Result.FAILED, "unknown user", source_address=address, login=person_id[:64],
+                                  method=method)
+                raise AuthenticationError() from None
+        event: dict[str, Any] = {"actor": row.person_id, "branch": row.branch, "source_address": address}
+        acting = default_role(held) if role is None else role
+        why = None
+        if row.status not in AUTHENTICATING_STATUSES:
+            why = f"account {row.status}"
+        elif not _within(row.valid_from, row.valid_to, now):
+            why = "outside the validity period"
+        elif acting is None or acting not in held:
+            why = "holds no role" if acting is None else f"role not held: {acting}"
+        elif self.requires_mfa(acting) and not mfa:
+            why = "second factor required by policy, the IdP asserted none"
+        if why is not None or acting is None:
+            self._login_event(**event, result=Result.DENIED, reason=why, role=acting, method=method, **detail)
+            raise AuthenticationError()
+        return self._open(row, held, acting, method=method, mfa=mfa, address=address, now=now, **detail)
 
     def authenticate(self, token: str, *, source_address: str | None = None) -> Principal:
         """The person behind a session token, re-read now: one indexed query, plus a write once a minute.
@@ -664,7 +948,10 @@ class Directory:
         first = rows[0]
         held = frozenset(x.held for x in rows if x.held is not None)
         refusal: AuthenticationError | None = None
-        if first.status not in AUTHENTICATING_STATUSES:
+        if now - first.last_seen_at > self.settings.sessions.idle(first.role) + LAST_SEEN_STEP:
+            reason = "idle timeout"
+            refusal = SessionExpiredError("session ended after a time without use: log in again")
+        elif first.status not in AUTHENTICATING_STATUSES:
             reason = f"account {first.status}"
             refusal = AccountDisabledError("session ended: the account cannot be used now")
         elif not _within(first.valid_from, first.valid_to, now):
@@ -673,6 +960,9 @@ class Directory:
         elif first.role not in held:
             reason = f"role revoked: {first.role}"
             refusal = RoleNotHeldError(f"session ended: you no longer hold the role {first.role!r}")
+        elif not first.mfa and first.method != "break_glass" and self.requires_mfa(first.role):
+            reason = "second factor now required by policy"
+            refusal = MfaRequired("session ended: this role now needs a second factor; log in again with it")
         if refusal is not None:
             with self.store.begin() as con:
                 con.execute(sa.update(s).where(s.c.token_hash == token_hash, s.c.revoked_at.is_(None))
@@ -686,7 +976,7 @@ class Directory:
                 con.execute(sa.update(s).where(s.c.token_hash == token_hash).values(last_seen_at=now))
         return Principal(person_id=first.person_id, display_name=first.display_name, kind=first.kind,
                          branch=first.branch, role=first.role, roles=held, status=first.status,
-                         session_expires_at=first.expires_at)
+                         session_expires_at=first.expires_at, mfa=bool(first.mfa), method=first.method)
 
     def logout(self, token: str) -> None:
         """End a session; an unknown, expired or already ended token is a no-op."""
@@ -704,6 +994,11 @@ class Directory:
             con.execute(sa.update(s).where(s.c.token_hash == token_hash).values(revoked_at=now))
         self._emit(AuditEvent(actor=row.person_id, action=Action.LOGOUT, role=row.role,
                               source_address=row.source_address, detail={"session": token_hash[:16]}))
+
+    def logout_everywhere(self, token: str) -> int:
+        """End every live session of the person behind ``token`` (a lost laptop, a shared screen)."""
+        principal = self.authenticate(token)
+        return self.revoke_sessions(principal.person_id, by=principal.person_id)
 
     def revoke_sessions(self, person_id: str, *, by: str = "system") -> int:
         """End every live session of a person (e.g. a monitoring alert); returns how many ended."""

@@ -61,3 +61,19 @@ class PasswordChangeRequired(AuthenticationError):
     def __init__(self, message: str = "login refused: this is a one-time password; choose your own password "
                                       "first (custodata people activate, or POST /api/v1/activate)") -> None:
         super().__init__(message)
+
+
+class MfaRequired(AuthenticationError):
+    """The password was right and the account has a second factor: send the current code (or a recovery code)."""
+
+    def __init__(self, message: str = "login needs the second factor: send the 6-digit code from your "
+                                      "authenticator app (or a recovery code) as otp") -> None:
+        super().__init__(message)
+
+
+class MfaEnrolmentRequired(AuthenticationError):
+    """The role asked for can unmask or approve, and policy wants a second factor the person has not set up."""
+
+    def __init__(self, message: str = "login refused: this role needs a second factor; enrol one first "
+                                      "(custodata people mfa-enrol, or POST /api/v1/mfa/enrol)") -> None:
+        super().__init__(message)

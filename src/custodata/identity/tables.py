@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from custodata.ops.metadata import metadata
 
-__all__ = ["metadata", "person", "person_role", "portfolio", "session"]
+__all__ = ["metadata", "person", "person_mfa", "person_recovery_code", "person_role", "portfolio", "session"]
 
 person = sa.Table(
     "person",
@@ -28,6 +28,9 @@ person = sa.Table(
     sa.Column("locked_until", sa.DateTime, nullable=True),
     # set by whoever else chose the password (a one-time password): the next login must replace it
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+    # where the account comes from: local (a password kept here) | scim | oidc | ldap (the IdP's)
+    sa.Column("source", sa.String(16), nullable=False, server_default="local"),
+    sa.Column("external_id", sa.String(255), nullable=True),  # the IdP's own id (SCIM externalId, OIDC sub)
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Index(None, "branch"),
@@ -61,5 +64,31 @@ session = sa.Table(
     sa.Column("last_seen_at", sa.DateTime, nullable=False),
     sa.Column("source_address", sa.String(64), nullable=True),
     sa.Column("revoked_at", sa.DateTime, nullable=True),
+    # how the session was opened: password | password+totp | recovery_code | break_glass | oidc | ldap
+    sa.Column("method", sa.String(16), nullable=False, server_default="password"),
+    sa.Column("mfa", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index(None, "person_id"),
+)
+
+# A person's TOTP seed (RFC 6238), sealed with AES-GCM under a key derived from the deployment's key
+# provider: a copy of the store alone yields no second factor.  ``confirmed_at`` is None while an
+# enrolment waits for its first code; ``last_step`` is the last time step accepted (no replay).
+person_mfa = sa.Table(
+    "person_mfa",
+    metadata,
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
+    sa.Column("seed_sealed", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("confirmed_at", sa.DateTime, nullable=True),
+    sa.Column("last_step", sa.Integer, nullable=True),
+)
+
+# Recovery codes, shown once at enrolment: kept as SHA-256 (each code carries 80 random bits, so a
+# slow hash adds nothing), crossed out when used.
+person_recovery_code = sa.Table(
+    "person_recovery_code",
+    metadata,
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("used_at", sa.DateTime, nullable=True),
 )

@@ -131,6 +131,15 @@ def revoke_role(svc: Services, caller: Caller, person_id: str, role: str) -> Any
     return svc.directory.person(person_id)
 
 
+@audited(Action.IDENTITY_CHANGE)
+def reset_mfa(svc: Services, caller: Caller, person_id: str) -> bool:
+    """Remove someone's second factor (a lost phone): they enrol again at their next login; never one's own."""
+    svc.require(caller, "people.write", Action.IDENTITY_CHANGE)
+    if person_id == caller.person_id:
+        raise mark_audited_refusal(svc, caller, "separation of duties: nobody resets their own second factor")
+    return svc.directory.reset_mfa(person_id, by=caller.person_id)
+
+
 @audited(Action.AUDIT_QUERY)
 def portfolio(svc: Services, caller: Caller, person_id: str) -> list[str]:
     """The customer ids assigned to a person (ids only: administering a portfolio shows no customer data)."""

@@ -12,11 +12,28 @@ from custodata.service.context import Caller, Services
 
 if TYPE_CHECKING:
     from custodata.identity.directory import Session
+    from custodata.identity.mfa import Enrolment
 
 
 def login(svc: Services, person_id: str, password: str, *, role: str | None = None,
-          source_address: str | None = None) -> Session:
-    return svc.directory.login(person_id, password, role=role, source_address=source_address)
+          source_address: str | None = None, otp: str | None = None) -> Session:
+    return svc.directory.login(person_id, password, role=role, source_address=source_address, otp=otp)
+
+
+def begin_mfa(svc: Services, person_id: str, password: str, *, source_address: str | None = None) -> Enrolment:
+    """Start a TOTP enrolment proven by the password (no session: a role held to MFA opens none without it)."""
+    return svc.directory.begin_mfa(person_id, password, source_address=source_address)
+
+
+def confirm_mfa(svc: Services, person_id: str, password: str, code: str, *,
+                source_address: str | None = None) -> list[str]:
+    """Finish the enrolment with the app's first code; the recovery codes are returned once."""
+    return svc.directory.confirm_mfa(person_id, password, code, source_address=source_address)
+
+
+def logout_everywhere(svc: Services, token: str) -> int:
+    """End every session of the person behind ``token``, this one included; returns how many ended."""
+    return svc.directory.logout_everywhere(token)
 
 
 def activate(svc: Services, person_id: str, current: str, new: str, *, source_address: str | None = None) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from custodata.audit.signing import CheckpointSigner
     from custodata.crypto import Protector
     from custodata.identity.directory import Directory, Principal
+    from custodata.identity.settings import IdentitySettings
     from custodata.serving.view import ServedView
 
 
@@ -156,7 +157,24 @@ class Services:
     def directory(self) -> Directory:
         from custodata.identity.directory import Directory
 
-        return Directory(self.ops, self.audit)
+        settings = self.identity_settings
+
+        def mfa_key() -> bytes:
+            from custodata.crypto.kek import load_provider
+
+            return load_provider(self.out_dir).token_key()
+
+        def mfa_roles() -> frozenset[str]:
+            return self.engine.roles_with_any(settings.mfa.required_for)
+
+        return Directory(self.ops, self.audit, settings=settings, mfa_key=mfa_key, mfa_roles=mfa_roles)
+
+    @cached_property
+    def identity_settings(self) -> IdentitySettings:
+        """``CUSTODATA_IDENTITY_CONFIG`` (MFA policy, sessions, SCIM, OIDC) or the defaults (local passwords)."""
+        from custodata.identity.settings import load_identity_settings
+
+        return load_identity_settings()
 
     @cached_property
     def policies(self) -> PolicyStore:

@@ -1,0 +1,202 @@
+"""How identity is configured for one deployment: MFA policy, sessions, and the institution's IdP.
+
+One YAML file (``CUSTODATA_IDENTITY_CONFIG``), checked by the pydantic models below with
+messages that name the file and the key.  Without a file every default applies: local
+passwords only, MFA offered but not required (so the embedded demo logs in as before),
+no SCIM, no OIDC.  A bank's deployment names its IdP here and turns ``mfa.enforce`` on.
+
+Secrets never live in this file in plain: the SCIM token is kept as its SHA-256
+(``custodata identity scim-token`` makes one and prints the hash to paste here), and
+the OIDC client secret is read from the environment variable the file names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from custodata.errors import ConfigError
+from custodata.identity.roles import ROLES
+from custodata.yamlconfig import read_yaml, validate
+
+CONFIG_ENV = "CUSTODATA_IDENTITY_CONFIG"
+
+# the permissions whose holders must prove a second factor (issue 15: roles that can unmask or approve)
+MFA_ACTIONS_DEFAULT: tuple[str, ...] = ("customer.unmask", "change.approve", "export.approve")
+Kind = Literal["employee", "outsourced", "partner"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_roles(values: dict[str, str] | list[str], where: str) -> None:
+    roles = values.values() if isinstance(values, dict) else values
+    for role in roles:
+        if role not in ROLES:
+            raise ValueError(f"{where}: unknown role {role!r}; choose one of {', '.join(ROLES)}")
+
+
+class MfaSettings(_Model):
+    """``enforce``: refuse a password-only login in a role that holds any of ``required_for`` (by policy).
+
+    ``break_glass``: local accounts kept for when the IdP is down; they may log in with a
+    password alone, and every such login is audited as ``break_glass``.
+    """
+
+    enforce: bool = False
+    required_for: tuple[str, ...] = MFA_ACTIONS_DEFAULT
+    break_glass: tuple[str, ...] = ()
+    issuer: Annotated[str, Field(min_length=1, max_length=64)] = "custodata"  # the name authenticator apps show
+    recovery_codes: Annotated[int, Field(ge=4, le=20)] = 10
+
+
+class RoleTimeouts(_Model):
+    idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+    absolute_hours: Annotated[float, Field(gt=0, le=24 * 7)]
+
+
+class SessionSettings(_Model):
+    """Idle and absolute limits per role (a role not listed keeps the defaults), and concurrency by kind.
+
+    ``max_concurrent``: live sessions a person of that kind may hold (e.g. ``outsourced: 1``, a shared
+    seat's login throws out the one before); a new login ends the oldest.
+    """
+
+    idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 8 * 60
+    absolute_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 8
+    by_role: dict[str, RoleTimeouts] = Field(default_factory=dict)
+    max_concurrent: dict[Kind, int] = Field(default_factory=dict)
+
+    @field_validator("by_role")
+    @classmethod
+    def _roles(cls, value: dict[str, RoleTimeouts]) -> dict[str, RoleTimeouts]:
+        _known_roles(list(value), "sessions.by_role")
+        return value
+
+    @field_validator("max_concurrent")
+    @classmethod
+    def _limits(cls, value: dict[Kind, int]) -> dict[Kind, int]:
+        for kind, limit in value.items():
+            if limit < 1:
+                raise ValueError(f"sessions.max_concurrent.{kind} must be at least 1")
+        return value
+
+    def idle(self, role: str) -> dt.timedelta:
+        chosen = self.by_role.get(role)
+        return dt.timedelta(minutes=chosen.idle_minutes if chosen else self.idle_minutes)
+
+    def absolute(self, role: str) -> dt.timedelta:
+        chosen = self.by_role.get(role)
+        return dt.timedelta(hours=chosen.absolute_hours if chosen else self.absolute_hours)
+
+
+def _kind_values() -> dict[str, Kind]:
+    return {"employee": "employee", "outsourced": "outsourced", "partner": "partner"}
+
+
+class ClaimMapping(_Model):
+    """How an IdP's assertions become custodata's roles, branch, kind and validity.
+
+    ``group_roles`` maps a group name (an OIDC ``groups`` claim entry, a SCIM group's
+    ``displayName``, an LDAP group's ``cn``) to a custodata role; groups not listed grant
+    nothing.  Separation of duties is checked on the result, never assumed of the IdP.
+    """
+
+    group_roles: dict[str, str] = Field(default_factory=dict)
+    groups_claim: str = "groups"
+    branch_claim: str = "branch"
+    kind_claim: str = "employee_type"
+    kind_values: dict[str, Kind] = Field(default_factory=_kind_values)
+    valid_to_claim: str = "valid_to"
+    default_branch: Annotated[str | None, Field(max_length=64)] = None
+    default_kind: Kind = "employee"
+
+    @field_validator("group_roles")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        _known_roles(value, "group_roles")
+        return value
+
+    def roles(self, groups: object) -> tuple[str, ...]:
+        """The roles a list of group names maps to (anything else than a list of text maps to none)."""
+        if isinstance(groups, str):
+            groups = [groups]
+        if not isinstance(groups, list | tuple):
+            return ()
+        return tuple(sorted({self.group_roles[g] for g in groups if isinstance(g, str) and g in self.group_roles}))
+
+    def kind(self, value: object) -> Kind:
+        return self.kind_values.get(value, self.default_kind) if isinstance(value, str) else self.default_kind
+
+
+class ScimSettings(_Model):
+    """SCIM 2.0 provisioning from the IdP: one bearer token, kept here only as its SHA-256."""
+
+    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    idp: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")] = "idp"  # recorded as the actor scim:<idp>
+    requests_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600
+    mapping: ClaimMapping = ClaimMapping()
+
+
+class OidcSettings(_Model):
+    """OpenID Connect: authorization code + PKCE for the console, JWT bearer tokens for the API.
+
+    ``client_secret_env`` names the environment variable holding the client secret (a public
+    client with PKCE only leaves it unset).  ``audience`` is what API tokens must carry in
+    ``aud`` (default: the client id).  ``mfa_amr`` / ``mfa_acr``: an ID token or access token
+    whose ``amr`` holds one of these, or whose ``acr`` is one of these, counts as MFA.
+    """
+
+    issuer: Annotated[str, Field(min_length=8, max_length=500)]
+    client_id: Annotated[str, Field(min_length=1, max_length=255)]
+    client_secret_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,63}$")] = None
+    redirect_uri: Annotated[str, Field(min_length=8, max_length=500)]
+    scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
+    audience: str | None = None
+    username_claim: str = "preferred_username"
+    mfa_amr: tuple[str, ...] = ("mfa", "otp", "hwk", "swk", "sms", "fpt", "face")
+    mfa_acr: tuple[str, ...] = ()
+    leeway_seconds: Annotated[int, Field(ge=0, le=600)] = 60
+    allow_http: bool = False  # only for a provider on the same machine (tests); a real IdP is https
+    mapping: ClaimMapping = ClaimMapping()
+
+    @model_validator(mode="after")
+    def _https(self) -> OidcSettings:
+        for name in ("issuer", "redirect_uri"):
+            value = getattr(self, name)
+            if not re.match(r"^https?://", value):
+                raise ValueError(f"oidc.{name} must be an http(s) URL")
+            if value.startswith("http://") and not self.allow_http:
+                raise ValueError(f"oidc.{name} must use https (allow_http only for a provider on this machine)")
+        return self
+
+    def client_secret(self) -> str | None:
+        if self.client_secret_env is None:
+            return None
+        value = os.environ.get(self.client_secret_env)
+        if not value:
+            raise ConfigError(f"oidc.client_secret_env names {self.client_secret_env}, which is not set")
+        return value
+
+
+class IdentitySettings(_Model):
+    mfa: MfaSettings = MfaSettings()
+    sessions: SessionSettings = SessionSettings()
+    scim: ScimSettings | None = None
+    oidc: OidcSettings | None = None
+
+
+def load_identity_settings(path: Path | None = None) -> IdentitySettings:
+    """The file at ``path`` or ``CUSTODATA_IDENTITY_CONFIG``; the defaults when neither is given."""
+    if path is None:
+        raw = os.environ.get(CONFIG_ENV, "").strip()
+        if not raw:
+            return IdentitySettings()
+        path = Path(raw)
+    return validate(IdentitySettings, read_yaml(path, "identity configuration"), str(path))
