@@ -8,6 +8,9 @@ one JSON line per customer, in the **key provider's folder** (beside ``kek.json`
 restore applies every erasure of the ledger the restored store does not know yet
 before anything serves it (:mod:`custodata.backup.restore`).
 
+Customer ids are a store's own, and one key provider serves many stores, so each line
+names the data folder of the store that erased, and a restore applies the lines of the
+backup's store and of every store it was itself restored from (``restore`` lines).
 A line holds custodata ids and keyed tokens only (no name, no ID number in plain):
 the customer ids, the ``meta.erased`` entity keys (observations, ID-number tokens)
 so records re-ingested later stay blank even for a customer the backup never had,
@@ -35,6 +38,9 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class ErasureRecord:
+    store: str                      # the data folder (resolved) whose store erased: ids are per store
+    kind: str                       # erasure | restore (the store was restored from ``source``'s backup)
+    source: str
     customer_id: str
     customer_ids: tuple[str, ...]
     entity_keys: tuple[str, ...]
@@ -79,9 +85,14 @@ def read_ledger(path: Path) -> list[ErasureRecord]:
         if stored_prev != prev or _line_hash(prev, data) != stored_hash:
             raise BackupError(f"erasure ledger {path}: line {n} does not follow line {n - 1} (a line was edited, "
                               "removed or inserted): erasures may be missing; restore the ledger from its copy")
-        records.append(ErasureRecord(str(data["customer_id"]), tuple(data["customer_ids"]),
-                                     tuple(data["entity_keys"]), str(data["erased_at"]), str(data["reason"]),
-                                     stored_hash))
+        try:
+            records.append(ErasureRecord(
+                str(data["store"]), str(data.get("kind", "erasure")), str(data.get("source", "")),
+                str(data.get("customer_id", "")), tuple(data.get("customer_ids", ())),
+                tuple(data.get("entity_keys", ())), str(data.get("erased_at", "")), str(data.get("reason", "")),
+                stored_hash))
+        except (KeyError, TypeError):
+            raise BackupError(f"erasure ledger {path}: line {n} lacks its store (edited)") from None
         prev = stored_hash
     return records
 
@@ -92,18 +103,42 @@ def ledger_head(path: Path) -> tuple[int, str]:
     return len(records), records[-1].hash if records else GENESIS
 
 
-def record_erasure(path: Path, *, customer_id: str, customer_ids: list[str], entity_keys: list[str],
+def lineage(records: list[ErasureRecord], store: str) -> set[str]:
+    """``store`` and every store it was restored from, transitively: whose erasures concern its customers."""
+    found = {store}
+    changed = True
+    while changed:
+        changed = False
+        for r in records:
+            if r.kind == "restore" and r.store in found and r.source not in found:
+                found.add(r.source)
+                changed = True
+    return found
+
+
+def record_restore(path: Path, *, store: str, source: str, at: str, backup_id: str) -> None:
+    """Note that ``store`` now continues ``source`` (restored from its backup): its erasures concern it too."""
+    _append(path, {"store": store, "kind": "restore", "source": source, "erased_at": at, "reason": backup_id},
+            duplicate=lambda r: False)
+
+
+def record_erasure(path: Path, *, store: str, customer_id: str, customer_ids: list[str], entity_keys: list[str],
                    erased_at: str, reason: str) -> bool:
-    """Append one erasure durably (0600, fsync); False when the customer is in the ledger already."""
+    """Append one erasure durably (0600, fsync); False when the store's customer is in the ledger already."""
+    return _append(path, {"store": store, "kind": "erasure", "customer_id": customer_id,
+                          "customer_ids": list(customer_ids), "entity_keys": sorted(set(entity_keys)),
+                          "erased_at": erased_at, "reason": reason},
+                   duplicate=lambda r: r.kind == "erasure" and r.store == store and r.customer_id == customer_id)
+
+
+def _append(path: Path, body: dict[str, Any], duplicate: Any) -> bool:
     from custodata.private_files import private_dir
 
     with _lock:
         records = read_ledger(path)
-        if any(r.customer_id == customer_id for r in records):
+        if any(duplicate(r) for r in records):
             return False
         prev = records[-1].hash if records else GENESIS
-        body = {"customer_id": customer_id, "customer_ids": list(customer_ids),
-                "entity_keys": sorted(set(entity_keys)), "erased_at": erased_at, "reason": reason}
         line = json.dumps({**body, "prev": prev, "hash": _line_hash(prev, body)}, ensure_ascii=False,
                           separators=(",", ":")) + "\n"
         private_dir(path.parent)
@@ -127,9 +162,9 @@ def record_store_erasure(out_dir: Path, con: Any, customer_id: str, reason: str)
         return
     keys = [str(r[0]) for r in rows]
     ids = sorted(k.removeprefix("customer:") for k in keys if k.startswith("customer:"))
-    record_erasure(ledger_path(out_dir), customer_id=customer_id, customer_ids=ids, entity_keys=keys,
-                   erased_at=str(max(r[1] for r in rows)), reason=reason)
+    record_erasure(ledger_path(out_dir), store=str(out_dir.resolve()), customer_id=customer_id, customer_ids=ids,
+                   entity_keys=keys, erased_at=str(max(r[1] for r in rows)), reason=reason)
 
 
-__all__ = ["LEDGER_ENV", "ErasureRecord", "ledger_head", "ledger_path", "read_ledger", "record_erasure",
-           "record_store_erasure"]
+__all__ = ["LEDGER_ENV", "ErasureRecord", "ledger_head", "ledger_path", "lineage", "read_ledger", "record_erasure",
+           "record_restore", "record_store_erasure"]

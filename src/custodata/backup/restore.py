@@ -37,7 +37,7 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
-from custodata.backup.ledger import ErasureRecord, ledger_path, read_ledger
+from custodata.backup.ledger import ErasureRecord, ledger_path, lineage, read_ledger, record_restore
 from custodata.backup.manifest import FILES, HEADER, MANIFEST, FileEntry, Header, Manifest
 from custodata.backup.sealing import BackupError, open_bytes, open_file, open_stream, unwrap_backup_key
 from custodata.backup.snapshot import STORE_FILE, pg_dsn, pg_tool
@@ -126,7 +126,7 @@ def verify_backup(folder: Path, *, keys_for: Path | None = None) -> VerifiedBack
 def _pg_has_tables(url: str) -> bool:
     from custodata.ops.store import make_engine
 
-    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as con:
             return bool(con.execute(sa.text(
@@ -205,7 +205,7 @@ def _clear_old(out_dir: Path, url: str) -> None:
         return
     from custodata.ops.store import make_engine
 
-    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         with engine.begin() as con:
             con.execute(sa.text("DROP SCHEMA public CASCADE"))
@@ -219,14 +219,15 @@ def _pg_restore(verified: VerifiedBackup, entry: FileEntry, url: str) -> None:
     proc = subprocess.Popen(  # noqa: S603  (fixed argv, no shell)
         [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={dsn}"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert proc.stdin is not None  # noqa: S101
-    try:
-        with (verified.folder / FILES / f"{entry.name}.sealed").open("rb") as src:
-            for piece in open_stream(src, verified.key, verified.header.backup_id, entry.name):
-                proc.stdin.write(piece)
-    finally:
-        proc.stdin.close()
-    err = proc.stderr.read() if proc.stderr else b""
+    with proc:  # closes every pipe, whatever happens
+        assert proc.stdin is not None  # noqa: S101
+        try:
+            with (verified.folder / FILES / f"{entry.name}.sealed").open("rb") as src:
+                for piece in open_stream(src, verified.key, verified.header.backup_id, entry.name):
+                    proc.stdin.write(piece)
+        finally:
+            proc.stdin.close()
+        err = proc.stderr.read() if proc.stderr else b""
     if proc.wait() != 0:
         first = err.decode("utf-8", "replace").strip().splitlines()[:1]
         raise BackupError(f"pg_restore failed: {first[0] if first else proc.returncode}")
@@ -236,10 +237,13 @@ def _pg_restore(verified: VerifiedBackup, entry: FileEntry, url: str) -> None:
 
 
 def _ledger_records(manifest: Manifest, out_dir: Path) -> list[ErasureRecord]:
+    """The erasures of the backup's store and its lineage, from its ledger and the restore target's."""
     paths = list(dict.fromkeys([Path(manifest.source["ledger"]), ledger_path(out_dir)]))
+    records = [r for path in paths for r in read_ledger(path)]
+    stores = lineage(records, manifest.source["out_dir"]) | lineage(records, str(out_dir.resolve()))
     seen: dict[str, ErasureRecord] = {}
-    for path in paths:
-        for record in read_ledger(path):
+    for record in records:
+        if record.kind == "erasure" and record.store in stores:
             seen.setdefault(record.customer_id, record)
     return list(seen.values())
 
@@ -376,6 +380,9 @@ def restore(folder: Path, out_dir: Path, *, ops_url: str | None = None, force: b
         else:
             _write_file(verified, entry, out_dir / entry.target)
     open_ops(url, out_dir=out_dir).close()  # brought to this version's schema
+    if Path(manifest.source["out_dir"]) != out_dir.resolve():
+        record_restore(ledger_path(out_dir), store=str(out_dir.resolve()), source=manifest.source["out_dir"],
+                       at=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(), backup_id=manifest.backup_id)
     _reapply_erasures(out_dir, url, manifest, report)
     _record_audit(out_dir, url, manifest, report, actor, anchor_file)
     report.seconds = time.perf_counter() - started

@@ -151,7 +151,7 @@ def _snapshot_pg(url: str, files: Path, key: bytes, backup_id: str) -> tuple[Fil
     name = "ops/pg_dump.custom"
     sealed_path = files / f"{name}.sealed"
     private_dir(sealed_path.parent)
-    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as con:
             snapshot = con.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
@@ -168,10 +168,11 @@ def _snapshot_pg(url: str, files: Path, key: bytes, backup_id: str) -> tuple[Fil
             proc = subprocess.Popen(  # noqa: S603  (fixed argv, no shell)
                 [pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
                  f"--dbname={dsn}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            assert proc.stdout is not None  # noqa: S101
-            with sealed_path.open("xb") as dst:
-                sealed = seal_stream(proc.stdout, dst, key, backup_id, name)
-            _, err = proc.communicate()
+            with proc:  # closes every pipe, whatever happens
+                assert proc.stdout is not None  # noqa: S101
+                with sealed_path.open("xb") as dst:
+                    sealed = seal_stream(proc.stdout, dst, key, backup_id, name)
+                _, err = proc.communicate()
             if proc.returncode != 0:
                 first = err.decode("utf-8", "replace").strip().splitlines()[:1]
                 raise BackupError(f"pg_dump failed: {first[0] if first else proc.returncode}")
