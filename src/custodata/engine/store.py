@@ -111,7 +111,7 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
 
     if path is not None and not read_only:
         private_dir(path.parent)
-    con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+    con = _connect(path, read_only=read_only)
     if path is not None and not read_only:
         private_file(path)
     if threads:
@@ -133,6 +133,31 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
     store.reload_erased()
     register_crypto(con, store.protector, store.erased.__contains__)
     return store
+
+
+LOCK_WAIT_ENV = "CUSTODATA_STORE_LOCK_WAIT"
+
+
+def _connect(path: Path | None, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting a bounded while (``CUSTODATA_STORE_LOCK_WAIT`` s, default 60) for another process's lock.
+
+    A backup holds the file read-only for the seconds it takes to read it
+    (:mod:`custodata.backup.snapshot`); a job the worker starts meanwhile waits for it
+    instead of failing.
+    """
+    import os
+    import time
+
+    if path is None:
+        return duckdb.connect(":memory:")
+    deadline = time.monotonic() + float(os.environ.get(LOCK_WAIT_ENV, "60"))
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
