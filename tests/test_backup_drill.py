@@ -292,3 +292,25 @@ def test_store_lock_is_waited_for_then_refused(site: Site, tmp_path: Path) -> No
             holder.stdout.close()
     assert not (tmp_path / "b" / "backup.json").exists()
     take_backup(site.out, tmp_path / "b2", ops_url=site.url)
+
+
+def test_a_writer_waits_for_the_backup_lock(site: Site) -> None:
+    """A job the worker starts while a backup reads the store waits for it instead of failing."""
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
+                               "read_only=True); print('held', flush=True); time.sleep(1.5)",
+                               str(site.out / "custodata.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        store = open_store(site.out / "custodata.duckdb")
+        store.close()
+        assert time.monotonic() - started > 0.5, "the store opened while another process held its lock"
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
