@@ -314,3 +314,47 @@ def test_a_writer_waits_for_the_backup_lock(site: Site) -> None:
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_cli_backup_verify_and_restore_into_a_new_folder(site: Site, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands, their one-line refusals, and a restore into a new folder with the keys restored first."""
+    from typer.testing import CliRunner
+
+    from custodata.audit.signing import default_key_path
+    from custodata.cli.app import app
+
+    runner = CliRunner()
+    for args, message in ((["backup", "--out", str(tmp_path / "none"), "--to", str(tmp_path / "x")],
+                           "no custodata store"),
+                          (["backup", "verify", str(tmp_path / "none")], "no such backup folder"),
+                          (["backup", "--out", str(site.out)], "give --to DIR")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert message in " ".join(result.output.split())
+    target = tmp_path / "b"
+    result = runner.invoke(app, ["backup", "--out", str(site.out), "--db", site.url, "--to", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "备份完成" in result.output
+    result = runner.invoke(app, ["backup", "verify", str(target)])
+    assert result.exit_code == 0 and "verifies" in result.output, result.output
+    new_out = tmp_path / "new" / "out"
+    new_db = f"sqlite:///{tmp_path / 'new.sqlite'}" if site.url.startswith("sqlite") else site.url
+    if not site.url.startswith("sqlite"):
+        _destroy(site)
+    args = ["restore", "--from", str(target), "--out", str(new_out), "--db", new_db]
+    result = runner.invoke(app, args)  # the new folder's key folder has no audit signing key yet
+    assert result.exit_code == 1 and "audit signing key" in " ".join(result.output.split()), result.output
+    monkeypatch.setenv("CUSTODATA_AUDIT_KEY", str(default_key_path(site.out)))
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "恢复完成" in result.output
+    records = read_ledger(ledger_path(new_out))
+    assert any(r.kind == "restore" and r.store == str(new_out.resolve()) for r in records)
+
+
+def test_readme_documents_backup_and_restore() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for text in ("custodata backup --out", "custodata backup verify", "custodata restore --from", "systemd",
+                 "erasures.jsonl", "audit_gap"):
+        assert text in readme, text
