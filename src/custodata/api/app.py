@@ -31,6 +31,7 @@ from custodata.api import (
     people,
     policy,
     requests,
+    scim,
     session,
     system,
 )
@@ -135,6 +136,7 @@ def create_app(services: Services, *, monitor: bool = False, worker: bool = Fals
     errors.install(app)
     for module in (session, customers, requests, jobs, changes, audit, policy, people, alerts, system):
         app.include_router(module.router, prefix=API_PREFIX, responses=_ERRORS)
+    app.include_router(scim.router)  # /scim/v2, for the institution's IdP only (404 unless configured)
     docs.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
     app.add_middleware(SecurityMiddleware)
     # added last, so outermost: the client is settled before anything reads it

@@ -219,3 +219,29 @@ def portfolio(
         customers = directory.portfolio(person_id)
     console.print(f"{person_id} serves {len(customers)} customers" + (": " + ", ".join(customers) if customers
                                                                         else ""))
+
+
+@people_app.command("mfa-reset")
+def mfa_reset(person_id: IdArg, out: OutOpt = Path("out"), db: DbOpt = None) -> None:
+    """Remove a person's second factor and recovery codes (a lost phone); their sessions end at once."""
+    with _clean_errors(), _directory(out, db) as directory:
+        removed = directory.reset_mfa(person_id, by=actor())
+    console.print(f"second factor of {person_id} removed; they enrol again before their next login" if removed
+                  else f"{person_id} has no second factor")
+
+
+@people_app.command("scim-token")
+def scim_token() -> None:
+    """Make a bearer token for the IdP's SCIM connector: the token once, and the SHA-256 for the configuration.
+
+    Give the token to the IdP (its SCIM connector's "secret token"), paste the hash as
+    ``scim.token_sha256`` into the file ``CUSTODATA_IDENTITY_CONFIG`` names; custodata keeps
+    only the hash, so a copy of its configuration opens nothing.
+    """
+    import hashlib
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    console.print(f"token (give it to the IdP, shown once): {token}", soft_wrap=True, highlight=False)
+    console.print(f"scim.token_sha256: {hashlib.sha256(token.encode()).hexdigest()}", soft_wrap=True,
+                  highlight=False)

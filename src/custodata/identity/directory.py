@@ -266,6 +266,11 @@ class Directory:
                               customer_ids=tuple(customer_ids),
                               detail={"change": change, "person_id": person_id, **detail}))
 
+    def record_change(self, by: str, change: str, person_id: str, *, result: Result = Result.OK,
+                      reason: str | None = None, **detail: Any) -> None:
+        """An identity change (or its refusal) decided outside the directory, e.g. an IdP's assertion refused."""
+        self._change(by, change, person_id, result=result, reason=reason, **detail)
+
     @staticmethod
     def _load(con: sa.Connection, person_id: str, *, lock: bool = False) -> tuple[Any, frozenset[str]]:
         """The person's row and roles; ``lock`` holds the row (PostgreSQL) so concurrent grants serialise."""

@@ -6,7 +6,7 @@ passwords only, MFA offered but not required (so the embedded demo logs in as be
 no SCIM, no OIDC.  A bank's deployment names its IdP here and turns ``mfa.enforce`` on.
 
 Secrets never live in this file in plain: the SCIM token is kept as its SHA-256
-(``custodata identity scim-token`` makes one and prints the hash to paste here), and
+(``custodata people scim-token`` makes one and prints the hash to paste here), and
 the OIDC client secret is read from the environment variable the file names.
 """
 

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from custodata.ops.metadata import metadata
 
-__all__ = ["metadata", "person", "person_mfa", "person_recovery_code", "person_role", "portfolio", "session"]
+__all__ = ["metadata", "person", "person_mfa", "person_recovery_code", "person_role", "portfolio", "scim_group",
+           "scim_group_member", "session"]
 
 person = sa.Table(
     "person",
@@ -91,4 +92,24 @@ person_recovery_code = sa.Table(
     sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
     sa.Column("code_hash", sa.String(64), primary_key=True),
     sa.Column("used_at", sa.DateTime, nullable=True),
+)
+
+# Groups the institution's IdP provisions over SCIM (issue 15): a group maps to a role by configuration
+# (``ClaimMapping.group_roles``); a provisioned person holds exactly the roles of their groups.
+scim_group = sa.Table(
+    "scim_group",
+    metadata,
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("display_name", sa.String(255), nullable=False, unique=True),
+    sa.Column("external_id", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+scim_group_member = sa.Table(
+    "scim_group_member",
+    metadata,
+    sa.Column("group_id", sa.String(64), sa.ForeignKey("scim_group.group_id"), primary_key=True),
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("person.person_id"), primary_key=True),
+    sa.Index(None, "person_id"),
 )
