@@ -28,6 +28,10 @@ class PipelineError(CustodataError):
     """A pipeline step failed; the message names the step, the output table and the SQL."""
 
 
+class EngineError(PipelineError):
+    """The batch engine refused a statement: its first line, the SQL only at debug level."""
+
+
 class NotFoundError(LookupError, CustodataError):
     """A customer, record or batch asked for does not exist."""
 
