@@ -74,6 +74,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "alerts_get": frozenset({SO}),
     "alerts_triage": frozenset({SO}),
     "logout": EVERYONE,
+    "logout_everywhere": EVERYONE,                              # one's own sessions only
+    "people_mfa_reset": frozenset({AD}),                        # never one's own (tested in identity tests)
 }
 
 # the purpose each role states for its view (issue 10 point 2: a purpose outside the role's is refused)
@@ -203,6 +205,13 @@ def _logout(api: Api, role: str) -> httpx.Response:
     return api.client.post("/api/v1/logout", headers=api.login(role))  # a session of its own
 
 
+def _logout_everywhere(api: Api, role: str) -> httpx.Response:
+    response = api.client.post("/api/v1/logout/everywhere", headers=api.headers(role))
+    if response.status_code == 204:
+        api.tokens.pop(role, None)  # every session of the caller ended, the cached one too
+    return response
+
+
 def _approve(api: Api, role: str) -> httpx.Response:
     request_id = api.file_request(MK, "export", api.export_payload())
     return api.client.post(f"/api/v1/requests/{request_id}/approve", headers=api.headers(role),
@@ -302,6 +311,9 @@ CALLS: dict[str, Call] = {
         f"/api/v1/alerts/{api.alert_id()}/triage", headers=api.headers(role),
         json={"status": "acknowledged", "note": "matrix triage"}),
     "logout": _logout,
+    "logout_everywhere": _logout_everywhere,
+    "people_mfa_reset": lambda api, role: api.client.delete(f"/api/v1/people/{TARGET}/mfa",
+                                                            headers=api.headers(role)),
 }
 
 CELLS = [(endpoint, role) for endpoint in EXPECTED for role in ROLES]
@@ -310,7 +322,7 @@ CELLS = [(endpoint, role) for endpoint in EXPECTED for role in ROLES]
 def test_the_table_covers_every_operation_of_the_spec(api: Api) -> None:
     spec = api.client.get("/api/openapi.json").json()
     operations = sum(len(ops) for ops in spec["paths"].values())
-    public = 3  # login, activate (a one-time password), health: no role involved
+    public = 5  # login, activate (a one-time password), MFA enrol and confirm (the password), health
     shared = 2  # one route each: own/other customer's view; change/export request
     assert operations - public == len(EXPECTED) - shared
     assert set(CALLS) | {"download_export"} == set(EXPECTED)
