@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start what the tests and the console need and a fresh machine may lack:
-# the PostgreSQL server of this machine, Debian's Chromium for the console tests, RabbitMQ, and wrk.
+# the PostgreSQL server of this machine, Debian's Chromium for the console tests, RabbitMQ, wrk, and slapd.
 set -euo pipefail
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -41,4 +41,14 @@ if ! command -v wrk >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null
     $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+# Debian's OpenLDAP server and client tools for the LDAP bind tests (tests/test_identity_ldap.py starts a
+# private slapd of its own on a free port; the package's system instance is not used)
+if [ ! -x /usr/sbin/slapd ] || ! command -v ldapadd >/dev/null 2>&1; then
+    echo "installing Debian's slapd and ldap-utils (LDAP bind tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq slapd ldap-utils >/dev/null
 fi
