@@ -20,9 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 
-# PostgreSQL (the operational store's production engine) and Debian's Chromium (console tests)
+# PostgreSQL (the operational store's production engine) and Debian's Chromium (console tests);
+# the OpenID Connect provider the identity tests start (Node.js, npm ci of tests/oidc_provider)
 services:
 	./scripts/ensure-services.sh
+	./scripts/ensure-oidc-provider.sh
 
 test: lint services
 	$(BIN)/pytest -q
