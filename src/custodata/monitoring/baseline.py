@@ -137,7 +137,7 @@ class Baselines:
         hist = self.history.get(actor)
         stat = None
         if hist is not None and len(hist) >= self.config.baseline.min_person_days:
-            stat = robust([f[feature] for _, f in hist])
+            stat = robust([f.get(feature, 0.0) for _, f in hist])  # a feature by kind is 0 on a day without it
         self._person_stats[key] = stat
         return stat
 

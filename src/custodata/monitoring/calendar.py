@@ -132,7 +132,9 @@ class LearntHours:
 
     A slot (working day or not × hour) is the person's own once customer work was
     seen in it on ``min_days`` of their last ``days`` active days, so a night
-    agent's 23:00 or a weekend rota's Saturday 10:00 is their working time.
+    agent's 23:00 or a weekend rota's Saturday 10:00 is their working time; an hour
+    usual on working days needs one rest day fewer to be usual on rest days (a
+    service account's nightly job keeps the same hours every day).
     Days that raised an off-hours alert do not teach (so one night of hoarding
     never makes the next one usual).
     """
@@ -161,6 +163,12 @@ class LearntHours:
         for slot, n in enumerate(counts):
             if n >= self._min_days:
                 usual |= 1 << slot
+        # the same hours every day, working day or not (a service account's nightly job, a 24×7 rota): an hour
+        # usual on working days is usual on rest days too once it was worked on min_days - 1 of them
+        rest_min = max(1, self._min_days - 1)
+        for hour in range(24):
+            if counts[hour] >= self._min_days and counts[24 + hour] >= rest_min:
+                usual |= 1 << (24 + hour)
         self._usual = usual
 
     def usual(self, workday: bool, hour: int) -> bool:

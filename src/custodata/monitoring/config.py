@@ -187,6 +187,10 @@ class HoardingRule(Rule):
     export_ratio: float = Field(default=3.0, ge=1, description="an export this many times the person's usual size")
     export_min_rows: float = Field(default=1000, ge=0, description="never fire on an export smaller than this")
     export_min_history: int = Field(default=3, ge=1, description="own past exports needed to judge by one's habit")
+    first_approved_export_severity: Severity | None = Field(
+        default="medium", description="the highest severity of an export through the approval flow (it has a "
+                                      "request id) that neither the person nor their role has a habit to judge by; "
+                                      "null = no cap")
 
 
 class OffHoursRule(Rule):
@@ -247,6 +251,16 @@ class EnumerationRule(Rule):
                                              "than the service's daily miss cap: a try after the lock)")
     weight: float = Field(default=2.0, gt=0, description="score multiplier: trying candidates is deliberate, a "
                                                          "burst of look-ups may not be")
+    chance_share: float = Field(default=0.05, ge=0, lt=1,
+                                description="the share of searches that miss by chance, at least (a desk's "
+                                            "callers who are no customer)")
+    chance_min_searches: int = Field(default=20, ge=1,
+                                     description="the peer group's searches of the kind today needed to use its "
+                                                 "share of misses instead (an SMS campaign's day of wrong numbers)")
+    chance_alpha: float = Field(default=1e-5, ge=0, lt=1,
+                                description="misses must be less likely than this under that share (about one "
+                                            "false alarm in 100,000 tests: a month of a few hundred desks); 0 = "
+                                            "no test")
 
 
 class FailedLoginRule(_Strict):

@@ -156,7 +156,7 @@ class DayState:
     # slow hoarding's bar for the day (the basis it came from, the past days' counts, the sum's and today's bars):
     # the past days do not change within the day, so it is worked out once, not at every event
     rolling: tuple[Basis, tuple[float, ...], float, float] | None = None
-    team_next: float = 0.0                               # count at which to look at the peer group's day again
+    team_next: dict[str, float] = field(default_factory=dict)  # count (by feature) at which to look at the team again
 
     def customer_total(self) -> int:
         return len(self.customers) + self.bulk_unlisted
@@ -173,6 +173,8 @@ class DayState:
             "failed_logins": float(self.failed_logins), "addresses": float(len(self.addresses)),
             "out_of_scope": self.out_of_scope_value, "shared": float(self.shared_group),
             "max_level": float(self.max_level), "identifier_probes": float(self.identifier_probes),
+            # and by kind of identifier (history only): a call agent's usual mobile misses say nothing of ID tries
+            **{f"identifier_probes:{kind}": float(c[1] + c[2]) for kind, c in self.identifier_counts.items()},
         }
 
 
