@@ -250,6 +250,9 @@ class Directory:
         self.seeds = totp.SeedSealer(mfa_key or _no_mfa_key)
         # the roles that must prove a second factor (the service derives them from the access policy)
         self._mfa_roles = mfa_roles or (lambda: frozenset())
+        # source -> a check of a password the institution keeps (LDAP bind), where a password is proven
+        # without a login (MFA enrolment); :mod:`custodata.identity.ldap` registers its own
+        self.external_passwords: dict[str, Callable[[str, str], bool]] = {}
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -712,6 +715,43 @@ class Directory:
                             .values(password_hash=self.passwords.hash(password)))
         return self._open(row, held, acting, method=method, mfa=with_mfa, address=address, now=now)
 
+    def login_verified(self, person_id: str, *, method: str, role: str | None = None, otp: str | None = None,
+                       source_address: str | None = None, failures: int = 0) -> Session:
+        """The rest of a login whose password the institution's directory checked (an LDAP bind).
+
+        The person as stored now decides, as for a local login: status, validity, the role asked
+        for, then the second factor: a TOTP enrolled in custodata is asked for like a local
+        account's, and a role policy holds to MFA refuses a person without one.  The failure
+        slot the caller took (:meth:`_reserve_attempt`) is given back once everything passed.
+        """
+        now = self.now()
+        address = source_address[:64] if source_address else None
+        with self.store.read() as con:
+            row, held = self._load(con, person_id)
+        pid = row.person_id
+        event: dict[str, Any] = {"actor": pid, "branch": row.branch, "source_address": address, "method": method}
+        enrolled = self._mfa_row(pid)
+        if enrolled is None or enrolled.confirmed_at is None:
+            self._attempt_passed(pid)
+        acting = default_role(held) if role is None else role
+        why = None
+        if row.status not in AUTHENTICATING_STATUSES:
+            why = f"account {row.status}"
+        elif not _within(row.valid_from, row.valid_to, now):
+            why = "outside the validity period"
+        elif acting is None or acting not in held:
+            why = "holds no role" if acting is None else f"role not held: {acting}"
+        if why is not None or acting is None:
+            self._login_event(**event, result=Result.DENIED, reason=why, role=role)
+            raise AuthenticationError()
+        if (enrolled is None or enrolled.confirmed_at is None) and self.requires_mfa(acting):
+            self._login_event(**event, result=Result.DENIED, reason="second factor required by policy, none enrolled",
+                              role=acting)
+            raise MfaEnrolmentRequired()
+        factor, with_mfa = self._second_factor(pid, enrolled, acting, otp, now, {**event, "failed_logins": failures})
+        chosen = {"password": method, "password+totp": f"{method}+totp"}.get(factor, factor)
+        return self._open(row, held, acting, method=chosen, mfa=with_mfa, address=address, now=now)
+
     # --- second factor (TOTP) --------------------------------------------------------------------
 
     def requires_mfa(self, role: str) -> bool:
@@ -789,7 +829,8 @@ class Directory:
             self._change(pid[:64] or "-", change, pid[:64], result=Result.FAILED,
                          reason="unknown user" if row is None else "locked", source_address=address)
             raise AuthenticationError()
-        matches, _rehash = self.passwords.verify(row.password_hash, password)
+        external = self.external_passwords.get(row.source)
+        matches = external(pid, password) if external else self.passwords.verify(row.password_hash, password)[0]
         if not matches:
             self._change(pid, change, pid, result=Result.FAILED, reason="wrong password", failed_logins=failures,
                          source_address=address)

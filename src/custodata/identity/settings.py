@@ -3,11 +3,12 @@
 One YAML file (``CUSTODATA_IDENTITY_CONFIG``), checked by the pydantic models below with
 messages that name the file and the key.  Without a file every default applies: local
 passwords only, MFA offered but not required (so the embedded demo logs in as before),
-no SCIM, no OIDC.  A bank's deployment names its IdP here and turns ``mfa.enforce`` on.
+no SCIM, no OIDC, no LDAP.  A bank's deployment names its IdP here and turns ``mfa.enforce`` on.
 
 Secrets never live in this file in plain: the SCIM token is kept as its SHA-256
 (``custodata people scim-token`` makes one and prints the hash to paste here), and
-the OIDC client secret is read from the environment variable the file names.
+the OIDC client secret and the LDAP service account's password are read from the
+environment variables the file names.
 """
 
 from __future__ import annotations
@@ -185,11 +186,78 @@ class OidcSettings(_Model):
         return value
 
 
+class LdapSettings(_Model):
+    """LDAP / Active Directory bind, for institutions without OIDC (:mod:`custodata.identity.ldap`).
+
+    The user's entry is found by the service account (``bind_dn`` with the password in the
+    environment variable ``bind_password_env``) under ``user_base`` with ``user_filter``, or is
+    ``user_dn_template`` itself; the login binds as that entry with the person's password.  Groups
+    come from ``memberOf`` (``groups: member_of``) or a search under ``group_base``
+    (``groups: search``, ``{dn}`` is the user's DN); ``mapping`` names the attributes for branch,
+    kind and validity (``branch_claim: departmentNumber`` …) and maps group ``cn`` to roles.  A
+    user matching ``disabled_filter`` (AD: ``(userAccountControl:1.2.840.113556.1.4.803:=2)``) is
+    refused.  ``ldap://`` needs ``start_tls`` unless ``allow_plain`` (a server on this machine only).
+    """
+
+    url: Annotated[str, Field(pattern=r"^ldaps?://[^\s/]+/?$", max_length=500)]
+    start_tls: bool = False
+    allow_plain: bool = False
+    ca_file: Path | None = None  # the CA that signed the server's certificate (else the system's)
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")] = "ldap"  # actor ldap:<name>
+    bind_dn: Annotated[str | None, Field(max_length=500)] = None
+    bind_password_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,63}$")] = None
+    user_base: Annotated[str | None, Field(max_length=500)] = None
+    user_filter: Annotated[str, Field(max_length=500)] = "(&(objectClass=person)(uid={login}))"
+    user_dn_template: Annotated[str | None, Field(max_length=500)] = None  # e.g. uid={login},ou=people,dc=…
+    display_name_attribute: str = "displayName"
+    disabled_filter: Annotated[str | None, Field(max_length=500)] = None
+    groups: Literal["member_of", "search"] = "member_of"
+    member_of_attribute: str = "memberOf"
+    group_base: Annotated[str | None, Field(max_length=500)] = None
+    group_filter: Annotated[str, Field(max_length=500)] = "(&(objectClass=groupOfNames)(member={dn}))"
+    group_name_attribute: str = "cn"
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+    mapping: ClaimMapping = ClaimMapping(branch_claim="departmentNumber", kind_claim="employeeType")
+
+    @model_validator(mode="after")
+    def _shape(self) -> LdapSettings:
+        if self.url.startswith("ldap://") and not (self.start_tls or self.allow_plain):
+            raise ValueError("ldap.url is plain ldap://: set start_tls (or use ldaps://); allow_plain only for a "
+                             "server on this machine")
+        host = self.url.split("://", 1)[1].rstrip("/").rsplit(":", 1)[0].strip("[]")
+        if self.allow_plain and host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("ldap.allow_plain is only for a server on this machine (127.0.0.1, ::1, localhost)")
+        if self.user_dn_template is None:
+            if not (self.bind_dn and self.bind_password_env and self.user_base):
+                raise ValueError("ldap: give user_dn_template, or bind_dn, bind_password_env and user_base to "
+                                 "search for the user")
+            if "{login}" not in self.user_filter:
+                raise ValueError("ldap.user_filter must contain {login}")
+        elif "{login}" not in self.user_dn_template:
+            raise ValueError("ldap.user_dn_template must contain {login}")
+        if self.groups == "search":
+            if not self.group_base:
+                raise ValueError("ldap.groups: search needs group_base")
+            if "{dn}" not in self.group_filter:
+                raise ValueError("ldap.group_filter must contain {dn}")
+        return self
+
+    def bind_password(self) -> str | None:
+        """The service account's password, from the environment (never from this file, never logged)."""
+        if self.bind_password_env is None:
+            return None
+        value = os.environ.get(self.bind_password_env)
+        if not value:
+            raise ConfigError(f"ldap.bind_password_env names {self.bind_password_env}, which is not set")
+        return value
+
+
 class IdentitySettings(_Model):
     mfa: MfaSettings = MfaSettings()
     sessions: SessionSettings = SessionSettings()
     scim: ScimSettings | None = None
     oidc: OidcSettings | None = None
+    ldap: LdapSettings | None = None
 
 
 def load_identity_settings(path: Path | None = None) -> IdentitySettings:

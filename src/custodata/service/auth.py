@@ -12,22 +12,42 @@ from custodata.service.context import Caller, Services
 
 if TYPE_CHECKING:
     from custodata.identity.directory import Session
+    from custodata.identity.ldap import LdapLogin
     from custodata.identity.mfa import Enrolment
+
+
+def _ldap(svc: Services) -> LdapLogin | None:
+    """The directory bind login when the identity configuration names an LDAP server, else None.
+
+    Making it also lets the directory prove an LDAP account's password (by a bind) for MFA enrolment.
+    """
+    settings = svc.identity_settings.ldap
+    if settings is None:
+        return None
+    from custodata.identity.ldap import LdapLogin
+
+    return LdapLogin(svc.directory, settings)
 
 
 def login(svc: Services, person_id: str, password: str, *, role: str | None = None,
           source_address: str | None = None, otp: str | None = None) -> Session:
+    """A local password login, or an LDAP bind for a login name custodata does not keep a password for."""
+    ldap = _ldap(svc)
+    if ldap is not None and ldap.handles(person_id):
+        return ldap.login(person_id, password, role=role, source_address=source_address, otp=otp)
     return svc.directory.login(person_id, password, role=role, source_address=source_address, otp=otp)
 
 
 def begin_mfa(svc: Services, person_id: str, password: str, *, source_address: str | None = None) -> Enrolment:
     """Start a TOTP enrolment proven by the password (no session: a role held to MFA opens none without it)."""
+    _ldap(svc)
     return svc.directory.begin_mfa(person_id, password, source_address=source_address)
 
 
 def confirm_mfa(svc: Services, person_id: str, password: str, code: str, *,
                 source_address: str | None = None) -> list[str]:
     """Finish the enrolment with the app's first code; the recovery codes are returned once."""
+    _ldap(svc)
     return svc.directory.confirm_mfa(person_id, password, code, source_address=source_address)
 
 
