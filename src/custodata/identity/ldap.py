@@ -145,8 +145,9 @@ class LdapLogin:
         """An open connection bound as ``dn`` (True) or refused with invalid credentials (False)."""
         if not password:
             return Connection(self._server()), False  # an empty password would be an anonymous bind
+        # no referrals followed: a referral would send the next request (and a rebind) to another server
         con = Connection(self._server(), user=dn, password=password, authentication=SIMPLE, read_only=True,
-                         receive_timeout=self.settings.timeout_seconds, raise_exceptions=False)
+                         receive_timeout=self.settings.timeout_seconds, raise_exceptions=False, auto_referrals=False)
         try:
             con.open()
             if self.settings.start_tls and not con.start_tls():
