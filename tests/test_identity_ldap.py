@@ -50,7 +50,7 @@ MAPPING = ClaimMapping(group_roles={"CD-Counter": "front_desk", "CD-Agents": "ou
                                     "CD-Audit": "auditor"},
                        branch_claim="departmentNumber", kind_claim="employeeType",
                        kind_values={"employee": "employee", "contractor": "outsourced", "partner": "partner"},
-                       valid_to_claim="shadowExpire", default_branch="总行")
+                       valid_to_claim="bankValidTo", default_branch="总行")
 
 
 def password(uid: str) -> str:
@@ -80,7 +80,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (folder / "db").mkdir()
     conf = folder / "slapd.conf"
     conf.write_text((HERE / "slapd.conf.in").read_text().replace("@DIR@", str(folder))
-                    .replace("@ROOTPW@", ROOT_PW))
+                    .replace("@ROOTPW@", ROOT_PW).replace("@HERE@", str(HERE)))
     port = _free_port()
     url = f"ldap://127.0.0.1:{port}"
     log = (folder / "slapd.log").open("w")
@@ -293,6 +293,26 @@ def test_groups_adding_up_to_administrator_and_auditor_are_refused_and_audited(
         assert svc.directory.person("li.wei").roles == ("front_desk",)
     finally:
         modify(slapd, group_dn("CD-Admins"), {"member": [(MODIFY_DELETE, [people_dn("li.wei")])]})
+
+
+def test_the_directory_s_validity_end_applies_and_a_past_one_refuses(client: TestClient, svc: Services,
+                                                                    slapd: str) -> None:
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(microsecond=0, tzinfo=None)
+    modify(slapd, people_dn("zhou.min"), {"objectClass": [(MODIFY_ADD, ["bankPerson"])],
+                                          "bankValidTo": [(MODIFY_REPLACE, [end.strftime("%Y%m%d%H%M%SZ")])]})
+    try:
+        assert login(client, "zhou.min").status_code == 200
+        assert svc.directory.person("zhou.min").valid_to == end
+        # the contract ended yesterday: the directory says so, the next login is refused
+        modify(slapd, people_dn("zhou.min"), {"bankValidTo": [(MODIFY_REPLACE, [
+            (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y%m%d%H%M%SZ")])]})
+        assert login(client, "zhou.min").status_code == 401
+        assert last_login(svc, "zhou.min")["reason"] == "outside the validity period"
+    finally:
+        modify(slapd, people_dn("zhou.min"), {"bankValidTo": [(MODIFY_DELETE, [])],
+                                              "objectClass": [(MODIFY_DELETE, ["bankPerson"])]})
+    assert login(client, "zhou.min").status_code == 200
+    assert svc.directory.person("zhou.min").valid_to is None
 
 
 def test_a_local_account_keeps_its_local_password_and_the_directory_cannot_vouch_for_it(
