@@ -315,6 +315,17 @@ def test_the_directory_s_validity_end_applies_and_a_past_one_refuses(client: Tes
     assert svc.directory.person("zhou.min").valid_to is None
 
 
+def test_a_freeze_custodata_imposed_holds_whatever_the_directory_says(client: TestClient, svc: Services) -> None:
+    assert login(client, "li.wei").status_code == 200
+    svc.directory.set_status("li.wei", "frozen", by="sec.officer", reason="monitoring alert")
+    try:
+        assert login(client, "li.wei").status_code == 401
+        assert last_login(svc, "li.wei")["reason"] == "account frozen"
+        assert svc.directory.person("li.wei").status == "frozen"  # the bind did not lift it
+    finally:
+        svc.directory.set_status("li.wei", "active", by="sec.officer")
+
+
 def test_a_local_account_keeps_its_local_password_and_the_directory_cannot_vouch_for_it(
         client: TestClient) -> None:
     assert login(client, "local.clash").status_code == 401  # the directory's password for that name
