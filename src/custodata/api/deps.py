@@ -31,7 +31,7 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-MAX_TOKEN = 512
+MAX_TOKEN = 8192  # custodata's session tokens are 43 characters; the IdP's JWT access tokens run to a few KB
 # how a route that solves no dependencies still shows its bearer token in the OpenAPI spec
 BEARER_SECURITY: dict[str, object] = {"security": [{bearer.scheme_name: []}]}
 

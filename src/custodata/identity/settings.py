@@ -152,6 +152,9 @@ class OidcSettings(_Model):
     client with PKCE only leaves it unset).  ``audience`` is what API tokens must carry in
     ``aud`` (default: the client id).  ``mfa_amr`` / ``mfa_acr``: an ID token or access token
     whose ``amr`` holds one of these, or whose ``acr`` is one of these, counts as MFA.
+    ``provision``: a person the directory lacks is refused (``match``: people come from SCIM)
+    or created from the claims (``create``).  ``algorithms``: the signatures accepted, asymmetric
+    only (never ``none``, never an HMAC keyed by something the provider publishes).
     """
 
     issuer: Annotated[str, Field(min_length=8, max_length=500)]
@@ -166,6 +169,20 @@ class OidcSettings(_Model):
     leeway_seconds: Annotated[int, Field(ge=0, le=600)] = 60
     allow_http: bool = False  # only for a provider on the same machine (tests); a real IdP is https
     mapping: ClaimMapping = ClaimMapping()
+    idp: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")] = "idp"  # recorded as the actor oidc:<idp>
+    provision: Literal["match", "create"] = "match"
+    algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+        for alg in value:
+            if alg not in allowed:
+                raise ValueError(f"oidc.algorithms: {alg!r} is not allowed; choose of {', '.join(sorted(allowed))}")
+        if not value:
+            raise ValueError("oidc.algorithms must name at least one algorithm")
+        return value
 
     @model_validator(mode="after")
     def _https(self) -> OidcSettings:

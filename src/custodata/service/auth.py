@@ -65,6 +65,11 @@ def activate(svc: Services, person_id: str, current: str, new: str, *, source_ad
 
 
 def authenticate(svc: Services, token: str, *, source_address: str | None = None) -> Caller:
+    """A custodata session token, or (with ``oidc`` configured) the institution's IdP's JWT access token."""
+    if svc.identity_settings.oidc is not None and token.startswith("eyJ") and token.count(".") == 2:
+        from custodata.service import sso
+
+        return sso.bearer(svc, token, source_address=source_address)
     principal = svc.directory.authenticate(token, source_address=source_address)
     return Caller(principal, source_address)
 

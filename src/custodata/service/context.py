@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from custodata.audit.signing import CheckpointSigner
     from custodata.crypto import Protector
     from custodata.identity.directory import Directory, Principal
+    from custodata.identity.oidc import Admission
     from custodata.identity.settings import IdentitySettings
     from custodata.serving.view import ServedView
 
@@ -175,6 +176,16 @@ class Services:
         from custodata.identity.settings import load_identity_settings
 
         return load_identity_settings()
+
+    @cached_property
+    def oidc(self) -> Admission | None:
+        """The OpenID Connect relying party when ``oidc`` is configured (caches the provider's metadata and keys)."""
+        chosen = self.identity_settings.oidc
+        if chosen is None:
+            return None
+        from custodata.identity.oidc import Admission, OidcClient
+
+        return Admission(self.directory, OidcClient(chosen, clock=self.directory.now))
 
     @cached_property
     def policies(self) -> PolicyStore:
