@@ -27,11 +27,11 @@ STATIC = Path(__file__).parent / "static"
 
 def mount(app: FastAPI, services: Services, settings: ConsoleSettings | None = None) -> Console:
     """Add the console's pages (``/``, ``/login``, ``/search`` …) and its stylesheet to ``app``."""
-    from custodata.console import admin, alerts, approvals, customers, login
+    from custodata.console import admin, alerts, approvals, customers, login, sso
 
     console = Console(services, settings)
     app.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
-    for module in (login, customers, approvals, admin, alerts):
+    for module in (login, sso, customers, approvals, admin, alerts):
         app.include_router(module.routes(console))
     _pages_for_unknown_paths(app, console)
     return console
