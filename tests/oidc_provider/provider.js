@@ -8,12 +8,17 @@
 // (a first-party client), for the scopes and the resource indicator the request names.
 //
 // Usage: node provider.js <config.json>     (prints "ready <issuer>" once listening)
+// config: {issuer, port, kid, resources: [...], clients: [...], users_file}
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
 const conf = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-const users = conf.users; // login name -> {name, email, groups, branch, employee_type, valid_to, amr, acr}
+// login name -> {name, email, groups, branch, employee_type, valid_to, amr, acr}; read on every use,
+// so a test can move a person to another group (a mover) between two logins
+const users = new Proxy({}, {
+  get: (_target, id) => JSON.parse(fs.readFileSync(conf.users_file, 'utf8'))[id],
+});
 
 function rsaJwk(kid) {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -36,7 +41,8 @@ const configuration = {
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   scopes: ['openid', 'profile', 'email', 'groups'],
   claims: {
-    openid: ['sub'],
+    // how the person authenticated goes in every ID token: what custodata's MFA policy reads
+    openid: ['sub', 'amr', 'acr', 'auth_time'],
     profile: ['name', 'preferred_username'],
     email: ['email'],
     groups: ['groups', 'branch', 'employee_type', 'valid_to'],
