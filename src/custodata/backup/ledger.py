@@ -157,7 +157,9 @@ def record_store_erasure(out_dir: Path, con: Any, customer_id: str, reason: str)
     Written before the store commits: should the commit then fail, a restore erases a
     customer whose erasure was asked for anyway — the safe side of the two.
     """
-    rows = con.execute("SELECT entity_key, erased_at FROM meta.erased WHERE customer_id = ?", [customer_id]).fetchall()
+    sql = "SELECT entity_key, erased_at FROM meta.erased WHERE customer_id = ?"
+    # the store's BatchEngine (engine port) or a raw DuckDB connection (before the stages moved onto the port)
+    rows = con.rows(sql, [customer_id]) if hasattr(con, "rows") else con.execute(sql, [customer_id]).fetchall()
     if not rows:
         return
     keys = [str(r[0]) for r in rows]
