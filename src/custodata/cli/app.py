@@ -372,12 +372,13 @@ from custodata.cli import detect as _detect  # noqa: E402
 from custodata.cli import people as _people  # noqa: E402
 from custodata.cli import policy as _policy  # noqa: E402
 from custodata.cli import protect as _protect  # noqa: E402, F401
+from custodata.cli import retention as _retention  # noqa: E402
 from custodata.cli import serve as _serve  # noqa: E402
 from custodata.cli import simulate as _simulate  # noqa: E402
 from custodata.cli import worker as _worker  # noqa: E402
 
 for _group in (_people, _policy, _approvals, _audit, _alerts, _detect, _simulate, _serve, _worker, _changes,
-               _backup):
+               _backup, _retention):
     _group.register(app)
 
 
