@@ -15,6 +15,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 import urllib.parse
 import warnings
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwk, jwt
+from joserfc.jwk import KeySet
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 but works with the pinned httpx
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -345,6 +347,8 @@ def test_the_api_accepts_the_providers_access_token(client: TestClient, svc: Ser
     r = client.get("/api/v1/me", headers=bearer(token))
     assert r.status_code == 200, r.text
     assert r.json()["person_id"] == "li.na" and r.json()["role"] == "front_desk"
+    # the access token carries no branch claim: that is no assertion, the person stays where they are
+    assert "branch" not in claims_of(token) and r.json()["branch"] == "杭州分行"
     # a customer-data route runs through the service layer as that person (audited as li.na)
     r = client.get("/api/v1/customers/C000000001", headers=bearer(token))
     assert r.status_code in (403, 404), r.text
@@ -394,6 +398,13 @@ def test_the_api_refuses_a_wrong_audience_an_expired_token_and_an_unknown_key(
     assert "not allowed" in events(svc, "login")[-1]["reason"]
     # the genuine token still works (nothing above poisoned the key cache)
     assert client.get("/api/v1/me", headers=bearer(good)).status_code == 200
+
+    # a key rotation: the cache holds only an old key; the provider's new kid makes it fetch the set again
+    monkeypatch.setattr(gate.client, "_keys", KeySet([jwk.RSAKey.import_key(rogue.as_dict(private=False))]))
+    monkeypatch.setattr(gate.client, "_keys_at", time.monotonic() - 60)
+    before = gate.client.key_fetches
+    assert client.get("/api/v1/me", headers=bearer(good)).status_code == 200
+    assert gate.client.key_fetches == before + 1
 
 
 def test_an_api_token_without_the_mfa_claim_is_refused_for_an_unmasking_role(

@@ -381,15 +381,31 @@ class Admission:
             raise self.refuse(Result.DENIED, f"the provider's claims cannot be applied: {exc}"[:300], login=pid,
                                via=via, source_address=address) from None
 
-    def _attributes(self, claims: Mapping[str, Any]) -> tuple[str, str, str, dt.datetime | None]:
+    def _attributes(self, claims: Mapping[str, Any], person: Person | None = None,
+                    ) -> tuple[str, str, str, dt.datetime | None]:
+        """Name, kind, branch and validity end as claimed; a claim the token lacks keeps ``person``'s value.
+
+        Access tokens often carry fewer claims than ID tokens: a missing claim is no assertion,
+        never "back to the default" (a clerk's API call must not move them to the default branch).
+        """
         m = self.mapping
-        name = claims.get("name")
-        display = name.strip()[:255] if isinstance(name, str) and name.strip() else self.login_name(claims)
-        branch_claim = claims.get(m.branch_claim)
-        branch = branch_claim.strip() if isinstance(branch_claim, str) and branch_claim.strip() else m.default_branch
+        name, branch_claim = claims.get("name"), claims.get(m.branch_claim)
+        if isinstance(name, str) and name.strip():
+            display = name.strip()[:255]
+        else:
+            display = person.display_name if person else self.login_name(claims)
+        if isinstance(branch_claim, str) and branch_claim.strip():
+            branch: str | None = branch_claim.strip()[:64]
+        else:
+            branch = person.branch if person else m.default_branch
         if not branch:
             raise IdentityError(f"no {m.branch_claim} claim and the configuration names no default_branch")
-        return display, m.kind(claims.get(m.kind_claim)), branch[:64], _valid_to(claims.get(m.valid_to_claim))
+        kind = m.kind(claims.get(m.kind_claim)) if m.kind_claim in claims or person is None else person.kind
+        if m.valid_to_claim in claims or person is None:
+            valid_to = _valid_to(claims.get(m.valid_to_claim))
+        else:
+            valid_to = person.valid_to
+        return display, kind, branch, valid_to
 
     def _create(self, pid: str, claims: Mapping[str, Any], roles: tuple[str, ...]) -> Person:
         display, kind, branch, valid_to = self._attributes(claims)
@@ -398,20 +414,24 @@ class Admission:
                                             external_id=str(claims.get("sub"))[:255])
 
     def _follow(self, person: Person, claims: Mapping[str, Any], roles: tuple[str, ...]) -> Person:
-        display, kind, branch, valid_to = self._attributes(claims)
+        """Bring an ``oidc`` account to what the provider claims now; roles only when the groups claim is there."""
+        display, kind, branch, valid_to = self._attributes(claims, person)
         pid = person.person_id
+        changed = False
         if (display, kind, branch) != (person.display_name, person.kind, person.branch):
             self.directory.update_person(pid, by=self.actor, display_name=display, kind=kind, branch=branch)
+            changed = True
         if valid_to != person.valid_to:
             self.directory.set_validity(pid, person.valid_from, valid_to, by=self.actor)
+            changed = True
         held = set(person.roles)
-        for role in sorted(held - set(roles)):  # revocations first: a move never holds both duties
-            self.directory.revoke_role(pid, role, by=self.actor)
-        for role in sorted(set(roles) - held):
-            self.directory.grant_role(pid, role, by=self.actor)
-        return self.directory.person(pid) if (held != set(roles) or valid_to != person.valid_to
-                                              or (display, kind, branch) != (person.display_name, person.kind,
-                                                                             person.branch)) else person
+        if self.mapping.groups_claim in claims and held != set(roles):
+            for role in sorted(held - set(roles)):  # revocations first: a move never holds both duties
+                self.directory.revoke_role(pid, role, by=self.actor)
+            for role in sorted(set(roles) - held):
+                self.directory.grant_role(pid, role, by=self.actor)
+            changed = True
+        return self.directory.person(pid) if changed else person
 
     # ---- the two ways in ------------------------------------------------------------------------
 
