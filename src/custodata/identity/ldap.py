@@ -122,6 +122,16 @@ def _group_name(dn: str) -> str:
         return dn
 
 
+def _close(con: Connection) -> None:
+    """Unbind and close, whatever state a failed connect or TLS handshake left the connection in."""
+    try:
+        con.unbind()
+    except LDAPException:
+        pass
+    if con.socket is not None:  # ldap3 keeps the socket of a failed connect or handshake
+        con.socket.close()
+
+
 class LdapLogin:
     """Bind logins against one directory, mapped to custodata's people as the actor ``ldap:<name>``."""
 
@@ -155,12 +165,10 @@ class LdapLogin:
             if con.bind():
                 return con, True
         except LDAPException as exc:
-            con.unbind()
-            if con.socket is not None:  # ldap3 keeps the socket of a failed connect
-                con.socket.close()
+            _close(con)
             raise DirectoryUnavailable(type(exc).__name__) from None
         code = con.result.get("result") if isinstance(con.result, dict) else None
-        con.unbind()
+        _close(con)
         if code == INVALID_CREDENTIALS:
             return con, False
         raise DirectoryUnavailable(f"bind answered {code}")
@@ -232,7 +240,7 @@ class LdapLogin:
                     return "not in the directory", None, True
                 return "", self._entry(con, dn, found[0].get("raw_attributes", {})), True
             finally:
-                con.unbind()
+                _close(con)
         assert s.user_base is not None  # noqa: S101 - the settings' validator requires it
         service = self._service()
         try:
@@ -243,11 +251,11 @@ class LdapLogin:
                 return "not in the directory" if not found else "ambiguous in the directory", None, False
             entry = self._entry(service, found[0]["dn"], found[0].get("raw_attributes", {}))
         finally:
-            service.unbind()
+            _close(service)
         if entry.disabled:
             return "disabled in the directory", entry, False
         con, ok = self._bind(entry.dn, password)
-        con.unbind()
+        _close(con)
         return ("" if ok else "wrong password"), entry, ok
 
     def check_password(self, person_id: str, password: str) -> bool:
