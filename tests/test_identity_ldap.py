@@ -1,15 +1,16 @@
 """LDAP / Active Directory bind login (issue 15 point 1) against a real slapd started by the tests.
 
-Debian's ``slapd`` (installed by ``scripts/ensure-services.sh``) runs as a private instance on a
-free port with its own configuration (``tests/ldap/slapd.conf.in``: memberof overlay, a
-read-only service account, anonymous reads refused) and is seeded with ``tests/ldap/seed.ldif``
-by ``ldapadd``.  Logins go through the API as a browser or a script sends them; moves and
+Debian's ``slapd`` (installed by ``scripts/ensure-services.sh``) runs as a private instance on two
+free ports (``ldap://`` with StartTLS, ``ldaps://``, a certificate from a CA the test makes) with its
+own configuration (``tests/ldap/slapd.conf.in``: memberof overlay, a site schema, a read-only
+service account, anonymous reads refused) and is seeded with ``tests/ldap/seed.ldif`` by ``ldapadd``.  Logins go through the API as a browser or a script sends them; moves and
 leavers are made in the directory with ldap3, as the institution's directory team would.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +73,64 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _certificates(folder: Path) -> None:
+    """A CA and a server certificate for 127.0.0.1 signed by it (ca.pem, server.pem, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("custodata test CA")).issuer_name(name("custodata test CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+              .public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                          x509.DNSName("localhost")]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+
+
+@dataclass(frozen=True)
+class Slapd:
+    url: str  # ldap://127.0.0.1:PORT (StartTLS offered)
+    ldaps: str  # ldaps://127.0.0.1:PORT2
+    ca_file: Path
+
+
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private slapd on a free port, seeded; its URL.  Stopped (by its own pid) at the end."""
+def slapd_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A private slapd on two free ports (ldap:// with StartTLS, ldaps://), seeded, with a test CA's certificate.
+
+    Stopped (by its own process) at the end.
+    """
     binary = shutil.which("slapd") or "/usr/sbin/slapd"
     assert Path(binary).exists(), "slapd is missing: make test runs scripts/ensure-services.sh, which installs it"
     folder = tmp_path_factory.mktemp("slapd")
     (folder / "db").mkdir()
+    _certificates(folder)
+    tls = (f"TLSCACertificateFile {folder}/ca.pem\nTLSCertificateFile {folder}/server.pem\n"
+           f"TLSCertificateKeyFile {folder}/server.key\n")
     conf = folder / "slapd.conf"
-    conf.write_text((HERE / "slapd.conf.in").read_text().replace("@DIR@", str(folder))
+    conf.write_text(tls + (HERE / "slapd.conf.in").read_text().replace("@DIR@", str(folder))
                     .replace("@ROOTPW@", ROOT_PW).replace("@HERE@", str(HERE)))
-    port = _free_port()
-    url = f"ldap://127.0.0.1:{port}"
+    port, tls_port = _free_port(), _free_port()
+    url, ldaps = f"ldap://127.0.0.1:{port}", f"ldaps://127.0.0.1:{tls_port}"
     log = (folder / "slapd.log").open("w")
-    proc = subprocess.Popen([binary, "-f", str(conf), "-h", f"{url}/", "-d", "0"], stdout=log, stderr=log)
+    proc = subprocess.Popen([binary, "-f", str(conf), "-h", f"{url}/ {ldaps}/", "-d", "0"], stdout=log, stderr=log)
     try:
         for _ in range(100):
             try:
@@ -96,7 +142,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         seeded = subprocess.run(["ldapadd", "-x", "-H", url, "-D", ROOT_DN, "-w", ROOT_PW,
                                  "-f", str(HERE / "seed.ldif")], capture_output=True, text=True, timeout=30)
         assert seeded.returncode == 0, seeded.stderr
-        yield url
+        yield Slapd(url, ldaps, folder / "ca.pem")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -105,6 +151,11 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def slapd(slapd_tls: Slapd) -> str:
+    return slapd_tls.url
 
 
 def modify(url: str, dn: str, changes: dict[str, Any]) -> None:
@@ -399,6 +450,27 @@ def test_dn_template_and_group_search_without_a_service_account(slapd: str, tmp_
             assert last_login(services, "li.wei")["reason"] == "wrong password or not in the directory"
     finally:
         services.close()
+
+
+@pytest.mark.parametrize("how", ["starttls", "ldaps"])
+def test_starttls_and_ldaps_check_the_directory_s_certificate(slapd_tls: Slapd, tmp_path: Path, how: str) -> None:
+    os.environ[PW_ENV] = SERVICE_PW
+    url = slapd_tls.url if how == "starttls" else slapd_tls.ldaps
+    extra = {"start_tls": True, "allow_plain": False} if how == "starttls" else {"allow_plain": False}
+    trusted = open_services(tmp_path / "trusted", IdentitySettings(ldap=ldap_settings(
+        url, ca_file=slapd_tls.ca_file, **extra)))
+    # the system's CAs do not know the test CA: the same server is refused, nothing is sent in plain
+    untrusted = open_services(tmp_path / "untrusted", IdentitySettings(ldap=ldap_settings(url, **extra)))
+    try:
+        with TestClient(create_app(trusted)) as c:
+            r = login(c, "li.wei")
+            assert r.status_code == 200, r.text
+        with TestClient(create_app(untrusted)) as c:
+            assert login(c, "li.wei").status_code == 401
+            assert last_login(untrusted, "li.wei")["reason"] == "directory unreachable"
+    finally:
+        trusted.close()
+        untrusted.close()
 
 
 def test_an_unreachable_directory_refuses_generically_and_local_break_glass_still_works(tmp_path: Path) -> None:
