@@ -428,3 +428,18 @@ def test_an_id_token_for_another_login_or_another_client_is_refused(svc: Service
     with pytest.raises(OidcError) as refused:
         cli.verify_id_token(id_token, "nonce-of-this-login")
     assert refused.value.reason == "ID token: nonce does not match this login"
+
+
+def test_the_readme_example_is_valid_and_unsafe_settings_are_refused() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Identity from the institution"):]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0].replace("<from `custodata people scim-token`>",
+                                                                          "ab" * 32)
+    settings = IdentitySettings.model_validate(yaml.safe_load(example))
+    assert settings.oidc is not None and settings.oidc.audience == API and settings.oidc.provision == "match"
+    for bad in ({"algorithms": ["HS256"]}, {"algorithms": ["none"]}, {"allow_http": False}):
+        with pytest.raises(ValidationError):
+            oidc_settings("http://127.0.0.1:1", **bad)
