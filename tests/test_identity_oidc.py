@@ -39,7 +39,7 @@ from custodata.api import create_app
 from custodata.audit import tables as audit_tables
 from custodata.crypto.kek import load_provider
 from custodata.identity.errors import LOGIN_FAILED
-from custodata.identity.oidc import OidcClient, OidcError
+from custodata.identity.oidc import Admission, OidcClient, OidcError
 from custodata.identity.provisioning import Provisioner, UserAssertion
 from custodata.identity.settings import ClaimMapping, IdentitySettings, MfaSettings, OidcSettings
 from custodata.service import Services
@@ -443,3 +443,13 @@ def test_the_readme_example_is_valid_and_unsafe_settings_are_refused() -> None:
     for bad in ({"algorithms": ["HS256"]}, {"algorithms": ["none"]}, {"allow_http": False}):
         with pytest.raises(ValidationError):
             oidc_settings("http://127.0.0.1:1", **bad)
+
+
+def test_a_provider_that_cannot_be_reached_refuses_tokens_and_does_not_fail_the_server(
+        svc: Services, provider: dict[str, Any]) -> None:
+    token = api_token(provider["issuer"], "li.na")
+    down = Admission(svc.directory, OidcClient(oidc_settings(f"http://127.0.0.1:{_free_port()}")))
+    with pytest.raises(OidcError):
+        down.bearer(token, source_address="10.0.0.9")
+    last = events(svc, "login")[-1]
+    assert last["reason"] == "the provider's keys cannot be read now" and last["via"] == "bearer"

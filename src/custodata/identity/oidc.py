@@ -454,6 +454,9 @@ class Admission:
             claims = self.client.verify_access_token(token)
         except OidcError as exc:
             raise self.refuse(Result.FAILED, exc.reason, via="bearer", source_address=address) from None
+        except ProviderUnavailable:  # keys not cached and the IdP down: a refusal, not a server error
+            raise self.refuse(Result.FAILED, "the provider's keys cannot be read now", via="bearer",
+                              source_address=address) from None
         person = self.person(claims, via="bearer", source_address=address)
         now = self.directory.now()
         acting = default_role(person.roles)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from custodata.audit.events import Result
-from custodata.identity.oidc import Admission, AuthorizationRequest, OidcError, OidcNotConfigured
+from custodata.identity.oidc import Admission, AuthorizationRequest, OidcError, OidcNotConfigured, ProviderUnavailable
 from custodata.service.context import Caller, Services
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ def finish(svc: Services, code: str, *, code_verifier: str, nonce: str, role: st
         claims = gate.client.verify_id_token(tokens["id_token"], nonce)
     except OidcError as exc:
         raise gate.refuse(Result.FAILED, exc.reason, via="console", source_address=address) from None
+    except ProviderUnavailable:  # audited, then the console says the provider cannot be reached (503)
+        gate.refuse(Result.FAILED, "the provider cannot be reached", via="console", source_address=address)
+        raise
     return gate.sign_in(claims, role=role, source_address=source_address)
 
 
