@@ -3,8 +3,9 @@
 Debian's ``slapd`` (installed by ``scripts/ensure-services.sh``) runs as a private instance on two
 free ports (``ldap://`` with StartTLS, ``ldaps://``, a certificate from a CA the test makes) with its
 own configuration (``tests/ldap/slapd.conf.in``: memberof overlay, a site schema, a read-only
-service account, anonymous reads refused) and is seeded with ``tests/ldap/seed.ldif`` by ``ldapadd``.  Logins go through the API as a browser or a script sends them; moves and
-leavers are made in the directory with ldap3, as the institution's directory team would.
+service account, anonymous reads refused) and is seeded with ``tests/ldap/seed.ldif`` by ``ldapadd``.
+Logins go through the API as a browser or a script sends them; moves and leavers are made in the
+directory with ldap3, as the institution's directory team would.
 """
 
 from __future__ import annotations
