@@ -453,3 +453,13 @@ def test_a_provider_that_cannot_be_reached_refuses_tokens_and_does_not_fail_the_
         down.bearer(token, source_address="10.0.0.9")
     last = events(svc, "login")[-1]
     assert last["reason"] == "the provider's keys cannot be read now" and last["via"] == "bearer"
+
+
+def test_an_id_token_is_not_accepted_as_an_access_token(svc: Services, provider: dict[str, Any]) -> None:
+    # a deployment that left audience at the client id: the ID token's aud would match
+    tokens = cli_tokens(provider["issuer"], "li.na", nonce="n-1")
+    same_aud = Admission(svc.directory, OidcClient(oidc_settings(provider["issuer"], client_id="custodata-cli",
+                                                                 audience=None)))
+    with pytest.raises(OidcError) as refused:
+        same_aud.client.verify_access_token(str(tokens["id_token"]))
+    assert "not an access token" in refused.value.reason

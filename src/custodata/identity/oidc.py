@@ -193,9 +193,11 @@ class OidcClient:
         for refresh in (False, True):
             keys = self._key_set(refresh=refresh)
             try:
-                return keys.get_by_kid(kid) if kid else _only_signing_key(keys)
+                key = keys.get_by_kid(kid) if kid else _only_signing_key(keys)
             except (JoseError, ValueError, KeyError):
                 continue
+            if key.get("use", "sig") == "sig":  # an encryption key never verifies a signature
+                return key
         raise OidcError("signed with a key the provider does not publish")
 
     # ---- the console's flow -------------------------------------------------------------------
@@ -274,8 +276,17 @@ class OidcClient:
         return claims
 
     def verify_access_token(self, token: str) -> dict[str, Any]:
-        """An API bearer token's claims once signature, iss, aud (``oidc.audience``), exp and alg hold."""
-        return self._verify(token, self.settings.audience or self.settings.client_id, "access token")
+        """An API bearer token's claims once signature, iss, aud (``oidc.audience``), exp and alg hold.
+
+        An ID token is not an access token: with ``audience`` left at the client id both would carry
+        the same ``aud``, so one that says it is an ID token (a ``nonce``, or a ``typ`` other than a
+        JWT / RFC 9068 access token) is refused; a separate ``audience`` is the better guard.
+        """
+        claims = self._verify(token, self.settings.audience or self.settings.client_id, "access token")
+        typ = str(jws.extract_compact(token.encode()).protected.get("typ", "JWT")).lower()
+        if "nonce" in claims or typ not in ("jwt", "at+jwt", "application/at+jwt"):
+            raise OidcError("access token: an ID token or another kind of JWT, not an access token")
+        return claims
 
     def has_mfa(self, claims: Mapping[str, Any]) -> bool:
         """Whether the provider asserts MFA: ``amr`` holds one of ``mfa_amr``, or ``acr`` is in ``mfa_acr``."""
