@@ -52,3 +52,12 @@ if [ ! -x /usr/sbin/slapd ] || ! command -v ldapadd >/dev/null 2>&1; then
     $SUDO apt-get update -qq >/dev/null
     $SUDO apt-get install -y -qq slapd ldap-utils >/dev/null
 fi
+
+# Java 17 for the Spark batch engine (the [spark] extra's pyspark; tests/test_spark_engine.py, scripts/spark-cluster.sh)
+if ! command -v java >/dev/null 2>&1; then
+    echo "installing Debian's openjdk-17-jre-headless (Spark engine)"
+    export DEBIAN_FRONTEND=noninteractive
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
