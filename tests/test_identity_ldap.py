@@ -502,6 +502,20 @@ def test_settings_refuse_plain_ldap_to_another_machine_and_incomplete_searches()
                         bind_password_env="LDAP_PW", user_base="dc=bank").start_tls  # noqa: S106 - a variable's name
 
 
+def test_the_readme_ldap_example_is_valid() -> None:
+    import textwrap
+
+    import yaml
+
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Identity from the institution"):]
+    block = next(b for b in section.split("```yaml\n")[1:] if b.lstrip().startswith("ldap:")).split("```", 1)[0]
+    settings = IdentitySettings.model_validate(yaml.safe_load(textwrap.dedent(block)))
+    assert settings.ldap is not None and settings.ldap.url.startswith("ldaps://")
+    assert settings.ldap.mapping.roles(["CD-Counter", "Domain Users"]) == ("front_desk",)
+    assert settings.ldap.mapping.kind("Contractor") == "outsourced"
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     ("20270101000000Z", dt.datetime(2027, 1, 1)),
     ("20270101080000+0800", dt.datetime(2027, 1, 1)),
