@@ -70,5 +70,20 @@ def ops_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Itera
         _drop_pg_database(name)
 
 
+# --- the batch engine on Spark ----------------------------------------------------------------
+# One SparkSession for the whole test run (starting one costs ~10-20 s); local[2] unless
+# CUSTODATA_TEST_SPARK_MASTER names another master (spark://127.0.0.1:7077 from scripts/spark-cluster.sh).
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    pytest.importorskip("pyspark")
+    from custodata.engine.spark_engine import session
+
+    spark = session(os.environ.get("CUSTODATA_TEST_SPARK_MASTER", "local[2]"), app_name="custodata-tests")
+    yield spark
+    spark.stop()
+
+
 # the deployment fixtures (service, API and console tests); imported last: it uses the helpers above
 from tests.deployment import deployment, deployment_world, on_day  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""The batch-engine port's contract, on its DuckDB implementation (issue 12 point 1).
+"""The batch-engine port's contract, on DuckDB and on Spark (issue 12 points 1 and 4).
 
 Every primitive a stage may use is exercised here, so a second engine (Spark) can be held
 to the same tests: steps build, insert and run statements; reads give rows, dicts, Arrow
@@ -8,6 +8,7 @@ a failed transaction leaves nothing; an engine failure is one line naming the ta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,11 +20,20 @@ from custodata.engine.port import ArrowFunction, BatchEngine, Step
 from custodata.errors import EngineError, PipelineError
 
 
-@pytest.fixture()
-def db() -> BatchEngine:
-    engine = connect(None)
+@pytest.fixture(params=["duckdb", "spark"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BatchEngine]:
+    """The same contract on each engine; Spark shares the test run's one session, a warehouse per test."""
+    engine: BatchEngine
+    if request.param == "spark":
+        from custodata.engine.spark_engine import SparkEngine
+
+        engine = SparkEngine(request.getfixturevalue("spark_session"), tmp_path / "warehouse")
+    else:
+        engine = connect(None)
     engine.execute("CREATE SCHEMA s")
     yield engine
+    if request.param == "spark":
+        engine.execute("DROP SCHEMA s CASCADE")
     engine.close()
 
 
