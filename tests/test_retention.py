@@ -305,3 +305,31 @@ def test_shipped_policy_loads_and_periods_clamp() -> None:
     keep = policy.rules[0].keep.model_copy(update={"years": 0, "months": 1})
     assert keep.after(dt.date(2024, 1, 31)) == dt.date(2024, 2, 29)
     assert keep.before(dt.date(2024, 3, 31)) == dt.date(2024, 2, 29)
+
+
+def test_cli(world: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from custodata.cli.app import app
+
+    runner = CliRunner()
+    for args in (["retention", "--help"], ["retention", "apply", "--help"], ["retention", "check"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert all(w in runner.invoke(app, ["retention", "check"]).output for w in ("匿名化", "个人信息", "历史记录"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(POLICY.replace("keep: {months: 12}", "keep: {weeks: 3}"), encoding="utf-8")
+    for args, message in (
+        (["retention", "check", "--policy", str(bad)], "key 'rules[1].keep.weeks'"),
+        (["retention", "report", "--out", "/nonexistent"], "no custodata store in /nonexistent"),
+        (["retention", "report", "--out", str(world), "--as-of", "2026-13-01"], "--as-of"),
+        (["retention", "release", "H-000", "--reason", "x", "--out", "/nonexistent"], "no custodata store"),
+    ):
+        result = runner.invoke(app, args)
+        text = " ".join(result.output.split())  # the console wraps long lines
+        assert result.exit_code == 1 and message in text and "Traceback" not in text, result.output
+    result = runner.invoke(app, ["retention", "report", "--out", str(world), "--as-of", "2040-01-01", "--json"])
+    assert result.exit_code == 0, result.output
+    rules = {json.loads(chunk)["rule_id"] for chunk in result.output.replace("}\n{", "}\x00{").split("\x00")
+             if chunk.strip()}
+    assert {"closed-policy-personal", "closed-ticket-remark", "golden-history"} <= rules

@@ -59,7 +59,7 @@ def check(policy: PolicyOpt = None) -> None:
         loaded = load_policy(policy)
         table = Table(title=f"存储期限策略 {policy_path(policy)} (version {loaded.version}, {loaded.timezone})")
         for col in ("规则 rule", "说明", "数据类别", "业务类型", "起算日期", "保存期限", "处理方式"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # ids and labels wrap, never cut short
         for r in loaded.rules:
             table.add_row(r.id, r.label, CATEGORY_LABELS[r.category], ", ".join(map(str, r.business_types)) or "—",
                           r.after or "变更时间", r.keep.describe(), ACTION_LABELS[r.action])
@@ -93,7 +93,7 @@ def report(
         table = Table(title=f"数据到期报告 Retention report — 截至 {day:%Y-%m-%d}（{loaded.timezone} 本地日期）")
         counts = ("客户数", "记录数", "法律保留")
         for col in ("规则", "说明", "数据类别", "处理方式", "保存期限", "到期", "最早到期日", *counts):
-            table.add_column(col, justify="right" if col in counts else "left")
+            table.add_column(col, justify="right" if col in counts else "left", overflow="fold")
         for ln in lines:
             table.add_row(ln.rule_id, ln.label, ln.category, ln.action, ln.keep, ln.when, f"{ln.first_date:%Y-%m-%d}",
                           f"{ln.customers:,}", f"{ln.records:,}", f"{ln.held:,}")
