@@ -185,3 +185,42 @@ def test_null_in_null_out_without_a_call(engines: tuple[BatchEngine, SparkEngine
     for engine in (duck, spark):
         engine.register([ArrowFunction("t_len", length, (pa.string(),), pa.int64(), nulls=False)])
     assert spark.rows(sql) == duck.rows(sql) == [("a", 1), ("b", 1), ("c", 1), (None, None)]
+
+
+SPLINK_RECORDS = [
+    (1, "张", "伟", "1980-01-02", "上海"), (2, "张", "伟", "1980-01-02", "上海市"),
+    (3, "张", "玮", "1980-01-02", "上海"),
+    (4, "李", "娜", "1975-05-06", "北京"), (5, "李", "娜", "1975-05-06", "北京"), (6, "李", "娜", "1990-07-08", "广州"),
+    (7, "王", "芳", "1988-09-10", "深圳"), (8, "王", "芳", "1988-09-10", "深圳"), (9, "赵", "磊", "1970-11-12", "成都"),
+    (10, "赵", "磊", "1970-11-12", "重庆"),
+]
+
+
+def _splink_clusters(engine: BatchEngine) -> list[list[int]]:
+    """Splink through the port's ``splink_api()``: fixed m/u (no training), exact comparisons, clusters at 0.5."""
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+
+    def exact(column: str, m: float, u: float) -> Any:
+        return cl.ExactMatch(column).configure(m_probabilities=[m, 1 - m], u_probabilities=[u, 1 - u])
+
+    settings = SettingsCreator(
+        link_type="dedupe_only", probability_two_random_records_match=0.1,
+        comparisons=[exact("given", 0.9, 0.05), exact("dob", 0.95, 0.01), exact("city", 0.8, 0.1)],
+        blocking_rules_to_generate_predictions=[block_on("surname")])
+    columns = ["unique_id", "surname", "given", "dob", "city"]
+    engine.put_arrow("splink_people", pa.table({c: [r[i] for r in SPLINK_RECORDS] for i, c in enumerate(columns)}))
+    linker = Linker(engine.splink_api().register("splink_people"), settings, log_level="WARNING")
+    pairs = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs, threshold_match_probability=0.5)
+    groups: dict[Any, list[int]] = {}
+    for row in clusters.as_pandas_dataframe().itertuples():
+        groups.setdefault(row.cluster_id, []).append(int(row.unique_id))
+    return sorted(sorted(g) for g in groups.values())
+
+
+def test_splink_on_spark_gives_duckdbs_clusters(engines: tuple[BatchEngine, SparkEngine]) -> None:
+    duck, spark = engines
+    expected = [[1, 2, 3], [4, 5], [6], [7, 8], [9, 10]]
+    assert _splink_clusters(duck) == expected
+    assert _splink_clusters(spark) == expected

@@ -501,8 +501,11 @@ class SparkEngine(BatchEngine):
         return _memory_bytes(text)
 
     def splink_api(self) -> Any:
+        """Splink on this session; its lineage breaks checkpoint into the warehouse's own folder."""
         from splink import SparkAPI
 
+        if hasattr(self.spark, "sparkContext"):  # Spark Connect has no SparkContext to checkpoint with
+            self.spark.sparkContext.setCheckpointDir(str(self.warehouse / "_cd_checkpoints"))
         return SparkAPI(spark_session=self.spark)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
@@ -529,6 +532,12 @@ def session(master: str = "local[2]", *, app_name: str = "custodata", conf: dict
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", "4"))
+    try:  # Splink's Scala similarity functions (jaro_winkler …) for its comparisons on Spark
+        from splink.backends.spark import similarity_jar_location
+
+        builder = builder.config("spark.jars", similarity_jar_location())
+    except ImportError:
+        pass
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
