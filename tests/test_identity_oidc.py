@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import select
 import shutil
 import socket
 import subprocess
@@ -85,7 +86,9 @@ def _free_port() -> int:
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The OIDC provider on a free port, its users in a file the test may rewrite (a mover)."""
     assert shutil.which("node"), "Node.js is needed for the test OIDC provider: run make services"
-    subprocess.run([str(ROOT / "scripts" / "ensure-oidc-provider.sh")], check=True, capture_output=True)
+    setup = subprocess.run([str(ROOT / "scripts" / "ensure-oidc-provider.sh")], capture_output=True, text=True,
+                           check=False)
+    assert setup.returncode == 0, f"scripts/ensure-oidc-provider.sh failed: {setup.stdout}{setup.stderr}"
     folder = tmp_path_factory.mktemp("oidc-provider")
     port = _free_port()
     issuer = f"http://127.0.0.1:{port}"
@@ -107,7 +110,8 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None
-        line = process.stdout.readline()
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        line = process.stdout.readline() if ready else ""
         assert line.startswith("ready"), f"the OIDC provider did not start: {line!r}"
         yield {"issuer": issuer, "users_file": users_file}
     finally:
