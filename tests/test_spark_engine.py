@@ -77,6 +77,14 @@ CASES = [
     Case("union_by_name",
          "SELECT grp, name FROM s.people WHERE grp = 1 UNION ALL BY NAME SELECT tag, grp FROM s.people WHERE grp = 2",
          False),
+    Case("arg_max_skips_nulls", "SELECT grp, arg_max(tag, born) AS t, arg_min(tag, born) AS f FROM s.people "
+         "GROUP BY grp ORDER BY grp", True),
+    Case("regexp_replace_first", "SELECT regexp_replace(name || '1-2-3', '[0-9]', '#') AS once, "
+         r"regexp_replace(name || '12', '([0-9])', '<\1>', 'g') AS every FROM s.people", True),
+    Case("day_of_week", "SELECT dayofweek(born) AS a, weekday(born) AS b, isodow(born) AS c, "
+         "date_part('dow', born) AS d FROM s.people", True),
+    Case("format_braces", "SELECT format('{}-{}', grp, name) AS f FROM s.people", True),
+    Case("format_braces", "SELECT format('{} 100%', grp) AS g FROM s.people", False),  # plain SQLGlot: an error
     Case("numbered_parameters", "SELECT name FROM s.people WHERE grp = ? AND score > ? ORDER BY name", False),
 ]
 

@@ -15,6 +15,7 @@ folder), ``DROP TABLE`` and ``INSERT``. UPDATE and DELETE are rewritten here int
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -183,6 +184,109 @@ def _list_keeps_nulls(tree: exp.Expr, _: Catalogue) -> exp.Expr:
     return tree.transform(fix)
 
 
+# ---- more silent differences ---------------------------------------------------------------------
+def _arg_max_skips_nulls(tree: exp.Expr, _: Catalogue) -> exp.Expr:
+    """DuckDB's ``arg_max(x, k)`` skips rows whose ``x`` is NULL; Spark's ``max_by`` may answer NULL."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.ArgMax | exp.ArgMin):
+            return node
+        value, key = _gen(node.this), _gen(node.expression)
+        name = "max_by" if isinstance(node, exp.ArgMax) else "min_by"
+        return _spark(f"{name}({value}, CASE WHEN {value} IS NOT NULL THEN {key} END)")
+
+    return tree.transform(fix)
+
+
+def _regexp_replace_first(tree: exp.Expr, _: Catalogue) -> exp.Expr:
+    """DuckDB's ``regexp_replace`` without the ``'g'`` option replaces the first match; Spark's replaces all.
+
+    The first match is replaced by anchoring the pattern behind a lazy prefix (literal
+    patterns and replacements only; DuckDB's ``\\1`` back-references become Spark's ``$1``, shifted).
+    """
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.RegexpReplace):
+            return node
+        modifiers = node.args.get("modifiers")
+        flags = modifiers.name if isinstance(modifiers, exp.Literal) else ""
+        pattern, replacement = node.args.get("expression"), node.args.get("replacement")
+        if not (isinstance(pattern, exp.Literal) and isinstance(replacement, exp.Literal)):
+            return node
+        inline = "(?i)" if "i" in flags else ""
+        if "g" in flags:
+            return _spark(f"regexp_replace({_gen(node.this)}, {exp.Literal.string(inline + pattern.name).sql()}, "
+                          f"{exp.Literal.string(_backrefs(replacement.name, 0)).sql()})")
+        anchored = exp.Literal.string(f"{inline}(?s)^(.*?)(?:{pattern.name})").sql(dialect="spark")
+        shifted = exp.Literal.string("$1" + _backrefs(replacement.name, 1)).sql(dialect="spark")
+        return _spark(f"regexp_replace({_gen(node.this)}, {anchored}, {shifted})")
+
+    return tree.transform(fix)
+
+
+def _backrefs(replacement: str, shift: int) -> str:
+    r"""DuckDB's (RE2) ``\1`` back-references as Java's ``$1`` (shifted by ``shift`` added groups); ``$`` escaped."""
+    out, i = [], 0
+    while i < len(replacement):
+        c = replacement[i]
+        if c == "\\" and i + 1 < len(replacement) and replacement[i + 1].isdigit():
+            out.append(f"${int(replacement[i + 1]) + shift}")
+            i += 2
+            continue
+        out.append("\\$" if c == "$" else c)
+        i += 1
+    return "".join(out)
+
+
+_DAY_OF_WEEK = {  # DuckDB's numbering, from Spark's dayofweek (Sunday = 1 … Saturday = 7)
+    "dow": "(dayofweek({d}) - 1)",  # Sunday = 0
+    "weekday": "(dayofweek({d}) - 1)",  # DuckDB: weekday = dow; Spark's weekday is Monday = 0
+    "isodow": "((dayofweek({d}) + 5) % 7 + 1)",  # Monday = 1 … Sunday = 7
+}
+
+
+def _day_of_week(tree: exp.Expr, _: Catalogue) -> exp.Expr:
+    """``dayofweek``/``dow``/``weekday``/``isodow`` number days differently on Spark (and SQLGlot's isodow is off)."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        part = None
+        arg: exp.Expr | None = None
+        if isinstance(node, exp.DayOfWeek):
+            part, arg = "dow", node.this
+        elif isinstance(node, exp.DayOfWeekIso):
+            part, arg = "isodow", node.this
+        elif isinstance(node, exp.Extract) and node.name.lower() in _DAY_OF_WEEK:
+            part, arg = node.name.lower(), node.expression
+        elif isinstance(node, exp.Anonymous) and node.name.lower() == "weekday" and len(node.expressions) == 1:
+            part, arg = "weekday", node.expressions[0]
+        elif (isinstance(node, exp.Anonymous) and node.name.lower() == "date_part" and len(node.expressions) == 2
+              and isinstance(node.expressions[0], exp.Literal) and node.expressions[0].name.lower() in _DAY_OF_WEEK):
+            part, arg = node.expressions[0].name.lower(), node.expressions[1]
+        if part is None or arg is None:
+            return node
+        return _spark(_DAY_OF_WEEK[part].format(d=_gen(arg)))
+
+    return tree.transform(fix)
+
+
+def _format_braces(tree: exp.Expr, _: Catalogue) -> exp.Expr:
+    """DuckDB's ``format('{}-{}', …)`` is fmt-style and NULL-strict; SQLGlot's ``format_string`` is printf-style."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Format) and isinstance(node.this, exp.Literal) and "{" in node.this.name):
+            return node
+        if re.search(r"\{[^}]", node.this.name):
+            raise NotImplementedError("format() with positional or formatted fields is not supported on Spark")
+        printf = node.this.name.replace("%", "%%").replace("{}", "%s")
+        args = [_gen(a) for a in node.expressions]
+        text = f"format_string({exp.Literal.string(printf).sql(dialect='spark')}, {', '.join(args)})"
+        if args:  # DuckDB's format gives NULL for a NULL argument; format_string writes "null"
+            text = f"CASE WHEN {' OR '.join(f'({a}) IS NULL' for a in args)} THEN NULL ELSE {text} END"
+        return _spark(text)
+
+    return tree.transform(fix)
+
+
 # ---- UNION BY NAME ------------------------------------------------------------------------------
 def _union_by_name(tree: exp.Expr, catalogue: Catalogue) -> exp.Expr:
     """Spark SQL cannot ``UNION ALL BY NAME``: both sides are projected onto the union of their columns."""
@@ -259,6 +363,10 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("qualify_without_helper", "QUALIFY's helper column must not leak into SELECT *", _qualify_without_helper),
     Rewrite("list_keeps_nulls", "list() keeps NULLs and ORDER BY; collect_list drops both", _list_keeps_nulls),
     Rewrite("union_by_name", "Spark SQL has no UNION ALL BY NAME", _union_by_name),
+    Rewrite("arg_max_skips_nulls", "arg_max skips NULL values; max_by does not", _arg_max_skips_nulls),
+    Rewrite("regexp_replace_first", "regexp_replace without 'g' replaces the first match only", _regexp_replace_first),
+    Rewrite("day_of_week", "day-of-week numbering differs (dow, weekday, isodow)", _day_of_week),
+    Rewrite("format_braces", "format() is fmt-style, format_string printf-style", _format_braces),
 )
 
 

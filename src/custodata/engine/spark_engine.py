@@ -541,8 +541,22 @@ def session(master: str = "local[2]", *, app_name: str = "custodata", conf: dict
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    _quiet(spark)
     return spark
+
+
+def _quiet(spark: Any) -> None:
+    """Keep the SQL out of Spark's logs: failures reach custodata as one-line EngineErrors instead.
+
+    pyspark logs every failed query with its SQL fragment at ERROR (``SQLQueryContextLogger``),
+    and a failed task logs the fragment in the JVM; the fragments may carry literal values.
+    Executors on a cluster log through their workers' own configuration (not changed here).
+    """
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+    spark.sparkContext.setLogLevel("FATAL")
 
 
 def connect(warehouse: Path, *, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
