@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from custodata.monitoring.config import MonitorConfig
-from custodata.monitoring.features import FEATURES
+from custodata.monitoring.features import FEATURES, PEER_EXTRA
 
 MAD_TO_SIGMA = 1.4826  # makes the MAD comparable to a standard deviation for normal data
 
@@ -126,6 +126,8 @@ class Baselines:
             enough = len(rows) >= self.config.baseline.min_peer_days
             for feature in FEATURES:
                 self._peer_stats[(group, feature)] = robust([r[feature] for r in rows]) if enough else None
+            for feature in PEER_EXTRA:
+                self._peer_stats[(group, feature)] = robust([r.get(feature, 0.0) for r in rows]) if enough else None
         self._peer_fields = {g: dict(v) for g, v in fields.items()}
         self._peer_people = dict(people)
         self.allowances = {k: v for k, v in self.allowances.items() if v[1] >= today}

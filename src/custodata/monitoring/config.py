@@ -268,6 +268,10 @@ class FailedLoginRule(_Strict):
     window_minutes: int = Field(default=30, ge=1, le=24 * 60)
     min_failed: int = Field(default=5, ge=1)
     min_denied: int = Field(default=6, ge=1)
+    break_days: int = Field(default=3, ge=0, description="days without any activity (longer than a weekend) after "
+                                                         "which a person's first day back is a return: 0 = never")
+    break_factor: float = Field(default=2.0, ge=1, description="failed-login bar multiplier on a return (a "
+                                                               "password forgotten over a holiday or leave)")
 
 
 class SharedCustomersRule(_Strict):

@@ -104,6 +104,11 @@ class Monitor:
         self._recent: dict[str, deque[tuple[dt.date, float]]] = {}  # customers of each closed day, alerted or not
         # exact-identifier searches per (person, kind): time, event, outcome, locked by the miss cap
         self._id_searches: dict[tuple[str, str], deque[tuple[dt.datetime, int, str, bool]]] = {}
+        # (branch, customer) -> last day two or more of the branch's staff opened it together (its key accounts)
+        self._reviewed: dict[tuple[str, str], dt.date] = {}
+        self._owners: dict[str, tuple[str, ...]] | None = None  # customer -> people whose portfolio holds it
+        # customers each scope-checked person opened, and the last local day they did (within 2 × baseline.days)
+        self._worked_with: dict[str, dict[str, dt.date]] = {}
 
     # --- inputs ------------------------------------------------------------------------------------
 
@@ -111,6 +116,7 @@ class Monitor:
         """New people facts (a status changed, a portfolio moved); they apply from the next event."""
         self._people = people
         self._person_cache.clear()
+        self._owners = None
         self._person_shifts.clear()
 
     def confirm(self, alert: Alert) -> None:
@@ -280,12 +286,40 @@ class Monitor:
             return
         # k 1: a burst is judged against the few typos a person usually makes, not four MADs above them
         basis = self._basis(st, f"failed_login_burst:{kind}", person, feature, float(floor), 3.0, 1.0)
+        # the first day back after a holiday or leave (or a person's first day at all) is when passwords are
+        # forgotten: failed logins need ``break_factor`` times the bar then; denials are not forgotten
+        away = self._away(key, st) if kind == "failed" else 0
+        factor = rule.break_factor if away else 1.0
+        threshold = basis.threshold * factor
         x = float(len(window))
-        if x >= basis.threshold:
+        if x >= threshold:
             self._suppress[("failed_login_burst", key)] = e.at + dt.timedelta(minutes=rule.window_minutes)
-            self._fire("failed_login_burst", person, key, st, window[0][0], e.at, x, basis, x / basis.threshold,
-                       [r for _, r in window], window[0][0], e.at, out,
-                       extra={"kind": kind, "window_minutes": rule.window_minutes}, with_context=False)
+            extra: dict[str, Any] = {"kind": kind, "window_minutes": rule.window_minutes}
+            if away:
+                extra.update({"back_after_days": away if away > 0 else None, "threshold_factor": factor})
+            self._fire("failed_login_burst", person, key, st, window[0][0], e.at, x, basis, x / threshold,
+                       [r for _, r in window], window[0][0], e.at, out, extra=extra, with_context=False,
+                       threshold=threshold)
+
+    def _away(self, key: str, st: DayState) -> int:
+        """Days the person was away before today when that is a return (more than ``break_days``), else 0.
+
+        -1 for a person's first day seen once the monitor has been watching a while (a new joiner's first
+        login, a return from a leave longer than the history); 0 for an account without a person.
+        """
+        if st.back_after is None:
+            rule = self.config.scenarios.failed_login_burst
+            recent = self._recent.get(key)
+            away = 0
+            if rule.break_days <= 0 or key.startswith("-@"):
+                away = 0
+            elif recent:
+                gap = (st.day - recent[-1][0]).days - 1
+                away = gap if gap >= rule.break_days else 0
+            elif self._days_seen > self.config.baseline.warmup_days:
+                away = -1
+            st.back_after = away
+        return st.back_after
 
     def _data(self, e: MonitorEvent, person: PersonInfo, key: str, st: DayState, ref: int, off: bool,
               out: list[Alert]) -> None:
@@ -298,14 +332,23 @@ class Monitor:
                          and not self._institution_wide(person))
         w = self.config.weights
         new_scope = False
+        worked = self._worked_with.get(key) if scope_checked else None
+        if scope_checked and worked is None:
+            worked = self._worked_with[key] = {}
         for c in new:
             st.customers.add(c)
             value = self.customers.value_of(c) or "unknown"
             st.value_counts[value] = st.value_counts.get(value, 0) + 1
             weight = w.value.get(value, w.unknown_value)
             st.weighted += weight
-            if scope_checked:
-                outside, soft = self._outside_weight(person, c, value, weight)
+            if worked is not None:
+                # a client the person worked with on an earlier day is theirs (last month's assignment list,
+                # a case still open): scope judges what is new to them
+                last = worked.get(c)
+                worked[c] = st.day
+                if last is not None and last < st.day:
+                    continue
+                outside, soft = self._outside_weight(person, c, value, weight, st.day)
                 if outside:
                     st.out_of_scope.add(c)
                     st.out_of_scope_value += outside
@@ -370,10 +413,11 @@ class Monitor:
             team[key] = x
             factor = hr.kind_factor.get(person.kind, 1.0)
             if hr.enabled:
-                self._count_rule("hoarding", person, st, x, "customers", hr, ref, e.at, out, refs=st.refs,
-                                 first_at=st.first_data_at, factor=factor)
+                # clients handed over by their leaving manager (both of them open each) are not collected alone
+                self._count_rule("hoarding", person, st, x - len(st.handed), "customers", hr, ref, e.at, out,
+                                 refs=st.refs, first_at=st.first_data_at, factor=factor)
             if hr.enabled and hr.rolling_days > 1 and "hoarding" not in st.alerted:
-                self._rolling(person, st, x, ref, e.at, factor, out)
+                self._rolling(person, st, x - len(st.handed), ref, e.at, factor, out)
             self._departing(person, st, ref, e.at, out)
         if off and not running_on and sc.off_hours_bulk.enabled and st.first_off_at is not None:
             self._count_rule("off_hours_bulk", person, st, float(st.off_hours_total()), "off_hours_customers",
@@ -387,14 +431,18 @@ class Monitor:
         if new_fields:
             self._new_kind(person, key, st, new_fields, ref, e.at, out)
 
-    def _outside_weight(self, person: PersonInfo, customer_id: str, value: str, weight: float) -> tuple[float, bool]:
+    def _outside_weight(self, person: PersonInfo, customer_id: str, value: str, weight: float, day: dt.date
+                        ) -> tuple[float, bool]:
         """How much a look at this customer weighs outside the person's scope (0: inside it).
 
         Outside the branch and portfolio: the customer's value weight.  A portfolio
         holder's look at a high-value customer of their own branch who is not in their
         portfolio weighs too (curiosity about the branch's wealthy clients), an ordinary
         walk-in of the branch does not (and that look stops counting — ``soft`` — once colleagues
-        of the branch open the same customer today: a joint key-account review).
+        of the branch open the same customer today: a joint key-account review).  It does not
+        weigh at all when the branch reviewed that customer together on an earlier day (within
+        ``baseline.days``: its key accounts, reviewed every week), nor when the customer is in the
+        portfolio of a colleague of the branch who is away (covering their clients).
         Unknown branches count only for portfolio holders.
         """
         if customer_id in person.portfolio:
@@ -404,8 +452,45 @@ class Monitor:
             if person.branch not in branches:
                 return weight, False
             classes = self.config.scenarios.out_of_scope.portfolio_classes
-            return (weight, True) if person.portfolio and value in classes else (0.0, False)
+            if not (person.portfolio and value in classes):
+                return 0.0, False
+            reviewed = self._reviewed.get((person.branch, customer_id))
+            if reviewed is not None and reviewed < day and (day - reviewed).days <= self.config.baseline.days:
+                return 0.0, False
+            if self._covering(person, customer_id, day):
+                return 0.0, False
+            return weight, True
         return (weight if person.portfolio else 0.0), False
+
+    def _covering(self, person: PersonInfo, customer_id: str, day: dt.date) -> bool:
+        """Whether the customer is in the portfolio of a colleague of the person's branch who is away.
+
+        Away: not at work today so far, nor on the institution's previous working day (a
+        leave, a training week).  Someone covers their clients meanwhile; a look at a
+        colleague's client while the colleague is at work is still curiosity.
+        """
+        if self._owners is None:
+            owners: dict[str, list[str]] = {}
+            for actor, p in self._people.items():
+                for c in p.portfolio:
+                    owners.setdefault(c, []).append(actor)
+            self._owners = {c: tuple(a) for c, a in owners.items()}
+        previous = day - dt.timedelta(days=1)
+        for _ in range(14):
+            if self.calendar.workday(previous):
+                break
+            previous -= dt.timedelta(days=1)
+        for owner in self._owners.get(customer_id, ()):
+            if owner == person.actor:
+                continue
+            other = self._people.get(owner)
+            if other is None or other.branch != person.branch or (owner, day) in self._states:
+                continue
+            recent = self._recent.get(owner)
+            if recent and recent[-1][0] >= previous:
+                continue
+            return True
+        return False
 
     def _departing(self, person: PersonInfo, st: DayState, ref: int, at: dt.datetime, out: list[Alert]) -> None:
         """A leaving or transferred person doing what is unusual *for them*: more customers, or more outside scope.
@@ -413,13 +498,18 @@ class Monitor:
         Their own habit is the yardstick, highs included: the bar is above the busiest
         day of their recent history (× ``peak_margin``), so their ordinary Monday
         review or month-end is not a departure; without a history of their own, the
-        peers' bar is as strict as for hoarding (and for out of scope).
+        peers' bar is as strict as for hoarding (and for out of scope).  Two things are
+        their last duties, not a departure: clients of their own portfolio that a colleague
+        of their branch opens the same day (the hand-over walks the receiver through the
+        portfolio) do not count, and a day on which the peer group does as much or rises as
+        far (the team's day, as for hoarding) is not unusual for them either.
         """
         if not self._is_departing(person, st) or "departing_exfiltration" in st.alerted:
             return
         dep = self.config.scenarios.departing_exfiltration
         own = self.baselines.person_days(st.actor) >= self.config.baseline.min_person_days
-        for feature, x, floor_rule in (("customers", float(st.customer_total()), self.config.scenarios.hoarding),
+        customers = float(st.customer_total() - len(st.handed))
+        for feature, x, floor_rule in (("customers", customers, self.config.scenarios.hoarding),
                                        ("out_of_scope", st.out_of_scope_value, self.config.scenarios.out_of_scope)):
             name = f"departing_exfiltration:{feature}"
             basis = st.bases.get(name)
@@ -436,7 +526,7 @@ class Monitor:
                 st.bases[name] = basis
             if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
                 continue
-            if x >= basis.threshold:
+            if x >= basis.threshold and not self._team_day(st, x, feature):
                 refs = st.refs if feature == "customers" else st.scope_refs
                 first = st.first_data_at if feature == "customers" else st.first_scope_at
                 self._fire("departing_exfiltration", person, st.actor, st, self.clock.day_start_utc(st.day), at, x,
@@ -446,12 +536,15 @@ class Monitor:
 
     def _is_departing(self, person: PersonInfo, st: DayState) -> bool:
         """Within ``lookback_days`` before the status date, through that date (the last day in the post)."""
+        return self._departing_on(person, st.day)
+
+    def _departing_on(self, person: PersonInfo, day: dt.date) -> bool:
         rule = self.config.scenarios.departing_exfiltration
         if not rule.enabled or person.status not in rule.statuses:
             return False
         if person.status_date is None:
             return True
-        return (person.status_date - dt.timedelta(days=rule.lookback_days) <= st.day
+        return (person.status_date - dt.timedelta(days=rule.lookback_days) <= day
                 <= person.status_date + dt.timedelta(days=rule.after_days))
 
     @staticmethod
@@ -586,9 +679,12 @@ class Monitor:
         if not rule.enabled:
             return
         window = self._window("repeated_unmask", key, at, ref, rule.window_minutes)
+        st.unmask_peak = max(st.unmask_peak, len(window))
         if self._suppressed("repeated_unmask", key, at):
             return
-        basis = self._basis(st, "repeated_unmask", person, "unmasks", rule.min_count, rule.ratio, rule.k)
+        # an hour is judged against the person's usual busiest hour (their peers' before they have one), not
+        # against their whole day: 15 unmasks in half an hour from someone who does 10 a day, spread, is a burst
+        basis = self._basis(st, "repeated_unmask", person, "unmask_peak", rule.min_count, rule.ratio, rule.k)
         if basis.source == "floor" and self._days_seen <= self.config.baseline.warmup_days:
             return
         x = float(len(window))
@@ -860,17 +956,28 @@ class Monitor:
         return group, together
 
     def _joint_review(self, customer_id: str, actors: set[str], day: dt.date) -> None:
-        """Colleagues of one branch opening the same branch customer: not out of scope for any of them."""
+        """Colleagues of one branch opening the same branch customer: not out of scope for any of them (and one
+        of the branch's key accounts from the next day on)."""
         branches: dict[str, int] = {}
         for a in actors:
             p = self._person_cache.get(a)
             if p is not None and p.branch:
                 branches[p.branch] = branches.get(p.branch, 0) + 1
+        served = self.customers.branches_of(customer_id)
+        for branch, n in branches.items():
+            if n >= 2 and branch in served:
+                self._reviewed[(branch, customer_id)] = day
+        # branches where the client's own manager, who is leaving or transferred (it is in their portfolio),
+        # opened it today with a colleague of the branch: the hand-over
+        owned = {p.branch for a in actors if (p := self._person_cache.get(a)) is not None and p.branch
+                 and branches.get(p.branch, 0) >= 2 and customer_id in p.portfolio and self._departing_on(p, day)}
         for a in actors:
             p = self._person_cache.get(a)
             if p is None or branches.get(p.branch, 0) < 2:
                 continue
             other = self._states.get((a, day))
+            if other is not None and p.branch in owned:
+                other.handed.add(customer_id)  # handed over: the leaving manager and the receiver
             if other is not None and customer_id in other.scope_soft:
                 other.out_of_scope_value -= other.scope_soft.pop(customer_id)
                 other.out_of_scope.discard(customer_id)
@@ -1138,7 +1245,7 @@ class Monitor:
                 recent = self._recent.get(st.actor)
                 if recent is None:
                     recent = self._recent[st.actor] = deque(maxlen=8)
-                recent.append((st.day, features["customers"]))
+                recent.append((st.day, features["customers"] - len(st.handed)))  # what slow hoarding sums
                 # hours are learnt from every day but a confirmed incident: an alerted night that was real is
                 # confirmed (or its account frozen); one that was not is the person's work
                 if hours.enabled and st.hours and not st.confirmed:
@@ -1166,6 +1273,15 @@ class Monitor:
             del self._team_counts[group_day]
         for group_day in [k for k in self._team_ids if k[1] < today]:
             del self._team_ids[group_day]
+        if self._worked_with and self._days_seen % 7 == 0:  # weekly: what the person worked with long ago is new again
+            forgotten = today - dt.timedelta(days=2 * self.config.baseline.days)
+            for worked in self._worked_with.values():
+                for c in [c for c, d in worked.items() if d < forgotten]:
+                    del worked[c]
+        if self._reviewed:
+            stale = today - dt.timedelta(days=self.config.baseline.days)
+            for reviewed in [k for k, d in self._reviewed.items() if d < stale]:
+                del self._reviewed[reviewed]
         self.baselines.roll(today)
         if self.config.anomaly.enabled and self._samples:
             self.model.fit(list(self._samples))

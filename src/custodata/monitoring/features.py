@@ -38,7 +38,9 @@ FEATURES: tuple[str, ...] = (
 )
 # kept in history for the person's own baseline but not given to the anomaly model (nor peer baselines): a
 # feature that is zero on nearly every day only adds noise to the forest's splits
-HISTORY_ONLY: tuple[str, ...] = ("identifier_probes",)
+HISTORY_ONLY: tuple[str, ...] = ("identifier_probes", "unmask_peak")
+# of those, the ones the peer group's baseline knows too (a new person's busiest hour is judged by their peers')
+PEER_EXTRA: tuple[str, ...] = ("unmask_peak",)
 MAX_REFS = 50
 _HOUR = dt.timedelta(hours=1)
 
@@ -118,6 +120,7 @@ class DayState:
     exported: int = 0
     largest_export: int = 0
     unmasks: int = 0
+    unmask_peak: int = 0                       # most unmasks in one sliding window (``repeated_unmask``) today
     denials: int = 0
     failed_logins: int = 0
     addresses: set[str] = field(default_factory=set)
@@ -157,6 +160,8 @@ class DayState:
     # the past days do not change within the day, so it is worked out once, not at every event
     rolling: tuple[Basis, tuple[float, ...], float, float] | None = None
     team_next: dict[str, float] = field(default_factory=dict)  # count (by feature) at which to look at the team again
+    handed: set[str] = field(default_factory=set)  # clients handed over today (their departing manager and a colleague)
+    back_after: int | None = None   # days away before today when a return (-1 first day seen, 0 none; None unknown)
 
     def customer_total(self) -> int:
         return len(self.customers) + self.bulk_unlisted
@@ -173,6 +178,7 @@ class DayState:
             "failed_logins": float(self.failed_logins), "addresses": float(len(self.addresses)),
             "out_of_scope": self.out_of_scope_value, "shared": float(self.shared_group),
             "max_level": float(self.max_level), "identifier_probes": float(self.identifier_probes),
+            "unmask_peak": float(self.unmask_peak),
             # and by kind of identifier (history only): a call agent's usual mobile misses say nothing of ID tries
             **{f"identifier_probes:{kind}": float(c[1] + c[2]) for kind, c in self.identifier_counts.items()},
         }
