@@ -920,7 +920,10 @@ def crypto_bench(n: int) -> list[dict[str, Any]]:
     con = duckdb.connect()
     con.execute("SET threads = 1")
     con.execute("CREATE SCHEMA meta")
-    keyring = KeyRing(con, MemoryKeyProvider())
+    from custodata.engine.duckdb_engine import DuckDBEngine
+
+    engine = DuckDBEngine(con)
+    keyring = KeyRing(engine, MemoryKeyProvider())
     keyring.ensure(["b-1"])
     protector = Protector(keyring)
     rng = random.Random(SEED)
@@ -945,7 +948,7 @@ def crypto_bench(n: int) -> list[dict[str, Any]]:
         raise SystemExit("crypto benchmark: decrypt did not give back what was encrypted")
     timed("token", "Protector.token (Python loop)", lambda: [token("mobile", v) for v in values])
 
-    register_crypto(con, protector, lambda _key: False)
+    register_crypto(engine, protector, lambda _key: False)
     con.execute("CREATE TABLE src AS SELECT i, v FROM (SELECT unnest(range(?)) AS i, unnest(?) AS v)",
                 [n, values])
 
@@ -987,20 +990,14 @@ def crypto_report(rows: Sequence[dict[str, Any]]) -> str:
 # ================================================================== pipeline ===
 
 
-def _register_identity(con: Any, protector: Any, erased: Callable[[str], bool]) -> None:
+def _register_identity(engine: Any, protector: Any, erased: Callable[[str], bool]) -> None:
     """The crypto UDFs' names and signatures, doing no cryptography: protection OFF, benchmark only."""
     import pyarrow as pa
-    from duckdb import sqltypes
-    from duckdb.func import ARROW, SPECIAL
 
+    from custodata.engine.port import ArrowFunction
     from custodata.normalise import is_placeholder
 
-    V, B = sqltypes.VARCHAR, sqltypes.BOOLEAN
-    existing = {r[0] for r in con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_name IN "
-        "('cd_enc', 'cd_dec', 'cd_reenc', 'cd_tok', 'cd_erased')").fetchall()}
-    for name in existing:
-        con.remove_function(name)
+    V, B = pa.string(), pa.bool_()
 
     # annotated Any: DuckDB resolves the annotations, and pyarrow is only imported in this function
     def dec(values: Any, _aads: Any) -> Any:
@@ -1018,11 +1015,13 @@ def _register_identity(con: Any, protector: Any, erased: Callable[[str], bool]) 
     def never(keys: Any) -> Any:
         return pa.array([False] * len(keys), pa.bool_())
 
-    con.create_function("cd_enc", enc, [V, V, V], V, type=ARROW, null_handling=SPECIAL, side_effects=True)
-    con.create_function("cd_dec", dec, [V, V], V, type=ARROW, null_handling=SPECIAL)
-    con.create_function("cd_reenc", reenc, [V, V, V, V], V, type=ARROW, null_handling=SPECIAL, side_effects=True)
-    con.create_function("cd_tok", tok, [V, V], V, type=ARROW, null_handling=SPECIAL)
-    con.create_function("cd_erased", never, [V], B, type=ARROW, null_handling=SPECIAL)
+    engine.register([
+        ArrowFunction("cd_enc", enc, (V, V, V), V, side_effects=True),
+        ArrowFunction("cd_dec", dec, (V, V), V),
+        ArrowFunction("cd_reenc", reenc, (V, V, V, V), V, side_effects=True),
+        ArrowFunction("cd_tok", tok, (V, V), V),
+        ArrowFunction("cd_erased", never, (V,), B),
+    ], replace=True)
 
 
 def pipeline_worker(mode: str, raw: Path, out: Path, customers: int) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def load_templates(batch: BatchStore) -> list[Template]:
     """The served documents of the pipeline's run, prepared for fast copying."""
     protector = batch.protector
     rows: list[dict[str, Any]] = []
-    for record_batch in stream_documents(batch.con, 2_000):
+    for record_batch in stream_documents(batch.engine, 2_000):
         data = [record_batch.column(c).to_pylist() for c in SERVED_COLUMNS]
         rows.extend(dict(zip(SERVED_COLUMNS, r, strict=True)) for r in zip(*data, strict=True))
     index = {str(r["customer_id"]): n for n, r in enumerate(rows)}

@@ -11,9 +11,10 @@ import io
 import re
 import sys
 
-import duckdb
 import pytest
 from benchmarks import protection
+
+from custodata.engine import memory_engine
 
 LABELLED_TYPES = ("id_number", "bank_card", "mobile", "landline", "uscc", "email", "passport", "permit",
                   "person_name", "address", "birth_date", "ip_address", "account_number", "policy_number",
@@ -71,9 +72,9 @@ def test_crypto_table_has_every_operation_and_path(quick_output: str) -> None:
 
 
 def test_protection_off_udfs_keep_names_and_signatures_without_cryptography() -> None:
-    con = duckdb.connect()
-    protection._register_identity(con, None, lambda _key: True)
-    row = con.execute("SELECT cd_enc('13812345678', 'b-1', 'x'), cd_dec('13812345678', 'x'), "
-                      "cd_reenc('v', 'a', 'k', 'b'), cd_tok('mobile', '13812345678'), cd_tok('mobile', '无'), "
-                      "cd_tok('mobile', NULL), cd_erased('c-1')").fetchone()
+    engine = memory_engine()
+    protection._register_identity(engine, None, lambda _key: True)
+    row = engine.one("SELECT cd_enc('13812345678', 'b-1', 'x'), cd_dec('13812345678', 'x'), "
+                     "cd_reenc('v', 'a', 'k', 'b'), cd_tok('mobile', '13812345678'), cd_tok('mobile', '无'), "
+                     "cd_tok('mobile', NULL), cd_erased('c-1')")
     assert row == ("13812345678", "13812345678", "v", "13812345678", None, None, False)

@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 
 from custodata.crypto import KeyRing, LocalKeyFileProvider, Protector
 from custodata.crypto.kek import MemoryKeyProvider, load_provider
+from custodata.engine.duckdb_engine import DuckDBEngine
 from custodata.errors import ConfigError, CryptoError, KeyDestroyedError, StateError
 
 
 def _protector(provider: LocalKeyFileProvider | None = None) -> Protector:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA meta")
-    keyring = KeyRing(con, provider or MemoryKeyProvider())
+    keyring = KeyRing(DuckDBEngine(con), provider or MemoryKeyProvider())
     keyring.ensure(["b-1", "c-C1", "c-C2"])
     return Protector(keyring)
 
@@ -97,7 +98,7 @@ def test_destroyed_key_makes_its_data_unreadable_and_is_never_recreated() -> Non
     assert p.decrypt(other, "C2|id_number") == "320104199901017588"  # nobody else is affected
     with pytest.raises(StateError, match="never re-created"):
         p.keyring.ensure(["c-C1"])
-    wrapped = p.keyring.con.execute("SELECT wrapped, destroyed_at FROM meta.data_key WHERE key_id = 'c-C1'").fetchone()
+    wrapped = p.keyring.db.one("SELECT wrapped, destroyed_at FROM meta.data_key WHERE key_id = 'c-C1'")
     assert wrapped is not None and wrapped[0] is None and wrapped[1] is not None
     # a fresh key ring over the same table knows the key is gone
     p.keyring.reload()
@@ -113,17 +114,17 @@ def test_kek_rotation_rewraps_keys_and_keeps_all_data_readable(tmp_path: Path) -
     values = {f"C{i}|mobile": f"1381234{i:04d}" for i in range(50)}
     cts = {aad: p.encrypt(v, "b-1", aad) for aad, v in values.items()}
     token = p.token("mobile", "13812345678")
-    blob_before = p.keyring.con.execute("SELECT wrapped FROM meta.data_key WHERE key_id = 'b-1'").fetchone()
+    blob_before = p.keyring.db.one("SELECT wrapped FROM meta.data_key WHERE key_id = 'b-1'")
     assert provider.rotate() == "2"
     assert p.keyring.rewrap() == 3  # b-1, c-C1 and c-C2; no field touched
-    blob_after = p.keyring.con.execute("SELECT wrapped, kek_version FROM meta.data_key WHERE key_id = 'b-1'").fetchone()
+    blob_after = p.keyring.db.one("SELECT wrapped, kek_version FROM meta.data_key WHERE key_id = 'b-1'")
     assert blob_after is not None and blob_before is not None
     assert blob_after[0] != blob_before[0] and blob_after[1] == "2"
     provider.retire("1")
     assert json.loads(key_file.read_text())["keys"].keys() == {"2"}
     assert LocalKeyFileProvider(key_file).token_key() == provider.token_key()
     # a new process: the key file from disk, the wrapped keys from the store
-    again = Protector(KeyRing(p.keyring.con, LocalKeyFileProvider(key_file)))
+    again = Protector(KeyRing(p.keyring.db, LocalKeyFileProvider(key_file)))
     assert all(again.decrypt(ct, aad) == values[aad] for aad, ct in cts.items())
     assert again.token("mobile", "13812345678") == token  # joins survive rotation
 

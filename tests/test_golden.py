@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import duckdb
-
+from custodata.engine.port import BatchEngine
 from custodata.engine.store import open_store
 from custodata.resolution.config import ResolutionConfig, Survivorship, load_config
 from custodata.resolution.golden import build_golden
@@ -12,10 +11,10 @@ from custodata.resolution.identity import ensure_tables
 STORE = open_store(None)  # replaced per test by _store()
 
 
-def _store() -> duckdb.DuckDBPyConnection:
+def _store() -> BatchEngine:
     global STORE
     STORE = store = open_store(None)
-    con = store.con
+    con = store.engine
     ensure_tables(con)
     con.execute(
         """CREATE TABLE customer.party AS SELECT * FROM (VALUES
@@ -43,7 +42,7 @@ def _store() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _protect(con: duckdb.DuckDBPyConnection) -> None:
+def _protect(con: BatchEngine) -> None:
     for f in ("id_number", "mobile"):
         con.execute(f"ALTER TABLE customer.party ADD COLUMN IF NOT EXISTS {f}_token VARCHAR")
         con.execute(f"UPDATE customer.party SET {f}_token = cd_tok('{f}', {f}), "
@@ -61,7 +60,7 @@ def test_per_field_survivorship() -> None:
         fields={"name": ["han", "trust"], "mobile": ["recency"], "address": ["completeness"]},
     ))
     build_golden(con, config, "R1", keyring=STORE.protector.keyring)
-    g = con.execute("SELECT name, mobile, email, address, id_number, provenance FROM customer.golden").fetchone()
+    g = con.one("SELECT name, mobile, email, address, id_number, provenance FROM customer.golden")
     assert g is not None
     name, mobile, email, address, id_number, provenance = g
     mobile, id_number = _plain("C1", "mobile", mobile), _plain("C1", "id_number", id_number)
@@ -77,15 +76,14 @@ def test_history_records_changes_with_cause() -> None:
     con = _store()
     config = load_config()  # shipped defaults: mobile by recency
     build_golden(con, config, "R1", keyring=STORE.protector.keyring)
-    created = con.execute("SELECT count(*) FROM customer.history WHERE cause = 'created'").fetchone()
+    created = con.one("SELECT count(*) FROM customer.history WHERE cause = 'created'")
     assert created is not None and created[0] >= 5
     con.execute("UPDATE customer.party SET mobile = '13600000009', updated_at = TIMESTAMP '2025-01-01' "
                 "WHERE obs_id = 'card:9:h'")
     _protect(con)
     build_golden(con, config, "R2", keyring=STORE.protector.keyring)
-    rows = con.execute(
-        "SELECT field, old_value, new_value, run_id, batch_id, cause FROM customer.history WHERE run_id = 'R2'"
-    ).fetchall()
+    rows = con.rows(
+        "SELECT field, old_value, new_value, run_id, batch_id, cause FROM customer.history WHERE run_id = 'R2'")
     # protected fields enter the history as their keyed tokens, never in plaintext
     token = STORE.protector.token
     assert rows == [("mobile", token("mobile", "13700000003"), token("mobile", "13600000009"), "R2", "b2",

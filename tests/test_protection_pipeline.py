@@ -158,9 +158,9 @@ def test_erasure_holds_on_every_path(world: dict[str, Path], tmp_path: Path) -> 
         cid, golden_ct = store.con.execute(
             "SELECT customer_id, id_number FROM customer.golden WHERE kind = 'individual' AND n_records >= 2 "
             "AND id_number IS NOT NULL AND mobile IS NOT NULL ORDER BY customer_id LIMIT 1").fetchone() or ("", "")
-        view = customer_360(store.con, cid, store.protector)
+        view = customer_360(store.engine, cid, store.protector)
         id_number, mobile, name = view["profile"]["id_number"], view["profile"]["mobile"], view["profile"]["name"]
-        assert match(store.con, id_number=id_number, name=name)[0].customer_id == cid  # found before
+        assert match(store.engine, id_number=id_number, name=name)[0].customer_id == cid  # found before
     finally:
         store.close()
 
@@ -172,10 +172,10 @@ def test_erasure_holds_on_every_path(world: dict[str, Path], tmp_path: Path) -> 
         st = open_store(out / "custodata.duckdb")
         try:
             with pytest.raises(NotFoundError, match="erased"):
-                customer_360(st.con, cid, st.protector)
+                customer_360(st.engine, cid, st.protector)
             with pytest.raises(CryptoError):  # a copy of the old golden ciphertext (a backup) is dead
                 st.protector.decrypt(golden_ct, f"{cid}|id_number")
-            for cand in match(st.con, id_number=id_number, mobile=mobile, name=name):
+            for cand in match(st.engine, id_number=id_number, mobile=mobile, name=name):
                 assert cand.customer_id != cid
                 assert all(e.field != "id_number" or e.match_weight <= 0 for e in cand.evidence)
             token = st.protector.token("id_number", id_number)
@@ -272,7 +272,7 @@ def test_masked_view_fails_closed_and_follows_the_role(world: dict[str, Path]) -
         cid = store.con.execute("SELECT customer_id FROM layer.customer_view WHERE deposit_balance > 0 "
                                 "ORDER BY customer_id LIMIT 1").fetchone()
         assert cid is not None
-        view = customer_360(store.con, cid[0], store.protector)
+        view = customer_360(store.engine, cid[0], store.protector)
     finally:
         store.close()
     view["profile"]["shoe_size"] = 42  # a key nobody graded

@@ -84,12 +84,12 @@ def test_quality_floor(raw: Path, resolved: Path) -> None:
 
 def test_search_before_create_ranks_the_customer_first(resolved: Path) -> None:
     store = open_store(resolved / "custodata.duckdb")
-    con = store.con
+    con = store.engine
     try:
-        row = con.execute(
+        row = con.one(
             "SELECT customer_id, name, mobile, id_number FROM customer.golden WHERE kind = 'individual' "
             "AND mobile IS NOT NULL AND id_number IS NOT NULL AND length(name) = 3 ORDER BY customer_id LIMIT 1"
-        ).fetchone()
+        )
         assert row is not None
         cid, name, mobile, id_number = row
         mobile = store.protector.decrypt(mobile, f"{cid}|mobile")
@@ -195,13 +195,13 @@ def test_chaining_through_one_weak_link_is_cut(resolved: Path) -> None:
 
     source = open_store(resolved / "custodata.duckdb", read_only=True)
     try:
-        model = person.load_model(source.con)
-        name_frequencies = source.con.execute(f"SELECT * FROM {person.TF_NAME}").arrow()  # noqa: F841  (read by name in SQL)
+        model = person.load_model(source.engine)
+        name_frequencies = source.engine.arrow(f"SELECT * FROM {person.TF_NAME}")
     finally:
         source.close()
     assert model is not None
     store = open_store(None)
-    con = store.con
+    con = store.engine
     con.execute(
         """CREATE TABLE er_person_input AS SELECT * FROM (VALUES
         ('a', 'card', 'a', 'account_holder', '欧阳振华', 'ouyangzhenhua', '欧阳', DATE '1971-02-03', 'M',
@@ -213,14 +213,15 @@ def test_chaining_through_one_weak_link_is_cut(resolved: Path) -> None:
         ) t(obs_id, source, record_key, role, name, name_pinyin, family_name, birth_date, gender,
             address, city, district, id_number, mobile, email, phone)"""
     )
+    con.put_arrow("name_frequencies", name_frequencies)
     con.execute(f"CREATE TABLE {person.TF_NAME} AS SELECT * FROM name_frequencies")  # the real population's
     person.predict(con, model, person.PERSON_INPUT, clusters.PAIRS)
     result = clusters.cluster_persons(con, model, load_config())
-    got = dict(con.execute("SELECT obs_id, cluster_id FROM customer.cluster").fetchall())
+    got = dict(con.rows("SELECT obs_id, cluster_id FROM customer.cluster"))
     assert got["a"] != got["c"]  # two different people stay two, though each agrees with the caller
     # the caller agreed with each (name + mobile), so connected components alone would merge all three
     assert result["chained_clusters"] == 1
-    review = con.execute("SELECT kind, detail FROM customer.review").fetchall()
+    review = con.rows("SELECT kind, detail FROM customer.review")
     assert review and review[0][0] == "split_chain" and "bits" in review[0][1]
 
 
@@ -275,21 +276,21 @@ def test_scoring_new_records_against_their_blocked_candidates_equals_scoring_aga
     from custodata.resolution import person
 
     store = open_store(resolved / "custodata.duckdb")
-    con = store.con
+    con = store.engine
     try:
         model = person.load_model(con)
         assert model is not None
         con.execute(f"CREATE TEMP TABLE t_new AS SELECT * FROM {person.PERSON_INPUT} WHERE hash(obs_id) % 10 = 0")
         con.execute(f"CREATE TEMP TABLE t_old AS SELECT * FROM {person.PERSON_INPUT} WHERE hash(obs_id) % 10 <> 0")
         cut = person.blocked_candidates(con, model, "t_new", "t_old", "t_cut")
-        everyone = con.execute("SELECT count(*) FROM t_old").fetchone()
-        assert everyone is not None and 0 < cut < everyone[0] / 2
+        everyone = con.scalar("SELECT count(*) FROM t_old")
+        assert 0 < cut < everyone / 2
 
         def pairs(old: str) -> list[tuple[object, ...]]:
             linker = person.linker_for(con, person.PERSON_INPUT, model)
             df = linker.inference.predict_between(linker._db_api.register("t_new"), linker._db_api.register(old))
-            rows = con.execute(f"SELECT obs_id_l, obs_id_r, round(match_weight, 9) FROM {df.physical_name} "
-                               "ORDER BY ALL").fetchall()
+            rows = con.rows(f"SELECT obs_id_l, obs_id_r, round(match_weight, 9) FROM {df.physical_name} "
+                            "ORDER BY ALL")
             df.drop_table_from_database_and_remove_from_cache()
             return [tuple(r) for r in rows]
 

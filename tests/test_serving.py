@@ -64,7 +64,7 @@ def expected(world: Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     try:
         views = {}
         for cid in _customers(store):
-            stored = customer_360_encrypted(store.con, cid)
+            stored = customer_360_encrypted(store.engine, cid)
             views[cid] = (jsonable(stored), jsonable(decrypt_view(stored, store.protector)))
         return views
     finally:
@@ -157,7 +157,7 @@ def test_merged_id_is_followed_to_its_survivor(world: Path, tmp_path: Path, ops_
         served = ServedView(ops, store.protector)
         view = served.get_encrypted(absorbed)
         assert view["customer_id"] == survivor and view["requested_id"] == absorbed
-        expected = jsonable(customer_360_encrypted(store.con, absorbed))
+        expected = jsonable(customer_360_encrypted(store.engine, absorbed))
         assert view == expected
         assert [h["customer_id"] for h in served.search(customer_id=absorbed)] == [survivor]
         assert served.branches_of(absorbed) == served.branches_of(survivor)
@@ -288,7 +288,7 @@ def test_the_pipeline_serves_into_its_own_folder_and_a_wrong_key_is_refused(worl
         assert ops.dialect == "sqlite" and Path(str(sa.make_url(ops.url).database)).parent == world.resolve()
         served = ServedView(ops)  # keys from the key file configured for the folder
         cid = _customers(batch)[0]
-        assert served.get(cid) == jsonable(decrypt_view(customer_360_encrypted(batch.con, cid), batch.protector))
+        assert served.get(cid) == jsonable(decrypt_view(customer_360_encrypted(batch.engine, cid), batch.protector))
         with pytest.raises(ConfigError, match="key file"):
             ServedView(ops, protector_from_ops(ops, MemoryKeyProvider())).get(cid)
         summary = json.loads((world / "run_summary.json").read_text(encoding="utf-8"))

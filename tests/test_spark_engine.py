@@ -147,8 +147,17 @@ def test_temp_table_is_written_once(engines: tuple[BatchEngine, SparkEngine]) ->
     spark.spark.catalog.dropTempView("snap_view")
 
 
+def test_statement_forms_give_duckdbs_tables(engines: tuple[BatchEngine, SparkEngine]) -> None:
+    """INSERT BY NAME, ``* REPLACE`` (which Spark SQL lacks) and struct values read back alike."""
+    rows = _same_after(engines, [
+        ("INSERT INTO s.work BY NAME SELECT 'z' AS name, 9 AS grp", []),
+        ("CREATE OR REPLACE TABLE s.work AS SELECT * REPLACE (upper(name) AS name) EXCLUDE (born) FROM s.work", []),
+    ], "SELECT grp, name, score, tag, struct_pack(g := grp, n := name) AS both FROM s.work WHERE grp = 9")
+    assert rows == [(9, "Z", None, None, {"g": 9, "n": "Z"})]
+
+
 def test_every_rewrite_has_a_case() -> None:
-    covered = {c.rewrite for c in CASES} | {"update_as_rebuild", "delete_as_rebuild"}
+    covered = {c.rewrite for c in CASES} | {"update_as_rebuild", "delete_as_rebuild", "star_replace"}
     assert covered == {r.name for r in REWRITES}
 
 

@@ -22,20 +22,14 @@ blank, and the non-personal lineage that an observation id was erased.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import duckdb
 
 from custodata.crypto.keyring import customer_key_id
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
-from custodata.engine.memory import configure
-from custodata.engine.sql import literal
+from custodata.engine.port import BatchEngine
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError
-from custodata.private_files import private_file
 from custodata.resolution.identity import REDIRECT, XREF, ensure_tables, resolve_id
 
 _DIGITS = re.compile(r"\D+")
@@ -53,14 +47,14 @@ class ErasureReport:
     already: bool = False
 
 
-def _ids_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
+def _ids_of(db: BatchEngine, customer_id: str) -> list[str]:
     """The customer and every old id that redirects to it (merged customers)."""
     ids = [customer_id]
     frontier = [customer_id]
     while frontier:
-        rows = con.execute(
+        rows = db.rows(
             f"SELECT old_id FROM {REDIRECT} WHERE list_contains(?, new_id)", [frontier]
-        ).fetchall()
+        )
         frontier = [r[0] for r in rows if r[0] not in ids]
         ids.extend(frontier)
     return ids
@@ -78,8 +72,8 @@ def _mark_neighbourhood(store: BatchStore, obs_ids: list[str], tokens: list[str]
     from custodata.resolution.identity import mark_for_resolution
     from custodata.resolution.person import MATCH_SOURCE
 
-    con = store.con
-    con.execute("CREATE OR REPLACE TEMP TABLE _erased_obs AS SELECT obs_id FROM customer.party "
+    db = store.engine
+    db.execute("CREATE OR REPLACE TEMP TABLE _erased_obs AS SELECT obs_id FROM customer.party "
                 "WHERE list_contains(?, obs_id) OR list_contains(?, id_number_token)", [obs_ids, tokens])
     sharing = " OR ".join(f"{src} IN (SELECT {src} FROM customer.party WHERE obs_id IN (SELECT obs_id FROM "
                           "_erased_obs))" for src in MATCH_SOURCE.values())
@@ -87,17 +81,17 @@ def _mark_neighbourhood(store: BatchStore, obs_ids: list[str], tokens: list[str]
     if store.table_exists(CLUSTER0):
         linked += (f" UNION SELECT obs_id FROM {CLUSTER0} WHERE cluster_id IN "
                    f"(SELECT cluster_id FROM {CLUSTER0} WHERE obs_id IN (SELECT obs_id FROM _erased_obs))")
-    mark_for_resolution(con, f"SELECT obs_id FROM ({linked}) WHERE obs_id NOT IN (SELECT obs_id FROM _erased_obs)")
+    mark_for_resolution(db, f"SELECT obs_id FROM ({linked}) WHERE obs_id NOT IN (SELECT obs_id FROM _erased_obs)")
 
 
 def _personal_values(store: BatchStore, ids: list[str]) -> set[str]:
     """Plaintext identifiers of the customer, read before its keys go, to find them in quarantined raw rows."""
     values: set[str] = set()
     fields = list(PROTECTED_PARTY_FIELDS)
-    rows = store.con.execute(
+    rows = store.engine.rows(
         f"SELECT obs_id, {', '.join(fields)} FROM customer.party WHERE obs_id IN "
         f"(SELECT obs_id FROM {XREF} WHERE list_contains(?, customer_id))", [ids]
-    ).fetchall()
+    )
     for obs_id, *cts in rows:
         for field, ct in zip(fields, cts, strict=True):
             try:
@@ -118,20 +112,20 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
     """
     if not reason.strip():
         raise StateError("erasure needs a reason (e.g. the data subject's request number)")
-    con = store.con
-    ensure_tables(con)
-    current = resolve_id(con, customer_id)
+    db = store.engine
+    ensure_tables(db)
+    current = resolve_id(db, customer_id)
     if f"customer:{current}" in store.erased:
-        row = con.execute("SELECT erased_at FROM meta.erased WHERE entity_key = ?", [f"customer:{current}"]).fetchone()
+        row = db.one("SELECT erased_at FROM meta.erased WHERE entity_key = ?", [f"customer:{current}"])
         return ErasureReport(current, [current], 0, 0, 0, 0, str(row[0]) if row else "", already=True)
-    exists = con.execute("SELECT count(*) FROM customer.golden WHERE customer_id = ?", [current]).fetchone()
+    exists = db.one("SELECT count(*) FROM customer.golden WHERE customer_id = ?", [current])
     if not exists or not exists[0]:
         raise NotFoundError(f"customer {customer_id} not found")
-    ids = _ids_of(con, current)
-    obs = con.execute(
+    ids = _ids_of(db, current)
+    obs = db.rows(
         f"SELECT x.obs_id, p.id_number_token, p.source, p.record_key FROM {XREF} x "
         "LEFT JOIN customer.party p USING (obs_id) WHERE list_contains(?, x.customer_id)", [ids]
-    ).fetchall()
+    )
     personal = _personal_values(store, ids)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     keys = (
@@ -141,24 +135,24 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
     )
     obs_ids = [o[0] for o in obs]
     records = sorted({f"{o[2]}:{o[3]}" for o in obs if o[2]})
-    con.executemany(
+    db.execute_many(
         "INSERT OR IGNORE INTO meta.erased VALUES (?, ?, ?, ?)",
         [[k, cid, now, reason] for k, cid in dict(keys).items()],
     )
     store.reload_erased()
     # 2. tombstones in the business sub-domains, then everything derived from the parties
-    tables = [r[0] for r in con.execute(
+    tables = [r[0] for r in db.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
-        "AND table_type = 'BASE TABLE'").fetchall()]
+        "AND table_type = 'BASE TABLE'")]
     touched = 0
     for t in tables:
-        before = con.execute(f"SELECT count(*) FROM business.{t} WHERE list_contains(?, _source || ':' || "
-                             "record_key)", [records]).fetchone()
+        before = db.one(f"SELECT count(*) FROM business.{t} WHERE list_contains(?, _source || ':' || "
+                             "record_key)", [records])
         touched += int(before[0]) if before else 0
-        con.execute(erase_parties_sql(f"business.{t}"))
+        db.execute(erase_parties_sql(f"business.{t}"))
     _mark_neighbourhood(store, obs_ids, [o[1] for o in obs if o[1]])
-    con.execute("DELETE FROM customer.party WHERE obs_id IN (SELECT obs_id FROM _erased_obs)")
-    con.execute(f"DELETE FROM {XREF} WHERE list_contains(?, obs_id)", [obs_ids])
+    db.execute("DELETE FROM customer.party WHERE obs_id IN (SELECT obs_id FROM _erased_obs)")
+    db.execute(f"DELETE FROM {XREF} WHERE list_contains(?, obs_id)", [obs_ids])
     for table, cols in (("customer.pairs", ("obs_id_l", "obs_id_r")),
                         ("customer.cluster_pairs", ("obs_id_l", "obs_id_r")),
                         ("customer.cluster", ("obs_id",)), ("customer.pin", ("obs_id",)),
@@ -167,21 +161,21 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
                         ("main._split", ("obs_id",))):
         if store.table_exists(table):
             cond = " OR ".join(f"list_contains(?, {c})" for c in cols)
-            con.execute(f"DELETE FROM {table} WHERE {cond}", [obs_ids] * len(cols))
+            db.execute(f"DELETE FROM {table} WHERE {cond}", [obs_ids] * len(cols))
     for table, col in (("customer.golden", "customer_id"), ("customer.history", "customer_id")):
-        con.execute(f"DELETE FROM {table} WHERE list_contains(?, {col})", [ids])
+        db.execute(f"DELETE FROM {table} WHERE list_contains(?, {col})", [ids])
     if store.table_exists("customer.correction"):  # stewards' corrections hold non-protected values in plain
-        con.execute("DELETE FROM customer.correction WHERE list_contains(?, customer_id)", [ids])
+        db.execute("DELETE FROM customer.correction WHERE list_contains(?, customer_id)", [ids])
     if store.table_exists("customer.relationship"):
-        con.execute("DELETE FROM customer.relationship WHERE list_contains(?, customer_a) "
+        db.execute("DELETE FROM customer.relationship WHERE list_contains(?, customer_a) "
                     "OR list_contains(?, customer_b)", [ids, ids])
-    for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
-                               "AND table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'").fetchall():
-        con.execute(f'DROP TABLE IF EXISTS main."{name}"')
+    for (name,) in db.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+                               "AND table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'"):
+        db.execute(f'DROP TABLE IF EXISTS main."{name}"')
     if store.table_exists("main.er_person_input"):  # name frequencies without the erased names
         from custodata.resolution.person import build_term_frequencies
 
-        build_term_frequencies(con)
+        build_term_frequencies(db)
     quarantined = _scrub_quarantine(store, records, personal)
     # 3. crypto-shred: the customer's own data keys
     destroyed = store.protector.keyring.destroy(customer_key_id(i) for i in ids)
@@ -190,11 +184,11 @@ def erase_customer(store: BatchStore, customer_id: str, *, reason: str) -> Erasu
 
 def _scrub_quarantine(store: BatchStore, records: list[str], personal: set[str]) -> int:
     """Quarantined raw rows of the customer's records, or naming its ID or mobile, lose their raw text."""
-    con = store.con
+    db = store.engine
     hits: list[tuple[str, int]] = []
-    for batch_id, system, row_no, record_key, raw in con.execute(
+    for batch_id, system, row_no, record_key, raw in db.rows(
         "SELECT batch_id, system, row_no, record_key, raw FROM meta.quarantine WHERE raw IS NOT NULL"
-    ).fetchall():
+    ):
         if f"{system}:{record_key}" in records:
             hits.append((batch_id, row_no))
             continue
@@ -207,27 +201,8 @@ def _scrub_quarantine(store: BatchStore, records: list[str], personal: set[str])
             hits.append((batch_id, row_no))
     if not hits:
         return 0
-    con.executemany(
+    db.execute_many(
         "UPDATE meta.quarantine SET raw = NULL, detail = 'erased: raw row removed' "
         "WHERE batch_id = ? AND row_no IS NOT DISTINCT FROM ?", [list(h) for h in hits]
     )
     return len(hits)
-
-
-
-def compact(path: Path) -> None:
-    """Rewrite the store into a fresh file: freed pages of deleted rows do not survive on disk."""
-    tmp = path.with_name(path.name + ".compact")
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    con = duckdb.connect()
-    try:  # bounded, and spilling beside the store: never into the working directory's .tmp
-        configure(con, path)
-        con.execute(f"ATTACH {literal(path)} AS src (READ_ONLY)")
-        con.execute(f"ATTACH {literal(tmp)} AS dst")
-        con.execute("COPY FROM DATABASE src TO dst")
-        con.execute("DETACH dst")
-        con.execute("DETACH src")
-    finally:
-        con.close()
-    os.replace(private_file(tmp), path)

@@ -32,6 +32,10 @@ class EngineError(PipelineError):
     """The batch engine refused a statement: its first line, the SQL only at debug level."""
 
 
+class StoreLockedError(EngineError):
+    """Another process (a pipeline run, the job worker, a backup) holds the batch store's file."""
+
+
 class NotFoundError(LookupError, CustodataError):
     """A customer, record or batch asked for does not exist."""
 

@@ -171,8 +171,8 @@ class Pipeline:
         run_id = new_run_id()
         with self.using() as store:
             summary = RunSummary(run_id, str(self.store_path), [])
-            ex = store.executor
-            ex.run_one_sql("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, mode])
+            ex = store.engine
+            ex.execute("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, mode])
 
             t0 = time.perf_counter()
             summary.sources = ingest_all(
@@ -205,22 +205,22 @@ class Pipeline:
         from custodata.resolution import affected
         from custodata.resolution.golden import build_golden
 
-        ex = store.executor
+        ex = store.engine
         with ex.transaction():
             t0 = time.perf_counter()
-            only = affected.AFFECTED if derive == "incremental" and affected.ready(store.con) else None
+            only = affected.AFFECTED if derive == "incremental" and affected.ready(store.engine) else None
             if only is not None:  # look-ups, not scans, for the few customers it touches
-                ensure_lookup_indexes(store.con)
+                ensure_lookup_indexes(store.engine)
             say("customer", "party observations", 0, 1)
             # a batch derived incrementally and scored against the saved model is resolved around its
             # own records only: their observations, person rows, clusters and ids
-            local = (only is not None and mode != "full" and not retrain and refreshable(store.con)
-                     and local_ready(store.con))
+            local = (only is not None and mode != "full" and not retrain and refreshable(store.engine)
+                     and local_ready(store.engine))
             if local:
                 refresh_parties(ex)
             else:
                 if only is not None:
-                    affected.snapshot_inputs(store.con)
+                    affected.snapshot_inputs(store.engine)
                 build_parties(ex)
             say("customer", "party observations", 1, 1)
             summary.stage_seconds["customer"] = time.perf_counter() - t0
@@ -228,23 +228,23 @@ class Pipeline:
             t0 = time.perf_counter()
             steps = iter(range(1, 100))
             summary.resolution = resolve(
-                store.con, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
+                store.engine, self.config, run_id, keyring=store.protector.keyring, mode=mode, retrain=retrain,
                 progress=lambda msg: say("resolve", msg, next(steps), 9), golden=only is None, local=local,
             )
             if only is not None:  # golden records of the customers the batch touched
-                touched = affected.changed_locally(store.con) if local else affected.changed_by_batch(store.con)
-                affected.start(store.con, touched)
+                touched = affected.changed_locally(store.engine) if local else affected.changed_by_batch(store.engine)
+                affected.start(store.engine, touched)
                 summary.resolution.customers = build_golden(
-                    store.con, self.config, run_id, keyring=store.protector.keyring, only=only)
+                    store.engine, self.config, run_id, keyring=store.protector.keyring, only=only)
             say("resolve", "done", 9, 9)
             summary.stage_seconds["resolve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
             say("layer", "tags and segments", 0, 1)
-            summary.customers_by_type = build_layer(store.con, self.config, self.rules, only=only)
+            summary.customers_by_type = build_layer(store.engine, self.config, self.rules, only=only)
             say("layer", "tags and segments", 1, 1)
             summary.stage_seconds["layer"] = time.perf_counter() - t0
-            ex.run_one_sql(
+            ex.execute(
                 "UPDATE meta.run SET finished_at = now(), summary = ? WHERE run_id = ?",
                 [json.dumps({"customers": summary.customers_by_type}), run_id],
             )
@@ -255,10 +255,10 @@ class Pipeline:
         with ex.transaction():
             from custodata.resolution.relationships import build_relationships
 
-            relationships = build_relationships(store.con, only=only)
+            relationships = build_relationships(store.engine, only=only)
             if summary.resolution is not None:
                 summary.resolution.relationships = relationships
-            served = affected.served_ids(store.con) if only is not None else None
+            served = affected.served_ids(store.engine) if only is not None else None
         summary.stage_seconds["relationships"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -287,7 +287,7 @@ class Pipeline:
         would cost more than the batch (28 s at 100k customers against a 21 s delta).
         Erasure compacts on its own (:meth:`erase`).
         """
-        from custodata.erasure import compact
+        from custodata.engine.store import compact
 
         self._let_go()
         compact(self.store_path)
@@ -322,26 +322,26 @@ class Pipeline:
         t0 = time.perf_counter()
         run_id = new_run_id()
         with self.using() as store:
-            with store.executor.transaction():
+            with store.engine.transaction():
                 only = None
-                ensure_tables(store.con)
-                named = [resolve_id(store.con, str(c)) for c in (
+                ensure_tables(store.engine)
+                named = [resolve_id(store.engine, str(c)) for c in (
                     [kwargs["survivor"], kwargs["absorbed"]] if operation == "merge" else [kwargs["customer_id"]])]
                 if operation != "correct":  # their records' ids move outside resolution: the next batch looks again
-                    mark_for_resolution(store.con, "SELECT obs_id FROM customer.xref WHERE customer_id IN "
+                    mark_for_resolution(store.engine, "SELECT obs_id FROM customer.xref WHERE customer_id IN "
                                         f"(SELECT unnest([{', '.join(literal(c) for c in named)}]))")
                 if incremental:
-                    ensure_lookup_indexes(store.con)
-                    affected.start(store.con, named)
+                    ensure_lookup_indexes(store.engine)
+                    affected.start(store.engine, named)
                     only = affected.AFFECTED
                 if operation == "merge":
-                    event = steward.merge(store.con, str(kwargs["survivor"]), str(kwargs["absorbed"]),
+                    event = steward.merge(store.engine, str(kwargs["survivor"]), str(kwargs["absorbed"]),
                                           reason=str(kwargs["reason"]), run_id=run_id)
                     result = [str(kwargs["survivor"]), f"merge #{event}"]
                 elif operation == "correct":
                     request_id = kwargs.get("request_id")
                     correction = steward.correct(
-                        store.con, str(kwargs["customer_id"]), str(kwargs["field"]), str(kwargs["value"]),
+                        store.engine, str(kwargs["customer_id"]), str(kwargs["field"]), str(kwargs["value"]),
                         reason=str(kwargs["reason"]), by=str(kwargs["by"]), protector=store.protector,
                         request_id=str(request_id) if request_id is not None else None,
                         sealed=bool(kwargs.get("sealed", False)),
@@ -350,16 +350,16 @@ class Pipeline:
                 else:
                     records = kwargs.get("records")
                     result = steward.unmerge(
-                        store.con, str(kwargs["customer_id"]), reason=str(kwargs["reason"]),
+                        store.engine, str(kwargs["customer_id"]), reason=str(kwargs["reason"]),
                         run_id=run_id, records=list(records) if isinstance(records, list) else None,
                     )
                     if incremental:
-                        affected.add(store.con, result)  # the customers that (re)appear
-                build_golden(store.con, self.config, run_id, keyring=store.protector.keyring,
+                        affected.add(store.engine, result)  # the customers that (re)appear
+                build_golden(store.engine, self.config, run_id, keyring=store.protector.keyring,
                              cause=f"{operation}: {kwargs['reason']}", only=only)
-                build_relationships(store.con, only=only)
-                build_layer(store.con, self.config, self.rules, only=only)
-                served = affected.served_ids(store.con) if incremental else None
+                build_relationships(store.engine, only=only)
+                build_layer(store.engine, self.config, self.rules, only=only)
+                served = affected.served_ids(store.engine) if incremental else None
             self.timings = {"derive": time.perf_counter() - t0}
             self._publish_change(store, served, t0)
             return result
@@ -395,12 +395,12 @@ class Pipeline:
             if values is None:
                 raise StateError(f"create {record_key}: no form values given")
             if check:
-                found = find_duplicates(store.con, self.config, kind, values)
+                found = find_duplicates(store.engine, self.config, kind, values)
                 if found:
                     raise DuplicateFound(found)
             run_id = new_run_id()
             summary = RunSummary(run_id, str(self.store_path), [])
-            store.executor.run_one_sql("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, "create"])
+            store.engine.execute("INSERT INTO meta.run VALUES (?, now(), NULL, ?, NULL)", [run_id, "create"])
             created_at = created_at or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             row = record_row(values, record_key=record_key, branch=branch, created_at=created_at)
             summary.sources = [ingest_records(store, mdm_mapping(), [row], batch_name=record_key)]
@@ -410,9 +410,9 @@ class Pipeline:
             derive = "incremental" if self._check_derive() else "full"
             self._derive_batch(store, summary, run_id, mode="incremental", retrain=False, derive=derive,
                                say=lambda *_a: None)
-            hit = store.con.execute(
+            hit = store.engine.one(
                 "SELECT x.customer_id FROM customer.xref x JOIN customer.party p USING (obs_id) "
-                "WHERE p.source = ? AND p.record_key = ?", [mdm_mapping().system, record_key]).fetchone()
+                "WHERE p.source = ? AND p.record_key = ?", [mdm_mapping().system, record_key])
             if hit is None:
                 raise StateError(f"the mdm record {record_key} did not become a customer")
             self.timings = {"visible": time.perf_counter() - t0, **summary.stage_seconds}
@@ -420,7 +420,8 @@ class Pipeline:
 
     def erase(self, customer_id: str, *, reason: str) -> ErasureReport:
         """Erase a customer for good (see :mod:`custodata.erasure`), republish, and compact the store."""
-        from custodata.erasure import compact, erase_customer
+        from custodata.engine.store import compact
+        from custodata.erasure import erase_customer
         from custodata.resolution import affected
         from custodata.resolution.identity import ensure_tables, resolve_id
         from custodata.resolution.relationships import build_relationships
@@ -428,26 +429,26 @@ class Pipeline:
         incremental = self._check_derive()
         t0 = time.perf_counter()
         with self.using() as store:
-            with store.executor.transaction():  # all or nothing: tombstones, keys, derived layers
+            with store.engine.transaction():  # all or nothing: tombstones, keys, derived layers
                 only = None
                 if incremental:  # its neighbours and the other parties of its records are served again
-                    ensure_lookup_indexes(store.con)
-                    ensure_tables(store.con)
-                    affected.start(store.con, [resolve_id(store.con, customer_id)], record_mates=True)
+                    ensure_lookup_indexes(store.engine)
+                    ensure_tables(store.engine)
+                    affected.start(store.engine, [resolve_id(store.engine, customer_id)], record_mates=True)
                     only = affected.AFFECTED
                 report = erase_customer(store, customer_id, reason=reason)
                 if not report.already:  # outside the data too, so restoring an older backup erases it again
                     from custodata.backup.ledger import record_store_erasure
 
-                    record_store_erasure(self.out_dir, store.con, report.customer_id, reason)
+                    record_store_erasure(self.out_dir, store.engine, report.customer_id, reason)
                 if incremental:
-                    affected.add(store.con, report.customer_ids)
-                build_relationships(store.con, only=only)
-                build_layer(store.con, self.config, self.rules, only=only)
-                served = affected.served_ids(store.con) if incremental else None
+                    affected.add(store.engine, report.customer_ids)
+                build_relationships(store.engine, only=only)
+                build_layer(store.engine, self.config, self.rules, only=only)
+                served = affected.served_ids(store.engine) if incremental else None
             self.timings = {"derive": time.perf_counter() - t0}
             self._publish_change(store, served, t0)
-            store.con.execute("CHECKPOINT")
+            store.engine.execute("CHECKPOINT")
         self._let_go()  # the erased customer's freed blocks go with the old file; so does a cached key of theirs
         compact(self.store_path)
         return report
@@ -509,7 +510,7 @@ class Pipeline:
             provider = store.protector.keyring.provider
             old = provider.current_version()
             new = provider.rotate()
-            with store.executor.transaction():
+            with store.engine.transaction():
                 rewrapped = store.protector.keyring.rewrap()
             self._sync_served_keys(store)  # the service must unwrap with the new version before the old goes
             retired = []
@@ -563,7 +564,7 @@ class Pipeline:
                 return {}
             target = folder / f"{name}.parquet"
             tmp = folder / f".{name}.parquet.tmp"
-            store.con.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
+            store.engine.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT parquet)")
             os.replace(private_file(tmp), target)
             outputs[name] = str(target)
         return outputs
@@ -604,12 +605,12 @@ def purge_landing(store: BatchStore, mappings: list[SourceMapping], input_dir: P
         if not path.exists() or path.stat().st_mtime > cutoff:
             continue
         # only the very bytes that were loaded: a newer export dropped meanwhile is kept
-        loaded = store.executor.rows(
+        loaded = store.engine.rows(
             "SELECT batch_id FROM meta.batch WHERE system = ? AND status = 'loaded' AND content_hash = ?",
             [mapping.system, content_hash(mapping, input_dir)])
         if not loaded:
             continue
         path.unlink()
-        store.executor.run_one_sql("UPDATE meta.batch SET status = 'purged' WHERE batch_id = ?", [loaded[0][0]])
+        store.engine.execute("UPDATE meta.batch SET status = 'purged' WHERE batch_id = ?", [loaded[0][0]])
         purged.append(str(path))
     return purged

@@ -13,10 +13,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
-
 from custodata.crypto import Protector, is_token
 from custodata.domains.business import PROTECTED_PARTY_FIELDS, PROTECTED_RECORD_FIELDS, field_aad
+from custodata.engine.port import BatchEngine
 from custodata.errors import NotFoundError
 from custodata.masking.policy import MaskingPolicy
 from custodata.resolution.golden import golden_aad
@@ -113,35 +112,33 @@ SECTIONS: dict[str, Section] = {
 }
 
 
-def _dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params)
-    cols = [d[0] for d in cur.description or []]
-    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+def _dicts(db: BatchEngine, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return db.dicts(sql, params)
 
 
-def _erased(con: duckdb.DuckDBPyConnection, customer_id: str) -> None:
-    row = con.execute(
+def _erased(db: BatchEngine, customer_id: str) -> None:
+    row = db.one(
         "SELECT erased_at, reason FROM meta.erased WHERE entity_key = ?", [f"customer:{customer_id}"]
-    ).fetchone()
+    )
     if row:
         raise NotFoundError(f"customer {customer_id} was erased on {row[0]:%Y-%m-%d} ({row[1]})")
 
 
-def customer_360_encrypted(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any]:
+def customer_360_encrypted(db: BatchEngine, customer_id: str) -> dict[str, Any]:
     """Everything about one customer as stored: protected fields still ciphertext.
 
     An old (merged) id is followed to its survivor; an erased customer is reported as such.
     This is the form the served view keeps at rest; :func:`decrypt_view` opens it.
     """
-    _erased(con, customer_id)
-    current = resolve_id(con, customer_id)
-    _erased(con, current)
-    profile = _dicts(con, f"{PROFILE} WHERE customer_id = ?", [current])
+    _erased(db, customer_id)
+    current = resolve_id(db, customer_id)
+    _erased(db, current)
+    profile = _dicts(db, f"{PROFILE} WHERE customer_id = ?", [current])
     if not profile:
         raise NotFoundError(f"customer {customer_id} not found")
     view: dict[str, Any] = {"customer_id": current, "requested_id": customer_id, "profile": profile[0]}
     for name, section in SECTIONS.items():
-        view[name] = _dicts(con, section.select_for_one(), [current])
+        view[name] = _dicts(db, section.select_for_one(), [current])
     return view
 
 
@@ -175,13 +172,13 @@ def decrypt_view(view: dict[str, Any], protector: Protector) -> dict[str, Any]:
     return {**view, "profile": profile, "records": records, "lineage": lineage}
 
 
-def customer_360(con: duckdb.DuckDBPyConnection, customer_id: str, protector: Protector) -> dict[str, Any]:
+def customer_360(db: BatchEngine, customer_id: str, protector: Protector) -> dict[str, Any]:
     """Everything about one customer, protected fields decrypted for the masking layer to show.
 
     An old (merged) id is followed to its survivor; an erased customer is reported as such.
     Callers must pass the result through masking before a person sees it.
     """
-    return decrypt_view(customer_360_encrypted(con, customer_id), protector)
+    return decrypt_view(customer_360_encrypted(db, customer_id), protector)
 
 
 # view keys that are not canonical fields but carry one's content (key -> canonical field or type)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from custodata.backup.sealing import BackupError
+from custodata.engine.port import BatchEngine
 
 LEDGER_ENV = "CUSTODATA_ERASURE_LEDGER"
 LEDGER_NAME = "erasures.jsonl"
@@ -151,15 +152,14 @@ def _append(path: Path, body: dict[str, Any], duplicate: Any) -> bool:
     return True
 
 
-def record_store_erasure(out_dir: Path, con: Any, customer_id: str, reason: str) -> None:
+def record_store_erasure(out_dir: Path, con: BatchEngine, customer_id: str, reason: str) -> None:
     """The hook erasure calls inside its transaction: the customer's ``meta.erased`` rows, to the ledger.
 
     Written before the store commits: should the commit then fail, a restore erases a
     customer whose erasure was asked for anyway — the safe side of the two.
     """
     sql = "SELECT entity_key, erased_at FROM meta.erased WHERE customer_id = ?"
-    # the store's BatchEngine (engine port) or a raw DuckDB connection (before the stages moved onto the port)
-    rows = con.rows(sql, [customer_id]) if hasattr(con, "rows") else con.execute(sql, [customer_id]).fetchall()
+    rows = con.rows(sql, [customer_id])
     if not rows:
         return
     keys = [str(r[0]) for r in rows]

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import sqlalchemy as sa
 
 from custodata.backup.ledger import ErasureRecord, ledger_path, lineage, read_ledger, record_restore
 from custodata.backup.manifest import FILES, HEADER, MANIFEST, FileEntry, Header, Manifest
 from custodata.backup.sealing import BackupError, open_bytes, open_file, open_stream, unwrap_backup_key
 from custodata.backup.snapshot import STORE_FILE, pg_dsn, pg_tool
+from custodata.engine.store import in_use
 from custodata.errors import ConfigError, NotFoundError
 
 GAP_OPERATION = "audit_gap"
@@ -149,11 +149,9 @@ def _check_target(verified: VerifiedBackup, out_dir: Path, url: str, *, force: b
     live = []
     if store.exists():
         live.append(str(store))
-        try:
-            duckdb.connect(str(store)).close()
-        except duckdb.IOException:
+        if in_use(store):
             raise BackupError(f"{store}: the batch store is held by a running process (pipeline, worker); stop it "
-                              "before restoring over it") from None
+                              "before restoring over it")
     if dialect == "sqlite":
         db = Path(sa.make_url(url).database or "")
         if db.exists() and db.stat().st_size > 0:
@@ -269,8 +267,9 @@ def _reapply_erasures(out_dir: Path, url: str, manifest: Manifest, report: Resto
             store = open_store(out_dir / STORE_FILE)
             try:
                 erased_at = dt.datetime.fromisoformat(record.erased_at)
-                store.con.executemany("INSERT OR IGNORE INTO meta.erased VALUES (?, ?, ?, ?)",
-                                      [[k, record.customer_id, erased_at, record.reason] for k in record.entity_keys])
+                store.engine.execute_many("INSERT OR IGNORE INTO meta.erased VALUES (?, ?, ?, ?)",
+                                          [[k, record.customer_id, erased_at, record.reason]
+                                           for k in record.entity_keys])
             finally:
                 store.close()
             report.erasures_recorded_only.append(record.customer_id)
@@ -335,8 +334,7 @@ def _record_audit(out_dir: Path, url: str, manifest: Manifest, report: RestoreRe
 
 
 def _counts(ops: Any, out_dir: Path) -> dict[str, int]:
-    import duckdb as ddb
-
+    from custodata.engine import file_engine
     from custodata.serving.tables import served_customer, served_generation
 
     with ops.read() as con:
@@ -344,14 +342,13 @@ def _counts(ops: Any, out_dir: Path) -> dict[str, int]:
                           .where(served_generation.c.status == "active")).scalar()
         served = con.execute(sa.select(sa.func.count()).select_from(served_customer)
                              .where(served_customer.c.generation == gen)).scalar() if gen is not None else 0
-    con2 = ddb.connect(str(out_dir / STORE_FILE), read_only=True)
+    engine = file_engine(out_dir / STORE_FILE)
     try:
-        golden = con2.execute("SELECT count(*) FROM customer.golden").fetchone()
-        erased = con2.execute("SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'").fetchone()
+        golden = engine.scalar("SELECT count(*) FROM customer.golden")
+        erased = engine.scalar("SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'")
     finally:
-        con2.close()
-    return {"served": int(served or 0), "golden": int(golden[0]) if golden else 0,
-            "erased_customers": int(erased[0]) if erased else 0}
+        engine.close()
+    return {"served": int(served or 0), "golden": int(golden or 0), "erased_customers": int(erased or 0)}
 
 
 def restore(folder: Path, out_dir: Path, *, ops_url: str | None = None, force: bool = False,

@@ -40,17 +40,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import sqlalchemy as sa
 
 from custodata.backup.ledger import ledger_head, ledger_path
 from custodata.backup.manifest import FILES, MANIFEST, FileEntry, Header, Manifest
 from custodata.backup.sealing import BackupError, seal_bytes, seal_file, seal_stream, wrap_context
+from custodata.engine import BatchEngine, file_engine
+from custodata.errors import StoreLockedError
 from custodata.private_files import private_dir, private_file
 
 STORE_FILE = "custodata.duckdb"
 CONFIG_ENVS = ("CUSTODATA_AUDIT_CONFIG", "CUSTODATA_IDENTITY_CONFIG")
-LOCK_POLL = 0.25
 
 
 def key_locations(out_dir: Path) -> list[Path]:
@@ -83,22 +83,17 @@ def _check_target(out_dir: Path, target: Path) -> None:
 
 
 @contextmanager
-def batch_store_lock(path: Path, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection of the batch store, taken as soon as no writer holds it (or a clear refusal)."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise BackupError(f"{path}: the batch store stayed locked by a writer for {wait_seconds:.0f} s "
-                                  "(a pipeline run or the job worker); try again, or raise --wait") from None
-            time.sleep(LOCK_POLL)
+def batch_store_lock(path: Path, wait_seconds: float) -> Iterator[BatchEngine]:
+    """A read-only engine on the batch store, taken as soon as no writer holds it (or a clear refusal)."""
     try:
-        yield con
+        engine = file_engine(path, read_only=True, wait_seconds=wait_seconds)
+    except StoreLockedError:
+        raise BackupError(f"{path}: the batch store stayed locked by a writer for {wait_seconds:.0f} s "
+                          "(a pipeline run or the job worker); try again, or raise --wait") from None
+    try:
+        yield engine
     finally:
-        con.close()
+        engine.close()
 
 
 def _ops_state(fetch: Any) -> dict[str, Any]:
@@ -218,7 +213,7 @@ def _seal(path: Path, files: Path, name: str, role: str, target: str, key: bytes
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"duckdb": duckdb.__version__, "sqlalchemy": sa.__version__, "sqlite": sqlite3.sqlite_version}
+    found = {"duckdb": version("duckdb"), "sqlalchemy": sa.__version__, "sqlite": sqlite3.sqlite_version}
     try:
         found["custodata"] = version("custodata")
     except PackageNotFoundError:
@@ -309,17 +304,14 @@ def take_backup(out_dir: Path, target: Path, *, ops_url: str | None = None, conf
     return manifest
 
 
-def _batch_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    def count(sql: str) -> int:
-        try:
-            row = con.execute(sql).fetchone()
-        except duckdb.Error:
-            return 0
-        return int(row[0]) if row else 0
-    return {"golden": count("SELECT count(*) FROM customer.golden"),
-            "erased_customers": count("SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'"),
-            "live_customer_keys": count("SELECT count(*) FROM meta.data_key WHERE owner LIKE 'customer:%' "
-                                        "AND wrapped IS NOT NULL")}
+def _batch_counts(engine: BatchEngine) -> dict[str, int]:
+    def count(table: str, sql: str) -> int:
+        return int(engine.scalar(sql) or 0) if engine.exists(table) else 0
+    return {"golden": count("customer.golden", "SELECT count(*) FROM customer.golden"),
+            "erased_customers": count("meta.erased",
+                                      "SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'"),
+            "live_customer_keys": count("meta.data_key", "SELECT count(*) FROM meta.data_key "
+                                        "WHERE owner LIKE 'customer:%' AND wrapped IS NOT NULL")}
 
 
 __all__ = ["batch_store_lock", "key_locations", "pg_dsn", "pg_tool", "take_backup"]

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from custodata.errors import SourceError
+from custodata.engine import file_engine, memory_engine
+from custodata.engine.port import BatchEngine
+from custodata.errors import EngineError, SourceError
 
 FILE_KINDS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
@@ -120,14 +120,14 @@ class _DuckDBReader(Reader):
     def source_id(self) -> str:
         return str(self.path.resolve())
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect()
+    def _connect(self) -> BatchEngine:
+        return memory_engine()
 
     @abstractmethod
-    def _relation(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+    def _relation(self, con: BatchEngine) -> tuple[str, list[Any]]:
         """A FROM clause (with ? parameters) that reads the source."""
 
-    def _error(self, exc: duckdb.Error) -> SourceError:
+    def _error(self, exc: EngineError) -> SourceError:
         return SourceError(f"{self.location}: cannot read as {self.kind}: {_first_line(exc)}")
 
     def _read(self, rows: int, seed: int) -> tuple[list[str], list[str], list[tuple[Any, ...]], int | None]:
@@ -137,23 +137,23 @@ class _DuckDBReader(Reader):
             raise SourceError(f"{self.location}: is a folder, not a file")
         try:
             con = self._connect()
-        except duckdb.Error as exc:
+        except EngineError as exc:
             raise self._error(exc) from None
         try:
             rel, params = self._relation(con)
-            described = con.execute(f"DESCRIBE SELECT * FROM {rel}", params).fetchall()
+            described = con.rows(f"DESCRIBE SELECT * FROM {rel}", params)
             names = [str(r[0]) for r in described]
             types = [str(r[1]) for r in described]
             casts = ", ".join(f"CAST({_quote(n)} AS VARCHAR)" for n in names)
-            sampled = con.execute(
+            sampled = con.rows(
                 f"SELECT {casts} FROM (SELECT * FROM {rel} USING SAMPLE reservoir({int(rows)} ROWS) "
                 f"REPEATABLE ({int(seed)}))", params
-            ).fetchall()
+            )
             total = None
             if self.cheap_count:
-                row = con.execute(f"SELECT count(*) FROM {rel}", params).fetchone()
+                row = con.one(f"SELECT count(*) FROM {rel}", params)
                 total = int(row[0]) if row else None
-        except duckdb.Error as exc:
+        except EngineError as exc:
             raise self._error(exc) from None
         finally:
             con.close()
@@ -189,7 +189,7 @@ class CsvReader(_DuckDBReader):
                     dst.write(line.decode(_FALLBACK_ENCODING, errors="replace"))
         return self._temp
 
-    def _relation(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+    def _relation(self, con: BatchEngine) -> tuple[str, list[Any]]:
         return ("read_csv(?, all_varchar = true, header = true, ignore_errors = true, null_padding = true)",
                 [str(self._utf8_path())])
 
@@ -197,7 +197,7 @@ class CsvReader(_DuckDBReader):
 class JsonReader(_DuckDBReader):
     kind = "jsonl"
 
-    def _relation(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+    def _relation(self, con: BatchEngine) -> tuple[str, list[Any]]:
         fmt = "newline_delimited" if self.kind == "jsonl" else "auto"
         return f"read_json(?, format = '{fmt}', ignore_errors = true)", [str(self.path)]
 
@@ -210,7 +210,7 @@ class ParquetReader(_DuckDBReader):
     kind = "parquet"
     cheap_count = True
 
-    def _relation(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
+    def _relation(self, con: BatchEngine) -> tuple[str, list[Any]]:
         return "read_parquet(?)", [str(self.path)]
 
 
@@ -224,19 +224,19 @@ class StoreReader(_DuckDBReader):
     def source_id(self) -> str:
         return f"{self.path.resolve()}#{self.table}"
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.path), read_only=True)
+    def _connect(self) -> BatchEngine:
+        return file_engine(self.path, read_only=True)
 
-    def _error(self, exc: duckdb.Error) -> SourceError:
+    def _error(self, exc: EngineError) -> SourceError:
         message = _first_line(exc)
         if "lock" in message.lower():
             return SourceError(f"{self.location}: the store is being written by another process; "
                                "scan it when that run has finished")
         return SourceError(f"{self.location}: cannot read DuckDB table {self.table}: {message}")
 
-    def _relation(self, con: duckdb.DuckDBPyConnection) -> tuple[str, list[Any]]:
-        tables = [f"{s}.{t}" for s, t in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2").fetchall()]
+    def _relation(self, con: BatchEngine) -> tuple[str, list[Any]]:
+        tables = [f"{s}.{t}" for s, t in con.rows(
+            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2")]
         if not self.table:
             raise SourceError(f"{self.location}: a store holds many tables; name one with --table "
                               f"(e.g. {', '.join(tables[:5]) or 'schema.table'})")

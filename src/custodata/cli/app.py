@@ -225,9 +225,9 @@ def quarantine(
         store = open_store(_require_store(out), read_only=True)
         try:
             where, params = ("WHERE system = ?", [source]) if source else ("", [])
-            counts = store.executor.rows(
+            counts = store.engine.rows(
                 f"SELECT system, reason, count(*) FROM meta.quarantine {where} GROUP BY 1, 2 ORDER BY 1, 2", params)
-            rows = store.executor.rows(
+            rows = store.engine.rows(
                 f"SELECT system, row_no, record_key, reason, detail FROM meta.quarantine {where} "
                 f"ORDER BY system, row_no LIMIT {int(limit)}", params)
         finally:
@@ -295,7 +295,7 @@ def demo(
         # the example is a display like `custodata show`: the service reads, masks and audits it as cli:<login>
         store = open_store(pipeline.store_path, read_only=True)
         try:  # only which customer to show comes from the batch store, never a value
-            row = store.executor.rows(
+            row = store.engine.rows(
                 "SELECT customer_id FROM layer.customer_view WHERE kind = 'individual' "
                 "ORDER BY n_records * (n_policy_types + 1) * (CASE WHEN n_deposit > 0 THEN 2 ELSE 1 END) DESC, "
                 "customer_id LIMIT 1")

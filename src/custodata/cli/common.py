@@ -37,9 +37,9 @@ def _clean_errors() -> Iterator[None]:
         print_error(err_console, str(exc))
         raise typer.Exit(1) from None
     except Exception as exc:  # a driver's or library's error: one line, never a traceback
-        import duckdb
+        from custodata.engine import is_engine_error
 
-        if isinstance(exc, duckdb.Error):
+        if is_engine_error(exc):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             print_error(err_console, f"store: {first}")
             raise typer.Exit(1) from None

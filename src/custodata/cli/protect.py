@@ -50,7 +50,7 @@ def keys_status(out: OutOpt = Path("out")) -> None:
     with _clean_errors():
         store = open_store(_require_store(out), read_only=True)
         try:
-            rows = store.executor.rows(
+            rows = store.engine.rows(
                 "SELECT split_part(owner, ':', 1) AS kind, coalesce(kek_version, '—') AS kek, "
                 "count(*) FILTER (WHERE wrapped IS NOT NULL) AS live, count(*) FILTER (WHERE wrapped IS NULL) "
                 "AS destroyed FROM meta.data_key GROUP BY ALL ORDER BY ALL")

@@ -1,4 +1,4 @@
-"""The crypto operations as vectorised DuckDB functions, so pipeline SQL stays declarative.
+"""The crypto operations as vectorised batch-engine functions, so pipeline SQL stays declarative.
 
 ``cd_enc(value, key_id, aad)``, ``cd_dec(value, aad)``,
 ``cd_reenc(value, aad, key_id, new_aad)``, ``cd_tok(kind, value)`` and
@@ -11,26 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-from duckdb import sqltypes
-from duckdb.func import ARROW, SPECIAL
 
 from custodata.crypto.envelope import Protector
+from custodata.engine.port import ArrowFunction, BatchEngine
 
 
 def _columns(*arrays: pa.Array) -> list[list[Any]]:
     return [a.to_pylist() for a in arrays]
 
 
-def register_crypto(con: duckdb.DuckDBPyConnection, protector: Protector, erased: Callable[[str], bool]) -> None:
-    V, B = sqltypes.VARCHAR, sqltypes.BOOLEAN
-    existing = {r[0] for r in con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_name IN "
-        "('cd_enc', 'cd_dec', 'cd_reenc', 'cd_tok', 'cd_erased')"
-    ).fetchall()}
-    for name in existing:
-        con.remove_function(name)
+def crypto_functions(protector: Protector, erased: Callable[[str], bool]) -> list[ArrowFunction]:
+    """The crypto functions bound to one protector, as engine-neutral Arrow functions."""
+    V, B = pa.string(), pa.bool_()
 
     def enc(values: pa.Array, keys: pa.Array, aads: pa.Array) -> pa.Array:
         v, k, a = _columns(values, keys, aads)
@@ -53,8 +46,15 @@ def register_crypto(con: duckdb.DuckDBPyConnection, protector: Protector, erased
     def is_erased(keys: pa.Array) -> pa.Array:
         return pa.array([k is not None and erased(k) for k in keys.to_pylist()], pa.bool_())
 
-    con.create_function("cd_enc", enc, [V, V, V], V, type=ARROW, null_handling=SPECIAL, side_effects=True)
-    con.create_function("cd_dec", dec, [V, V], V, type=ARROW, null_handling=SPECIAL)
-    con.create_function("cd_reenc", reenc, [V, V, V, V], V, type=ARROW, null_handling=SPECIAL, side_effects=True)
-    con.create_function("cd_tok", tok, [V, V], V, type=ARROW, null_handling=SPECIAL)
-    con.create_function("cd_erased", is_erased, [V], B, type=ARROW, null_handling=SPECIAL)
+    return [
+        ArrowFunction("cd_enc", enc, (V, V, V), V, side_effects=True),
+        ArrowFunction("cd_dec", dec, (V, V), V),
+        ArrowFunction("cd_reenc", reenc, (V, V, V, V), V, side_effects=True),
+        ArrowFunction("cd_tok", tok, (V, V), V),
+        ArrowFunction("cd_erased", is_erased, (V,), B),
+    ]
+
+
+def register_crypto(engine: BatchEngine, protector: Protector, erased: Callable[[str], bool]) -> None:
+    """Bind the crypto functions to ``protector`` on ``engine``, replacing an earlier binding."""
+    engine.register(crypto_functions(protector, erased), replace=True)

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from custodata.crypto.kek import KeyProvider
+from custodata.engine.port import BatchEngine
 from custodata.errors import CryptoError, KeyDestroyedError, StateError
 
 DATA_KEY_TABLE = "meta.data_key"
@@ -56,12 +56,12 @@ _READ_ALL_PAST = 5_000  # keys asked for at once past which reading them all is 
 class KeyRing:
     """The store's data keys, unwrapped lazily and cached for this process only."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, provider: KeyProvider, *, read_only: bool = False) -> None:
-        self.con = con
+    def __init__(self, db: BatchEngine, provider: KeyProvider, *, read_only: bool = False) -> None:
+        self.db = db
         self.provider = provider
         self.read_only = read_only
         if not read_only:
-            con.execute(DATA_KEY_DDL)
+            db.execute(DATA_KEY_DDL)
         self._wrapped: dict[str, tuple[str, bytes]] = {}
         self._destroyed: set[str] = set()
         self._ciphers: dict[str, AESGCM] = {}
@@ -81,21 +81,21 @@ class KeyRing:
         self._complete = False
 
     @property
-    def _key_reader(self) -> duckdb.DuckDBPyConnection:
+    def _key_reader(self) -> BatchEngine:
         """A connection of its own for reading keys: a key is asked for inside a running statement (an
         encryption function), where the store's own connection cannot run another.  It sees what is
         committed; keys made or destroyed in the current transaction are in the caches already."""
         reader = getattr(self, "_reader_con", None)
         if reader is None:
-            reader = self._reader_con = self.con.cursor()
+            reader = self._reader_con = self.db.reader()
         return reader
 
     def _has_table(self) -> bool:
         if getattr(self, "_table_seen", False):
             return True
-        exists = self._key_reader.execute(
+        exists = self._key_reader.one(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'data_key'"
-        ).fetchone()
+        )
         self._table_seen = bool(exists and exists[0])
         return self._table_seen
 
@@ -117,8 +117,8 @@ class KeyRing:
         if self._complete:
             return
         if self._has_table():
-            self._remember(self._key_reader.execute(
-                f"SELECT key_id, kek_version, wrapped FROM {DATA_KEY_TABLE}").fetchall())
+            self._remember(self._key_reader.rows(
+                f"SELECT key_id, kek_version, wrapped FROM {DATA_KEY_TABLE}"))
         self._complete = True
 
     def _read_keys(self, key_ids: Iterable[str]) -> None:
@@ -140,10 +140,10 @@ class KeyRing:
             self._load_all_locked()
             return
         if missing and self._has_table():
-            self._remember(self._key_reader.execute(
+            self._remember(self._key_reader.rows(
                 f"SELECT key_id, kek_version, wrapped FROM {DATA_KEY_TABLE} "
                 "WHERE key_id IN (SELECT unnest(?::VARCHAR[]))",
-                [missing]).fetchall())
+                [missing]))
 
     def __contains__(self, key_id: str) -> bool:
         self._read_keys([key_id])
@@ -186,13 +186,16 @@ class KeyRing:
             blobs.append(blob)
             owners.append((owner_of or {}).get(key_id, key_id))
             self._wrapped[key_id] = (version, blob)
-        new_keys = pa.table({  # noqa: F841  (read by name in the SQL below)
+        new_keys = pa.table({
             "key_id": wanted, "owner": owners, "kek_version": versions,
             "wrapped": pa.array(blobs, pa.binary()), "created_at": pa.array([now] * len(wanted), pa.timestamp("us")),
         })
-        self.con.execute(
-            f"INSERT INTO {DATA_KEY_TABLE} SELECT key_id, owner, kek_version, wrapped, created_at, NULL FROM new_keys"
-        )
+        self.db.put_arrow("_new_keys", new_keys)
+        try:
+            self.db.execute(f"INSERT INTO {DATA_KEY_TABLE} SELECT key_id, owner, kek_version, wrapped, created_at, "
+                            "NULL FROM _new_keys")
+        finally:
+            self.db.drop_arrow("_new_keys")
         return len(wanted)
 
     def destroy(self, key_ids: Iterable[str]) -> int:
@@ -202,7 +205,7 @@ class KeyRing:
         ids = [k for k in dict.fromkeys(key_ids) if k in self._wrapped]
         if not ids:
             return 0
-        self.con.execute(
+        self.db.execute(
             f"UPDATE {DATA_KEY_TABLE} SET wrapped = NULL, kek_version = NULL, destroyed_at = now() "
             "WHERE list_contains(?, key_id)", [ids]
         )
@@ -223,14 +226,16 @@ class KeyRing:
             rows.append((key_id, new_version, new_blob))
             self._wrapped[key_id] = (new_version, new_blob)
         if rows:
-            rewrapped = pa.table({  # noqa: F841  (read by name in the SQL below)
+            rewrapped = pa.table({
                 "key_id": [r[0] for r in rows], "kek_version": [r[1] for r in rows],
                 "wrapped": pa.array([r[2] for r in rows], pa.binary()),
             })
-            self.con.execute(
-                f"UPDATE {DATA_KEY_TABLE} AS d SET kek_version = r.kek_version, wrapped = r.wrapped "
-                "FROM rewrapped r WHERE d.key_id = r.key_id"
-            )
+            self.db.put_arrow("_rewrapped", rewrapped)
+            try:
+                self.db.execute(f"UPDATE {DATA_KEY_TABLE} AS d SET kek_version = r.kek_version, wrapped = r.wrapped "
+                                "FROM _rewrapped r WHERE d.key_id = r.key_id")
+            finally:
+                self.db.drop_arrow("_rewrapped")
         return len(rows)
 
     def versions_in_use(self) -> set[str]:

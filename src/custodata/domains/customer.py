@@ -11,9 +11,7 @@ search all compare the same forms.
 
 from __future__ import annotations
 
-import duckdb
-
-from custodata.engine.executor import Executor
+from custodata.engine.port import BatchEngine
 
 OBSERVATIONS = "customer.party"
 PARTY_BATCHES = "customer.party_batch"  # the batches the observations were last derived from
@@ -75,25 +73,25 @@ FROM typed
 PARTY_SQL = f"CREATE OR REPLACE TABLE {OBSERVATIONS} AS " + PARTY_SELECT.format(records="business.total")
 
 
-def build_parties(ex: Executor) -> None:
+def build_parties(ex: BatchEngine) -> None:
     """Every observation again from every latest business record, and the batches it was built from."""
-    ex.run_one_sql(PARTY_SQL)
-    ex.run_one_sql(f"CREATE OR REPLACE TABLE {PARTY_BATCHES} AS "
+    ex.execute(PARTY_SQL)
+    ex.execute(f"CREATE OR REPLACE TABLE {PARTY_BATCHES} AS "
                    "SELECT DISTINCT _batch_id AS batch_id FROM business.total")
 
 
-def refreshable(con: duckdb.DuckDBPyConnection) -> bool:
+def refreshable(db: BatchEngine) -> bool:
     """Whether :func:`refresh_parties` can update the observations (no batch they were built from went)."""
-    known = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
-                        "AND table_name IN ('party', 'party_batch')").fetchone()
+    known = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
+                        "AND table_name IN ('party', 'party_batch')")
     if not known or known[0] != 2:
         return False
-    gone = con.execute(f"SELECT count(*) FROM {PARTY_BATCHES} WHERE batch_id NOT IN "
-                       "(SELECT DISTINCT _batch_id FROM business.total)").fetchone()
+    gone = db.one(f"SELECT count(*) FROM {PARTY_BATCHES} WHERE batch_id NOT IN "
+                       "(SELECT DISTINCT _batch_id FROM business.total)")
     return bool(gone is not None and gone[0] == 0)
 
 
-def refresh_parties(ex: Executor) -> None:
+def refresh_parties(ex: BatchEngine) -> None:
     """Observations again only for the business records new batches carry (see :func:`refreshable`).
 
     A record's latest version can only change when a batch brings a new version of
@@ -104,17 +102,17 @@ def refresh_parties(ex: Executor) -> None:
     the observations replaced or added, :data:`PARTIES_BEFORE` the replaced ones as
     they were.
     """
-    con = ex.con
-    con.execute("CREATE OR REPLACE TEMP TABLE _dirty_keys AS SELECT DISTINCT _source, record_key "
+    db = ex
+    db.execute("CREATE OR REPLACE TEMP TABLE _dirty_keys AS SELECT DISTINCT _source, record_key "
                 f"FROM business.total WHERE _batch_id NOT IN (SELECT batch_id FROM {PARTY_BATCHES})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTIES_BEFORE} AS SELECT * FROM {OBSERVATIONS} "
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {PARTIES_BEFORE} AS SELECT * FROM {OBSERVATIONS} "
                 "WHERE (source, record_key) IN (SELECT (_source, record_key) FROM _dirty_keys)")
-    con.execute(f"DELETE FROM {OBSERVATIONS} WHERE obs_id IN (SELECT obs_id FROM {PARTIES_BEFORE})")
+    db.execute(f"DELETE FROM {OBSERVATIONS} WHERE obs_id IN (SELECT obs_id FROM {PARTIES_BEFORE})")
     records = ("(SELECT * FROM business.total WHERE (_source, record_key) IN "
                "(SELECT (_source, record_key) FROM _dirty_keys))")
-    ex.run_one_sql(f"INSERT INTO {OBSERVATIONS} " + PARTY_SELECT.format(records=records))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DIRTY_OBS} AS SELECT obs_id FROM {PARTIES_BEFORE} UNION "
+    ex.execute(f"INSERT INTO {OBSERVATIONS} " + PARTY_SELECT.format(records=records))
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {DIRTY_OBS} AS SELECT obs_id FROM {PARTIES_BEFORE} UNION "
                 f"SELECT obs_id FROM {OBSERVATIONS} WHERE (source, record_key) IN "
                 "(SELECT (_source, record_key) FROM _dirty_keys)")
-    con.execute(f"INSERT INTO {PARTY_BATCHES} SELECT DISTINCT _batch_id FROM business.total "
+    db.execute(f"INSERT INTO {PARTY_BATCHES} SELECT DISTINCT _batch_id FROM business.total "
                 f"WHERE _batch_id NOT IN (SELECT batch_id FROM {PARTY_BATCHES})")

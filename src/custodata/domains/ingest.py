@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from custodata.crypto.keyring import batch_key_id
 from custodata.domains.business import (
     dedupe_within_batch_sql,
@@ -25,6 +23,7 @@ from custodata.domains.business import (
     total_domain_sql,
     typed_select,
 )
+from custodata.engine.port import BatchEngine
 from custodata.engine.store import BatchStore
 from custodata.errors import PipelineError
 from custodata.sources.mapping import SourceMapping
@@ -55,7 +54,7 @@ def _now() -> str:
 
 def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *, force: bool = False) -> SourceSummary:
     """Land, type and validate one source; idempotent per batch."""
-    ex = store.executor
+    ex = store.engine
     if mapping.format != "sql" and not source_location(mapping, input_dir).exists():
         purged = ex.rows(
             "SELECT batch_id, read_rows, accepted, quarantined FROM meta.batch WHERE system = ? "
@@ -76,7 +75,7 @@ def ingest_source(store: BatchStore, mapping: SourceMapping, input_dir: Path, *,
                              int(read), int(accepted), int(quarantined), skipped=True)
     ingested_at = str(known[0][1]) if known else _now()
     return _load_batch(store, mapping, batch_id, digest, ingested_at,
-                       lambda con, table: land(mapping, input_dir, con, table))
+                       lambda db, table: land(mapping, input_dir, db, table))
 
 
 def ingest_records(store: BatchStore, mapping: SourceMapping, records: Sequence[dict[str, str | None]], *,
@@ -93,49 +92,49 @@ def ingest_records(store: BatchStore, mapping: SourceMapping, records: Sequence[
     digest = hashlib.sha256(f"{mapping.system}:{batch_name}".encode()).hexdigest()
     batch_id = f"{mapping.system}-{digest[:12]}"
     return _load_batch(store, mapping, batch_id, digest, _now(),
-                       lambda con, table: land_records(mapping, records, con, table))
+                       lambda db, table: land_records(mapping, records, db, table))
 
 
 def _load_batch(store: BatchStore, mapping: SourceMapping, batch_id: str, digest: str, ingested_at: str,
-                land_into: Callable[[duckdb.DuckDBPyConnection, str], Landed]) -> SourceSummary:
+                land_into: Callable[[BatchEngine, str], Landed]) -> SourceSummary:
     """Type, validate and store one landed batch in one transaction (the body of every ingest)."""
-    ex = store.executor
+    ex = store.engine
     # landing is transient: raw text lives in a temporary table of this connection only and
     # is never written to the store; protected fields leave it encrypted under the batch key
     landing = f"_landing_{mapping.system}"
     key_id = batch_key_id(batch_id)
     store.protector.keyring.ensure([key_id], {key_id: f"batch:{batch_id}"})
-    landed = land_into(store.con, landing)
+    landed = land_into(store.engine, landing)
     typed = f"_typed_{mapping.system}"
-    ex.run_one_sql(subdomain_ddl(mapping.business_type))
-    ex.run_one_sql(
+    ex.execute(subdomain_ddl(mapping.business_type))
+    ex.execute(
         f"CREATE OR REPLACE TEMP TABLE {typed} AS "
         + typed_select(mapping, landing, batch_id, ingested_at, key_id)
     )
-    ex.run_one_sql(f"DROP TABLE IF EXISTS {landing}")
-    ex.run_one_sql(dedupe_within_batch_sql(typed))
+    ex.execute(f"DROP TABLE IF EXISTS {landing}")
+    ex.execute(dedupe_within_batch_sql(typed))
     if store.erased:
-        ex.run_one_sql(erase_parties_sql(typed))
+        ex.execute(erase_parties_sql(typed))
         # a rejected row naming an erased person keeps no raw text either
-        ex.run_one_sql(
+        ex.execute(
             f"UPDATE {typed} SET _raw = NULL, _detail = 'erased person: raw row not kept' "
             "WHERE _reason IS NOT NULL AND len(list_filter(parties, p -> p.kind = 'erased')) > 0"
         )
     target = subdomain_table(mapping.business_type)
     with ex.transaction():
-        ex.run_one_sql(f"DELETE FROM {target} WHERE _batch_id = ?", [batch_id])
-        ex.run_one_sql("DELETE FROM meta.quarantine WHERE batch_id = ?", [batch_id])
-        ex.run_one_sql(
+        ex.execute(f"DELETE FROM {target} WHERE _batch_id = ?", [batch_id])
+        ex.execute("DELETE FROM meta.quarantine WHERE batch_id = ?", [batch_id])
+        ex.execute(
             f"INSERT INTO {target} BY NAME SELECT * EXCLUDE (_reason, _detail, _raw) "
             f"FROM {typed} WHERE _reason IS NULL"
         )
-        ex.run_one_sql(
+        ex.execute(
             "INSERT INTO meta.quarantine SELECT ?, ?, _row, record_key, _reason, _detail, _raw "
             f"FROM {typed} WHERE _reason IS NOT NULL",
             [batch_id, mapping.system],
         )
         if landed.rejects:
-            store.con.executemany(
+            store.engine.execute_many(
                 "INSERT INTO meta.quarantine VALUES (?, ?, ?, NULL, ?, ?, ?)",
                 [[batch_id, mapping.system, r.row_no, r.reason.value, r.detail,
                   store.protector.encrypt(r.raw, key_id, quarantine_aad(batch_id, r.row_no))]
@@ -150,13 +149,13 @@ def _load_batch(store: BatchStore, mapping: SourceMapping, batch_id: str, digest
                 f"source '{mapping.system}' does not reconcile: read {summary.read} != "
                 f"accepted {summary.accepted} + quarantined {summary.quarantined}"
             )
-        ex.run_one_sql("DELETE FROM meta.batch WHERE batch_id = ?", [batch_id])
-        ex.run_one_sql(
+        ex.execute("DELETE FROM meta.batch WHERE batch_id = ?", [batch_id])
+        ex.execute(
             "INSERT INTO meta.batch VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?)",
             [batch_id, mapping.system, mapping.business_type.value, digest, ingested_at,
              summary.read, summary.accepted, summary.quarantined],
         )
-    ex.run_one_sql(f"DROP TABLE IF EXISTS {typed}")
+    ex.execute(f"DROP TABLE IF EXISTS {typed}")
     return summary
 
 
@@ -185,8 +184,8 @@ def ingest_all(
 
 def refresh_total_domain(store: BatchStore) -> None:
     """(Re)build the business data total domain over every sub-domain there is."""
-    types = [r[0] for r in store.executor.rows(
+    types = [r[0] for r in store.engine.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
         "AND table_type = 'BASE TABLE'"
     )]
-    store.executor.run_one_sql(total_domain_sql(types))
+    store.engine.execute(total_domain_sql(types))

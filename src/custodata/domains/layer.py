@@ -9,9 +9,9 @@ every later consumer reads.
 
 from __future__ import annotations
 
-import duckdb
-
 from custodata.engine.lookups import business_cut_sql
+from custodata.engine.port import BatchEngine
+from custodata.errors import EngineError
 from custodata.fields import CustomerType
 from custodata.resolution.config import ResolutionConfig
 from custodata.tags.rules import TagRules, tags_sql
@@ -29,27 +29,27 @@ def _money(where: str) -> str:
     return f"coalesce(CAST(sum(CAST(amount AS DECIMAL(38, 4))) FILTER (WHERE {where}) AS DOUBLE), 0)"
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'layer' "
-                      "AND table_name = 'customer_view'").fetchone()
+def _exists(db: BatchEngine) -> bool:
+    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'layer' "
+                      "AND table_name = 'customer_view'")
     return bool(row and row[0])
 
 
-def _cut(con: duckdb.DuckDBPyConnection, only: str) -> dict[str, str]:
+def _cut(db: BatchEngine, only: str) -> dict[str, str]:
     """Temp tables of the golden records, xref, parties and every version of the business records of ``only``."""
     ids = f"(SELECT customer_id FROM {only})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_golden AS SELECT * FROM customer.golden WHERE customer_id IN {ids}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_xref AS SELECT * FROM customer.xref WHERE customer_id IN {ids}")
-    con.execute("CREATE OR REPLACE TEMP TABLE _l_party AS SELECT * FROM customer.party "
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _l_golden AS SELECT * FROM customer.golden WHERE customer_id IN {ids}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _l_xref AS SELECT * FROM customer.xref WHERE customer_id IN {ids}")
+    db.execute("CREATE OR REPLACE TEMP TABLE _l_party AS SELECT * FROM customer.party "
                 "WHERE obs_id IN (SELECT obs_id FROM _l_xref)")
-    records = business_cut_sql(con, "_l_party") or (
+    records = business_cut_sql(db, "_l_party") or (
         "SELECT * FROM business.total WHERE (_source, record_key) IN (SELECT (source, record_key) FROM _l_party)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _l_business AS {records}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _l_business AS {records}")
     return {"golden": "_l_golden", "xref": "_l_xref", "party": "_l_party", "business": "_l_business"}
 
 
 def build_layer(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, rules: TagRules, only: str | None = None,
+    db: BatchEngine, config: ResolutionConfig, rules: TagRules, only: str | None = None,
 ) -> dict[str, int]:
     """Build the layer sub-domains and the total domain; returns customers per customer type.
 
@@ -59,15 +59,15 @@ def build_layer(
     """
     ct = config.customer_types
     computed_tags, segment = tags_sql(rules)
-    if only is not None and not _exists(con):
+    if only is not None and not _exists(db):
         only = None
     # the same SQL either way; incrementally over cuts of the tables holding only the set's rows,
     # taken through the look-up indexes (engine/lookups.py): joining the whole xref, parties and
     # business records to find a few customers' rows was a scan of each per change
-    src = _cut(con, only) if only else {
+    src = _cut(db, only) if only else {
         "golden": "customer.golden", "xref": "customer.xref", "party": "customer.party",
         "business": "business.total"}
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _aggregates AS
         WITH latest AS (
@@ -140,11 +140,11 @@ def build_layer(
         """
     )
     try:
-        con.execute(
+        db.execute(
             f"CREATE OR REPLACE TEMP TABLE _view AS SELECT *, {computed_tags} AS tags, "
             f"{segment} AS segment FROM _aggregates"
         )
-    except duckdb.Error as exc:
+    except EngineError as exc:
         from custodata.errors import ConfigError
 
         raise ConfigError(f"tag rules: a 'when' condition is not valid SQL over the aggregates: {exc}") from None
@@ -152,25 +152,25 @@ def build_layer(
     if only:
         ids = f"(SELECT customer_id FROM {only})"
         for table in (*(layer_table(t) for t in CustomerType), VIEW):
-            con.execute(f"DELETE FROM {table} WHERE customer_id IN {ids}")
+            db.execute(f"DELETE FROM {table} WHERE customer_id IN {ids}")
         for t in CustomerType:
-            con.execute(f"INSERT INTO {layer_table(t)} BY NAME SELECT * FROM _view WHERE customer_type = '{t.value}' "
+            db.execute(f"INSERT INTO {layer_table(t)} BY NAME SELECT * FROM _view WHERE customer_type = '{t.value}' "
                         "ORDER BY customer_id")
-        con.execute(f"INSERT INTO {VIEW} BY NAME SELECT * FROM _view ORDER BY customer_id")
+        db.execute(f"INSERT INTO {VIEW} BY NAME SELECT * FROM _view ORDER BY customer_id")
         for t in CustomerType:
-            row = con.execute(f"SELECT count(*) FROM {layer_table(t)}").fetchone()
+            row = db.one(f"SELECT count(*) FROM {layer_table(t)}")
             counts[t.value] = int(row[0]) if row else 0
         for cut in src.values():
-            con.execute(f"DROP TABLE IF EXISTS {cut}")
+            db.execute(f"DROP TABLE IF EXISTS {cut}")
         return counts
     for t in CustomerType:
-        con.execute(
+        db.execute(
             f"CREATE OR REPLACE TABLE {layer_table(t)} AS SELECT * FROM _view "
             f"WHERE customer_type = '{t.value}' ORDER BY customer_id"
         )
-        row = con.execute(f"SELECT count(*) FROM {layer_table(t)}").fetchone()
+        row = db.one(f"SELECT count(*) FROM {layer_table(t)}")
         counts[t.value] = int(row[0]) if row else 0
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TABLE {VIEW} AS "
         + " UNION ALL BY NAME ".join(f"SELECT * FROM {layer_table(t)}" for t in CustomerType)
         + " ORDER BY customer_id"

@@ -22,9 +22,10 @@ from duckdb.func import ARROW, DEFAULT, SPECIAL
 
 from custodata.engine.port import ArrowFunction, BatchEngine, Params, Row, Step
 from custodata.engine.sql import literal
-from custodata.errors import EngineError
+from custodata.errors import EngineError, StoreLockedError
 
 log = logging.getLogger("custodata.engine")
+LOCK_POLL_SECONDS = 0.2
 
 
 def _first_line(exc: BaseException) -> str:
@@ -224,15 +225,37 @@ class DuckDBEngine(BatchEngine):
         self.con.close()
 
 
-def connect(path: Path | None = None, *, read_only: bool = False, threads: int | None = None) -> DuckDBEngine:
-    """A DuckDB engine on a file, or in memory (tools such as ``custodata dedupe`` and tests)."""
-    try:
-        con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
-    except duckdb.Error as exc:
-        raise EngineError(f"cannot open {path or 'an in-memory store'}: {_first_line(exc)}") from exc
+def connect(path: Path | None = None, *, read_only: bool = False, threads: int | None = None,
+            wait_seconds: float = 0.0) -> DuckDBEngine:
+    """A DuckDB engine on a file, or in memory (tools such as ``custodata dedupe`` and tests).
+
+    DuckDB lets one process hold a file; another process's lock is waited for up to
+    ``wait_seconds`` (a backup reading the store for a few seconds), then refused with
+    :class:`StoreLockedError`, which names the file.
+    """
+    return DuckDBEngine(connection(path, read_only=read_only, threads=threads, wait_seconds=wait_seconds))
+
+
+def connection(path: Path | None = None, *, read_only: bool = False, threads: int | None = None,
+               wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """The raw connection behind :func:`connect`, for the batch store's own set-up."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path) if path else ":memory:", read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise EngineError(f"cannot open {path}: {_first_line(exc)}") from exc
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(f"{path}: the batch store is held by another process (a pipeline run, "
+                                       f"the job worker or a backup) and stayed so for {wait_seconds:.0f} s") from exc
+            time.sleep(LOCK_POLL_SECONDS)
+        except duckdb.Error as exc:
+            raise EngineError(f"cannot open {path or 'an in-memory store'}: {_first_line(exc)}") from exc
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    return DuckDBEngine(con)
+    return con
 
 
 def is_engine_error(exc: BaseException) -> bool:

@@ -1,4 +1,4 @@
-"""custodata's normalisation functions, registered as vectorised DuckDB functions.
+"""custodata's normalisation functions, registered as vectorised functions on the batch engine.
 
 The rules live once, in :mod:`custodata.normalise`, as plain Python; here they
 are exposed to the pipeline SQL (``cd_*`` functions) through Arrow batches so
@@ -12,12 +12,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-from duckdb import sqltypes
-from duckdb.func import ARROW, SPECIAL
 
 from custodata import normalise as nz
+from custodata.engine.port import ArrowFunction, BatchEngine
 
 _AMOUNT_STRIP = re.compile(r"[,\s¥￥元RMBrmbCNY]")
 
@@ -86,43 +84,40 @@ def _address(value: str) -> dict[str, str | None] | None:
 _ADDRESS_ARROW = pa.struct([(k, pa.string()) for k in ("province", "city", "district", "detail", "full")])
 
 
-def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    """Make the ``cd_*`` functions available on a connection (idempotent)."""
-    V, D, B, F = sqltypes.VARCHAR, sqltypes.DATE, sqltypes.BOOLEAN, sqltypes.DOUBLE
+def normalisation_functions() -> list[ArrowFunction]:
+    """The ``cd_*`` normalisation functions as engine-neutral Arrow functions."""
     s, d = pa.string(), pa.date32()
-    one: list[tuple[str, Callable[[str], Any], Any, pa.DataType]] = [
-        ("cd_clean", nz.clean_text, V, s),
-        ("cd_id", nz.normalise_id, V, s),
-        ("cd_id_status", lambda v: str(nz.check_id(v).value), V, s),
-        ("cd_id_birth", nz.id_birth_date, D, d),
-        ("cd_id_gender", nz.id_gender, V, s),
-        ("cd_uscc", nz.normalise_uscc, V, s),
-        ("cd_uscc_status", lambda v: str(nz.check_uscc(v).value), V, s),
-        ("cd_mobile", nz.normalise_mobile, V, s),
-        ("cd_landline", nz.normalise_landline, V, s),
-        ("cd_email", nz.normalise_email, V, s),
-        ("cd_gender", nz.normalise_gender, V, s),
-        ("cd_name", nz.normalise_name, V, s),
-        ("cd_pinyin", nz.name_pinyin, V, s),
-        ("cd_family", nz.family_name, V, s),
-        ("cd_company", nz.normalise_company_name, V, s),
-        ("cd_company_key", nz.company_name_key, V, s),
-        ("cd_amount", parse_amount, F, pa.float64()),
-        ("cd_amount_invalid", amount_invalid, B, pa.bool_()),
-        ("cd_is_company", looks_like_company, B, pa.bool_()),
-        ("cd_placeholder", nz.is_placeholder, B, pa.bool_()),
+    one: list[tuple[str, Callable[[str], Any], pa.DataType]] = [
+        ("cd_clean", nz.clean_text, s),
+        ("cd_id", nz.normalise_id, s),
+        ("cd_id_status", lambda v: str(nz.check_id(v).value), s),
+        ("cd_id_birth", nz.id_birth_date, d),
+        ("cd_id_gender", nz.id_gender, s),
+        ("cd_uscc", nz.normalise_uscc, s),
+        ("cd_uscc_status", lambda v: str(nz.check_uscc(v).value), s),
+        ("cd_mobile", nz.normalise_mobile, s),
+        ("cd_landline", nz.normalise_landline, s),
+        ("cd_email", nz.normalise_email, s),
+        ("cd_gender", nz.normalise_gender, s),
+        ("cd_name", nz.normalise_name, s),
+        ("cd_pinyin", nz.name_pinyin, s),
+        ("cd_family", nz.family_name, s),
+        ("cd_company", nz.normalise_company_name, s),
+        ("cd_company_key", nz.company_name_key, s),
+        ("cd_amount", parse_amount, pa.float64()),
+        ("cd_amount_invalid", amount_invalid, pa.bool_()),
+        ("cd_is_company", looks_like_company, pa.bool_()),
+        ("cd_placeholder", nz.is_placeholder, pa.bool_()),
     ]
-    existing = {r[0] for r in con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE 'cd_%'"
-    ).fetchall()}
-    for name, fn, ret, arrow_type in one:
-        if name not in existing:
-            con.create_function(name, _vec(fn, arrow_type), [V], ret, type=ARROW,
-                                null_handling=SPECIAL, side_effects=False)
-    if "cd_date" not in existing:
-        con.create_function("cd_date", _vec2(_date, d), [V, V], D, type=ARROW, null_handling=SPECIAL)
-        con.create_function("cd_date_status", _vec2(_date_status, s), [V, V], V, type=ARROW, null_handling=SPECIAL)
-    if "cd_address" not in existing:
-        addr_type = duckdb.struct_type({k: V for k in ("province", "city", "district", "detail", "full")})
-        con.create_function("cd_address", _vec(_address, _ADDRESS_ARROW), [V], addr_type,
-                            type=ARROW, null_handling=SPECIAL)
+    functions = [ArrowFunction(name, _vec(fn, out), (s,), out) for name, fn, out in one]
+    functions += [
+        ArrowFunction("cd_date", _vec2(_date, d), (s, s), d),
+        ArrowFunction("cd_date_status", _vec2(_date_status, s), (s, s), s),
+        ArrowFunction("cd_address", _vec(_address, _ADDRESS_ARROW), (s,), _ADDRESS_ARROW),
+    ]
+    return functions
+
+
+def register_functions(engine: BatchEngine) -> None:
+    """Make the ``cd_*`` functions available on an engine (idempotent)."""
+    engine.register(normalisation_functions())

@@ -87,8 +87,4 @@ class HeldStore:
 
 def _reset(store: BatchStore) -> None:
     """Drop the temporary tables and views a change left, as a fresh connection has none."""
-    con = store.con
-    for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal").fetchall():
-        con.execute(f'DROP VIEW IF EXISTS temp."{name}"')
-    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
-        con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+    store.engine.reset_session()

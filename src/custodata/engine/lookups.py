@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import duckdb
+from custodata.engine.port import BatchEngine
 
 # table -> columns looked up by customer or record
 LOOKUPS: dict[str, tuple[str, ...]] = {
@@ -31,34 +31,34 @@ LOOKUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {f"{s}.{t}" for s, t in con.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+def _tables(db: BatchEngine) -> set[str]:
+    return {f"{s}.{t}" for s, t in db.rows(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary")}
 
 
-def business_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+def business_tables(db: BatchEngine) -> list[str]:
     """The business sub-domain tables (the total domain is a view over them)."""
-    return sorted(t for t in _tables(con) if t.startswith("business."))
+    return sorted(t for t in _tables(db) if t.startswith("business."))
 
 
-def ensure_lookup_indexes(con: duckdb.DuckDBPyConnection) -> int:
+def ensure_lookup_indexes(db: BatchEngine) -> int:
     """Create every missing look-up index; returns how many were made."""
-    present = _tables(con)
+    present = _tables(db)
     wanted = {t: cols for t, cols in LOOKUPS.items() if t in present}
-    wanted.update({t: ("record_key",) for t in business_tables(con)})
-    have = {(f"{s}.{t}", str(name)) for s, t, name in con.execute(
-        "SELECT schema_name, table_name, index_name FROM duckdb_indexes()").fetchall()}
+    wanted.update({t: ("record_key",) for t in business_tables(db)})
+    have = {(f"{s}.{t}", str(name)) for s, t, name in db.rows(
+        "SELECT schema_name, table_name, index_name FROM duckdb_indexes()")}
     made = 0
     for table, cols in sorted(wanted.items()):
         for col in cols:
             name = f"lk_{table.split('.')[1]}_{col}"
             if (table, name) not in have:
-                con.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({col})")
+                db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({col})")
                 made += 1
     return made
 
 
-def business_cut_sql(con: duckdb.DuckDBPyConnection, keys: str) -> str | None:
+def business_cut_sql(db: BatchEngine, keys: str) -> str | None:
     """Every version of the business records named in ``keys`` (columns ``source``, ``record_key``).
 
     The same rows as ``business.total`` filtered on those keys, read from each
@@ -68,12 +68,12 @@ def business_cut_sql(con: duckdb.DuckDBPyConnection, keys: str) -> str | None:
     """
     return " UNION ALL BY NAME ".join(
         f"SELECT * FROM {t} WHERE record_key IN (SELECT record_key FROM {keys}) "
-        f"AND (_source, record_key) IN (SELECT (source, record_key) FROM {keys})" for t in business_tables(con)
+        f"AND (_source, record_key) IN (SELECT (source, record_key) FROM {keys})" for t in business_tables(db)
     ) or None
 
 
 @contextmanager
-def joins_as_written(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def joins_as_written(db: BatchEngine) -> Iterator[None]:
     """Run the statements inside with their joins in the order the SQL writes them.
 
     Cut tables made in the open transaction have no statistics yet: DuckDB estimates one
@@ -83,11 +83,11 @@ def joins_as_written(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     from the records and reaches each side through its key.  Only for SQL whose
     written order is the right one; the setting is put back after.
     """
-    row = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()
+    row = db.one("SELECT current_setting('disabled_optimizers')")
     before = str(row[0]) if row and row[0] else ""
     disabled = ",".join(x for x in (before, "join_order") if x)
-    con.execute(f"SET disabled_optimizers = '{disabled}'")
+    db.execute(f"SET disabled_optimizers = '{disabled}'")
     try:
         yield
     finally:
-        con.execute(f"SET disabled_optimizers = '{before}'")
+        db.execute(f"SET disabled_optimizers = '{before}'")

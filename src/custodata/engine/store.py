@@ -7,13 +7,17 @@ Schemas mirror DESIGN.md so a bank's staff find their way:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from custodata.crypto import Protector
-from custodata.engine.executor import Executor
+from custodata.engine.duckdb_engine import DuckDBEngine
+
+if TYPE_CHECKING:  # crypto's key ring runs on the port: imported when a store opens, not before
+    from custodata.crypto import Protector
 
 SCHEMAS = ("business", "customer", "layer", "meta")
 
@@ -59,37 +63,30 @@ class BatchStore:
     """An open DuckDB batch store with custodata's functions registered."""
 
     path: Path | None
-    con: duckdb.DuckDBPyConnection
+    engine: DuckDBEngine
     protector: Protector
     erased: set[str] = field(default_factory=set)
-    executor: Executor = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.executor = Executor(self.con)
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The native connection, for tests and tools that inspect the file; stages use :attr:`engine`."""
+        return self.engine.con
 
     def reload_erased(self) -> None:
         """Erased customers, observations and ID tokens: never to be loaded again."""
         self.erased.clear()
         if self.table_exists("meta.erased"):
-            self.erased.update(r[0] for r in self.con.execute("SELECT entity_key FROM meta.erased").fetchall())
+            self.erased.update(r[0] for r in self.engine.rows("SELECT entity_key FROM meta.erased"))
 
     def table_exists(self, qualified: str) -> bool:
         schema, _, name = qualified.rpartition(".")
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_name = ?",
-            [schema or "main", name],
-        ).fetchone()
-        return bool(row and row[0])
+        return self.engine.exists(f"{schema or 'main'}.{name}")
 
     def count(self, qualified: str) -> int:
-        if not self.table_exists(qualified):
-            return 0
-        row = self.con.execute(f"SELECT count(*) FROM {qualified}").fetchone()
-        return int(row[0]) if row else 0
+        return self.engine.count(qualified)
 
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()
 
 
 def open_store(path: Path | None, *, threads: int | None = None, read_only: bool = False) -> BatchStore:
@@ -102,6 +99,7 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
     DuckDB gets a memory limit and spills beyond it into ``<store file>.spill`` beside the
     store (see :mod:`custodata.engine.memory`, ``CUSTODATA_MEMORY_LIMIT``).
     """
+    from custodata.crypto import Protector
     from custodata.crypto.functions import register_crypto
     from custodata.crypto.kek import MemoryKeyProvider, load_provider
     from custodata.crypto.keyring import KeyRing
@@ -124,14 +122,15 @@ def open_store(path: Path | None, *, threads: int | None = None, read_only: bool
         for schema in SCHEMAS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         con.execute(_META_DDL)
-    register_functions(con)
-    has_keys = _count(con, "meta", "data_key") > 0
+    engine = DuckDBEngine(con)
+    register_functions(engine)
+    has_keys = engine.count("meta.data_key") > 0
     provider = (load_provider(path.parent, create=not read_only and not has_keys) if path is not None
                 else MemoryKeyProvider())
-    store = BatchStore(path, con, Protector(KeyRing(con, provider, read_only=read_only)))
+    store = BatchStore(path, engine, Protector(KeyRing(engine, provider, read_only=read_only)))
     _check_key_custody(store, read_only=read_only)
     store.reload_erased()
-    register_crypto(con, store.protector, store.erased.__contains__)
+    register_crypto(engine, store.protector, store.erased.__contains__)
     return store
 
 
@@ -145,29 +144,28 @@ def _connect(path: Path | None, *, read_only: bool) -> duckdb.DuckDBPyConnection
     (:mod:`custodata.backup.snapshot`); a job the worker starts meanwhile waits for it
     instead of failing.
     """
-    import os
-    import time
+    from custodata.engine.duckdb_engine import connection
 
-    if path is None:
-        return duckdb.connect(":memory:")
-    deadline = time.monotonic() + float(os.environ.get(LOCK_WAIT_ENV, "60"))
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.2)
+    return connection(path, read_only=read_only, wait_seconds=lock_wait_seconds() if path is not None else 0.0)
 
 
-def _count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-    ).fetchone()
-    if not exists or not exists[0]:
-        return 0
-    row = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()
-    return int(row[0]) if row else 0
+def lock_wait_seconds() -> float:
+    """How long an open waits for another process's lock on the store (``CUSTODATA_STORE_LOCK_WAIT``)."""
+    return float(os.environ.get(LOCK_WAIT_ENV, "60"))
+
+
+def in_use(path: Path) -> bool:
+    """Whether another process holds the store file now (a restore must not write under a running service)."""
+    from custodata.engine.duckdb_engine import connection
+    from custodata.errors import StoreLockedError
+
+    if not path.exists():
+        return False
+    try:  # read-write: a reader (a backup) holds it too
+        connection(path).close()
+    except StoreLockedError:
+        return True
+    return False
 
 
 def _check_key_custody(store: BatchStore, *, read_only: bool) -> None:
@@ -176,11 +174,33 @@ def _check_key_custody(store: BatchStore, *, read_only: bool) -> None:
 
     fingerprint = store.protector.fingerprint()
     if store.count("meta.key_check"):
-        row = store.con.execute("SELECT token_fingerprint FROM meta.key_check").fetchone()
+        row = store.engine.one("SELECT token_fingerprint FROM meta.key_check")
         if row and row[0] != fingerprint:
             where = getattr(store.protector.keyring.provider, "path", store.protector.keyring.provider.name)
             raise ConfigError(f"{where}: this key file is not the one this store's data was protected with "
                               "(token key fingerprint differs); restore the right key file")
     elif not read_only:
-        store.con.execute("CREATE TABLE IF NOT EXISTS meta.key_check (token_fingerprint VARCHAR NOT NULL)")
-        store.con.execute("INSERT INTO meta.key_check VALUES (?)", [fingerprint])
+        store.engine.execute("CREATE TABLE IF NOT EXISTS meta.key_check (token_fingerprint VARCHAR NOT NULL)")
+        store.engine.execute("INSERT INTO meta.key_check VALUES (?)", [fingerprint])
+
+
+def compact(path: Path) -> None:
+    """Rewrite the store into a fresh file: freed pages of deleted rows do not survive on disk."""
+    tmp = path.with_name(path.name + ".compact")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    from custodata.engine.memory import configure
+    from custodata.engine.sql import literal
+    from custodata.private_files import private_file
+
+    db = duckdb.connect()
+    try:  # bounded, and spilling beside the store: never into the working directory's .tmp
+        configure(db, path)
+        db.execute(f"ATTACH {literal(path)} AS src (READ_ONLY)")
+        db.execute(f"ATTACH {literal(tmp)} AS dst")
+        db.execute("COPY FROM DATABASE src TO dst")
+        db.execute("DETACH dst")
+        db.execute("DETACH src")
+    finally:
+        db.close()
+    os.replace(private_file(tmp), path)

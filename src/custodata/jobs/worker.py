@@ -89,10 +89,10 @@ class PipelineChanges:
             return False
         with self._pipeline().using() as store:  # the held store: a second connection to it would be refused
             if request.kind == "create":  # its one mdm record, by the key the request gave it
-                return bool(store.table_exists("business.master") and store.con.execute(
+                return bool(store.table_exists("business.master") and store.engine.one(
                     "SELECT 1 FROM business.master WHERE _source = 'mdm' AND record_key = ? LIMIT 1",
-                    [str(request.payload.get("record_key"))]).fetchone())
-            return request_applied(store.con, request.request_id, request.kind)
+                    [str(request.payload.get("record_key"))]))
+            return request_applied(store.engine, request.request_id, request.kind)
 
     def republish(self) -> None:
         pipeline = self._pipeline()

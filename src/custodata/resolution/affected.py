@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
+from custodata.engine.port import BatchEngine
 
 AFFECTED = "_affected"  # customers whose golden record, history and layer row are rebuilt
 SERVED = "_served_extra"  # customers whose served document must be rebuilt besides (neighbours)
@@ -30,39 +30,39 @@ HOUSEHOLD_KEYS = "_household_keys_prev"  # (address, line) the affected customer
 RELATIONSHIPS_BEFORE = "_relationships_before"  # relationship rows touching them before the change
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                      [schema, name]).fetchone()
+def _exists(db: BatchEngine, schema: str, name: str) -> bool:
+    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                      [schema, name])
     return bool(row and row[0])
 
 
-def start(con: duckdb.DuckDBPyConnection, ids: Iterable[str], *, record_mates: bool = False) -> None:
+def start(db: BatchEngine, ids: Iterable[str], *, record_mates: bool = False) -> None:
     """Open the affected set with ``ids``, and remember what they looked like before the change.
 
     ``record_mates``: the other customers of every business record of ``ids`` are served
     again too (an erasure blanks a record's protected fields, which they show).
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (customer_id VARCHAR PRIMARY KEY)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SERVED} (customer_id VARCHAR PRIMARY KEY)")
-    add(con, ids)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {HOUSEHOLD_KEYS} (address VARCHAR, line VARCHAR)")
-    if _exists(con, "customer", "golden"):
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {AFFECTED} (customer_id VARCHAR PRIMARY KEY)")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {SERVED} (customer_id VARCHAR PRIMARY KEY)")
+    add(db, ids)
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {HOUSEHOLD_KEYS} (address VARCHAR, line VARCHAR)")
+    if _exists(db, "customer", "golden"):
         from custodata.resolution.relationships import HOUSEHOLD_KEY
 
-        con.execute(
+        db.execute(
             f"INSERT INTO {HOUSEHOLD_KEYS} SELECT DISTINCT address, line FROM ({HOUSEHOLD_KEY}) "
             f"WHERE customer_id IN (SELECT customer_id FROM {AFFECTED})"
         )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {RELATIONSHIPS_BEFORE} (customer_a VARCHAR, customer_b VARCHAR)")
-    if _exists(con, "customer", "relationship"):
-        con.execute(
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {RELATIONSHIPS_BEFORE} (customer_a VARCHAR, customer_b VARCHAR)")
+    if _exists(db, "customer", "relationship"):
+        db.execute(
             f"INSERT INTO {RELATIONSHIPS_BEFORE} SELECT customer_a, customer_b FROM customer.relationship "
             f"WHERE customer_a IN (SELECT customer_id FROM {AFFECTED}) "
             f"OR customer_b IN (SELECT customer_id FROM {AFFECTED})"
         )
-    serve(con, f"SELECT customer_a FROM {RELATIONSHIPS_BEFORE} UNION SELECT customer_b FROM {RELATIONSHIPS_BEFORE}")
+    serve(db, f"SELECT customer_a FROM {RELATIONSHIPS_BEFORE} UNION SELECT customer_b FROM {RELATIONSHIPS_BEFORE}")
     if record_mates:
-        serve(con, f"""
+        serve(db, f"""
             SELECT DISTINCT x2.customer_id
             FROM customer.xref x JOIN customer.party p USING (obs_id)
             JOIN customer.party p2 ON p2.source = p.source AND p2.record_key = p.record_key
@@ -71,31 +71,31 @@ def start(con: duckdb.DuckDBPyConnection, ids: Iterable[str], *, record_mates: b
         """)
 
 
-def add(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> None:
+def add(db: BatchEngine, ids: Iterable[str]) -> None:
     """Add customers to the affected set (an id already in it is kept once)."""
     rows = [str(i) for i in dict.fromkeys(ids)]
     if rows:  # one statement with a list, not a statement per id (executemany: 2.7 s for 8,000 ids)
-        con.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT unnest(?::VARCHAR[])", [rows])
+        db.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT unnest(?::VARCHAR[])", [rows])
 
 
-def add_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+def add_sql(db: BatchEngine, sql: str) -> None:
     """Add the customer ids a query yields (one column) to the affected set."""
-    con.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
+    db.execute(f"INSERT OR IGNORE INTO {AFFECTED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
 
 
-def serve(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+def serve(db: BatchEngine, sql: str) -> None:
     """Serve the customers a query yields (one column) again, without rebuilding their golden record."""
-    con.execute(f"INSERT OR IGNORE INTO {SERVED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
+    db.execute(f"INSERT OR IGNORE INTO {SERVED} SELECT DISTINCT c FROM ({sql}) q(c) WHERE c IS NOT NULL")
 
 
-def served_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+def served_ids(db: BatchEngine) -> list[str]:
     """Every customer whose served document must be rebuilt: the affected set and the extra ones."""
-    return [str(r[0]) for r in con.execute(
-        f"SELECT customer_id FROM {AFFECTED} UNION SELECT customer_id FROM {SERVED} ORDER BY 1").fetchall()]
+    return [str(r[0]) for r in db.rows(
+        f"SELECT customer_id FROM {AFFECTED} UNION SELECT customer_id FROM {SERVED} ORDER BY 1")]
 
 
-def affected_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [str(r[0]) for r in con.execute(f"SELECT customer_id FROM {AFFECTED} ORDER BY 1").fetchall()]
+def affected_ids(db: BatchEngine) -> list[str]:
+    return [str(r[0]) for r in db.rows(f"SELECT customer_id FROM {AFFECTED} ORDER BY 1")]
 
 
 # ---- a new or re-run batch ----------------------------------------------------------------------
@@ -107,22 +107,22 @@ _INPUTS = ("SELECT x.obs_id, x.customer_id, md5(CAST(p AS VARCHAR)) AS h "
 _RECORDS = "SELECT DISTINCT _source, record_key, _batch_id, _record_hash FROM business.total"
 
 
-def snapshot_inputs(con: duckdb.DuckDBPyConnection) -> bool:
+def snapshot_inputs(db: BatchEngine) -> bool:
     """Before a batch is resolved: remember its inputs; ``False`` when there is nothing derived to update."""
-    if not ready(con):
+    if not ready(db):
         return False
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {INPUTS_BEFORE} AS {_INPUTS}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {RECORDS_BEFORE} AS {_RECORDS}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {INPUTS_BEFORE} AS {_INPUTS}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {RECORDS_BEFORE} AS {_RECORDS}")
     return True
 
 
-def ready(con: duckdb.DuckDBPyConnection) -> bool:
+def ready(db: BatchEngine) -> bool:
     """Whether there is a derived state a batch can update (else everything is derived)."""
-    return all(_exists(con, s, t) for s, t in (("customer", "xref"), ("customer", "party"), ("customer", "golden"),
+    return all(_exists(db, s, t) for s, t in (("customer", "xref"), ("customer", "party"), ("customer", "golden"),
                                               ("customer", "relationship"), ("layer", "customer_view")))
 
 
-def changed_locally(con: duckdb.DuckDBPyConnection) -> list[str]:
+def changed_locally(db: BatchEngine) -> list[str]:
     """:func:`changed_by_batch` after a local resolution, from what it looked at instead of everything.
 
     Only the records a local assignment took in (``_m``) can have moved, and only the
@@ -132,7 +132,7 @@ def changed_locally(con: duckdb.DuckDBPyConnection) -> list[str]:
     from custodata.domains.customer import DIRTY_OBS
     from custodata.resolution.identity import XREF, XREF_BEFORE
 
-    rows = con.execute(
+    rows = db.rows(
         f"""
         WITH now AS (SELECT obs_id, customer_id FROM {XREF} WHERE obs_id IN (SELECT obs_id FROM _m)),
         moved AS (
@@ -142,17 +142,17 @@ def changed_locally(con: duckdb.DuckDBPyConnection) -> list[str]:
         )
         SELECT old_id FROM moved WHERE old_id IS NOT NULL UNION SELECT new_id FROM moved WHERE new_id IS NOT NULL
         """
-    ).fetchall()
+    )
     return sorted(str(r[0]) for r in rows)
 
 
-def changed_by_batch(con: duckdb.DuckDBPyConnection) -> list[str]:
+def changed_by_batch(db: BatchEngine) -> list[str]:
     """After the batch is resolved (ids assigned, golden records not yet rebuilt): the customers it touched.
 
     A customer is touched when one of its observations came, went, moved to another
     customer or changed content, or when a business record of it has a new version.
     """
-    rows = con.execute(
+    rows = db.rows(
         f"""
         WITH now AS ({_INPUTS}),
         moved AS (
@@ -167,5 +167,5 @@ def changed_by_batch(con: duckdb.DuckDBPyConnection) -> list[str]:
         UNION SELECT x.customer_id FROM customer.xref x JOIN customer.party p USING (obs_id)
               JOIN records r ON r._source = p.source AND r.record_key = p.record_key
         """
-    ).fetchall()
+    )
     return sorted(str(r[0]) for r in rows)

@@ -33,11 +33,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from custodata import normalise as nz
+from custodata.engine import memory_engine
+from custodata.engine.port import ArrowFunction, BatchEngine
 from custodata.errors import ConfigError, MappingError, SourceError
 from custodata.sources.mapping import CsvOptions, _suggest
 from custodata.yamlconfig import read_yaml, validate
@@ -195,11 +196,11 @@ def _read_rows(path: Path, mapping: DedupeMapping, origin: str) -> Iterator[dict
             raise SourceError(f"{path}: line {reader.line_num}: {exc}") from None
 
 
-def _land(con: duckdb.DuckDBPyConnection, path: Path, mapping: DedupeMapping, origin: str) -> int:
+def _land(db: BatchEngine, path: Path, mapping: DedupeMapping, origin: str) -> int:
     """Read the mapped columns (as text, named by their canonical field) into ``dd_raw``."""
     names = list(mapping.fields.values())
     cols_sql = ", ".join(f'"{n}" VARCHAR' for n in names)
-    con.execute(f"CREATE OR REPLACE TABLE {_RAW} (_row BIGINT, {cols_sql})")
+    db.execute(f"CREATE OR REPLACE TABLE {_RAW} (_row BIGINT, {cols_sql})")
     batch: dict[str, list[str | None]] = {c: [] for c in mapping.fields}
     rows: list[int] = []
     n = 0
@@ -207,9 +208,9 @@ def _land(con: duckdb.DuckDBPyConnection, path: Path, mapping: DedupeMapping, or
     def flush() -> None:
         arrow = pa.table({"_row": pa.array(rows, pa.int64()),
                           **{mapping.fields[c]: pa.array(v, pa.string()) for c, v in batch.items()}})
-        con.register("_dd_batch", arrow)
-        con.execute(f"INSERT INTO {_RAW} SELECT * FROM _dd_batch")
-        con.unregister("_dd_batch")
+        db.put_arrow("_dd_batch", arrow)
+        db.execute(f"INSERT INTO {_RAW} SELECT * FROM _dd_batch")
+        db.drop_arrow("_dd_batch")
         rows.clear()
         for v in batch.values():
             v.clear()
@@ -225,19 +226,19 @@ def _land(con: duckdb.DuckDBPyConnection, path: Path, mapping: DedupeMapping, or
         flush()
     if n == 0:
         raise SourceError(f"{path}: the CSV has no data rows")
-    _check_ids(con, path, mapping)
+    _check_ids(db, path, mapping)
     return n
 
 
-def _check_ids(con: duckdb.DuckDBPyConnection, path: Path, mapping: DedupeMapping) -> None:
+def _check_ids(db: BatchEngine, path: Path, mapping: DedupeMapping) -> None:
     col = mapping.column_of("record_id")
-    blank = con.execute(f"SELECT min(_row) FROM {_RAW} WHERE trim(coalesce(record_id, '')) = ''"
-                        ).fetchone()
+    blank = db.one(f"SELECT min(_row) FROM {_RAW} WHERE trim(coalesce(record_id, '')) = ''"
+                        )
     if blank and blank[0] is not None:
         raise SourceError(f"{path}: data row {blank[0]} has no value in '{col}' (record_id); "
                           "every row needs a unique record id")
-    dup = con.execute(f"SELECT record_id, count(*) FROM {_RAW} GROUP BY record_id "
-                      "HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchone()
+    dup = db.one(f"SELECT record_id, count(*) FROM {_RAW} GROUP BY record_id "
+                      "HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT 1")
     if dup:
         raise SourceError(f"{path}: record id '{dup[0]}' (column '{col}') occurs {dup[1]} times; "
                           "record ids must be unique")
@@ -317,10 +318,7 @@ def _vectorised(fn: Callable[[str], str | None]) -> Callable[[pa.Array], pa.Arra
     return run
 
 
-def _register(con: duckdb.DuckDBPyConnection, date_formats: tuple[str, ...]) -> None:
-    from duckdb import sqltypes
-    from duckdb.func import SPECIAL, PythonUDFType
-
+def _register(db: BatchEngine, date_formats: tuple[str, ...]) -> None:
     functions: dict[str, Callable[[str], str | None]] = {
         "dd_text": _text_value, "dd_id": id_value, "dd_mobile": mobile_value,
         "dd_address": address_value, "dd_postcode": postcode_value,
@@ -328,9 +326,8 @@ def _register(con: duckdb.DuckDBPyConnection, date_formats: tuple[str, ...]) -> 
         "dd_name": nz.normalise_name, "dd_name_key": nz.name_pinyin,
         "dd_gender": nz.normalise_gender, "dd_email": nz.normalise_email,
     }
-    for name, fn in functions.items():
-        con.create_function(name, _vectorised(fn), [sqltypes.VARCHAR], sqltypes.VARCHAR,
-                            type=PythonUDFType.ARROW, null_handling=SPECIAL, side_effects=False)
+    db.register([ArrowFunction(name, _vectorised(fn), (pa.string(),), pa.string())
+                 for name, fn in functions.items()], replace=True)
 
 
 def _input_sql(mapping: DedupeMapping) -> tuple[str, list[str]]:
@@ -444,13 +441,13 @@ def _candidate_rules(columns: list[str]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(rules))
 
 
-def _pairs_for(con: duckdb.DuckDBPyConnection, key: tuple[str, ...]) -> int:
+def _pairs_for(db: BatchEngine, key: tuple[str, ...]) -> int:
     """Comparisons an equi-join on ``key`` generates: sum of C(n, 2) over its groups."""
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
-    row = con.execute(
+    row = db.one(
         f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM (SELECT count(*) AS n FROM {INPUT} "
         f"WHERE {not_null} GROUP BY {', '.join(key)})"
-    ).fetchone()
+    )
     return int(row[0]) if row else 0
 
 
@@ -501,15 +498,15 @@ class _Model:
     skipped: list[str]
 
 
-def _train(con: duckdb.DuckDBPyConnection, columns: list[str], records: int, seed: int,
+def _train(db: BatchEngine, columns: list[str], records: int, seed: int,
            max_pairs_per_record: float) -> _Model:
-    from splink import DuckDBAPI, Linker, SettingsCreator
+    from splink import Linker, SettingsCreator
 
     budget = max(100_000, int(max_pairs_per_record * records))
     rules: list[str] = []
     skipped: list[str] = []
     for key in _candidate_rules(columns):
-        pairs = _pairs_for(con, key)
+        pairs = _pairs_for(db, key)
         (rules if pairs <= budget else skipped).append(_rule_sql(key))
         if pairs > budget:
             log.warning("dedupe: blocking on %s would compare %s pairs (budget %s); skipped",
@@ -526,7 +523,7 @@ def _train(con: duckdb.DuckDBPyConnection, columns: list[str], records: int, see
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
-    db_api = DuckDBAPI(connection=con)
+    db_api = db.splink_api()
     linker = Linker(db_api.register(INPUT), settings, log_level=logging.WARNING)
     training = linker.training
     try:
@@ -545,11 +542,11 @@ def _train(con: duckdb.DuckDBPyConnection, columns: list[str], records: int, see
 # ------------------------------------------------------------------ entry ---
 
 
-def _copy_to_csv(con: duckdb.DuckDBPyConnection, sql: str, out: Path) -> None:
+def _copy_to_csv(db: BatchEngine, sql: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     target = str(tmp).replace("'", "''")
-    con.execute(f"COPY ({sql}) TO '{target}' (HEADER, DELIMITER ',')")
+    db.execute(f"COPY ({sql}) TO '{target}' (HEADER, DELIMITER ',')")
     os.replace(tmp, out)
 
 
@@ -581,45 +578,43 @@ def dedupe_mapped(
     """:func:`dedupe_csv` with an already validated mapping."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    con = duckdb.connect(":memory:")
+    db = memory_engine(threads=threads)
     try:
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        _register(con, tuple(mapping.date_formats))
-        records = _land(con, input_csv, mapping, origin)
+        _register(db, tuple(mapping.date_formats))
+        records = _land(db, input_csv, mapping, origin)
         seconds["read"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         sql, columns = _input_sql(mapping)
-        con.execute(sql)
+        db.execute(sql)
         seconds["normalise"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        model = _train(con, columns, records, seed, max_pairs_per_record)
+        model = _train(db, columns, records, seed, max_pairs_per_record)
         seconds["train"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         linker = model.linker
         pairs_df = linker.inference.predict(threshold_match_probability=threshold)
-        pairs = pairs_df.as_duckdbpyrelation().count("*").fetchone()
+        pairs = db.one(f"SELECT count(*) FROM {pairs_df.physical_name}")
         seconds["predict"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
             pairs_df, threshold_match_probability=threshold)
-        con.execute(
+        db.execute(
             "CREATE OR REPLACE TABLE dd_clusters AS SELECT c.record_id, min(c.record_id) OVER "
             f"(PARTITION BY c.cluster_id) AS cluster_id FROM {clustered.physical_name} c"
         )
-        n_clusters = con.execute("SELECT count(DISTINCT cluster_id) FROM dd_clusters").fetchone()
+        n_clusters = db.one("SELECT count(DISTINCT cluster_id) FROM dd_clusters")
         seconds["cluster"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        _copy_to_csv(con, f"SELECT r.record_id, c.cluster_id FROM {_RAW} r JOIN dd_clusters c "
+        _copy_to_csv(db, f"SELECT r.record_id, c.cluster_id FROM {_RAW} r JOIN dd_clusters c "
                           "USING (record_id) ORDER BY r._row", out_csv)
         seconds["write"] = time.perf_counter() - t0
     finally:
-        con.close()
+        db.close()
     return DedupeResult(
         records=records,
         clusters=int(n_clusters[0]) if n_clusters else 0,

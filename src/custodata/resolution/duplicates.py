@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from custodata.engine.port import BatchEngine
 from custodata.errors import StateError
 
 if TYPE_CHECKING:  # the service imports DuplicateFound; only the worker scores
-    import duckdb
 
     from custodata.resolution.config import ResolutionConfig
 
@@ -43,22 +43,22 @@ class DuplicateFound(StateError):
         self.candidates = candidates
 
 
-def find_duplicates(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, kind: str,
+def find_duplicates(db: BatchEngine, config: ResolutionConfig, kind: str,
                     values: dict[str, str], *, top: int = 5) -> list[Duplicate]:
     """The customers ``values`` (a checked create form) probably already is, best first."""
     from custodata.resolution import person
     from custodata.resolution.search import match
 
     if kind == "company":
-        rows = con.execute(
+        rows = db.rows(
             "SELECT DISTINCT x.customer_id FROM customer.party p JOIN customer.xref x USING (obs_id) "
-            "WHERE p.kind = 'corporate' AND p.uscc = ? ORDER BY 1 LIMIT ?", [values["uscc"], top]).fetchall()
+            "WHERE p.kind = 'corporate' AND p.uscc = ? ORDER BY 1 LIMIT ?", [values["uscc"], top])
         return [Duplicate(str(r[0]), float("inf"), ("uscc",)) for r in rows]
-    model = person.load_model(con)
+    model = person.load_model(db)
     if model is None:
         return []  # nothing resolved yet: there is no one to be a duplicate of
     prior = person.prior_bits(model)
-    found = match(con, name=values.get("name"), id_number=values.get("id_number"), mobile=values.get("mobile"),
+    found = match(db, name=values.get("name"), id_number=values.get("id_number"), mobile=values.get("mobile"),
                   birth_date=values.get("birth_date"), email=values.get("email"), address=values.get("address"),
                   gender=values.get("gender"), phone=values.get("phone"), top=top)
     out = []

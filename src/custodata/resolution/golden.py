@@ -11,10 +11,9 @@ batch and cause.
 
 from __future__ import annotations
 
-import duckdb
-
 from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, KeyRing, customer_key_id
 from custodata.domains.business import TOKEN_PARTY_FIELDS, field_aad
+from custodata.engine.port import BatchEngine
 from custodata.resolution.config import ResolutionConfig
 
 GOLDEN = "customer.golden"
@@ -100,7 +99,7 @@ def _picked_name(field: str, column: str) -> str:
 
 
 def build_golden_table(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, target: str, only: str | None = None,
+    db: BatchEngine, config: ResolutionConfig, target: str, only: str | None = None,
     *, temp: bool = False,
 ) -> None:
     """Build ``target``: one row per customer, each field's surviving value and where it came from.
@@ -112,7 +111,7 @@ def build_golden_table(
     fields = (*TEXT_FIELDS, *DATE_FIELDS)
     used = {c for f in fields for c in _criteria(f, config)}
     values = [c for f in fields for c in _value_columns(f)]
-    con.execute(f"""
+    db.execute(f"""
         CREATE OR REPLACE TEMP TABLE {_MEMBERS} AS
         SELECT x.customer_id, x.kind, p.obs_id, p.source, p.ingested_at, p.updated_at, p.trust,
                {', '.join(f'p.{c}' for c in values)},
@@ -121,7 +120,7 @@ def build_golden_table(
     """)
     for criterion, (table, column, order) in _RANKS.items():
         if criterion in used:  # a dense rank over the distinct values, NULL included (ranked last)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {column}, "
+            db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {column}, "
                         f"row_number() OVER (ORDER BY {order}) - 1 AS _r_{criterion} "
                         f"FROM (SELECT DISTINCT {column} FROM {_MEMBERS})")
     ranked = f"(SELECT m.*{''.join(f', r{i}._r_{c}' for i, c in enumerate(c for c in _RANKS if c in used))} " \
@@ -131,13 +130,13 @@ def build_golden_table(
     mask = 2 ** _SEQ_BITS
     keys = ", ".join(f"CAST(min({_key(f, config)}) FILTER (WHERE {f} IS NOT NULL) % {mask} AS BIGINT) AS _seq_{f}"
                      for f in fields)
-    con.execute(f"""
+    db.execute(f"""
         CREATE OR REPLACE TEMP TABLE _golden_picks AS
         SELECT customer_id, min(kind) AS kind,  -- min: a merge across kinds picks one by rule, not by row order
                {keys}, count(*) AS n_records, min(ingested_at) AS first_seen, max(updated_at) AS last_updated
         FROM {ranked} GROUP BY customer_id
     """)
-    con.execute(f"""
+    db.execute(f"""
         CREATE OR REPLACE TEMP TABLE _golden_sources AS
         SELECT customer_id, list_sort(list(source)) AS sources
         FROM (SELECT DISTINCT customer_id, source FROM {_MEMBERS}) GROUP BY customer_id
@@ -148,13 +147,13 @@ def build_golden_table(
     for i, f in enumerate(fields):
         picked = ", ".join(f"j.{c} AS {_picked_name(f, c)}" for c in _value_columns(f))
         step = f"_golden_step{i % 2}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS SELECT c.*, {picked}, j.obs_id AS _from_{f} "
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {step} AS SELECT c.*, {picked}, j.obs_id AS _from_{f} "
                     f"FROM {current} c LEFT JOIN {_MEMBERS} j ON j.seq = c._seq_{f}")
         current = step
     provenance = "map_from_entries(list_filter([" + ", ".join(
         f"{{'k': '{f}', 'v': _from_{f}}}" for f in fields
     ) + "], e -> e.v IS NOT NULL))"
-    con.execute(f"""
+    db.execute(f"""
         CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {target} AS
         SELECT customer_id, kind, {', '.join(_outputs())},
                n_records, s.sources, first_seen, last_updated, {provenance} AS provenance
@@ -163,7 +162,7 @@ def build_golden_table(
     """)
     for table in (_MEMBERS, "_golden_picks", "_golden_sources", "_golden_step0", "_golden_step1",
                   *(t for t, _, _ in _RANKS.values())):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _only(column: str, only: str | None) -> str:
@@ -181,7 +180,7 @@ def _unpivot(table: str) -> str:
 
 
 def build_golden(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
+    db: BatchEngine, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
     cause: str = "survivorship", only: str | None = None,
 ) -> int:
     """Rebuild golden records and append what changed to the history.
@@ -190,32 +189,32 @@ def build_golden(
     golden records are deleted and built again, with the very SQL of a full build, and
     their history compared.  A customer of ``only`` with no records left is retired.
     """
-    con.execute(HISTORY_DDL)
-    ids = [r[0] for r in con.execute(
-        f"SELECT DISTINCT customer_id FROM customer.xref{_only('customer_id', only)}").fetchall()]
+    db.execute(HISTORY_DDL)
+    ids = [r[0] for r in db.rows(
+        f"SELECT DISTINCT customer_id FROM customer.xref{_only('customer_id', only)}")]
     keyring.ensure([customer_key_id(c) for c in ids], {customer_key_id(c): f"customer:{c}" for c in ids})
-    had_previous = con.execute(
+    had_previous = db.one(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema='customer' AND table_name='golden'"
-    ).fetchone()
+    )
     new_table = GOLDEN
     if had_previous and had_previous[0]:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
+        db.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
     if only and had_previous and had_previous[0]:
-        build_golden_table(con, config, "_golden_built", only, temp=True)
-        con.execute(f"DELETE FROM {GOLDEN}{_only('customer_id', only)}")
-        con.execute(f"INSERT INTO {GOLDEN} BY NAME SELECT * FROM _golden_built ORDER BY customer_id")
-        con.execute("DROP TABLE _golden_built")
+        build_golden_table(db, config, "_golden_built", only, temp=True)
+        db.execute(f"DELETE FROM {GOLDEN}{_only('customer_id', only)}")
+        db.execute(f"INSERT INTO {GOLDEN} BY NAME SELECT * FROM _golden_built ORDER BY customer_id")
+        db.execute("DROP TABLE _golden_built")
         new_table = "_golden_new"
     else:
-        build_golden_table(con, config, GOLDEN)
+        build_golden_table(db, config, GOLDEN)
     if not (had_previous and had_previous[0]):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN} WHERE false")
+        db.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN} WHERE false")
     from custodata.resolution.steward import apply_corrections  # steward builds on this module
 
-    corrected = apply_corrections(con, only)  # a data steward's approved corrections override survivorship
+    corrected = apply_corrections(db, only)  # a data steward's approved corrections override survivorship
     if new_table != GOLDEN:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {new_table} AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
-    con.execute(
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {new_table} AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
+    db.execute(
         f"""
         INSERT INTO {HISTORY}
         WITH new AS (SELECT * FROM {_unpivot(new_table)}),
@@ -239,5 +238,5 @@ def build_golden(
         """,
         [run_id, cause],
     )
-    row = con.execute(f"SELECT count(*) FROM {GOLDEN}").fetchone()
+    row = db.one(f"SELECT count(*) FROM {GOLDEN}")
     return int(row[0]) if row else 0

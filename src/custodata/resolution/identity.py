@@ -9,7 +9,7 @@ the resolver on every later run.
 
 from __future__ import annotations
 
-import duckdb
+from custodata.engine.port import BatchEngine
 
 XREF = "customer.xref"
 PIN = "customer.pin"
@@ -37,64 +37,64 @@ CREATE TABLE IF NOT EXISTS {DIRTY} (obs_id VARCHAR PRIMARY KEY);
 """
 
 
-def mark_for_resolution(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+def mark_for_resolution(db: BatchEngine, sql: str) -> None:
     """Have the next local resolution look at the observations ``sql`` yields (one column) again."""
-    ensure_tables(con)
-    con.execute(f"INSERT OR IGNORE INTO {DIRTY} SELECT DISTINCT o FROM ({sql}) q(o) WHERE o IS NOT NULL")
+    ensure_tables(db)
+    db.execute(f"INSERT OR IGNORE INTO {DIRTY} SELECT DISTINCT o FROM ({sql}) q(o) WHERE o IS NOT NULL")
 
 
-def _closure(con: duckdb.DuckDBPyConnection, only: str) -> None:
+def _closure(db: BatchEngine, only: str) -> None:
     """``_m``: ``only``, with every record of their clusters and of their current customers, until it holds.
 
     An id follows the cluster holding most of its records and a cluster keeps the id
     most of its records had, so both are decided only with all of them in view.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE _m (obs_id VARCHAR PRIMARY KEY)")
-    con.execute(f"INSERT OR IGNORE INTO _m SELECT DISTINCT o FROM ({only}) q(o) WHERE o IS NOT NULL")
+    db.execute("CREATE OR REPLACE TEMP TABLE _m (obs_id VARCHAR PRIMARY KEY)")
+    db.execute(f"INSERT OR IGNORE INTO _m SELECT DISTINCT o FROM ({only}) q(o) WHERE o IS NOT NULL")
     size = -1
     while True:
-        row = con.execute("SELECT count(*) FROM _m").fetchone()
+        row = db.one("SELECT count(*) FROM _m")
         if row is None or int(row[0]) == size:
             return
         size = int(row[0])
-        con.execute("INSERT OR IGNORE INTO _m SELECT obs_id FROM customer.cluster WHERE cluster_id IN "
+        db.execute("INSERT OR IGNORE INTO _m SELECT obs_id FROM customer.cluster WHERE cluster_id IN "
                     "(SELECT c.cluster_id FROM customer.cluster c JOIN _m USING (obs_id))")
-        con.execute(f"INSERT OR IGNORE INTO _m SELECT obs_id FROM {XREF} WHERE customer_id IN "
+        db.execute(f"INSERT OR IGNORE INTO _m SELECT obs_id FROM {XREF} WHERE customer_id IN "
                     f"(SELECT x.customer_id FROM {XREF} x JOIN _m USING (obs_id))")
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
+def ensure_tables(db: BatchEngine) -> None:
+    db.execute(DDL)
 
 
 def format_id(n: int) -> str:
     return f"C{n:09d}"
 
 
-def next_ids(con: duckdb.DuckDBPyConnection, count: int) -> int:
+def next_ids(db: BatchEngine, count: int) -> int:
     """Reserve ``count`` new ids; returns the first number."""
-    row = con.execute(f"SELECT value FROM {COUNTER} WHERE name = 'customer'").fetchone()
+    row = db.one(f"SELECT value FROM {COUNTER} WHERE name = 'customer'")
     start = (int(row[0]) if row else 0) + 1
-    con.execute(f"DELETE FROM {COUNTER} WHERE name = 'customer'")
-    con.execute(f"INSERT INTO {COUNTER} VALUES ('customer', ?)", [start + count - 1])
+    db.execute(f"DELETE FROM {COUNTER} WHERE name = 'customer'")
+    db.execute(f"INSERT INTO {COUNTER} VALUES ('customer', ?)", [start + count - 1])
     return start
 
 
-def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None = None) -> dict[str, int]:
+def assign_ids(db: BatchEngine, run_id: str, *, only: str | None = None) -> dict[str, int]:
     """Turn ``customer.cluster`` into the new ``customer.xref``, keeping ids stable.
 
     ``only`` (a query of obs_id): the records whose cluster, record or id changed; their
     clusters and customers are decided again and every other record keeps its row,
     which is what a pass over all would give them.
     """
-    ensure_tables(con)
+    ensure_tables(db)
     clusters = "customer.cluster"
     if only is not None:
-        _closure(con, only)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {XREF_BEFORE} AS SELECT obs_id, customer_id FROM {XREF} "
+        _closure(db, only)
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {XREF_BEFORE} AS SELECT obs_id, customer_id FROM {XREF} "
                     "WHERE obs_id IN (SELECT obs_id FROM _m)")
         clusters = "(SELECT * FROM customer.cluster WHERE obs_id IN (SELECT obs_id FROM _m))"
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _votes AS
         SELECT c.cluster_id, x.customer_id, count(*) AS n, min(c.obs_id) AS first_obs
@@ -104,7 +104,7 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
     )
     # each old id goes to the cluster holding most of its records; each cluster keeps
     # the old id most of its records had
-    con.execute(
+    db.execute(
         """
         CREATE OR REPLACE TEMP TABLE _keep AS
         WITH best_cluster AS (
@@ -115,7 +115,7 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
         QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, customer_id) = 1
         """
     )
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _fresh AS
         SELECT cluster_id, row_number() OVER (ORDER BY min(obs_id)) - 1 AS k
@@ -123,10 +123,10 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
         GROUP BY cluster_id
         """
     )
-    row = con.execute("SELECT count(*) FROM _fresh").fetchone()
+    row = db.one("SELECT count(*) FROM _fresh")
     fresh = int(row[0]) if row else 0
-    start = next_ids(con, fresh) if fresh else 0
-    con.execute(
+    start = next_ids(db, fresh) if fresh else 0
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _cluster_id AS
         SELECT cluster_id, customer_id FROM _keep
@@ -135,7 +135,7 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
         """
     )
     # old ids no cluster kept: redirect to where most of their records went
-    con.execute(
+    db.execute(
         f"""
         INSERT OR REPLACE INTO {REDIRECT}
         SELECT v.customer_id, ci.customer_id, 'merged by resolution', ?
@@ -148,11 +148,11 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
     # an id a cluster holds is no redirect (the clusters left alone hold their records' ids)
     others = ("" if only is None else f"OR old_id IN (SELECT customer_id FROM {XREF} WHERE obs_id NOT IN "
               "(SELECT obs_id FROM _m) AND obs_id IN (SELECT obs_id FROM customer.cluster))")
-    con.execute(
+    db.execute(
         f"DELETE FROM {REDIRECT} WHERE old_id IN (SELECT customer_id FROM _cluster_id) "
         f"OR old_id IN (SELECT customer_id FROM {PIN}) {others}"
     )
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _new_xref AS
         SELECT c.obs_id, coalesce(p.customer_id, ci.customer_id) AS customer_id, c.kind,
@@ -170,27 +170,27 @@ def assign_ids(con: duckdb.DuckDBPyConnection, run_id: str, *, only: str | None 
     )
     # records that left the data (never expected) keep their last assignment: lineage is never lost
     mine = "" if only is None else "obs_id IN (SELECT obs_id FROM _m) AND "
-    con.execute(
+    db.execute(
         f"INSERT INTO _new_xref SELECT * FROM {XREF} WHERE {mine}obs_id NOT IN (SELECT obs_id FROM _new_xref)"
     )
-    con.execute(f"DELETE FROM {XREF}" + ("" if only is None else " WHERE obs_id IN (SELECT obs_id FROM _m)"))
-    con.execute(f"INSERT INTO {XREF} SELECT * FROM _new_xref ORDER BY obs_id")
-    con.execute(f"DELETE FROM {DIRTY}")
-    kept = con.execute("SELECT count(*) FROM _keep").fetchone()
+    db.execute(f"DELETE FROM {XREF}" + ("" if only is None else " WHERE obs_id IN (SELECT obs_id FROM _m)"))
+    db.execute(f"INSERT INTO {XREF} SELECT * FROM _new_xref ORDER BY obs_id")
+    db.execute(f"DELETE FROM {DIRTY}")
+    kept = db.one("SELECT count(*) FROM _keep")
     return {"new_customers": fresh, "kept_ids": int(kept[0]) if kept else 0}
 
 
-def resolve_id(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
+def resolve_id(db: BatchEngine, customer_id: str) -> str:
     """Follow redirects so an old (merged) id still finds its customer."""
-    exists = con.execute(
+    exists = db.one(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' AND table_name = 'id_redirect'"
-    ).fetchone()
+    )
     if not exists or not exists[0]:
         return customer_id
     seen = {customer_id}
     current = customer_id
     while True:
-        row = con.execute(f"SELECT new_id FROM {REDIRECT} WHERE old_id = ?", [current]).fetchone()
+        row = db.one(f"SELECT new_id FROM {REDIRECT} WHERE old_id = ?", [current])
         if row is None or row[0] in seen:
             return current
         current = str(row[0])

@@ -12,8 +12,7 @@ import logging
 import math
 from typing import Any
 
-import duckdb
-
+from custodata.engine.port import BatchEngine
 from custodata.resolution.config import ResolutionConfig
 
 log = logging.getLogger(__name__)
@@ -152,26 +151,26 @@ _PERSON_COLUMNS = ("obs_id, source, record_key, role, name, name_pinyin, family_
                    "address, city, district")
 
 
-def build_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> int:
+def build_person_input(db: BatchEngine, config: ResolutionConfig) -> int:
     """Individual observations with over-shared values blanked (placeholder guard).
 
     A mobile or e-mail that many different names use (a branch's switchboard, a
     typed-in '13900000000' that slipped past the placeholder list) would chain
     unrelated people together; such values neither block nor match.
     """
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TABLE {PERSON_INPUT} AS SELECT {_PERSON_COLUMNS}, " + ", ".join(_guarded(config))
         + " FROM customer.party WHERE kind = 'individual' ORDER BY obs_id"
     )
-    con.execute("CREATE OR REPLACE TABLE customer.guarded_value AS " + _guarded_values(config))
-    row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()
+    db.execute("CREATE OR REPLACE TABLE customer.guarded_value AS " + _guarded_values(config))
+    row = db.one(f"SELECT count(*) FROM {PERSON_INPUT}")
     return int(row[0]) if row else 0
 
 
 REDONE = "_person_redone"  # observations whose person row a local update looked at (temp)
 
 
-def update_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig, seeds: str) -> int:
+def update_person_input(db: BatchEngine, config: ResolutionConfig, seeds: str) -> int:
     """The person rows of ``seeds`` (a query of obs_id) and of everyone sharing a matched value with them.
 
     What :func:`build_person_input` would give, for a batch or an erasure touching a
@@ -184,44 +183,44 @@ def update_person_input(con: duckdb.DuckDBPyConnection, config: ResolutionConfig
     from custodata.domains.customer import PARTIES_BEFORE
 
     before = (f"UNION ALL SELECT * FROM {PARTIES_BEFORE} WHERE obs_id IN (SELECT obs_id FROM _seed_obs)"
-              if _has_table(con, PARTIES_BEFORE) else "")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _seed_obs AS SELECT DISTINCT obs_id FROM ({seeds}) s(obs_id)")
-    con.execute("CREATE OR REPLACE TEMP TABLE _seed_rows AS SELECT * FROM customer.party "
+              if _has_table(db, PARTIES_BEFORE) else "")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _seed_obs AS SELECT DISTINCT obs_id FROM ({seeds}) s(obs_id)")
+    db.execute("CREATE OR REPLACE TEMP TABLE _seed_rows AS SELECT * FROM customer.party "
                 f"WHERE obs_id IN (SELECT obs_id FROM _seed_obs) {before}")
     within = {}
     for col, src in MATCH_SOURCE.items():
         within[col] = f"_values_{col}"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _values_{col} AS SELECT DISTINCT {src} AS v FROM _seed_rows "
+        db.execute(f"CREATE OR REPLACE TEMP TABLE _values_{col} AS SELECT DISTINCT {src} AS v FROM _seed_rows "
                     f"WHERE {src} IS NOT NULL")
     sharing = " UNION ".join(f"SELECT obs_id FROM customer.party WHERE {src} IN (SELECT v FROM _values_{col})"
                              for col, src in MATCH_SOURCE.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {REDONE} AS SELECT obs_id FROM _seed_obs UNION {sharing}")
-    con.execute("CREATE OR REPLACE TEMP TABLE _redone_party AS SELECT * FROM customer.party "
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {REDONE} AS SELECT obs_id FROM _seed_obs UNION {sharing}")
+    db.execute("CREATE OR REPLACE TEMP TABLE _redone_party AS SELECT * FROM customer.party "
                 f"WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {content_hash()} AS h "
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {content_hash()} AS h "
                 f"FROM {PERSON_INPUT} WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
-    con.execute(f"DELETE FROM {PERSON_INPUT} WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
-    con.execute(
+    db.execute(f"DELETE FROM {PERSON_INPUT} WHERE obs_id IN (SELECT obs_id FROM {REDONE})")
+    db.execute(
         f"INSERT INTO {PERSON_INPUT} SELECT {_PERSON_COLUMNS}, " + ", ".join(_guarded(config, "_redone_party"))
         + " FROM _redone_party WHERE kind = 'individual' ORDER BY obs_id"
     )
     hashed = " OR ".join(f"(field = '{col}' AND value_hash IN (SELECT sha256(v) FROM _values_{col}))"
                          for col in MATCH_SOURCE)
-    con.execute(f"DELETE FROM customer.guarded_value WHERE {hashed}")
-    con.execute("INSERT INTO customer.guarded_value " + _guarded_values(config, within))
-    row = con.execute(f"SELECT count(*) FROM {PERSON_INPUT}").fetchone()
+    db.execute(f"DELETE FROM customer.guarded_value WHERE {hashed}")
+    db.execute("INSERT INTO customer.guarded_value " + _guarded_values(config, within))
+    row = db.one(f"SELECT count(*) FROM {PERSON_INPUT}")
     return int(row[0]) if row else 0
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()
+def _has_table(db: BatchEngine, name: str) -> bool:
+    row = db.one("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])
     return bool(row and row[0])
 
 
-def _linker(con: duckdb.DuckDBPyConnection, table: str, settings: Any) -> Any:
-    from splink import DuckDBAPI, Linker
+def _linker(db: BatchEngine, table: str, settings: Any) -> Any:
+    from splink import Linker
 
-    db_api = DuckDBAPI(connection=con)
+    db_api = db.splink_api()
     sdf = db_api.register(table)
     return Linker(sdf, settings, log_level=logging.ERROR)
 
@@ -229,27 +228,27 @@ def _linker(con: duckdb.DuckDBPyConnection, table: str, settings: Any) -> Any:
 TF_NAME = "er_tf_name"
 
 
-def build_term_frequencies(con: duckdb.DuckDBPyConnection) -> None:
+def build_term_frequencies(db: BatchEngine) -> None:
     """Name frequencies over all persons: a match on 王伟 says less than one on 欧阳娜娜."""
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TABLE {TF_NAME} AS SELECT name, count(*) / sum(count(*)) OVER () "
         f"AS tf_name FROM {PERSON_INPUT} WHERE name IS NOT NULL GROUP BY name"
     )
 
 
 def linker_for(
-    con: duckdb.DuckDBPyConnection, table: str, model: dict[str, Any],
+    db: BatchEngine, table: str, model: dict[str, Any],
     blocking: list[str] | None = None,
 ) -> Any:
     """A linker scoring ``table`` with a trained model and the store's name frequencies."""
-    from splink import DuckDBAPI, Linker
+    from splink import Linker
 
     settings = dict(model)
     if blocking is not None:
         settings["blocking_rules_to_generate_predictions"] = [
             {"blocking_rule": b, "sql_dialect": "duckdb"} for b in blocking
         ]
-    db_api = DuckDBAPI(connection=con)
+    db_api = db.splink_api()
     # the model is the store's own, validated when it was trained: checking it again costs ~0.1 s a
     # linker, which a one-record create pays two or three times
     linker = Linker(db_api.register(table), settings, log_level=logging.ERROR, validate_settings=False)
@@ -258,7 +257,7 @@ def linker_for(
     return linker
 
 
-def blocked_candidates(con: duckdb.DuckDBPyConnection, model: dict[str, Any], new_table: str, old_table: str,
+def blocked_candidates(db: BatchEngine, model: dict[str, Any], new_table: str, old_table: str,
                        out: str) -> int:
     """Into temp table ``out``: the rows of ``old_table`` some prediction blocking rule pairs with a new row.
 
@@ -273,47 +272,47 @@ def blocked_candidates(con: duckdb.DuckDBPyConnection, model: dict[str, Any], ne
     rules = [str(r["blocking_rule"] if isinstance(r, dict) else r)
              for r in model.get("blocking_rules_to_generate_predictions", [])]
     if not rules:  # no blocking: every old row is a candidate
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {old_table}")
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {old_table}")
     else:
         reached = " UNION ".join(
             f"SELECT r.obs_id FROM {old_table} r JOIN {new_table} l ON {rule} "
             f"UNION SELECT l.obs_id FROM {old_table} l JOIN {new_table} r ON {rule}" for rule in rules
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {old_table} "
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM {old_table} "
                     f"WHERE obs_id IN ({reached})")
-    row = con.execute(f"SELECT count(*) FROM {out}").fetchone()
+    row = db.one(f"SELECT count(*) FROM {out}")
     return int(row[0]) if row else 0
 
 
 def predict_new(
-    con: duckdb.DuckDBPyConnection, model: dict[str, Any], new_table: str, old_table: str, out: str
+    db: BatchEngine, model: dict[str, Any], new_table: str, old_table: str, out: str
 ) -> int:
     """Score only what a new batch adds: new x existing and new x new, never old x old."""
-    linker = linker_for(con, PERSON_INPUT, model)
+    linker = linker_for(db, PERSON_INPUT, model)
     db_api = linker._db_api
     new = db_api.register(new_table)
-    blocked_candidates(con, model, new_table, old_table, "_old_candidates")
+    blocked_candidates(db, model, new_table, old_table, "_old_candidates")
     old = db_api.register("_old_candidates")
     cols = "obs_id_l, obs_id_r, match_probability, match_weight"
-    con.execute(f"CREATE OR REPLACE TABLE {out} (obs_id_l VARCHAR, obs_id_r VARCHAR, "
+    db.execute(f"CREATE OR REPLACE TABLE {out} (obs_id_l VARCHAR, obs_id_r VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE)")
     for df in (
         linker.inference.predict_between(new, old, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
         linker.inference.predict_within(new, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
     ):
-        con.execute(f"INSERT INTO {out} SELECT {cols} FROM {df.physical_name}")
+        db.execute(f"INSERT INTO {out} SELECT {cols} FROM {df.physical_name}")
         df.drop_table_from_database_and_remove_from_cache()
     drop_splink_tables(db_api)
-    con.execute("DROP TABLE IF EXISTS _old_candidates")
-    row = con.execute(f"SELECT count(*) FROM {out}").fetchone()
+    db.execute("DROP TABLE IF EXISTS _old_candidates")
+    row = db.one(f"SELECT count(*) FROM {out}")
     return int(row[0]) if row else 0
 
 
-def train(con: duckdb.DuckDBPyConnection, config: ResolutionConfig) -> dict[str, Any]:
+def train(db: BatchEngine, config: ResolutionConfig) -> dict[str, Any]:
     """Train the person model without labels and return it as Splink's JSON dict."""
     from splink import block_on
 
-    linker = _linker(con, PERSON_INPUT, _settings(config))
+    linker = _linker(db, PERSON_INPUT, _settings(config))
     linker.training.estimate_probability_two_random_records_match(
         [block_on("id_number"), block_on("name_pinyin", "birth_date", "mobile")], recall=0.8
     )
@@ -359,19 +358,19 @@ def _floor_probabilities(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def save_model(con: duckdb.DuckDBPyConnection, model: dict[str, Any]) -> None:
-    con.execute(f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} (name VARCHAR PRIMARY KEY, model JSON)")
-    con.execute(f"DELETE FROM {MODEL_TABLE} WHERE name = 'person'")
-    con.execute(f"INSERT INTO {MODEL_TABLE} VALUES ('person', ?)", [json.dumps(model)])
+def save_model(db: BatchEngine, model: dict[str, Any]) -> None:
+    db.execute(f"CREATE TABLE IF NOT EXISTS {MODEL_TABLE} (name VARCHAR PRIMARY KEY, model JSON)")
+    db.execute(f"DELETE FROM {MODEL_TABLE} WHERE name = 'person'")
+    db.execute(f"INSERT INTO {MODEL_TABLE} VALUES ('person', ?)", [json.dumps(model)])
 
 
-def load_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
-    exists = con.execute(
+def load_model(db: BatchEngine) -> dict[str, Any] | None:
+    exists = db.one(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'model'"
-    ).fetchone()
+    )
     if not exists or not exists[0]:
         return None
-    row = con.execute(f"SELECT model FROM {MODEL_TABLE} WHERE name = 'person'").fetchone()
+    row = db.one(f"SELECT model FROM {MODEL_TABLE} WHERE name = 'person'")
     return None if row is None else dict(json.loads(row[0]))
 
 
@@ -386,15 +385,15 @@ def prior_bits(model: dict[str, Any]) -> float:
     return math.log2(lam / (1 - lam))
 
 
-def predict(con: duckdb.DuckDBPyConnection, model: dict[str, Any], table: str, out: str) -> int:
+def predict(db: BatchEngine, model: dict[str, Any], table: str, out: str) -> int:
     """Score blocked pairs of ``table`` with a trained model into ``out`` (from STORED_EVIDENCE_BITS on)."""
-    linker = linker_for(con, table, model)
+    linker = linker_for(db, table, model)
     df = linker.inference.predict(threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS)
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TABLE {out} AS SELECT obs_id_l, obs_id_r, match_probability, "
         f"match_weight FROM {df.physical_name}"
     )
     df.drop_table_from_database_and_remove_from_cache()
     drop_splink_tables(linker._db_api)
-    row = con.execute(f"SELECT count(*) FROM {out}").fetchone()
+    row = db.one(f"SELECT count(*) FROM {out}")
     return int(row[0]) if row else 0

@@ -7,9 +7,8 @@ person.  Each relationship keeps the source record that evidences it.
 
 from __future__ import annotations
 
-import duckdb
-
 from custodata.engine.lookups import joins_as_written
+from custodata.engine.port import BatchEngine
 
 RELATIONSHIP = "customer.relationship"
 
@@ -73,7 +72,7 @@ def _relationships_sql(role_where: str = "", homes_where: str = "", party: str =
     """
 
 
-def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None) -> int:
+def build_relationships(db: BatchEngine, only: str | None = None) -> int:
     """Derive every relationship again; ``only``: just those of an affected set (see below).
 
     With ``only`` (:data:`custodata.resolution.affected.AFFECTED`, golden records of the set
@@ -84,14 +83,14 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
     customer whose relationships changed, and every neighbour of the set, is marked to be
     served again.
     """
-    if only is None or not _exists(con):
-        con.execute(f"CREATE OR REPLACE TABLE {RELATIONSHIP} AS {_relationships_sql()} ORDER BY 1, 2, 3")
-        row = con.execute(f"SELECT count(*) FROM {RELATIONSHIP}").fetchone()
+    if only is None or not _exists(db):
+        db.execute(f"CREATE OR REPLACE TABLE {RELATIONSHIP} AS {_relationships_sql()} ORDER BY 1, 2, 3")
+        row = db.one(f"SELECT count(*) FROM {RELATIONSHIP}")
         return int(row[0]) if row else 0
     from custodata.resolution import affected
 
     ids = f"(SELECT customer_id FROM {only})"
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _household_keys AS
         SELECT address, line FROM {affected.HOUSEHOLD_KEYS}
@@ -99,7 +98,7 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
         """
     )
     # everyone living under one of those keys now (only the set's own keys changed)
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _household_members AS
         SELECT customer_id FROM ({HOUSEHOLD_KEY}) h JOIN _household_keys k USING (address, line)
@@ -109,19 +108,19 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
     touched = (f"(kind <> 'household' AND (customer_a IN {ids} OR customer_b IN {ids})) OR "
                "(kind = 'household' AND (customer_a IN (SELECT customer_id FROM _household_members) "
                "OR customer_b IN (SELECT customer_id FROM _household_members)))")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _relationship_prev AS SELECT * FROM {RELATIONSHIP} WHERE {touched}")
-    con.execute(f"DELETE FROM {RELATIONSHIP} WHERE {touched}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _relationship_prev AS SELECT * FROM {RELATIONSHIP} WHERE {touched}")
+    db.execute(f"DELETE FROM {RELATIONSHIP} WHERE {touched}")
     # a role relationship of the set comes from one of its records: their parties and ids, cut out
-    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_keys AS SELECT DISTINCT source, record_key "
+    db.execute("CREATE OR REPLACE TEMP TABLE _relationship_keys AS SELECT DISTINCT source, record_key "
                 "FROM customer.party WHERE obs_id IN "
                 f"(SELECT obs_id FROM customer.xref WHERE customer_id IN {ids})")
-    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_party AS SELECT * FROM customer.party "
+    db.execute("CREATE OR REPLACE TEMP TABLE _relationship_party AS SELECT * FROM customer.party "
                 "WHERE record_key IN (SELECT record_key FROM _relationship_keys) "  # its index finds them
                 "AND (source, record_key) IN (SELECT (source, record_key) FROM _relationship_keys)")
-    con.execute("CREATE OR REPLACE TEMP TABLE _relationship_xref AS SELECT * FROM customer.xref "
+    db.execute("CREATE OR REPLACE TEMP TABLE _relationship_xref AS SELECT * FROM customer.xref "
                 "WHERE obs_id IN (SELECT obs_id FROM _relationship_party)")
-    with joins_as_written(con):  # the cuts are this transaction's: no statistics to plan them by
-        con.execute(
+    with joins_as_written(db):  # the cuts are this transaction's: no statistics to plan them by
+        db.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _relationship_new AS {_relationships_sql(
                 role_where=f" AND (a.customer_id IN {ids} OR b.customer_id IN {ids})",
@@ -130,18 +129,18 @@ def build_relationships(con: duckdb.DuckDBPyConnection, only: str | None = None)
             )}
             """
         )
-    con.execute(f"INSERT INTO {RELATIONSHIP} BY NAME SELECT * FROM _relationship_new")
+    db.execute(f"INSERT INTO {RELATIONSHIP} BY NAME SELECT * FROM _relationship_new")
     changed = "((SELECT * FROM _relationship_prev EXCEPT SELECT * FROM _relationship_new) UNION ALL " \
               "(SELECT * FROM _relationship_new EXCEPT SELECT * FROM _relationship_prev))"
-    affected.serve(con, f"SELECT customer_a FROM {changed} UNION SELECT customer_b FROM {changed}")
+    affected.serve(db, f"SELECT customer_a FROM {changed} UNION SELECT customer_b FROM {changed}")
     # neighbours show the set's names and kinds
-    affected.serve(con, f"SELECT customer_b FROM {RELATIONSHIP} WHERE customer_a IN {ids} "
+    affected.serve(db, f"SELECT customer_b FROM {RELATIONSHIP} WHERE customer_a IN {ids} "
                         f"UNION SELECT customer_a FROM {RELATIONSHIP} WHERE customer_b IN {ids}")
-    row = con.execute(f"SELECT count(*) FROM {RELATIONSHIP}").fetchone()
+    row = db.one(f"SELECT count(*) FROM {RELATIONSHIP}")
     return int(row[0]) if row else 0
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
-                      "AND table_name = 'relationship'").fetchone()
+def _exists(db: BatchEngine) -> bool:
+    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
+                      "AND table_name = 'relationship'")
     return bool(row and row[0])

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
-
 from custodata.crypto.keyring import KeyRing
+from custodata.engine.port import BatchEngine
 from custodata.resolution import clusters, identity, person
 from custodata.resolution.config import ResolutionConfig
 from custodata.resolution.golden import build_golden
@@ -40,24 +39,24 @@ class ResolutionSummary:
 _CONTENT = content_hash()
 
 
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {sql}").fetchone()
+def _count(db: BatchEngine, sql: str) -> int:
+    row = db.one(f"SELECT count(*) FROM {sql}")
     return int(row[0]) if row else 0
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(_count(con, f"information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"))
+def _table_exists(db: BatchEngine, schema: str, name: str) -> bool:
+    return bool(_count(db, f"information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"))
 
 
-def local_ready(con: duckdb.DuckDBPyConnection) -> bool:
+def local_ready(db: BatchEngine) -> bool:
     """Whether a batch can be resolved locally: a model, scored pairs and every table of the last pass."""
-    return person.load_model(con) is not None and all(_table_exists(con, *t.split(".")) for t in (
+    return person.load_model(db) is not None and all(_table_exists(db, *t.split(".")) for t in (
         f"main.{person.PERSON_INPUT}", clusters.PAIRS, clusters.CLUSTER0, clusters.COMPONENT, clusters.CLUSTER,
         clusters.REVIEW, "customer.cluster_pairs", identity.XREF))
 
 
 def resolve(
-    con: duckdb.DuckDBPyConnection, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
+    db: BatchEngine, config: ResolutionConfig, run_id: str, *, keyring: KeyRing,
     mode: str = "auto", retrain: bool = False, progress: Progress | None = None, golden: bool = True,
     local: bool = False,
 ) -> ResolutionSummary:
@@ -74,96 +73,96 @@ def resolve(
     from custodata.domains.customer import DIRTY_OBS
 
     say = progress or (lambda _msg: None)
-    identity.ensure_tables(con)
-    model = None if retrain else person.load_model(con)
-    has_pairs = _table_exists(con, "customer", "pairs")
+    identity.ensure_tables(db)
+    model = None if retrain else person.load_model(db)
+    has_pairs = _table_exists(db, "customer", "pairs")
     if mode == "auto":
-        mode = "incremental" if model is not None and has_pairs and _count(con, identity.XREF) else "full"
-    summary = ResolutionSummary(mode=mode, observations=_count(con, "customer.party"))
+        mode = "incremental" if model is not None and has_pairs and _count(db, identity.XREF) else "full"
+    summary = ResolutionSummary(mode=mode, observations=_count(db, "customer.party"))
 
     say("persons: preparing")
     # what each person record looked like when last scored, to find the ones whose content changed
-    had_input = mode == "incremental" and _table_exists(con, "main", person.PERSON_INPUT)
+    had_input = mode == "incremental" and _table_exists(db, "main", person.PERSON_INPUT)
     local = local and had_input and model is not None
     if local:
         seeds = f"SELECT obs_id FROM {DIRTY_OBS} UNION SELECT obs_id FROM {identity.DIRTY}"
         summary.mode = "local"
-        summary.persons_scored = person.update_person_input(con, config, seeds)
+        summary.persons_scored = person.update_person_input(db, config, seeds)
         redone = f"(SELECT obs_id FROM {person.REDONE})"
     else:
         if had_input:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
+            db.execute(f"CREATE OR REPLACE TEMP TABLE _scored_before AS SELECT obs_id, {_CONTENT} AS h "
                         f"FROM {person.PERSON_INPUT}")
-        summary.persons_scored = person.build_person_input(con, config)
+        summary.persons_scored = person.build_person_input(db, config)
         redone = None
-    person.build_term_frequencies(con)
+    person.build_term_frequencies(db)
     if model is None:
         say("persons: training the model (no labels)")
-        model = person.train(con, config)
-        person.save_model(con, model)
+        model = person.train(db, config)
+        person.save_model(db, model)
         summary.trained = True
 
-    con.execute("CREATE OR REPLACE TEMP TABLE _new_pair_obs (obs_id VARCHAR)")
+    db.execute("CREATE OR REPLACE TEMP TABLE _new_pair_obs (obs_id VARCHAR)")
     if mode == "full":
         say("persons: scoring blocked pairs")
-        summary.pairs_scored = person.predict(con, model, person.PERSON_INPUT, clusters.PAIRS)
+        summary.pairs_scored = person.predict(db, model, person.PERSON_INPUT, clusters.PAIRS)
     else:
         say("persons: scoring new and changed records against existing customers")
         # a record whose content changed since it was scored is scored again, as if new:
         # its old pairs go, and it is compared with every existing customer
-        con.execute("CREATE OR REPLACE TEMP TABLE _changed (obs_id VARCHAR)")
+        db.execute("CREATE OR REPLACE TEMP TABLE _changed (obs_id VARCHAR)")
         if had_input:
-            con.execute(
+            db.execute(
                 f"INSERT INTO _changed SELECT p.obs_id FROM {person.PERSON_INPUT} p JOIN _scored_before b "
                 f"USING (obs_id) WHERE {content_hash('p')} <> b.h"
             )
-        summary.details["changed_records"] = _count(con, "_changed")
-        con.execute(
+        summary.details["changed_records"] = _count(db, "_changed")
+        db.execute(
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _changed) "
             "OR obs_id_r IN (SELECT obs_id FROM _changed)"
         )
         within = f"obs_id IN {redone} AND " if redone else ""
-        con.execute(
+        db.execute(
             f"CREATE OR REPLACE TABLE er_new_input AS SELECT * FROM {person.PERSON_INPUT} WHERE {within}"
             f"(obs_id NOT IN (SELECT obs_id FROM {identity.XREF}) OR obs_id IN (SELECT obs_id FROM _changed))"
         )
         # everyone else, as they are: a view, so a batch of a few records copies nothing
-        con.execute(
+        db.execute(
             f"CREATE OR REPLACE TEMP VIEW er_old_input AS SELECT * FROM {person.PERSON_INPUT} "
             "WHERE obs_id NOT IN (SELECT obs_id FROM er_new_input)"
         )
-        if _count(con, "er_new_input"):
+        if _count(db, "er_new_input"):
             summary.pairs_scored = person.predict_new(
-                con, model, "er_new_input", "er_old_input", "customer._new_pairs"
+                db, model, "er_new_input", "er_old_input", "customer._new_pairs"
             )
-            con.execute(
+            db.execute(
                 f"INSERT INTO {clusters.PAIRS} SELECT * FROM customer._new_pairs "
                 f"WHERE (obs_id_l, obs_id_r) NOT IN (SELECT (obs_id_l, obs_id_r) FROM {clusters.PAIRS})"
             )
-            con.execute("INSERT INTO _new_pair_obs SELECT obs_id_l FROM customer._new_pairs "
+            db.execute("INSERT INTO _new_pair_obs SELECT obs_id_l FROM customer._new_pairs "
                         "UNION SELECT obs_id_r FROM customer._new_pairs")
         # pairs of records that left the data are dropped
         gone = (f"(SELECT obs_id FROM {person.REDONE} WHERE obs_id NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}))"
                 if redone else f"(SELECT obs_id FROM {clusters.PAIRS} WHERE false)")
-        con.execute(
+        db.execute(
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN {gone} OR obs_id_r IN {gone}" if redone else
             f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}) "
             f"OR obs_id_r NOT IN (SELECT obs_id FROM {person.PERSON_INPUT})"
         )
-        con.execute("DROP VIEW IF EXISTS er_old_input")
+        db.execute("DROP VIEW IF EXISTS er_old_input")
         for t in ("er_new_input", "customer._new_pairs"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
+            db.execute(f"DROP TABLE IF EXISTS {t}")
 
     say("persons: clustering with chain and size guards")
     touched = f"SELECT obs_id FROM {person.REDONE} UNION SELECT obs_id FROM _new_pair_obs" if redone else None
-    guard = clusters.cluster_persons(con, model, config, touched=touched, keep_scores=mode != "full")
+    guard = clusters.cluster_persons(db, model, config, touched=touched, keep_scores=mode != "full")
     summary.chained_clusters = guard["chained_clusters"]
     say("companies: USCC and registered name")
     if redone:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _corp_before AS SELECT obs_id, cluster_id FROM {clusters.CLUSTER} "
+        db.execute(f"CREATE OR REPLACE TEMP TABLE _corp_before AS SELECT obs_id, cluster_id FROM {clusters.CLUSTER} "
                     "WHERE kind = 'corporate'")
-    clusters.cluster_companies(con)
-    summary.oversize_clusters = _count(con, f"{clusters.REVIEW} WHERE kind = 'oversize'")
+    clusters.cluster_companies(db)
+    summary.oversize_clusters = _count(db, f"{clusters.REVIEW} WHERE kind = 'oversize'")
 
     say("customer ids")
     only = None
@@ -174,10 +173,10 @@ def resolve(
                 "EXCEPT SELECT obs_id, cluster_id FROM _corp_before) UNION ALL "
                 f"(SELECT obs_id, cluster_id FROM _corp_before EXCEPT SELECT obs_id, cluster_id FROM "
                 f"{clusters.CLUSTER} WHERE kind = 'corporate'))")
-    ids = identity.assign_ids(con, run_id, only=only if guard.get("local") else None)
+    ids = identity.assign_ids(db, run_id, only=only if guard.get("local") else None)
     summary.new_customers = ids["new_customers"]
     summary.details = {**summary.details, **guard, **ids}
     if golden:
         say("golden records")
-        summary.customers = build_golden(con, config, run_id, keyring=keyring)
+        summary.customers = build_golden(db, config, run_id, keyring=keyring)
     return summary

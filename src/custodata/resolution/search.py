@@ -12,8 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-
+from custodata.engine.port import BatchEngine
 from custodata.errors import StateError
 from custodata.resolution import person
 
@@ -48,17 +47,17 @@ def _level_labels(model: dict[str, Any]) -> dict[tuple[str, int], str]:
 
 
 def match(
-    con: duckdb.DuckDBPyConnection, *, name: str | None = None, id_number: str | None = None,
+    db: BatchEngine, *, name: str | None = None, id_number: str | None = None,
     mobile: str | None = None, birth_date: str | None = None, email: str | None = None,
     address: str | None = None, gender: str | None = None, phone: str | None = None, top: int = 10,
 ) -> list[Candidate]:
     """Ranked candidate customers for a person described by the given fields."""
-    model = person.load_model(con)
+    model = person.load_model(db)
     if model is None:
         raise StateError("no trained model yet: run the pipeline (custodata run) first")
     if not any((name, id_number, mobile, email)):
         raise ValueError("give at least one of --name, --id-number, --mobile, --email")
-    con.execute(
+    db.execute(
         """
         CREATE OR REPLACE TEMP TABLE _query AS
         WITH q AS (SELECT ?::VARCHAR AS name, ?::VARCHAR AS id_number, ?::VARCHAR AS mobile,
@@ -78,23 +77,21 @@ def match(
         """,
         [name, id_number, mobile, birth_date, email, address, gender, phone],
     )
-    linker = person.linker_for(con, person.PERSON_INPUT, {**model, "retain_intermediate_calculation_columns": True})
+    linker = person.linker_for(db, person.PERSON_INPUT, {**model, "retain_intermediate_calculation_columns": True})
     db_api = linker._db_api
     q = db_api.register("_query")
-    person.blocked_candidates(con, model, "_query", person.PERSON_INPUT, "_query_candidates")
+    person.blocked_candidates(db, model, "_query", person.PERSON_INPUT, "_query_candidates")
     existing = db_api.register("_query_candidates")
     df = linker.inference.predict_between(q, existing)
-    rows = con.execute(
+    rows = db.dicts(
         f"SELECT p.*, x.customer_id, g.name AS customer_name FROM {df.physical_name} p "
         "JOIN customer.xref x ON x.obs_id = p.obs_id_r "
         "LEFT JOIN customer.golden g ON g.customer_id = x.customer_id "
         "ORDER BY p.match_weight DESC"
     )
-    cols = [d[0] for d in rows.description or []]
     labels = _level_labels(model)
     best: dict[str, Candidate] = {}
-    for raw in rows.fetchall():
-        r = dict(zip(cols, raw, strict=True))
+    for r in rows:
         cid = str(r["customer_id"])
         if cid in best:
             continue
@@ -114,5 +111,5 @@ def match(
         if len(best) >= top:
             break
     df.drop_table_from_database_and_remove_from_cache()
-    con.execute("DROP TABLE IF EXISTS _query_candidates")
+    db.execute("DROP TABLE IF EXISTS _query_candidates")
     return sorted(best.values(), key=lambda c: -c.match_weight)

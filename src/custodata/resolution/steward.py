@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import duckdb
-
 from custodata.crypto.envelope import Protector
 from custodata.crypto.keyring import customer_key_id
 from custodata.domains.business import token_kind
+from custodata.engine.port import BatchEngine
 from custodata.errors import NotFoundError, StateError
 from custodata.normalise import (
     clean_text,
@@ -42,48 +41,48 @@ CREATE TABLE IF NOT EXISTS {MERGE_LOG} (
 """
 
 
-def _members(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
-    return [r[0] for r in con.execute(
+def _members(db: BatchEngine, customer_id: str) -> list[str]:
+    return [r[0] for r in db.rows(
         f"SELECT obs_id FROM {XREF} WHERE customer_id = ? ORDER BY obs_id", [customer_id]
-    ).fetchall()]
+    )]
 
 
-def _pin(con: duckdb.DuckDBPyConnection, obs_ids: list[str], customer_id: str, cause: str) -> None:
-    con.executemany(
+def _pin(db: BatchEngine, obs_ids: list[str], customer_id: str, cause: str) -> None:
+    db.execute_many(
         f"INSERT OR REPLACE INTO {PIN} VALUES (?, ?, ?, now())",
         [[o, customer_id, cause] for o in obs_ids],
     )
-    con.execute(
+    db.execute(
         f"UPDATE {XREF} SET customer_id = ? WHERE obs_id IN (SELECT unnest(?::VARCHAR[]))",
         [customer_id, obs_ids],
     )
 
 
-def merge(con: duckdb.DuckDBPyConnection, survivor: str, absorbed: str, *, reason: str, run_id: str) -> int:
+def merge(db: BatchEngine, survivor: str, absorbed: str, *, reason: str, run_id: str) -> int:
     """Fold ``absorbed`` into ``survivor``; returns the merge event id."""
-    ensure_tables(con)
-    con.execute(_DDL)
-    survivor, absorbed = resolve_id(con, survivor), resolve_id(con, absorbed)
+    ensure_tables(db)
+    db.execute(_DDL)
+    survivor, absorbed = resolve_id(db, survivor), resolve_id(db, absorbed)
     if survivor == absorbed:
         raise StateError(f"{survivor} and {absorbed} are already the same customer")
-    a, b = _members(con, survivor), _members(con, absorbed)
+    a, b = _members(db, survivor), _members(db, absorbed)
     if not a:
         raise NotFoundError(f"customer {survivor} not found")
     if not b:
         raise NotFoundError(f"customer {absorbed} not found")
-    row = con.execute(f"SELECT coalesce(max(event_id), 0) + 1 FROM {MERGE_LOG}").fetchone()
+    row = db.one(f"SELECT coalesce(max(event_id), 0) + 1 FROM {MERGE_LOG}")
     event = int(row[0]) if row else 1
-    _pin(con, a, survivor, f"merge #{event}: {reason}")
-    _pin(con, b, survivor, f"merge #{event}: {reason}")
-    con.execute(f"INSERT OR REPLACE INTO {REDIRECT} VALUES (?, ?, ?, ?)",
+    _pin(db, a, survivor, f"merge #{event}: {reason}")
+    _pin(db, b, survivor, f"merge #{event}: {reason}")
+    db.execute(f"INSERT OR REPLACE INTO {REDIRECT} VALUES (?, ?, ?, ?)",
                 [absorbed, survivor, f"merge #{event}: {reason}", run_id])
-    con.execute(f"INSERT INTO {MERGE_LOG} VALUES (?, ?, ?, ?, ?, ?, now(), NULL)",
+    db.execute(f"INSERT INTO {MERGE_LOG} VALUES (?, ?, ?, ?, ?, ?, now(), NULL)",
                 [event, survivor, absorbed, json.dumps(b), reason, run_id])
     return event
 
 
 def unmerge(
-    con: duckdb.DuckDBPyConnection, customer_id: str, *, reason: str, run_id: str,
+    db: BatchEngine, customer_id: str, *, reason: str, run_id: str,
     records: list[str] | None = None,
 ) -> list[str]:
     """Undo the latest merge into ``customer_id``, or detach given source records.
@@ -91,10 +90,10 @@ def unmerge(
     Returns the customer ids that (re)appear.  After undoing a merge the
     absorbed customer is back with its own id and its own records.
     """
-    ensure_tables(con)
-    con.execute(_DDL)
-    customer_id = resolve_id(con, customer_id)
-    members = _members(con, customer_id)
+    ensure_tables(db)
+    db.execute(_DDL)
+    customer_id = resolve_id(db, customer_id)
+    members = _members(db, customer_id)
     if not members:
         raise NotFoundError(f"customer {customer_id} not found")
     if records:
@@ -103,23 +102,23 @@ def unmerge(
             raise NotFoundError(f"records {unknown} do not belong to {customer_id}")
         if set(records) == set(members):
             raise StateError("cannot detach every record of a customer; leave at least one")
-        new_id = format_id(next_ids(con, 1))
-        _pin(con, [m for m in members if m not in records], customer_id, f"unmerge: {reason}")
-        _pin(con, records, new_id, f"unmerge from {customer_id}: {reason}")
+        new_id = format_id(next_ids(db, 1))
+        _pin(db, [m for m in members if m not in records], customer_id, f"unmerge: {reason}")
+        _pin(db, records, new_id, f"unmerge from {customer_id}: {reason}")
         return [new_id]
-    row = con.execute(
+    row = db.one(
         f"SELECT event_id, absorbed, members FROM {MERGE_LOG} WHERE survivor = ? AND undone_at IS NULL "
         "ORDER BY event_id DESC LIMIT 1",
         [customer_id],
-    ).fetchone()
+    )
     if row is None:
         raise StateError(
             f"{customer_id} was not made by a merge; name the source records to detach (--records)"
         )
     event, absorbed, moved = int(row[0]), str(row[1]), list(json.loads(row[2]))
-    _pin(con, moved, absorbed, f"unmerge #{event}: {reason}")
-    con.execute(f"DELETE FROM {REDIRECT} WHERE old_id = ?", [absorbed])
-    con.execute(f"UPDATE {MERGE_LOG} SET undone_at = now() WHERE event_id = ?", [event])
+    _pin(db, moved, absorbed, f"unmerge #{event}: {reason}")
+    db.execute(f"DELETE FROM {REDIRECT} WHERE old_id = ?", [absorbed])
+    db.execute(f"UPDATE {MERGE_LOG} SET undone_at = now() WHERE event_id = ?", [event])
     return [absorbed]
 
 
@@ -168,7 +167,7 @@ def normalise_correction(field: str, value: str) -> str:
 
 
 def correct(
-    con: duckdb.DuckDBPyConnection, customer_id: str, field: str, value: str, *, reason: str, by: str,
+    db: BatchEngine, customer_id: str, field: str, value: str, *, reason: str, by: str,
     protector: Protector, request_id: str | None = None, sealed: bool = False,
 ) -> int:
     """Record a correction of one field of one customer; returns the correction id.
@@ -178,10 +177,10 @@ def correct(
     here, checked, and protected fields are stored sealed again for the customer
     the id now resolves to.  Golden records pick it up on their next build.
     """
-    ensure_tables(con)
-    con.execute(_CORRECTION_DDL)
-    current = resolve_id(con, customer_id)
-    if not _members(con, current):
+    ensure_tables(db)
+    db.execute(_CORRECTION_DDL)
+    current = resolve_id(db, customer_id)
+    if not _members(db, current):
         raise NotFoundError(f"customer {customer_id} not found")
     plain = protector.decrypt(value, golden_aad(customer_id, field)) if sealed else value
     if plain is None:
@@ -193,16 +192,16 @@ def correct(
         protector.keyring.ensure([customer_key_id(current)], {customer_key_id(current): f"customer:{current}"})
         stored = protector.encrypt(plain, customer_key_id(current), golden_aad(current, field))
         token = protector.token(token_kind(field), plain)
-    row = con.execute(f"SELECT coalesce(max(correction_id), 0) + 1 FROM {CORRECTION}").fetchone()
+    row = db.one(f"SELECT coalesce(max(correction_id), 0) + 1 FROM {CORRECTION}")
     correction_id = int(row[0]) if row else 1
-    con.execute(
+    db.execute(
         f"INSERT INTO {CORRECTION} VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
         [correction_id, current, field, stored, token, reason, by, request_id],
     )
     return correction_id
 
 
-def apply_corrections(con: duckdb.DuckDBPyConnection, only: str | None = None) -> str:
+def apply_corrections(db: BatchEngine, only: str | None = None) -> str:
     """Override survivorship with the latest correction of each field; returns the table naming the causes.
 
     Called by :func:`custodata.resolution.golden.build_golden` right after it rebuilds
@@ -210,10 +209,10 @@ def apply_corrections(con: duckdb.DuckDBPyConnection, only: str | None = None) -
     theirs).  The returned temp table (customer_id, field, cause) lets the history say
     ``correction: <request>`` for a value a steward set.
     """
-    con.execute("CREATE SCHEMA IF NOT EXISTS customer")
-    con.execute(_CORRECTION_DDL)
+    db.execute("CREATE SCHEMA IF NOT EXISTS customer")
+    db.execute(_CORRECTION_DDL)
     restrict = f" AND customer_id IN (SELECT customer_id FROM {only})" if only else ""
-    con.execute(
+    db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _corrected AS
         SELECT customer_id, field, value, token,
@@ -222,13 +221,13 @@ def apply_corrections(con: duckdb.DuckDBPyConnection, only: str | None = None) -
         QUALIFY row_number() OVER (PARTITION BY customer_id, field ORDER BY correction_id DESC) = 1
         """
     )
-    fields = [r[0] for r in con.execute("SELECT DISTINCT field FROM _corrected ORDER BY field").fetchall()]
+    fields = [r[0] for r in db.rows("SELECT DISTINCT field FROM _corrected ORDER BY field")]
     for f in fields:
         if f not in CORRECTABLE:  # written by hand into the table: never interpolate an unknown name
             raise CorrectionError(f"{CORRECTION} holds a correction of {f!r}, which cannot be corrected")
         value = "CAST(c.value AS DATE)" if f in DATE_FIELDS else "c.value"
         token = f", {f}_token = c.token" if f in PROTECTED else ""
-        con.execute(
+        db.execute(
             f"UPDATE {GOLDEN} g SET {f} = {value}{token}, "
             f"provenance = map_concat(g.provenance, MAP {{'{f}': c.cause}}) "
             f"FROM _corrected c WHERE c.customer_id = g.customer_id AND c.field = '{f}'"
@@ -239,7 +238,7 @@ def apply_corrections(con: duckdb.DuckDBPyConnection, only: str | None = None) -
 # --- was a request already carried out? ----------------------------------------------------------
 
 
-def request_applied(con: duckdb.DuckDBPyConnection, request_id: str, kind: str) -> bool:
+def request_applied(db: BatchEngine, request_id: str, kind: str) -> bool:
     """Whether the batch store already holds the change of maker-checker request ``request_id``.
 
     A worker that died after the store committed a change but before the operational
@@ -255,8 +254,8 @@ def request_applied(con: duckdb.DuckDBPyConnection, request_id: str, kind: str) 
         table, where = PIN, "cause LIKE ?"
         args = [f"%{request_id}:%"]
     schema, name = table.split(".")
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                         [schema, name]).fetchone()
+    exists = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                         [schema, name])
     if not exists or not exists[0]:
         return False
-    return con.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", args).fetchone() is not None  # noqa: S608
+    return db.one(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", args) is not None  # noqa: S608

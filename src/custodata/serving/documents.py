@@ -19,10 +19,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from custodata.engine.memory import connection_limit_bytes
+from custodata.engine.port import BatchEngine
 from custodata.engine.sql import literal
 from custodata.engine.store import BatchStore
 from custodata.view import PROFILE, SECTIONS
@@ -74,22 +73,22 @@ def documents_sql(sections: dict[str, str] | None = None, where: str = "") -> st
     )
 
 
-def count_documents(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(
+def count_documents(db: BatchEngine) -> int:
+    row = db.one(
         f"SELECT count(*) FROM ({PROFILE}) v WHERE NOT EXISTS "
         "(SELECT 1 FROM meta.erased e WHERE e.entity_key = 'customer:' || v.customer_id)"
-    ).fetchone()
+    )
     return int(row[0]) if row else 0
 
 
 
-def document_chunk(con: duckdb.DuckDBPyConnection) -> int:
-    """Customers per statement of a full build under ``con``'s memory limit."""
+def document_chunk(db: BatchEngine) -> int:
+    """Customers per statement of a full build under ``db``'s memory limit."""
     low, high = DOCUMENT_CHUNK
-    return max(low, min(high, connection_limit_bytes(con) // DOCUMENT_BYTES_PER_CUSTOMER))
+    return max(low, min(high, db.memory_limit_bytes() // DOCUMENT_BYTES_PER_CUSTOMER))
 
 
-def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
+def stream_documents(db: BatchEngine, batch_rows: int = 10_000,
                      chunk: int | None = None) -> Iterator[pa.RecordBatch]:
     """The served rows in Arrow batches (columns :data:`SERVED_COLUMNS`), without holding them all.
 
@@ -98,39 +97,39 @@ def stream_documents(con: duckdb.DuckDBPyConnection, batch_rows: int = 10_000,
     statement reading its range of every table (the sorted tables' zone maps skip the
     rest).  The rows are those of :func:`documents_sql` over the whole store, in order.
     """
-    chunk = chunk or document_chunk(con)
+    chunk = chunk or document_chunk(db)
     for name, section in SECTIONS.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_ENTRIES}{name} AS {section.entries()} ORDER BY customer_id")
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_ENTRIES}{name} AS {section.entries()} ORDER BY customer_id")
     try:
-        bounds = [str(r[0]) for r in con.execute(
+        bounds = [str(r[0]) for r in db.rows(
             f"SELECT customer_id FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS i "
-            f"FROM ({PROFILE})) WHERE i % {int(chunk)} = 0 ORDER BY customer_id").fetchall()]
+            f"FROM ({PROFILE})) WHERE i % {int(chunk)} = 0 ORDER BY customer_id")]
         for i, low in enumerate(bounds):
             where = f"customer_id >= {literal(low)}"
             if i + 1 < len(bounds):
                 where += f" AND customer_id < {literal(bounds[i + 1])}"
             sections = {name: section.aggregate(name, f"SELECT * FROM {_ENTRIES}{name} WHERE {where}")
                         for name, section in SECTIONS.items()}
-            yield from con.execute(documents_sql(sections, where)).fetch_record_batch(batch_rows)
+            yield from db.batches(documents_sql(sections, where), rows=batch_rows)
     finally:
         for name in SECTIONS:
-            con.execute(f"DROP TABLE IF EXISTS {_ENTRIES}{name}")
+            db.execute(f"DROP TABLE IF EXISTS {_ENTRIES}{name}")
 
 
-def redirects(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
+def redirects(db: BatchEngine) -> list[tuple[str, str | None]]:
     """(old id, id it finally leads to) for every merged-away id; erased customers lead to ``None``.
 
     Chains are followed to their end here, so a look-up reads one redirect row at most.
     """
-    erased = {r[0] for r in con.execute(
+    erased = {r[0] for r in db.rows(
         "SELECT substr(entity_key, 10) FROM meta.erased WHERE entity_key LIKE 'customer:%'"
-    ).fetchall()}
-    exists = con.execute(
+    )}
+    exists = db.one(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' AND table_name = 'id_redirect'"
-    ).fetchone()
+    )
     hops: dict[str, str] = {}
     if exists and exists[0]:
-        hops = {str(a): str(b) for a, b in con.execute("SELECT old_id, new_id FROM customer.id_redirect").fetchall()}
+        hops = {str(a): str(b) for a, b in db.rows("SELECT old_id, new_id FROM customer.id_redirect")}
     out: dict[str, str | None] = {}
     for old in hops:
         seen = {old}
@@ -144,8 +143,8 @@ def redirects(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None]]:
     return sorted(out.items())
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+def _scalar(db: BatchEngine, sql: str) -> int:
+    row = db.one(sql)
     return int(row[0]) if row and row[0] is not None else 0
 
 
@@ -157,26 +156,26 @@ def domain_counts(batch: BatchStore) -> dict[str, Any]:
     total domain; ``customer``: party observations, golden customers, relationships, review;
     ``layer``: customers per business-layer sub-domain and in the total domain.
     """
-    con = batch.con
+    db = batch.engine
     landing: dict[str, dict[str, int]] = {}
     if batch.table_exists("meta.batch"):
-        for system, batches, read, accepted, quarantined in con.execute(
+        for system, batches, read, accepted, quarantined in db.rows(
             "SELECT system, count(*), sum(read_rows), sum(accepted), sum(quarantined) FROM meta.batch "
             "WHERE status IN ('loaded', 'purged') GROUP BY system ORDER BY system"
-        ).fetchall():
+        ):
             landing[str(system)] = {"batches": int(batches), "read": int(read or 0), "accepted": int(accepted or 0),
                                     "quarantined": int(quarantined or 0)}
     quarantine: dict[str, dict[str, int]] = {}
     if batch.table_exists("meta.quarantine"):
-        for system, reason, n in con.execute(
+        for system, reason, n in db.rows(
             "SELECT system, reason, count(*) FROM meta.quarantine GROUP BY ALL ORDER BY ALL"
-        ).fetchall():
+        ):
             quarantine.setdefault(str(system), {})[str(reason)] = int(n)
     business: dict[str, int] = {}
-    for (table,) in con.execute(
+    for (table,) in db.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'business' "
         "AND table_name <> 'total' ORDER BY table_name"
-    ).fetchall():
+    ):
         business[str(table)] = batch.count(f"business.{table}")
     business["total"] = batch.count("business.total")
     customer = {
@@ -184,14 +183,14 @@ def domain_counts(batch: BatchStore) -> dict[str, Any]:
         "golden": batch.count("customer.golden"),
         "relationships": batch.count("customer.relationship"),
         "review": batch.count("customer.review"),
-        "erased": _scalar(con, "SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'")
+        "erased": _scalar(db, "SELECT count(*) FROM meta.erased WHERE entity_key LIKE 'customer:%'")
         if batch.table_exists("meta.erased") else 0,
     }
     layer: dict[str, int] = {}
-    for (table,) in con.execute(
+    for (table,) in db.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'layer' "
         "AND table_name <> 'customer_view' ORDER BY table_name"
-    ).fetchall():
+    ):
         layer[str(table)] = batch.count(f"layer.{table}")
     layer["customer_view"] = batch.count("layer.customer_view")
     return {"landing": landing, "quarantine": quarantine, "business": business, "customer": customer,

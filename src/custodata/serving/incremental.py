@@ -31,11 +31,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import sqlalchemy as sa
 
 from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, customer_key_id
 from custodata.engine.lookups import business_cut_sql
+from custodata.engine.port import BatchEngine
 from custodata.engine.store import BatchStore
 from custodata.ops.store import OpsStore
 from custodata.serving.documents import SERVED_COLUMNS, documents_sql, domain_counts, redirects
@@ -74,16 +74,16 @@ def _cut_name(table: str) -> str:
     return "_s_" + table.replace(".", "_")
 
 
-def documents_for(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+def documents_for(db: BatchEngine, customer_ids: Sequence[str]) -> list[tuple[Any, ...]]:
     """The served rows (:data:`SERVED_COLUMNS`) of ``customer_ids``, as a full publish would write them."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _s_ids (customer_id VARCHAR)")
-    con.execute("INSERT INTO _s_ids SELECT unnest(?::VARCHAR[])", [list(customer_ids)])
+    db.execute("CREATE OR REPLACE TEMP TABLE _s_ids (customer_id VARCHAR)")
+    db.execute("INSERT INTO _s_ids SELECT unnest(?::VARCHAR[])", [list(customer_ids)])
     for table, sql in _CUTS.items():  # in order: each cut may use the ones before it
         if table == "business.total":
-            sql = business_cut_sql(con, "_s_customer_party") or sql
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_cut_name(table)} AS {sql}")
+            sql = business_cut_sql(db, "_s_customer_party") or sql
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_cut_name(table)} AS {sql}")
     sql = _TABLE.sub(lambda m: _cut_name(m.group(1)), documents_sql())
-    return [tuple(r) for r in con.execute(sql).fetchall()]
+    return [tuple(r) for r in db.rows(sql)]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
@@ -127,22 +127,22 @@ def publish_customers(
     if generation is None:
         return None
     ids = sorted(set(customer_ids))
-    rows = documents_for(batch.con, ids)
+    rows = documents_for(batch.engine, ids)
     written = {str(r[0]) for r in rows}
     idset = set(ids)
-    wanted_redirects = [(old, new) for old, new in redirects(batch.con) if old in idset or new in idset]
+    wanted_redirects = [(old, new) for old, new in redirects(batch.engine) if old in idset or new in idset]
     key_ids = [customer_key_id(c) for c in ids]
     keys: list[tuple[str, str | None, bytes | None]] = []
     if batch.table_exists("meta.data_key"):  # and the batch keys (a few): a new batch brings its own
-        key_ids += [str(r[0]) for r in batch.con.execute(
-            "SELECT key_id FROM meta.data_key WHERE NOT starts_with(key_id, ?)", [CUSTOMER_KEY_PREFIX]).fetchall()]
+        key_ids += [str(r[0]) for r in batch.engine.rows(
+            "SELECT key_id FROM meta.data_key WHERE NOT starts_with(key_id, ?)", [CUSTOMER_KEY_PREFIX])]
     if batch.table_exists("meta.data_key") and key_ids:
         for chunk in _chunks(key_ids):
             keys.extend(
                 (str(k), None if w is None else str(v), None if w is None else bytes(w))
-                for k, v, w in batch.con.execute(
+                for k, v, w in batch.engine.rows(
                     "SELECT key_id, kek_version, wrapped FROM meta.data_key WHERE list_contains(?, key_id)", [chunk]
-                ).fetchall())
+                ))
     counts = json.dumps(domain_counts(batch), ensure_ascii=False, sort_keys=True)
     columns = ("generation", *SERVED_COLUMNS)
     with ops.begin() as con:

@@ -131,9 +131,9 @@ def sync_served_keys(batch: BatchStore, ops: OpsStore) -> int:
     """
     wanted: dict[str, tuple[str | None, bytes | None]] = {}
     if batch.table_exists("meta.data_key"):
-        for key_id, version, wrapped in batch.con.execute(
+        for key_id, version, wrapped in batch.engine.rows(
             "SELECT key_id, kek_version, wrapped FROM meta.data_key"
-        ).fetchall():
+        ):
             wanted[str(key_id)] = (None, None) if wrapped is None else (str(version), bytes(wrapped))
     with ops.read() as con:
         have = {str(r.key_id): (r.kek_version, None if r.wrapped is None else bytes(r.wrapped))
@@ -177,12 +177,12 @@ def _start_generation(batch: BatchStore, ops: OpsStore, run_id: str | None) -> i
 
 
 def _load_documents(batch: BatchStore, ops: OpsStore, generation: int, progress: Progress | None) -> int:
-    total = count_documents(batch.con)
+    total = count_documents(batch.engine)
     done = 0
     if progress:
         progress(0, total)
     columns = ("generation", *SERVED_COLUMNS)
-    for record_batch in stream_documents(batch.con, CHUNK_ROWS):
+    for record_batch in stream_documents(batch.engine, CHUNK_ROWS):
         data = [record_batch.column(c).to_pylist() for c in SERVED_COLUMNS]
         rows = [(generation, *r) for r in zip(*data, strict=True)]
         with ops.begin() as con:
@@ -194,7 +194,7 @@ def _load_documents(batch: BatchStore, ops: OpsStore, generation: int, progress:
 
 
 def _load_redirects(batch: BatchStore, ops: OpsStore, generation: int) -> int:
-    rows = [(generation, old, new) for old, new in redirects(batch.con)]
+    rows = [(generation, old, new) for old, new in redirects(batch.engine)]
     for chunk in _chunks(rows, CHUNK_ROWS * 5):
         with ops.begin() as con:
             _bulk_load(ops, con, served_redirect, ("generation", "old_id", "customer_id"), chunk)

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
-from custodata.errors import SourceError
+from custodata.engine.port import BatchEngine
+from custodata.errors import EngineError, SourceError
 from custodata.quality import QuarantineReason
 from custodata.sources.mapping import SourceMapping
 
@@ -115,7 +115,7 @@ def _csv_header(path: Path, delimiter: str, quote: str) -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in first]
 
 
-def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+def _land_csv(mapping: SourceMapping, path: Path, db: BatchEngine, table: str) -> Landed:
     rejects: list[Reject] = []
     opts = mapping.csv
     encoding = opts.encoding.lower().replace("_", "-")
@@ -135,21 +135,21 @@ def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection
         columns = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for c in header) + "}"
         # no sniffing: the header fixes the columns, so broken lines cannot confuse the dialect;
         # the rejects tables are per read, so one source's rejects never count for another
-        con.execute("DROP TABLE IF EXISTS _csv_rejects")
-        con.execute("DROP TABLE IF EXISTS _csv_scans")
-        con.execute(
+        db.execute("DROP TABLE IF EXISTS _csv_rejects")
+        db.execute("DROP TABLE IF EXISTS _csv_scans")
+        db.execute(
             f"CREATE OR REPLACE TEMP TABLE _csv AS SELECT * FROM read_csv(?, columns = {columns}, "
             "auto_detect = false, skip = ?, delim = ?, quote = ?, escape = ?, store_rejects = true, "
             "rejects_table = '_csv_rejects', rejects_scan = '_csv_scans', "
             "null_padding = false, strict_mode = true, parallel = false)",
             [str(read_path), 1 if opts.header else 0, opts.delimiter, opts.quote, opts.quote],
         )
-        for line, error_type, csv_line, message in con.execute(
+        for line, error_type, csv_line, message in db.rows(
             "SELECT line, error_type, csv_line, error_message FROM _csv_rejects ORDER BY line"
-        ).fetchall():
+        ):
             rejects.append(Reject(int(line), _csv_reason(str(error_type)), str(message)[:200],
                                   str(csv_line or "")))
-    except duckdb.Error as exc:
+    except EngineError as exc:
         raise SourceError(f"source '{mapping.system}': cannot read CSV {path}: {exc}") from None
     finally:
         if read_path != path:
@@ -158,11 +158,11 @@ def _land_csv(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection
     unique: dict[int, Reject] = {}
     for r in rejects:
         unique.setdefault(r.row_no, r)
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, * FROM _csv"
     )
-    con.execute("DROP TABLE _csv")
-    rows = _count(con, table)
+    db.execute("DROP TABLE _csv")
+    rows = _count(db, table)
     return Landed(table, rows, tuple(unique.values()))
 
 
@@ -191,10 +191,10 @@ def _iter_jsonl(path: Path, rejects: list[Reject]) -> Iterator[dict[str, str | N
 
 def _land_rows(
     rows: Iterator[dict[str, str | None]], columns: list[str],
-    con: duckdb.DuckDBPyConnection, table: str,
+    db: BatchEngine, table: str,
 ) -> int:
     """Write dict rows as an all-text table, in batches to bound memory."""
-    con.execute(
+    db.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} (_row BIGINT, "
         + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")"
     )
@@ -208,8 +208,11 @@ def _land_rows(
         data = {"_row": pa.array(range(n - len(batch) + 1, n + 1), pa.int64())}
         for c in columns:
             data[c] = pa.array([r.get(c) for r in batch], pa.string())
-        arrow = pa.table(data)  # noqa: F841  (referenced by name in the SQL below)
-        con.execute(f"INSERT INTO {table} SELECT * FROM arrow")
+        db.put_arrow("_landing_batch", pa.table(data))
+        try:
+            db.execute(f"INSERT INTO {table} SELECT * FROM _landing_batch")
+        finally:
+            db.drop_arrow("_landing_batch")
         batch = []
 
     for row in rows:
@@ -221,30 +224,30 @@ def _land_rows(
     return n
 
 
-def _land_jsonl(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+def _land_jsonl(mapping: SourceMapping, path: Path, db: BatchEngine, table: str) -> Landed:
     rejects: list[Reject] = []
     try:
-        rows = _land_rows(_iter_jsonl(path, rejects), mapping.columns(), con, table)
+        rows = _land_rows(_iter_jsonl(path, rejects), mapping.columns(), db, table)
     except OSError as exc:
         raise SourceError(f"source '{mapping.system}': cannot read {path}: {exc}") from None
     return Landed(table, rows, tuple(rejects))
 
 
-def _land_parquet(mapping: SourceMapping, path: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+def _land_parquet(mapping: SourceMapping, path: Path, db: BatchEngine, table: str) -> Landed:
     try:
-        cols = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()]
+        cols = [r[0] for r in db.rows("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)])]
         casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in cols)
-        con.execute(
+        db.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT row_number() OVER () AS _row, {casts} "
             "FROM read_parquet(?)",
             [str(path)],
         )
-    except duckdb.Error as exc:
+    except EngineError as exc:
         raise SourceError(f"source '{mapping.system}': cannot read Parquet {path}: {exc}") from None
-    return Landed(table, _count(con, table), ())
+    return Landed(table, _count(db, table), ())
 
 
-def _land_sql(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+def _land_sql(mapping: SourceMapping, input_dir: Path, db: BatchEngine, table: str) -> Landed:
     import sqlalchemy as sa
 
     url = mapping.url or ""
@@ -264,38 +267,38 @@ def _land_sql(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConne
                 for rec in result.mappings():
                     yield {k: (None if v is None else str(v)) for k, v in rec.items()}
 
-            n = _land_rows(rows(), columns, con, table)
+            n = _land_rows(rows(), columns, db, table)
         engine.dispose()
     except sa.exc.SQLAlchemyError as exc:
         raise SourceError(f"source '{mapping.system}': cannot read table {mapping.table}: {exc}") from None
     return Landed(table, n, ())
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+def _count(db: BatchEngine, table: str) -> int:
+    row = db.one(f"SELECT count(*) FROM {table}")
     return int(row[0]) if row else 0
 
 
-def land_records(mapping: SourceMapping, records: Iterable[dict[str, str | None]], con: duckdb.DuckDBPyConnection,
+def land_records(mapping: SourceMapping, records: Iterable[dict[str, str | None]], db: BatchEngine,
                  table: str) -> Landed:
     """Land records given in memory (the ``mdm`` source's creates) exactly as a JSON-lines export's rows."""
-    return Landed(table, _land_rows(iter(records), mapping.columns(), con, table), ())
+    return Landed(table, _land_rows(iter(records), mapping.columns(), db, table), ())
 
 
-def land(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection, table: str) -> Landed:
+def land(mapping: SourceMapping, input_dir: Path, db: BatchEngine, table: str) -> Landed:
     """Read a source into ``table`` (all text) and report what could not be parsed."""
     path = source_location(mapping, input_dir)
     if mapping.format != "sql" and not path.exists():
         raise SourceError(f"source '{mapping.system}': {path} not found")
     if mapping.format == "csv":
-        landed = _land_csv(mapping, path, con, table)
+        landed = _land_csv(mapping, path, db, table)
     elif mapping.format == "jsonl":
-        landed = _land_jsonl(mapping, path, con, table)
+        landed = _land_jsonl(mapping, path, db, table)
     elif mapping.format == "parquet":
-        landed = _land_parquet(mapping, path, con, table)
+        landed = _land_parquet(mapping, path, db, table)
     else:
-        landed = _land_sql(mapping, input_dir, con, table)
-    present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+        landed = _land_sql(mapping, input_dir, db, table)
+    present = {r[0] for r in db.rows(f"DESCRIBE {table}")}
     missing = [c for c in mapping.columns() if c not in present]
     if missing and landed.rows:
         raise SourceError(
@@ -304,5 +307,5 @@ def land(mapping: SourceMapping, input_dir: Path, con: duckdb.DuckDBPyConnection
         )
     if missing:  # empty export: add the columns so later steps still type-check
         for c in missing:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
+            db.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
     return landed
