@@ -151,7 +151,7 @@ def test_statement_forms_give_duckdbs_tables(engines: tuple[BatchEngine, SparkEn
     """INSERT BY NAME, ``* REPLACE`` (which Spark SQL lacks) and struct values read back alike."""
     rows = _same_after(engines, [
         ("INSERT INTO s.work BY NAME SELECT 'z' AS name, 9 AS grp", []),
-        ("CREATE OR REPLACE TABLE s.work AS SELECT * REPLACE (upper(name) AS name) EXCLUDE (born) FROM s.work", []),
+        ("CREATE OR REPLACE TABLE s.work AS SELECT * EXCLUDE (born) REPLACE (upper(name) AS name) FROM s.work", []),
     ], "SELECT grp, name, score, tag, struct_pack(g := grp, n := name) AS both FROM s.work WHERE grp = 9")
     assert rows == [(9, "Z", None, None, {"g": 9, "n": "Z"})]
 

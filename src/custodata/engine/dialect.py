@@ -287,6 +287,36 @@ def _format_braces(tree: exp.Expr, _: Catalogue) -> exp.Expr:
     return tree.transform(fix)
 
 
+def _star_replace(tree: exp.Expr, catalogue: Catalogue) -> exp.Expr:
+    """Spark has no ``SELECT * REPLACE (expr AS col)``: the star is spelled out, the replaced columns in place."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Select):
+            return node
+        stars = [e for e in node.expressions if isinstance(e, exp.Star) and e.args.get("replace")]
+        if not stars:
+            return node
+        probe = node.copy()  # the columns the star stands for: SELECT * over the same FROM
+        probe.set("expressions", [exp.Star()])
+        for clause in ("where", "order", "group", "having", "qualify"):
+            probe.set(clause, None)
+        probe.set("limit", exp.Limit(expression=exp.Literal.number(0)))
+        names = catalogue.columns_of(probe)
+        out: list[exp.Expr] = []
+        for e in node.expressions:
+            if not (isinstance(e, exp.Star) and e.args.get("replace")):
+                out.append(e)
+                continue
+            replaced = {a.alias: a for a in e.args["replace"]}
+            excluded = {c.name for c in e.args.get("except_") or []}
+            out += [replaced.get(c, exp.column(c, quoted=True)) for c in names if c not in excluded]
+        fixed = node.copy()
+        fixed.set("expressions", out)
+        return fixed
+
+    return tree.transform(fix)
+
+
 # ---- UNION BY NAME ------------------------------------------------------------------------------
 def _union_by_name(tree: exp.Expr, catalogue: Catalogue) -> exp.Expr:
     """Spark SQL cannot ``UNION ALL BY NAME``: both sides are projected onto the union of their columns."""
@@ -363,6 +393,7 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("qualify_without_helper", "QUALIFY's helper column must not leak into SELECT *", _qualify_without_helper),
     Rewrite("list_keeps_nulls", "list() keeps NULLs and ORDER BY; collect_list drops both", _list_keeps_nulls),
     Rewrite("union_by_name", "Spark SQL has no UNION ALL BY NAME", _union_by_name),
+    Rewrite("star_replace", "Spark SQL has no SELECT * REPLACE", _star_replace),
     Rewrite("arg_max_skips_nulls", "arg_max skips NULL values; max_by does not", _arg_max_skips_nulls),
     Rewrite("regexp_replace_first", "regexp_replace without 'g' replaces the first match only", _regexp_replace_first),
     Rewrite("day_of_week", "day-of-week numbering differs (dow, weekday, isodow)", _day_of_week),

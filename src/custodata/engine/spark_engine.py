@@ -111,6 +111,17 @@ def _as_function(wrapped: _Vectorised) -> Any:
     return call
 
 
+def _plain(value: Any) -> Any:
+    """Struct values as dicts (as DuckDB gives them), lists element by element; other values as they are."""
+    from pyspark.sql import Row as SparkRow
+
+    if isinstance(value, SparkRow):
+        return {k: _plain(v) for k, v in value.asDict().items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _memory_bytes(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)b?\s*", text.lower())
     if not m:
@@ -258,7 +269,7 @@ class SparkEngine(BatchEngine):
             table = target.this if isinstance(target, exp.Schema) else target
             name = ".".join(p.name for p in table.parts)
             frame = self._sql(dialect.spark_sql(tree.expression), params)
-            self._append(name, frame, columns)
+            self._append(name, frame, list(frame.columns) if tree.args.get("by_name") else columns)
             return
         self._sql(dialect.spark_sql(tree), params)
 
@@ -330,11 +341,11 @@ class SparkEngine(BatchEngine):
             raise EngineError(f"query failed: {_first_line(exc)}") from exc
 
     def rows(self, sql: str, params: Params = ()) -> list[Row]:
-        return [tuple(r) for r in self._collect(self._frame(sql, params))]
+        return [tuple(_plain(v) for v in r) for r in self._collect(self._frame(sql, params))]
 
     def dicts(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         frame = self._frame(sql, params)
-        return [dict(zip(frame.columns, r, strict=True)) for r in self._collect(frame)]
+        return [dict(zip(frame.columns, (_plain(v) for v in r), strict=True)) for r in self._collect(frame)]
 
     def arrow(self, sql: str, params: Params = ()) -> pa.Table:
         frame = self._frame(sql, params)
