@@ -58,15 +58,23 @@ def _drop(name: str) -> None:
     admin.dispose()
 
 
-def _world(base: Path, customers: int) -> tuple[Path, float]:
+def _world(base: Path, customers: int) -> tuple[Path, float, int, int]:
+    """The pipeline run once: (out folder, seconds, source records written, golden customers resolved)."""
     from custodata.demo.sources import generate
+    from custodata.engine.store import open_store
     from custodata.pipeline import Pipeline
 
     out = base / "site" / "out"
-    generate(customers, 7, base / "raw")
+    written = generate(customers, 7, base / "raw")
     started = time.perf_counter()
     Pipeline.create(out).run(base / "raw")
-    return out, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    store = open_store(out / "custodata.duckdb", read_only=True)
+    try:
+        golden = int(store.engine.scalar("SELECT count(*) FROM customer.golden"))
+    finally:
+        store.close()
+    return out, seconds, sum(written.records.values()), golden
 
 
 def _publish(out: Path, url: str) -> None:
@@ -137,10 +145,10 @@ def main() -> None:
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="cd-bench-backup-"))
     os.environ.setdefault("CUSTODATA_KEK_FILE", str(base / "keys" / "kek.json"))
-    out, run_seconds = _world(base, args.customers)
+    out, run_seconds, records, golden = _world(base, args.customers)
     os.environ["CUSTODATA_AUDIT_KEY"] = str(default_key_path(out))  # restores into new folders use the same key
-    print(f"{args.customers:,} customers: pipeline {run_seconds:.1f}s, batch store "
-          f"{_size(out / 'custodata.duckdb') / 1048576:,.1f} MiB")
+    print(f"{args.customers:,} customers generated ({records:,} source records, {golden:,} golden customers): "
+          f"pipeline {run_seconds:.1f}s, batch store {_size(out / 'custodata.duckdb') / 1048576:,.1f} MiB")
     rows = []
     pg_names: list[str] = []
     try:
