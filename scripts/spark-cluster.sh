@@ -68,7 +68,7 @@ status() {
         "$daemon" status "$WORKER_CLASS" "$i" >/dev/null 2>&1 && echo "worker $i: running" \
             || { echo "worker $i: not running"; rc=3; }
     done
-    echo "registered workers: $(registered)"
+    if master_up; then echo "registered workers: $(registered)"; fi
     echo "logs and pids: $dir"
     return $rc
 }
