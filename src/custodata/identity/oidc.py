@@ -308,6 +308,11 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+def _subject(claims: Mapping[str, Any]) -> str:
+    """The token's ``sub`` as an ``oidc`` account keeps it (its ``external_id``)."""
+    return str(claims.get("sub"))[:255]
+
+
 def _valid_to(value: object) -> dt.datetime | None:
     """A validity end claim: epoch seconds or an ISO 8601 date/time (UTC unless it says otherwise)."""
     if value is None or value == "":
@@ -387,6 +392,11 @@ class Admission:
             if current.source != "oidc":
                 raise self.refuse(Result.DENIED, f"a {current.source} account does not sign in through the "
                                    "provider", login=pid, via=via, source_address=address)
+            # the login name claim is neither unique nor stable at an IdP (OIDC Core 5.7): the account
+            # is bound to the sub it was made for, so someone renamed to this name does not become it
+            if current.external_id is not None and not _same(current.external_id, _subject(claims)):
+                raise self.refuse(Result.DENIED, "the sub claim is not this account's (another person at the "
+                                   "provider with this login name)", login=pid, via=via, source_address=address)
             return self._follow(current, claims, asserted)
         except (IdentityError, SeparationOfDutiesError) as exc:
             raise self.refuse(Result.DENIED, f"the provider's claims cannot be applied: {exc}"[:300], login=pid,
@@ -422,7 +432,7 @@ class Admission:
         display, kind, branch, valid_to = self._attributes(claims)
         return self.directory.create_person(pid, display, kind, branch, password=None, roles=roles,
                                             valid_to=valid_to, by=self.actor, source="oidc",
-                                            external_id=str(claims.get("sub"))[:255])
+                                            external_id=_subject(claims))
 
     def _follow(self, person: Person, claims: Mapping[str, Any], roles: tuple[str, ...]) -> Person:
         """Bring an ``oidc`` account to what the provider claims now; roles only when the groups claim is there."""

@@ -1,0 +1,153 @@
+"""An attacker's tries at the identity work of issue 15, each against the running code.
+
+Insiders with a staff account, an outsourced agent, a compromised IdP client, a stolen SCIM
+token: each test is one way around a control, and says what must hold.  The OIDC claims are
+fed to :class:`~custodata.identity.oidc.Admission` as a validated token's claims would be
+(signature checks are ``tests/test_identity_oidc.py``'s, against a real provider).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+with warnings.catch_warnings():  # starlette 1.x prefers httpx2 but works with the pinned httpx
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
+    from fastapi.testclient import TestClient
+
+from custodata.api import create_app
+from custodata.audit import tables as audit_tables
+from custodata.crypto.kek import load_provider
+from custodata.identity.errors import AuthenticationError
+from custodata.identity.oidc import Admission, OidcClient, OidcError
+from custodata.identity.provisioning import Provisioner, UserAssertion
+from custodata.identity.settings import ClaimMapping, IdentitySettings, OidcSettings, ScimSettings
+from custodata.service import Services
+
+TOKEN = "scim-attack-token-0123456789abcdef"  # noqa: S105 - a test token
+IDP = {"Authorization": f"Bearer {TOKEN}"}
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+EXT = "urn:custodata:params:scim:schemas:1.0:User"
+MAPPING = ClaimMapping(group_roles={"CD-Counter": "front_desk", "CD-Stewards": "data_steward",
+                                    "CD-Admins": "administrator", "CD-Audit": "auditor",
+                                    "CD-Marketing": "marketer"},
+                       default_branch="总行")
+OIDC = OidcSettings(issuer="http://127.0.0.1:9", client_id="custodata-console", redirect_uri="http://127.0.0.1/cb",
+                    audience="urn:custodata:api", allow_http=True, idp="idaas", provision="create", mapping=MAPPING)
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    folder: Path = tmp_path_factory.mktemp("attacks")
+    load_provider(folder / "out", create=True)
+    services = Services.open(folder / "out", url=f"sqlite:///{folder / 'ops.sqlite'}")
+    services.identity_settings = IdentitySettings(
+        scim=ScimSettings(token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(), idp="okta",
+                          requests_per_minute=10_000, mapping=MAPPING))
+    services.directory.create_person("break.glass", "应急账号", "employee", "总行", password="Local-pass-2026",  # noqa: S106
+                                     roles=("marketer",), by="t")
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module")
+def client(svc: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(svc)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def gate(svc: Services) -> Admission:
+    return Admission(svc.directory, OidcClient(OIDC))
+
+
+def events(svc: Services, action: str) -> list[dict[str, Any]]:
+    a = audit_tables.audit_event
+    with svc.ops.read() as con:
+        rows = con.execute(sa.select(a.c.actor, a.c.result, a.c.reason, a.c.detail).where(a.c.action == action)
+                           .order_by(a.c.seq)).all()
+    out = []
+    for r in rows:
+        detail = json.loads(r.detail) if isinstance(r.detail, str) else (r.detail or {})
+        out.append({"actor": r.actor, "result": r.result, "reason": r.reason, **detail})
+    return out
+
+
+def claims(sub: str, username: str, **more: Any) -> dict[str, Any]:
+    return {"iss": OIDC.issuer, "aud": "urn:custodata:api", "exp": 4_102_444_800, "sub": sub,
+            "preferred_username": username, "groups": ["CD-Marketing"], "branch": "总行", **more}
+
+
+# ---- OIDC: who the token names ---------------------------------------------------------------------
+
+def test_oidc_another_subject_choosing_an_existing_login_name_is_refused(svc: Services, gate: Admission) -> None:
+    """preferred_username is not unique nor stable (OIDC Core 5.7): the account is bound to its first sub."""
+    first = gate.person(claims("idp-uid-1", "wu.oidc"), via="console", source_address="10.0.0.1")
+    assert first.source == "oidc" and first.external_id == "idp-uid-1"
+    # the same person again: accepted
+    assert gate.person(claims("idp-uid-1", "wu.oidc"), via="bearer", source_address=None).person_id == "wu.oidc"
+    # a colleague at the IdP renames themselves wu.oidc: their sub is not the account's
+    with pytest.raises(OidcError):
+        gate.person(claims("idp-uid-2", "wu.oidc", groups=["CD-Stewards"]), via="console",
+                    source_address="10.0.0.2")
+    assert svc.directory.person("wu.oidc").roles == ("marketer",)  # nothing of the intruder's claims applied
+    last = events(svc, "login")[-1]
+    assert last["result"] == "denied" and "sub" in last["reason"]
+    with pytest.raises(OidcError):
+        gate.sign_in(claims("idp-uid-2", "wu.oidc"), source_address="10.0.0.2")
+
+
+def test_oidc_local_and_break_glass_accounts_never_sign_in_whatever_the_claims(gate: Admission) -> None:
+    for sub in ("break.glass", "idp-uid-9"):
+        with pytest.raises(OidcError):
+            gate.person(claims(sub, "break.glass"), via="console", source_address=None)
+        with pytest.raises(OidcError):  # case and spaces are the same login name
+            gate.person(claims(sub, " Break.Glass "), via="bearer", source_address=None)
+
+
+def test_oidc_asserted_role_pair_in_two_steps_is_refused(svc: Services, gate: Admission) -> None:
+    """Administrator now, auditor next: the second step may not leave both held (revocation first)."""
+    gate.person(claims("idp-uid-3", "ma.admin", groups=["CD-Admins"]), via="console", source_address=None)
+    with pytest.raises(OidcError):
+        gate.person(claims("idp-uid-3", "ma.admin", groups=["CD-Admins", "CD-Audit"]), via="console",
+                    source_address=None)
+    assert svc.directory.person("ma.admin").roles == ("administrator",)
+    moved = gate.person(claims("idp-uid-3", "ma.admin", groups=["CD-Audit"]), via="console", source_address=None)
+    assert moved.roles == ("auditor",)
+    # the groups claim as one string, or in other case, grants nothing more
+    odd = gate.person(claims("idp-uid-3", "ma.admin", groups="CD-Audit"), via="console", source_address=None)
+    assert odd.roles == ("auditor",)
+    assert gate.person(claims("idp-uid-3", "ma.admin", groups=["cd-admins", "CD-AUDIT"]), via="console",
+                       source_address=None).roles == ()
+
+
+def test_oidc_mfa_claim_forms_that_are_not_a_list_or_listed_do_not_count(gate: Admission) -> None:
+    c = gate.client
+    assert c.has_mfa({"amr": ["pwd", "otp"]})
+    for bad in ({"amr": "otp"}, {"amr": ["OTP"]}, {"amr": [["otp"]]}, {"amr": {"otp": 1}}, {"acr": "mfa"},
+                {"acr": ["urn:bank:acr:mfa"]}, {"amr": []}, {}):
+        assert not c.has_mfa(bad), bad
+
+
+# ---- local passwords for accounts the IdP keeps ------------------------------------------------------
+
+def test_password_login_to_an_sso_account_is_the_generic_refusal(svc: Services, client: TestClient) -> None:
+    """A SCIM or OIDC account has no local password: trying one is a 401 like any other, and audited."""
+    Provisioner(svc.directory, MAPPING, idp="okta").create_user(
+        UserAssertion(user_name="he.scim", display_name="何", branch="总行"))
+    with pytest.raises(AuthenticationError):
+        svc.directory.login("he.scim", "Any-password-2026")
+    assert events(svc, "login")[-1]["actor"] == "he.scim"
+    r = client.post("/api/v1/login", json={"person_id": "he.scim", "password": "Any-password-2026"})
+    unknown = client.post("/api/v1/login", json={"person_id": "no.such.person", "password": "Any-password-2026"})
+    assert r.status_code == unknown.status_code == 401 and r.json() == unknown.json()
+    with pytest.raises(AuthenticationError):  # MFA enrolment proves a password too
+        svc.directory.begin_mfa("he.scim", "Any-password-2026")
+
