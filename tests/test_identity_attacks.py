@@ -151,3 +151,84 @@ def test_password_login_to_an_sso_account_is_the_generic_refusal(svc: Services, 
     with pytest.raises(AuthenticationError):  # MFA enrolment proves a password too
         svc.directory.begin_mfa("he.scim", "Any-password-2026")
 
+
+# ---- SCIM with a stolen (or without a) token ---------------------------------------------------------
+
+def scim_user(user_name: str, **ext: Any) -> dict[str, Any]:
+    return {"schemas": [CORE, EXT], "userName": user_name, "displayName": "测试", "active": True,
+            EXT: {"branch": "总行", **ext}}
+
+
+def group(client: TestClient, name: str, *members: str) -> str:
+    r = client.post("/scim/v2/Groups", headers=IDP, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name,
+        "members": [{"value": m} for m in members]})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def patch(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": list(ops)}
+
+
+def test_scim_body_is_not_read_for_a_caller_without_the_token(client: TestClient) -> None:
+    """Nobody without the IdP's token gets the JSON parser (or the validators) to work on their body."""
+    for method, path in (("POST", "/scim/v2/Users"), ("PUT", "/scim/v2/Users/x"), ("PATCH", "/scim/v2/Users/x"),
+                         ("POST", "/scim/v2/Groups"), ("PUT", "/scim/v2/Groups/x"), ("PATCH", "/scim/v2/Groups/x")):
+        r = client.request(method, path, content=b"{not json" + b" " * 500_000,
+                           headers={"Content-Type": "application/scim+json"})
+        assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+
+
+def test_scim_roles_or_groups_in_unexpected_places_grant_nothing(svc: Services, client: TestClient) -> None:
+    assert client.post("/scim/v2/Users", headers=IDP, json=scim_user("zhou.scim")).status_code == 201
+    for ops in ([{"op": "add", "path": "roles", "value": [{"value": "administrator"}]}],
+                [{"op": "replace", "path": "groups", "value": [{"display": "CD-Admins"}]}],
+                [{"op": "replace", "path": "Roles", "value": "administrator"}],
+                [{"op": "replace", "path": f"{EXT}:roles", "value": ["administrator"]}]):
+        r = client.patch("/scim/v2/Users/zhou.scim", headers=IDP, json=patch(*ops))
+        assert r.status_code in (200, 400), r.text
+    for value in ({"roles": ["administrator"]}, {"groups": [{"value": "CD-Admins"}]},
+                  {EXT: {"roles": ["administrator"]}}, {"urn:custodata:params:scim:schemas:1.0:user": {"kind": "x"}},
+                  {"USERNAME": "break.glass"}):
+        r = client.patch("/scim/v2/Users/zhou.scim", headers=IDP, json=patch({"op": "replace", "value": value}))
+        assert r.status_code in (200, 400), r.text
+    person = svc.directory.person("zhou.scim")
+    assert person.roles == () and person.person_id == "zhou.scim"
+    # the userName path in any case cannot rename the account onto another
+    r = client.patch("/scim/v2/Users/zhou.scim", headers=IDP,
+                     json=patch({"op": "replace", "path": "USERNAME", "value": "break.glass"}))
+    assert r.status_code == 400
+    assert svc.directory.person("break.glass").source == "local"
+
+
+def test_scim_group_tricks_do_not_break_separation_of_duties(svc: Services, client: TestClient) -> None:
+    for name in ("qin.scim", "xu.scim"):
+        assert client.post("/scim/v2/Users", headers=IDP, json=scim_user(name)).status_code == 201
+    admins = group(client, "CD-Admins", "qin.scim")
+    # a member named twice (or with spaces) is one member; upper case is no login name
+    other = group(client, "Unmapped", "xu.scim", "xu.scim", " xu.scim ")
+    assert [m["value"] for m in client.get(f"/scim/v2/Groups/{other}", headers=IDP).json()["members"]] == ["xu.scim"]
+    # a second group that adds the auditor's role: refused
+    r = client.patch(f"/scim/v2/Groups/{other}", headers=IDP,
+                     json=patch({"op": "add", "path": "members", "value": [{"value": "qin.scim"}]},
+                                {"op": "replace", "path": "displayName", "value": "CD-Audit"}))
+    assert r.status_code == 409, r.text
+    # renamed to collide with the administrators' group name: refused, nothing changes
+    r = client.patch(f"/scim/v2/Groups/{other}", headers=IDP,
+                     json=patch({"op": "replace", "path": "displayName", "value": "CD-Admins"}))
+    assert r.status_code == 409, r.text
+    assert svc.directory.person("xu.scim").roles == ()
+    # a local account is not the IdP's to put in a group
+    r = client.patch(f"/scim/v2/Groups/{admins}", headers=IDP,
+                     json=patch({"op": "add", "path": "members", "value": [{"value": "break.glass"}]}))
+    assert r.status_code == 403
+    assert svc.directory.person("break.glass").roles == ("marketer",)
+    assert svc.directory.person("qin.scim").roles == ("administrator",)
+
+
+def test_scim_filters_other_than_one_eq_are_refused(client: TestClient) -> None:
+    for f in ('userName eq "a" or userName pr', 'userName pr', 'userName eq "a\\" or 1"', 'name.familyName eq "x"',
+              'userName eq ""', "userName eq 'a'"):
+        r = client.get("/scim/v2/Users", headers=IDP, params={"filter": f})
+        assert r.status_code == 400 and r.json()["scimType"] == "invalidFilter", (f, r.text)

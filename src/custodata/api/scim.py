@@ -274,6 +274,12 @@ def _paging(request: Request) -> tuple[int, int]:
     return start, count
 
 
+async def _guarded_body(request: Request) -> tuple[Provisioner, Any]:
+    """The rate limit and the IdP's token first, then the body: nobody else gets JSON parsed or validated."""
+    provisioner = await run_in_threadpool(_guard, request)
+    return provisioner, await _body(request)
+
+
 async def _body(request: Request) -> Any:
     try:
         return await request.json()
@@ -382,10 +388,9 @@ async def get_user(person_id: str, request: Request) -> Response:
 
 @router.post("/Users")
 async def create_user(request: Request) -> Response:
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         body: UserIn = _parse(UserIn, data)
         person = p.create_user(body.assertion(p))
         response = _scim(user_out(person, _base(request), []), 201)
@@ -397,10 +402,9 @@ async def create_user(request: Request) -> Response:
 
 @router.put("/Users/{person_id}")
 async def replace_user(person_id: str, request: Request) -> Response:
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         body: UserIn = _parse(UserIn, data)
         return _scim(user_out(p.replace_user(person_id, body.assertion(p)), _base(request), p.groups()))
 
@@ -452,10 +456,9 @@ def _patched_user(person: Person, patch: PatchIn) -> dict[str, Any]:
 
 @router.patch("/Users/{person_id}")
 async def patch_user(person_id: str, request: Request) -> Response:
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         patch: PatchIn = _parse(PatchIn, data)
         if PATCH_SCHEMA not in patch.schemas:
             raise ScimError(400, f"a PATCH body names the schema {PATCH_SCHEMA}", "invalidSyntax")
@@ -501,10 +504,9 @@ async def get_group(group_id: str, request: Request) -> Response:
 
 @router.post("/Groups")
 async def create_group(request: Request) -> Response:
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         body: GroupIn = _parse(GroupIn, data)
         group = p.create_group(body.displayName, [m.value for m in body.members], external_id=body.externalId)
         response = _scim(group_out(group, _base(request)), 201)
@@ -516,10 +518,9 @@ async def create_group(request: Request) -> Response:
 
 @router.put("/Groups/{group_id}")
 async def replace_group(group_id: str, request: Request) -> Response:
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         body: GroupIn = _parse(GroupIn, data)
         group = p.replace_group(group_id, body.displayName, [m.value for m in body.members],
                                 external_id=body.externalId)
@@ -539,10 +540,9 @@ def _member_ids(value: Any) -> list[str]:
 @router.patch("/Groups/{group_id}")
 async def patch_group(group_id: str, request: Request) -> Response:
     """Members added or removed (``members`` or ``members[value eq "x"]``), or the displayName replaced."""
-    data = await _body(request)
+    p, data = await _guarded_body(request)
 
     def run() -> Response:
-        p = _guard(request)
         patch: PatchIn = _parse(PatchIn, data)
         if PATCH_SCHEMA not in patch.schemas:
             raise ScimError(400, f"a PATCH body names the schema {PATCH_SCHEMA}", "invalidSyntax")
