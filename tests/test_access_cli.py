@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from custodata.access.document import default_document_yaml
+from custodata.access.policy_document import default_document_yaml
 from custodata.cli.policy import DENIED_EXIT, register
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from custodata.access.actions import ACTIONS, CUSTOMER_DATA_ACTIONS, expand, matches
-from custodata.access.document import (
+from custodata.access.policy_document import (
     ACCESS_DEFAULT_PATH,
     changed_sections,
     default_document,

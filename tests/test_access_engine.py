@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from custodata.access import actions as A
-from custodata.access.document import default_document, default_document_yaml, parse_document
 from custodata.access.engine import NEVER_UNMASK_RULE, PolicyEngine
+from custodata.access.policy_document import default_document, default_document_yaml, parse_document
 from custodata.classification.grading import Grading, TypeGrade, load_grading
 from custodata.errors import ConfigError
 

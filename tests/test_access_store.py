@@ -11,7 +11,7 @@ import pytest
 
 from custodata.access import actions as A
 from custodata.access import store as store_module
-from custodata.access.document import default_document_yaml
+from custodata.access.policy_document import default_document_yaml
 from custodata.access.store import PolicyStore
 from custodata.audit.events import Action, MemorySink
 from custodata.errors import ConfigError, NotFoundError, StateError

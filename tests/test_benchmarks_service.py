@@ -24,8 +24,8 @@ from custodata.ops.store import OpsStore
 from custodata.service import Caller, Services
 from custodata.service import customers as customer_service
 from custodata.service.demo import DemoLogin, seed_demo
+from custodata.serving.served_view import ServedView
 from custodata.serving.tables import served_customer, served_key
-from custodata.serving.view import ServedView
 
 TEMPLATES = 60
 CUSTOMERS = 200
@@ -73,7 +73,7 @@ def test_replicated_customers_open_under_their_own_keys(ops: OpsStore, seed_dir:
         assert a["profile"][f] == b["profile"][f] and not a["profile"][f].startswith("cd1:")
     # a ciphertext moved to the twin does not open there
     moved = {**enc_b, "profile": {**enc_b["profile"], protected[0]: enc_a["profile"][protected[0]]}}
-    from custodata.view import decrypt_view
+    from custodata.serving.customer_360 import decrypt_view
 
     with pytest.raises(CryptoError):
         decrypt_view(moved, view.protector)

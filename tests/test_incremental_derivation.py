@@ -41,8 +41,8 @@ from custodata.fields import CustomerType
 from custodata.ops import open_ops
 from custodata.pipeline import Pipeline
 from custodata.resolution.golden import PROTECTED
+from custodata.serving.customer_360 import decrypt_view
 from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_key, served_redirect
-from custodata.view import decrypt_view
 
 CUSTOMERS = 120
 LAYER_TABLES = ("layer.customer_view", *(f"layer.{t.value}" for t in CustomerType))

@@ -17,9 +17,10 @@ from custodata.demo.sources import generate
 from custodata.engine.store import open_store
 from custodata.errors import CryptoError, NotFoundError
 from custodata.masking.policy import load_policy
+from custodata.masking.view_masking import mask_view
 from custodata.pipeline import Pipeline
 from custodata.resolution.search import match
-from custodata.view import customer_360, mask_view
+from custodata.serving.customer_360 import customer_360
 from tests.plaintext_scan import raw_forms, scan_files
 
 CUSTOMERS = 300

@@ -22,9 +22,9 @@ from custodata.ops import open_ops
 from custodata.ops.store import OpsStore
 from custodata.pipeline import Pipeline
 from custodata.serving import InvalidQueryError, ServedView, protector_from_ops, publish_served
+from custodata.serving.customer_360 import customer_360_encrypted, decrypt_view
 from custodata.serving.documents import jsonable
 from custodata.serving.tables import served_customer, served_generation, served_key, served_redirect
-from custodata.view import customer_360_encrypted, decrypt_view
 
 CUSTOMERS = 60
 

@@ -290,7 +290,7 @@ def test_portfolio_additions_and_reactivation_need_a_security_officer(svc: Servi
 def test_a_policy_widening_shown_as_narrowing_is_caught(svc: Services) -> None:
     """Stops widening that the comparison reported as narrowing: a time window added for people another
     window covers (windows are alternatives), and an unmask rule widened in two harmless-looking steps."""
-    from custodata.access.document import parse_document_yaml
+    from custodata.access.policy_document import parse_document_yaml
     from custodata.access.widening import compare
 
     text = svc.policies.export_yaml()

@@ -25,8 +25,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from custodata.crypto.binding import field_aad, quarantine_aad
 from custodata.crypto.keyring import customer_key_id
-from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql, field_aad, quarantine_aad
+from custodata.domains.business import PROTECTED_PARTY_FIELDS, erase_parties_sql
 from custodata.engine.port import BatchEngine
 from custodata.engine.store import BatchStore
 from custodata.errors import CryptoError, NotFoundError, StateError

@@ -8,7 +8,8 @@ and how is this field shown — with the rule id and an explanation;
 """
 
 from custodata.access.actions import ACTIONS, CUSTOMER_DATA_ACTIONS
-from custodata.access.document import (
+from custodata.access.engine import AccessDecision, PolicyEngine, Subject
+from custodata.access.policy_document import (
     AccessConfig,
     PolicyDocument,
     default_document,
@@ -16,7 +17,6 @@ from custodata.access.document import (
     parse_document,
     parse_document_yaml,
 )
-from custodata.access.engine import AccessDecision, PolicyEngine, Subject
 from custodata.access.store import PolicyStore, PolicyVersionInfo
 
 __all__ = [

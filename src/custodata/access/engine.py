@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from custodata.access.actions import ACTIONS, CUSTOMER_DATA_ACTIONS, CUSTOMER_UNMASK, expand
-from custodata.access.document import (
+from custodata.access.policy_document import (
     DAYS,
     SCOPE_ORDER,
     AccessConfig,

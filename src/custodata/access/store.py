@@ -23,13 +23,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from custodata.access.document import (
+from custodata.access.engine import PolicyEngine
+from custodata.access.policy_document import (
     PolicyDocument,
     changed_sections,
     default_document_yaml,
     parse_document_yaml,
 )
-from custodata.access.engine import PolicyEngine
 from custodata.access.tables import policy_version
 from custodata.audit.events import Action, AuditEvent, AuditSink
 from custodata.errors import NotFoundError, StateError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from custodata.access.document import PolicyDocument
+from custodata.access.policy_document import PolicyDocument
 
 # row scopes from narrowest to widest
 _SCOPE_ORDER = ("none", "portfolio", "branch", "all")
@@ -116,8 +116,8 @@ def _unmask_grants(doc: PolicyDocument) -> dict[tuple[str, str, str], float]:
     widened in steps that each look harmless (a level range added, then its field list emptied,
     which makes it cover every field in the range); the covered set shows the sum of them.
     """
-    from custodata.access.document import never_unmasked
     from custodata.access.engine import _covers
+    from custodata.access.policy_document import never_unmasked
 
     grading = doc.masking.grading
     grants: dict[tuple[str, str, str], float] = {}

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from custodata.audit.events import Action, AuditEvent, Result
@@ -58,8 +58,28 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_RESULTS = 200
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# control characters and bidi overrides in a name would rewrite how a console page or an export reads
+_UNSEEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(value: str) -> str:
+    if _UNSEEN.search(value):
+        raise ValueError("control or bidi characters")
+    return value
+
+
+def _login_name(value: str) -> str:
+    """The whole value a login name (pydantic's ``pattern`` only searches, and before ``to_lower``)."""
+    if not PERSON_ID_PATTERN.fullmatch(value):
+        raise ValueError("not a login name")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_visible)]
+CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                       AfterValidator(_visible)]
+LoginName = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=64),
+                      AfterValidator(_login_name)]
 
 
 class ScimError(Exception):
@@ -90,7 +110,8 @@ class EnterpriseIn(_In):
 
 
 class CustodataIn(_In):
-    branch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    branch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                      AfterValidator(_visible)] | None = None
     kind: Literal["employee", "outsourced", "partner"] | None = None
     status: Literal["active", "transferred", "leaving"] | None = None
     validTo: dt.datetime | None = None  # noqa: N815
@@ -98,8 +119,7 @@ class CustodataIn(_In):
 
 
 class UserIn(_In):
-    userName: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,  # noqa: N815
-                                               pattern=PERSON_ID_PATTERN.pattern, max_length=64)]
+    userName: LoginName  # noqa: N815
     externalId: Text | None = None  # noqa: N815
     displayName: Text | None = None  # noqa: N815
     name: NameIn | None = None
@@ -122,8 +142,7 @@ class UserIn(_In):
 
 
 class MemberIn(_In):
-    value: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
-                                            pattern=PERSON_ID_PATTERN.pattern, max_length=64)]
+    value: LoginName
 
 
 class GroupIn(_In):

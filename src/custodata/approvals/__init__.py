@@ -20,8 +20,8 @@ from custodata.approvals.request import (
     RequestStateError,
     Subject,
 )
-from custodata.approvals.requests import Approvals
 from custodata.approvals.secret import watermark_secret
+from custodata.approvals.workflow import Approvals
 
 __all__ = [
     "AccessDecisionLike", "ApprovalDenied", "ApprovalError", "Approvals", "Authorize", "ExportExpired",

@@ -53,7 +53,7 @@ def summary_tables(summary: RunSummary) -> Group:
 
 
 def shown(value: Any) -> str:
-    """A value as printed: already masked by the policy (see :func:`custodata.view.mask_view`)."""
+    """A value as printed: already masked by the policy (see :func:`custodata.serving.customer_360.mask_view`)."""
     return "—" if value is None else str(value)
 
 

@@ -310,18 +310,6 @@ def typed_select(mapping: SourceMapping, landing_table: str, batch_id: str, inge
     )
 
 
-def field_aad(owner: str, field: str) -> str:
-    """Associated data of a protected field: its owner (``source:record_key``, an observation id,
-    a customer id) and the field, so a ciphertext moved to another row or column does not decrypt.
-    The pipeline SQL builds the same string as ``owner || '|field'``."""
-    return f"{owner}|{field}"
-
-
-def quarantine_aad(batch_id: str, row_no: int | None) -> str:
-    """Associated data binding a quarantined raw row to its batch and row number."""
-    return f"{batch_id}:{row_no}|raw"
-
-
 def erase_parties_sql(typed_table: str) -> str:
     """Re-ingesting an erased person's old rows must not bring them back: blank those parties.
 

@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from custodata.crypto.binding import quarantine_aad
 from custodata.crypto.keyring import batch_key_id
 from custodata.domains.business import (
     dedupe_within_batch_sql,
     erase_parties_sql,
-    quarantine_aad,
     subdomain_ddl,
     subdomain_table,
     total_domain_sql,

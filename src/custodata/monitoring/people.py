@@ -22,7 +22,7 @@ from custodata.errors import ConfigError, CustodataError, SourceError
 
 if TYPE_CHECKING:
     from custodata.identity.directory import Directory
-    from custodata.serving.view import ServedView
+    from custodata.serving.served_view import ServedView
 
 KINDS = ("employee", "outsourced", "partner")
 STATUSES = ("active", "transferred", "leaving", "left", "frozen")

@@ -11,8 +11,9 @@ batch and cause.
 
 from __future__ import annotations
 
+from custodata.crypto.binding import field_aad
 from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, KeyRing, customer_key_id
-from custodata.domains.business import TOKEN_PARTY_FIELDS, field_aad
+from custodata.domains.business import TOKEN_PARTY_FIELDS
 from custodata.engine.port import BatchEngine
 from custodata.resolution.config import ResolutionConfig
 

@@ -209,7 +209,7 @@ def policy_import(svc: Services, caller: Caller, text: str, *, comment: str) -> 
     """
     import difflib
 
-    from custodata.access.document import parse_document_yaml
+    from custodata.access.policy_document import parse_document_yaml
     from custodata.access.widening import compare
     from custodata.approvals.request import POLICY_IMPORT_KIND
     from custodata.errors import StateError

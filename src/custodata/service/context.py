@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from custodata.identity.directory import Directory, Principal
     from custodata.identity.oidc import Admission
     from custodata.identity.settings import IdentitySettings
-    from custodata.serving.view import ServedView
+    from custodata.serving.served_view import ServedView
 
 
 class AccessDenied(CustodataError):
@@ -201,13 +201,13 @@ class Services:
 
     @cached_property
     def protector(self) -> Protector:
-        from custodata.serving.view import protector_from_ops
+        from custodata.serving.served_view import protector_from_ops
 
         return protector_from_ops(self.ops, out_dir=self.out_dir)
 
     @cached_property
     def served(self) -> ServedView:
-        from custodata.serving.view import ServedView
+        from custodata.serving.served_view import ServedView
 
         return ServedView(self.ops, self.protector)
 

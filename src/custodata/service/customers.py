@@ -32,8 +32,8 @@ from custodata.access.limits import Allowance, give_back, local_day, local_minut
 from custodata.audit.events import Action, Result
 from custodata.errors import NotFoundError
 from custodata.masking.policy import MaskingPolicy
+from custodata.masking.view_masking import mask_view
 from custodata.service.context import AccessDenied, Caller, Services, audited, mark_audited, refusal_reason
-from custodata.view import mask_view
 
 if TYPE_CHECKING:
     from custodata.access.engine import AccessDecision

@@ -18,9 +18,9 @@ from custodata.approvals.request import TRUST_KINDS, Request
 from custodata.audit.events import Action
 from custodata.errors import NotFoundError
 from custodata.jobs.queue import Job
+from custodata.masking.view_masking import mask_view
 from custodata.service.context import Caller, Services, audited
 from custodata.service.customers import _check_row, record_key_fields
-from custodata.view import mask_view
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,7 +1,7 @@
 """The served documents: every customer's encrypted 360° view built in bulk, in DuckDB.
 
 One SQL statement aggregates each section of the view per customer (the very
-:class:`custodata.view.Section` definitions the one-customer read uses) and turns
+:class:`custodata.serving.customer_360.Section` definitions the one-customer read uses) and turns
 the whole view into one JSON document per customer with ``to_json``, so a million
 customers cost a few scans and joins, not a million look-ups.  Rows stream out as
 Arrow batches.
@@ -24,7 +24,7 @@ import pyarrow as pa
 from custodata.engine.port import BatchEngine
 from custodata.engine.sql import literal
 from custodata.engine.store import BatchStore
-from custodata.view import PROFILE, SECTIONS
+from custodata.serving.customer_360 import PROFILE, SECTIONS
 
 # columns of every served row, in the order the SQL below yields them
 SERVED_COLUMNS = ("customer_id", "kind", "name", "branches", "segment", "id_token", "mobile_token", "doc")

@@ -28,9 +28,9 @@ from custodata.domains.business import token_kind
 from custodata.errors import ConfigError, CustodataError, NotFoundError
 from custodata.normalise import normalise_company_name, normalise_id, normalise_mobile, normalise_name
 from custodata.ops.store import OpsStore
+from custodata.serving.customer_360 import decrypt_view
 from custodata.serving.keys import ServedKeyRing, protector_from_ops
 from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_key, served_redirect
-from custodata.view import decrypt_view
 
 __all__ = ["InvalidQueryError", "ServedCustomer", "ServedView", "protector_from_ops"]
 
