@@ -247,3 +247,27 @@ def test_scim_filters_other_than_one_eq_are_refused(client: TestClient) -> None:
               'userName eq ""', "userName eq 'a'"):
         r = client.get("/scim/v2/Users", headers=IDP, params={"filter": f})
         assert r.status_code == 400 and r.json()["scimType"] == "invalidFilter", (f, r.text)
+
+
+def test_a_password_tried_on_an_sso_account_takes_a_hash_check_like_any_other(
+        svc: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No timing tell which login names are SCIM/OIDC accounts: their 401 costs one argon2 check too."""
+    Provisioner(svc.directory, MAPPING, idp="okta").create_user(
+        UserAssertion(user_name="tang.scim", display_name="唐", branch="总行"))
+    checks: list[str] = []
+    real = svc.directory.passwords.hasher
+
+    class Spy:
+        def verify(self, stored: str, password: str) -> bool:
+            checks.append(stored[:9])
+            return bool(real.verify(stored, password))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(svc.directory.passwords, "hasher", Spy())
+    for name in ("tang.scim", "no.such.person", "break.glass"):
+        before = len(checks)
+        with pytest.raises(AuthenticationError):
+            svc.directory.login(name, "Wrong-pass-2026")
+        assert len(checks) - before >= 1 and "$argon2" in checks[-1], (name, checks)

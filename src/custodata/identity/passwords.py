@@ -61,7 +61,10 @@ class Passwords:
             return False, False
         try:
             self.hasher.verify(stored_hash, password)
-        except (VerificationError, InvalidHashError):
+        except VerificationError:
+            return False, False
+        except InvalidHashError:  # no hash to check (an IdP's account): as slow as a wrong password
+            self.burn()
             return False, False
         return True, self.hasher.check_needs_rehash(stored_hash)
 
