@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import _clean_errors, cli_actor, console, err_console
-from custodata.errors import CustodataError
+from custodata.cli.common import _clean_errors, cli_actor, console, err_console, services
 
 if TYPE_CHECKING:
     from custodata.monitoring.store import AlertStore, StoredAlert
@@ -44,21 +43,8 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def _services(out: Path, db: str | None) -> Iterator[Services]:
     """The deployment's services (audit log with its signing key); driver errors become one clean line."""
-    import sqlalchemy as sa
-
-    from custodata.ops.store import default_url
-    from custodata.service.context import Services
-
-    try:
-        svc = Services.open(out, url=db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
+    with services(out, db) as svc:
         yield svc
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        svc.close()
 
 
 def _store(svc: Services) -> AlertStore:

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, OutOpt, _clean_errors, _require_store, console, err_console
+from custodata.cli.common import DbOpt, OutOpt, _clean_errors, _require_store, console, err_console, services
 from custodata.errors import CustodataError
 
 app = typer.Typer(
@@ -338,15 +338,11 @@ def demo(
 
 def _demo_people(out: Path) -> list[Any]:
     """Seed the policy and one demo person per role, and print their logins (demo stores only)."""
-    from custodata.service import Services
     from custodata.service.demo import demo_alerts, seed_demo
 
-    services = Services.open(out)
-    try:
-        logins = seed_demo(services)
-        alerts = demo_alerts(services, out / "activity")
-    finally:
-        services.close()
+    with services(out, None) as svc:
+        logins = seed_demo(svc)
+        alerts = demo_alerts(svc, out / "activity")
     console.print(f"monitoring      {alerts} alerts from a simulated month of 40 staff with injected insiders "
                   f"(files in {out / 'activity'}) — log in as sec.zhou to see them at /alerts")
     table = Table(title="demo people [演示人员] — one per role; passwords for this demo store only")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, console
+from custodata.cli.common import DbOpt, _clean_errors, console, operational_store
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -59,20 +59,8 @@ class _Acting:
 
 @contextmanager
 def _ops(out: Path, db: str | None) -> Iterator[OpsStore]:
-    import sqlalchemy as sa
-
-    from custodata.ops.store import default_url, open_ops
-
-    try:
-        store = open_ops(db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
+    with operational_store(out, db) as store:
         yield store
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        store.close()
 
 
 def _approvals(store: OpsStore, out: Path) -> Approvals:

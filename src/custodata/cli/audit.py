@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, err_console, parse_time
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, err_console, operational_store, parse_time
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -49,23 +49,12 @@ actor = cli_actor  # ``cli:<os login name>``
 @contextmanager
 def _log(out: Path, db: str | None, config: Path | None = None) -> Iterator[AuditLog]:
     """The deployed log (signing key under OUT/keys); driver errors become one clean line."""
-    import sqlalchemy as sa
-
     from custodata.audit.log import AuditLog
     from custodata.audit.retention import load_settings
-    from custodata.ops.store import default_url, open_ops
 
     settings = load_settings(config)
-    try:
-        store = open_ops(db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
+    with operational_store(out, db) as store:
         yield AuditLog.for_out_dir(store, out, settings)
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        store.close()
 
 
 _time = parse_time

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from custodata.cli.common import DbOpt, OutOpt, _clean_errors, err_console
+from custodata.cli.common import DbOpt, OutOpt, _clean_errors, err_console, operational_store
 
 changes_app = typer.Typer(help="Change events for the systems downstream: the outbox feed and the broker publisher.",
                           no_args_is_help=True)
@@ -34,17 +34,13 @@ def follow(
 ) -> None:
     """Print change events after --after as JSON lines, as they are committed (Ctrl+C stops)."""
     from custodata.changes.feed import follow as follow_feed
-    from custodata.ops.store import open_ops
 
-    with _clean_errors():
-        ops = open_ops(db, out_dir=out)
+    with _clean_errors(), operational_store(out, db) as ops:
         try:
             for event in follow_feed(ops, after=after, limit=limit, poll=poll, once=once):
                 typer.echo(json.dumps(event.public(), ensure_ascii=False))
         except KeyboardInterrupt:
             pass
-        finally:
-            ops.close()
 
 
 @changes_app.command("publish")
@@ -61,10 +57,8 @@ def publish(
 ) -> None:
     """Deliver change events to RabbitMQ at least once: message_id = event_id, persistent, confirmed, resumable."""
     from custodata.changes.publisher import Publisher, get_cursor, redacted
-    from custodata.ops.store import open_ops
 
-    with _clean_errors():
-        ops = open_ops(db, out_dir=out)
+    with _clean_errors(), operational_store(out, db) as ops:
         publisher = Publisher(ops, amqp, exchange=exchange, queue=queue, name=name, batch=batch)
         try:
             if once:
@@ -78,4 +72,3 @@ def publish(
             pass
         finally:
             publisher.close()
-            ops.close()

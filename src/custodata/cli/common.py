@@ -11,12 +11,16 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from custodata.errors import CustodataError
+
+if TYPE_CHECKING:
+    from custodata.ops.store import OpsStore
+    from custodata.service.context import Services
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,6 +51,49 @@ def _clean_errors() -> Iterator[None]:
             print_error(err_console, f"entity resolution: {str(exc).strip().splitlines()[0]}")
             raise typer.Exit(1) from None
         raise
+
+
+@contextmanager
+def operational_store(out: Path, db: str | None) -> Iterator[OpsStore]:
+    """The deployment's operational store (``--db``, else the folder's default), closed after.
+
+    Every command opens it here, so a driver's error — at the open or in the command's
+    work — is the same one line naming the store, never a traceback with a URL in it.
+    """
+    import sqlalchemy as sa
+
+    from custodata.ops.store import open_ops
+
+    try:
+        store = open_ops(db, out_dir=out)
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        yield store
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        store.close()
+
+
+@contextmanager
+def services(out: Path, db: str | None) -> Iterator[Services]:
+    """The deployment's service layer (policy, audit with its signing key, approvals), closed after."""
+    import sqlalchemy as sa
+
+    from custodata.ops.store import default_url
+    from custodata.service.context import Services
+
+    try:
+        svc = Services.open(out, url=db or default_url(out))
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    try:
+        yield svc
+    except sa.exc.SQLAlchemyError as exc:
+        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        svc.close()
 
 
 def _require_store(out: Path) -> Path:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, parse_time
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, operational_store, parse_time
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -52,21 +52,10 @@ def _audit_sink(store: OpsStore, out: Path) -> AuditSink:
 
 @contextmanager
 def _directory(out: Path, db: str | None) -> Iterator[Directory]:
-    import sqlalchemy as sa
-
     from custodata.identity.directory import Directory
-    from custodata.ops.store import default_url, open_ops
 
-    try:
-        store = open_ops(db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
+    with operational_store(out, db) as store:
         yield Directory(store, _audit_sink(store, out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        store.close()
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console
+from custodata.cli.common import DbOpt, _clean_errors, cli_actor, console, operational_store
 from custodata.errors import CustodataError
 
 if TYPE_CHECKING:
@@ -48,26 +48,15 @@ _actor = cli_actor  # ``cli:<os login name>``
 
 @contextmanager
 def _policies(out: Path, db: str | None) -> Iterator[PolicyStore]:
-    import sqlalchemy as sa
-
     from custodata.access.store import PolicyStore
     from custodata.audit.log import AuditLog
-    from custodata.ops.store import default_url, open_ops
 
-    try:
-        store = open_ops(db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
+    with operational_store(out, db) as store:
         policies = PolicyStore(store, AuditLog.for_out_dir(store, out))
         if policies.latest_version() is None:
             policies.seed_default(by=_actor())
             console.print("installed the shipped default policy as version 1", style="dim")
         yield policies
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        store.close()
 
 
 @policy_app.command("export")

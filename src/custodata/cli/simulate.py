@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from custodata.cli.common import _clean_errors, console
+from custodata.cli.common import _clean_errors, console, operational_store
 from custodata.errors import CustodataError
 
 
@@ -59,13 +59,9 @@ def simulate_activity(
             result = write_outputs(sim, out, fmt=fmt)
         else:
             from custodata.audit.log import AuditLog
-            from custodata.ops.store import default_url, open_ops
 
-            store = open_ops(db or default_url(through_service))
-            try:
+            with operational_store(through_service, db) as store:
                 result = write_outputs(sim, out, fmt=fmt, log=AuditLog.for_out_dir(store, through_service))
-            finally:
-                store.close()
         how = f" through the audit log of {through_service}" if through_service else ""
         console.print(f"{result.events:,} events of {result.people:,} people over {days} days{how} "
                       f"({result.cases} injected cases, {result.customers:,} customers) in {result.seconds:.1f}s "

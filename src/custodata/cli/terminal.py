@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custodata.cli.common import cli_actor
+from custodata.cli.common import cli_actor, services
 from custodata.errors import CustodataError
 from custodata.service.context import AccessDenied, Caller, Services
 
@@ -75,8 +75,5 @@ def terminal(out: Path, db: str | None = None) -> Iterator[Terminal]:
     from custodata.service.terminal import terminal_caller
 
     require_served(out, db)
-    svc = Services.open(out, url=db)
-    try:
+    with services(out, db) as svc:
         yield Terminal(svc, terminal_caller(cli_actor()))
-    finally:
-        svc.close()

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from custodata.cli.common import DbOpt, OutOpt, _clean_errors, cli_actor, console
+from custodata.cli.common import DbOpt, OutOpt, _clean_errors, cli_actor, console, services
 
 
 @dataclass(frozen=True)
@@ -45,34 +45,30 @@ def worker(
     """Apply approved changes from the job queue in order (Ctrl+C stops after the current job)."""
     from custodata.jobs.queue import JobQueue
     from custodata.jobs.worker import make_worker
-    from custodata.service import Services
 
-    with _clean_errors():
-        svc = Services.open(out, url=db)
+    with _clean_errors(), services(out, db) as svc:
+        queue = JobQueue(svc.ops)
+        if retry is not None:
+            job = queue.get(retry)
+            if job.state != "failed":
+                from custodata.jobs.queue import JobError
+
+                raise JobError(f"job {retry} is {job.state}: only a failed job is retried")
+            svc.approvals.reopen(job.request_id, _Operator(cli_actor()))
+            queue.retry(retry)
+            console.print(f"job {retry} ({job.request_id}) queued again")
+        work = make_worker(svc)
+        if once:
+            for done in work.drain():
+                why = f" — {done.error}" if done.error else ""
+                console.print(f"job {done.id} ({done.request_id}): {done.state}{why}")
+            left = len(queue.list_jobs(states=("queued", "running")))
+            console.print(f"{left} job(s) still queued or running" if left else "queue empty")
+            return
+        console.print(f"worker {work.owner} applying jobs from {svc.ops.url.split('@')[-1]} (Ctrl+C stops)")
+        stop = threading.Event()
         try:
-            queue = JobQueue(svc.ops)
-            if retry is not None:
-                job = queue.get(retry)
-                if job.state != "failed":
-                    from custodata.jobs.queue import JobError
+            work.run_forever(stop, poll_seconds=poll)
+        except KeyboardInterrupt:
+            stop.set()
 
-                    raise JobError(f"job {retry} is {job.state}: only a failed job is retried")
-                svc.approvals.reopen(job.request_id, _Operator(cli_actor()))
-                queue.retry(retry)
-                console.print(f"job {retry} ({job.request_id}) queued again")
-            work = make_worker(svc)
-            if once:
-                for done in work.drain():
-                    why = f" — {done.error}" if done.error else ""
-                    console.print(f"job {done.id} ({done.request_id}): {done.state}{why}")
-                left = len(queue.list_jobs(states=("queued", "running")))
-                console.print(f"{left} job(s) still queued or running" if left else "queue empty")
-                return
-            console.print(f"worker {work.owner} applying jobs from {svc.ops.url.split('@')[-1]} (Ctrl+C stops)")
-            stop = threading.Event()
-            try:
-                work.run_forever(stop, poll_seconds=poll)
-            except KeyboardInterrupt:
-                stop.set()
-        finally:
-            svc.close()
