@@ -271,3 +271,19 @@ def test_a_password_tried_on_an_sso_account_takes_a_hash_check_like_any_other(
         with pytest.raises(AuthenticationError):
             svc.directory.login(name, "Wrong-pass-2026")
         assert len(checks) - before >= 1 and "$argon2" in checks[-1], (name, checks)
+
+
+def test_a_flood_without_the_token_does_not_hold_back_the_idps_deactivation(
+        svc: Services, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same address, no token: limited on its own count; the IdP's leaver push still goes through."""
+    assert client.post("/scim/v2/Users", headers=IDP, json=scim_user("lu.leaver")).status_code == 201
+    settings = svc.identity_settings
+    assert settings.scim is not None
+    monkeypatch.setattr(svc, "identity_settings", settings.model_copy(
+        update={"scim": settings.scim.model_copy(update={"requests_per_minute": 3})}))
+    answers = [client.get("/scim/v2/Users", headers={"Authorization": "Bearer guessed"}).status_code
+               for _ in range(6)]
+    assert answers[:3] == [401, 401, 401] and set(answers[3:]) == {429}
+    r = client.delete("/scim/v2/Users/lu.leaver", headers=IDP)
+    assert r.status_code == 204, r.text
+    assert svc.directory.person("lu.leaver").status == "left"

@@ -208,13 +208,16 @@ def _guard(request: Request) -> Provisioner:
     limiter: RateLimiter | None = getattr(request.app.state, "scim_limiter", None)
     if limiter is None or limiter.per_minute != settings.requests_per_minute:
         limiter = request.app.state.scim_limiter = RateLimiter(settings.requests_per_minute)
-    wait = limiter.allow(_client(request))
-    if wait is not None:
-        raise ScimError(429, f"too many provisioning calls: retry in {int(wait) + 1} s", "tooMany")
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     token = token.strip()
     given = hashlib.sha256(token.encode()).hexdigest() if token and len(token) <= 512 else ""
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given, settings.token_sha256):
+    genuine = scheme.lower() == "bearer" and hmac.compare_digest(given, settings.token_sha256)
+    # callers without the token count apart: their flood from the IdP's address (a NAT, a shared
+    # egress) must not spend the IdP's budget and hold back a leaver's deactivation with 429s
+    wait = limiter.allow(f"{_client(request)} {'idp' if genuine else '-'}")
+    if wait is not None:
+        raise ScimError(429, f"too many provisioning calls: retry in {int(wait) + 1} s", "tooMany")
+    if not genuine:
         svc.audit.append(AuditEvent(actor="-", action=Action.LOGIN, result=Result.FAILED,
                                     reason="SCIM token missing or wrong", source_address=_client(request)[:64],
                                     detail={"via": "scim"}))
