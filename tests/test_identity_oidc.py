@@ -467,3 +467,15 @@ def test_an_id_token_is_not_accepted_as_an_access_token(svc: Services, provider:
     with pytest.raises(OidcError) as refused:
         same_aud.client.verify_access_token(str(tokens["id_token"]))
     assert "not an access token" in refused.value.reason
+
+
+def test_logout_everywhere_with_the_providers_access_token_ends_the_console_sessions(
+        client: TestClient, svc: Services, provider: dict[str, Any]) -> None:
+    """A laptop left signed in: from the API, with the IdP's token, every custodata session of the person ends."""
+    assert console_sso(client, "li.na").status_code == 200
+    session = str(client.cookies.get("custodata_session"))
+    assert client.get("/api/v1/me", headers=bearer(session)).status_code == 200
+    token = api_token(provider["issuer"], "li.na")
+    r = client.post("/api/v1/logout/everywhere", headers=bearer(token))
+    assert r.status_code == 204, r.text
+    assert client.get("/api/v1/me", headers=bearer(session)).status_code == 401

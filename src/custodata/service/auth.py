@@ -52,8 +52,19 @@ def confirm_mfa(svc: Services, person_id: str, password: str, code: str, *,
 
 
 def logout_everywhere(svc: Services, token: str) -> int:
-    """End every session of the person behind ``token``, this one included; returns how many ended."""
+    """End every session of the person behind ``token``, this one included; returns how many ended.
+
+    ``token`` may be the IdP's access token too (an API client signed in through the IdP ends the
+    person's console sessions from there); the token itself lives until its ``exp`` at the IdP.
+    """
+    if _idp_token(svc, token):
+        person = authenticate(svc, token).principal.person_id
+        return svc.directory.revoke_sessions(person, by=person)
     return svc.directory.logout_everywhere(token)
+
+
+def _idp_token(svc: Services, token: str) -> bool:
+    return svc.identity_settings.oidc is not None and token.startswith("eyJ") and token.count(".") == 2
 
 
 def activate(svc: Services, person_id: str, current: str, new: str, *, source_address: str | None = None) -> None:
@@ -66,7 +77,7 @@ def activate(svc: Services, person_id: str, current: str, new: str, *, source_ad
 
 def authenticate(svc: Services, token: str, *, source_address: str | None = None) -> Caller:
     """A custodata session token, or (with ``oidc`` configured) the institution's IdP's JWT access token."""
-    if svc.identity_settings.oidc is not None and token.startswith("eyJ") and token.count(".") == 2:
+    if _idp_token(svc, token):
         from custodata.service import sso
 
         return sso.bearer(svc, token, source_address=source_address)
