@@ -479,3 +479,26 @@ def test_logout_everywhere_with_the_providers_access_token_ends_the_console_sess
     r = client.post("/api/v1/logout/everywhere", headers=bearer(token))
     assert r.status_code == 204, r.text
     assert client.get("/api/v1/me", headers=bearer(session)).status_code == 401
+
+
+def test_jwt_header_tricks_and_oversized_tokens_are_refused(client: TestClient, svc: Services,
+                                                            provider: dict[str, Any]) -> None:
+    """jku/x5u/jwk in the header name the attacker's key: never fetched nor used; alg none; a huge token."""
+    good = api_token(provider["issuer"], "li.na")
+    assert client.get("/api/v1/me", headers=bearer(good)).status_code == 200
+    rogue = jwk.RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    forged = {**claims_of(good), "groups": ["CD-Admins"], "jti": "forged-2"}
+    public = rogue.as_dict(private=False)
+    for header in ({"alg": "RS256", "jku": "http://127.0.0.1:1/jwks.json"},
+                   {"alg": "RS256", "kid": "idp-key-1", "x5u": "http://127.0.0.1:1/cert.pem"},
+                   {"alg": "RS256", "jwk": public},
+                   {"alg": "RS256", "kid": "../../etc/passwd' OR 1=1 --"}):
+        token = jwt.encode(header, forged, rogue)
+        assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401, header
+    head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    assert client.get("/api/v1/me", headers=bearer(f"{head}.{body}.")).status_code == 401
+    assert "not allowed" in events(svc, "login")[-1]["reason"]
+    huge = f"{head}.{body}{'A' * 9000}.sig"
+    assert client.get("/api/v1/me", headers=bearer(huge)).status_code == 401
+    assert svc.directory.person("li.na").roles == ("front_desk",)  # no forged claim was ever applied
