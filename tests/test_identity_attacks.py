@@ -287,3 +287,15 @@ def test_a_flood_without_the_token_does_not_hold_back_the_idps_deactivation(
     r = client.delete("/scim/v2/Users/lu.leaver", headers=IDP)
     assert r.status_code == 204, r.text
     assert svc.directory.person("lu.leaver").status == "left"
+
+
+# ---- the console's redirect after a login -------------------------------------------------------------
+
+def test_the_target_after_login_cannot_leave_the_site_by_control_characters() -> None:
+    """Browsers drop tab and newline from URLs: "/\\t/evil.example" is "//evil.example", another site."""
+    from custodata.console.login import _safe_next
+
+    for bad in ("/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/x",
+                "//evil.example", "/\\evil.example", "https://evil.example", " /x"):
+        assert _safe_next(bad) == "/", repr(bad)
+    assert _safe_next("/customers/C1?tab=history") == "/customers/C1?tab=history"

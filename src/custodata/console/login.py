@@ -22,8 +22,13 @@ from custodata.service import auth
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: an open redirect would let a phishing link land on a look-alike."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this site: an open redirect would let a phishing link land on a look-alike.
+
+    Browsers drop tab and newline from a URL before reading it, so ``/<tab>/evil.example`` would go to
+    ``//evil.example``: a target with any control character is refused.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target \
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return "/"
     return target
 
