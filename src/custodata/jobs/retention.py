@@ -3,10 +3,12 @@
 ``custodata retention apply`` is the job (a systemd timer or cron runs it nightly, like the
 backup).  One run, with ``as_of`` the local date of the policy's time zone:
 
-1. **customers whose every record has expired** (``personal`` rules) are erased one by one
-   through :meth:`Pipeline.erase` — the same path as ``custodata erase``: keys destroyed,
-   tombstones, the erasure ledger, derived layers, the served view and its change events,
-   published files, the store compacted — each with an ``admin`` audit event
+1. **customers whose every record has expired** (``personal`` rules) are erased by the steps
+   of :meth:`Pipeline.erase` — the same path as ``custodata erase``: ``erase_customer`` (keys
+   destroyed, tombstones), the erasure ledger, derived layers, the served view and its change
+   events, published files, the store compacted — in batches (one transaction, derive and
+   compaction per batch; a failed batch is redone one customer at a time through
+   :meth:`Pipeline.erase`, each failure reported), each customer with an ``admin`` audit event
    ``retention_erase`` naming the rule and the date it ran out;
 2. **expired record fields** (``fields`` rules, e.g. a closed ticket's remark) are blanked in
    every version of the record, and the customers they belong to are served again (change
@@ -38,6 +40,7 @@ from custodata.retention.policy import RetentionPolicy, load_policy, policy_path
 
 if TYPE_CHECKING:
     from custodata.engine.store import BatchStore
+    from custodata.erasure import ErasureReport
 
 OPERATION_ERASE = "retention_erase"
 OPERATION_ANONYMISE = "retention_anonymise"
@@ -77,13 +80,14 @@ class RetentionJob:
     """One deployment's retention: the pipeline that erases and serves, and the audit log it reports to."""
 
     def __init__(self, out_dir: Path, *, ops_url: str | None = None, policy: RetentionPolicy | None = None,
-                 policy_file: Path | None = None, actor: str = "job:retention") -> None:
+                 policy_file: Path | None = None, actor: str = "job:retention", batch_size: int = 500) -> None:
         from custodata.pipeline import Pipeline
 
         self.out_dir = out_dir
         self.policy_file = policy_path(policy_file)
         self.policy = policy or load_policy(self.policy_file)
         self.actor = actor
+        self.batch_size = batch_size  # expired customers erased per transaction, derive and compaction
         self.pipeline = Pipeline.create(out_dir)
         if ops_url is not None:
             self.pipeline.ops_url = ops_url
@@ -147,12 +151,21 @@ class RetentionJob:
         outcome = RetentionOutcome(as_of, self.policy.version)
         people, _records, held = self.plan(as_of)
         events: list[AuditEvent] = []
+        expired: list[Due] = []
         for due in people:
             if due.customer_id in held:
                 outcome.held[str(due.customer_id)] = held[str(due.customer_id)]
-                continue
-            events.extend(self._erase(due, outcome))
-        self.audit(events)
+            else:
+                expired.append(due)
+        for start in range(0, len(expired), self.batch_size):
+            batch = expired[start:start + self.batch_size]
+            try:
+                events.extend(self._erase_batch(batch, outcome))
+            except Exception:  # one bad customer must not hold up the rest: one by one, each reported
+                for due in batch:
+                    events.extend(self._erase(due, outcome))
+            self.audit(events)
+            events = []
         events = self._anonymise_and_archive(as_of, held, outcome)
         if outcome.held:
             events.append(self._event(OPERATION_HELD, customer_ids=sorted(outcome.held),
@@ -168,11 +181,68 @@ class RetentionJob:
         self.audit(events)
         return outcome
 
+    @staticmethod
+    def _reason(due: Due) -> str:
+        return f"数据存储期限 retention rule {due.rule_id}: expired {due.expires_on.isoformat()}"
+
+    def _erase_batch(self, batch: list[Due], outcome: RetentionOutcome) -> list[AuditEvent]:
+        """Erase a batch of expired customers in one transaction with one derive, republish and compaction.
+
+        The steps and functions of :meth:`Pipeline.erase` (``erase_customer`` for each, the
+        erasure ledger, relationships and layer for the customers touched, the served rows and
+        their change events, the published files, the store compacted), once for the batch
+        instead of once per customer.  All or nothing: on a failure the caller erases one by one.
+        """
+        from custodata.backup.ledger import record_store_erasure
+        from custodata.domains.layer import build_layer
+        from custodata.engine.lookups import ensure_lookup_indexes
+        from custodata.engine.store import compact
+        from custodata.erasure import erase_customer
+        from custodata.resolution import affected
+        from custodata.resolution.identity import ensure_tables, resolve_id
+        from custodata.resolution.relationships import build_relationships
+
+        pipeline = self.pipeline
+        incremental = pipeline._check_derive()
+        t0 = time.perf_counter()
+        done: list[tuple[Due, ErasureReport]] = []
+        with pipeline.using() as store:
+            db = store.engine
+            with db.transaction():
+                only = None
+                if incremental:
+                    ensure_lookup_indexes(db)
+                    ensure_tables(db)
+                    affected.start(db, sorted({resolve_id(db, str(d.customer_id)) for d in batch}), record_mates=True)
+                    only = affected.AFFECTED
+                for due in batch:
+                    report = erase_customer(store, str(due.customer_id), reason=self._reason(due))
+                    if not report.already:
+                        record_store_erasure(self.out_dir, db, report.customer_id, self._reason(due))
+                        done.append((due, report))
+                if incremental:
+                    affected.add(db, sorted({c for _, r in done for c in r.customer_ids}))
+                build_relationships(db, only=only)
+                build_layer(db, pipeline.config, pipeline.rules, only=only)
+                served = affected.served_ids(db) if incremental else None
+            pipeline.timings = {"derive": time.perf_counter() - t0}
+            pipeline._publish_change(store, served, t0)
+            db.execute("CHECKPOINT")
+        pipeline._let_go()
+        compact(pipeline.store_path)
+        events = []
+        for due, report in done:
+            outcome.erased.append((report.customer_id, due.rule_id))
+            events.append(self._event(OPERATION_ERASE, customer_ids=report.customer_ids, reason=self._reason(due),
+                                      rule=due.rule_id, expired_on=due.expires_on.isoformat(),
+                                      keys_destroyed=report.keys_destroyed, observations=report.observations))
+        return events
+
     def _erase(self, due: Due, outcome: RetentionOutcome) -> list[AuditEvent]:
         from custodata.errors import CustodataError, NotFoundError
 
         cid = str(due.customer_id)
-        reason = f"数据存储期限 retention rule {due.rule_id}: expired {due.expires_on.isoformat()}"
+        reason = self._reason(due)
         try:
             report = self.pipeline.erase(cid, reason=reason)
         except NotFoundError:  # merged or erased since the plan was made: the next run sees the survivor
