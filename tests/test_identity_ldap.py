@@ -524,3 +524,27 @@ def test_the_readme_ldap_example_is_valid() -> None:
 ])
 def test_directory_times(value: str | None, expected: dt.datetime | None) -> None:
     assert parse_directory_time(value) == expected
+
+
+def test_filter_and_dn_metacharacters_in_the_login_name_find_nobody(client: TestClient, svc: Services) -> None:
+    """LDAP injection: a wildcard or a closing parenthesis never matches someone else's entry."""
+    from custodata.identity.errors import AuthenticationError
+    from custodata.service import auth
+
+    names = ("*", "li*", "li.wei)(uid=*", "*)(|(uid=*", "li.wei,ou=people", "li.wei\\2a", "uid=li.wei",
+             "li.wei\x00", "(li.wei)")
+    for name in names:
+        assert login(client, name, password("li.wei")).status_code in (401, 422), name  # the API's own check
+        with pytest.raises(AuthenticationError):  # and below it, as the console calls it
+            auth.login(svc, name, password("li.wei"))
+    assert all(e["result"] != "ok" for e in events(svc, "login")[-len(names):])
+
+
+def test_a_blank_or_odd_password_is_a_wrong_password_not_a_bind(client: TestClient, svc: Services) -> None:
+    """A tab or NUL (which ldap3's SASLprep refuses to send) was audited as 'directory unreachable'."""
+    assert login(client, "li.wei").status_code == 200  # the failure count starts again
+    for pw in ("   ", "\t", password("li.wei") + "\x00", password("li.wei") + " "):
+        r = login(client, "li.wei", pw)
+        assert r.status_code == 401, repr(pw)
+        assert last_login(svc, "li.wei")["reason"] == "wrong password", repr(pw)
+    assert login(client, "li.wei").status_code == 200  # the lockout did not trip on four tries

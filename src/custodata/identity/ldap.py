@@ -46,7 +46,7 @@ from custodata.identity.settings import LdapSettings
 with warnings.catch_warnings():  # ldap3 2.9.1 (its latest) uses pyasn1 names that pyasn1 0.6 deprecated
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     from ldap3 import BASE, NONE, SIMPLE, SUBTREE, Connection, Server, Tls
-    from ldap3.core.exceptions import LDAPException
+    from ldap3.core.exceptions import LDAPException, LDAPSASLPrepError
     from ldap3.utils.conv import escape_filter_chars
     from ldap3.utils.dn import escape_rdn, parse_dn
 
@@ -164,6 +164,9 @@ class LdapLogin:
                 raise DirectoryUnavailable("StartTLS refused")
             if con.bind():
                 return con, True
+        except LDAPSASLPrepError:  # a tab, NUL … SASLprep forbids: no directory password, a wrong one
+            _close(con)
+            return con, False
         except LDAPException as exc:
             _close(con)
             raise DirectoryUnavailable(type(exc).__name__) from None
