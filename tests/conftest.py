@@ -76,11 +76,12 @@ def ops_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Itera
 
 
 @pytest.fixture(scope="session")
-def spark_session() -> Iterator[object]:
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     pytest.importorskip("pyspark")
     from custodata.engine.spark_engine import session
 
-    spark = session(os.environ.get("CUSTODATA_TEST_SPARK_MASTER", "local[2]"), app_name="custodata-tests")
+    spark = session(os.environ.get("CUSTODATA_TEST_SPARK_MASTER", "local[2]"), app_name="custodata-tests",
+                    warehouse=tmp_path_factory.mktemp("spark-session"))
     yield spark
     spark.stop()
 

@@ -156,6 +156,20 @@ def test_statement_forms_give_duckdbs_tables(engines: tuple[BatchEngine, SparkEn
     assert rows == [(9, "Z", None, None, {"g": 9, "n": "Z"})]
 
 
+def test_unqualified_tables_live_in_main_of_the_warehouse(engines: tuple[BatchEngine, SparkEngine]) -> None:
+    """DuckDB's default schema is main (the stages name main. tables); CREATE OR REPLACE by columns works."""
+    duck, spark = engines
+    for engine in (duck, spark):
+        engine.execute("CREATE OR REPLACE TABLE loose (a BIGINT, b VARCHAR)")
+        engine.execute("CREATE OR REPLACE TABLE loose (a BIGINT, c VARCHAR)")
+        engine.execute("INSERT INTO loose VALUES (1, 'x')")
+    assert spark.rows("SELECT a, c FROM main.loose") == duck.rows("SELECT a, c FROM main.loose") == [(1, "x")]
+    info = {r[0]: r[1] for r in spark.spark.sql("DESCRIBE DATABASE main").collect()}
+    assert info["Location"].endswith("/main.db")  # a warehouse's folder, not ./spark-warehouse
+    for engine in (duck, spark):
+        engine.execute("DROP TABLE loose")
+
+
 def test_every_rewrite_has_a_case() -> None:
     covered = {c.rewrite for c in CASES} | {"update_as_rebuild", "delete_as_rebuild", "star_replace"}
     assert covered == {r.name for r in REWRITES}

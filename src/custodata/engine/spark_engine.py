@@ -45,6 +45,7 @@ from custodata.errors import EngineError
 log = logging.getLogger("custodata.engine")
 NEW_SUFFIX = "__cd_new"
 ASIDE_SUFFIX = "__cd_aside"
+MAIN = "main"  # DuckDB's default schema, where unqualified tables go (the stages also name main. tables)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -144,6 +145,9 @@ class SparkEngine(BatchEngine):
         self._journal: dict[str, bool] | None = None  # table -> whether it existed before the batch
         self.warehouse.mkdir(parents=True, exist_ok=True)
         self._recover()
+        # one session serves one warehouse's main: a second engine on the session finds it already there
+        self._sql(f"CREATE DATABASE IF NOT EXISTS {MAIN} LOCATION {literal(str(self.warehouse / (MAIN + '.db')))}")
+        self.spark.catalog.setCurrentDatabase(MAIN)
 
     # ---- the catalogue over the warehouse folder ---------------------------------------------
     def _recover(self) -> None:
@@ -194,7 +198,7 @@ class SparkEngine(BatchEngine):
         self.spark.sql(f"CREATE TABLE {new} USING parquet LOCATION {literal(str(target))}")
 
     def _qualified(self, table: str) -> str:
-        return table if "." in table else f"default.{table}"
+        return table if "." in table else f"{MAIN}.{table}"
 
     def _write_table(self, table: str, frame: Any) -> None:
         """``frame`` written as ``table``, built in full beside it first, then swapped in."""
@@ -230,7 +234,8 @@ class SparkEngine(BatchEngine):
     def _statement(self, tree: exp.Expr, params: Params) -> None:
         if isinstance(tree, exp.Create):
             kind = (tree.args.get("kind") or "").upper()
-            name = ".".join(p.name for p in tree.this.parts) if isinstance(tree.this, exp.Table) else ""
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            name = ".".join(p.name for p in target.parts) if isinstance(target, exp.Table) else ""
             if kind in ("SCHEMA", "DATABASE"):
                 if_not = "IF NOT EXISTS " if tree.args.get("exists") else ""
                 self._sql(f"CREATE DATABASE {if_not}`{name}` LOCATION "
@@ -252,15 +257,16 @@ class SparkEngine(BatchEngine):
                     raise EngineError(f"table {name} already exists")
                 self._write_table(name, frame)
                 return
+            if kind == "TABLE" and tree.args.get("replace"):  # an empty table by its columns: Spark's
+                fresh = tree.copy()  # datasource tables cannot REPLACE, so the old one goes first
+                fresh.set("replace", False)
+                if self.exists(name):
+                    self._aside_or_drop(self._qualified(name))
+                self._sql(dialect.spark_sql(fresh), params)
+                return
         if isinstance(tree, exp.Drop) and (tree.args.get("kind") or "").upper() == "TABLE":
-            name = ".".join(p.name for p in tree.this.parts)
-            if name in self._temps:
-                self.spark.catalog.dropTempView(name)
-                shutil.rmtree(self._temps.pop(name), ignore_errors=True)
-            elif self.exists(name):
-                self._aside_or_drop(self._qualified(name))
-            elif not tree.args.get("exists"):
-                raise EngineError(f"table {name} does not exist")
+            for table in tree.args.get("tables") or [tree.this]:
+                self._drop_statement(".".join(p.name for p in table.parts), bool(tree.args.get("exists")))
             return
         if isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Expression) and isinstance(
                 tree.expression, exp.Query | exp.Values):
@@ -272,6 +278,15 @@ class SparkEngine(BatchEngine):
             self._append(name, frame, list(frame.columns) if tree.args.get("by_name") else columns)
             return
         self._sql(dialect.spark_sql(tree), params)
+
+    def _drop_statement(self, name: str, if_exists: bool) -> None:
+        if name in self._temps:
+            self.spark.catalog.dropTempView(name)
+            shutil.rmtree(self._temps.pop(name), ignore_errors=True)
+        elif self.exists(name):
+            self._aside_or_drop(self._qualified(name))
+        elif not if_exists:
+            raise EngineError(f"table {name} does not exist")
 
     def _append(self, table: str, frame: Any, columns: Sequence[str] | None) -> None:
         """Rows added to ``table``: by the columns named, else by position (as INSERT does)."""
@@ -526,10 +541,12 @@ class SparkEngine(BatchEngine):
             self.spark.stop()
 
 
-def session(master: str = "local[2]", *, app_name: str = "custodata", conf: dict[str, str] | None = None) -> Any:
+def session(master: str = "local[2]", *, app_name: str = "custodata", warehouse: Path | None = None,
+            conf: dict[str, str] | None = None) -> Any:
     """The process's SparkSession: ``local[N]``, ``spark://host:7077`` or ``sc://host:15002`` (Spark Connect).
 
-    The executors' Python is this interpreter, so the Arrow functions find the same packages.
+    The executors' Python is this interpreter, so the Arrow functions find the same packages;
+    Spark's own ``default`` database goes to ``warehouse`` (else ``./spark-warehouse``).
     """
     from pyspark.sql import SparkSession
 
@@ -543,6 +560,8 @@ def session(master: str = "local[2]", *, app_name: str = "custodata", conf: dict
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.shuffle.partitions", "4"))
+    if warehouse is not None:
+        builder = builder.config("spark.sql.warehouse.dir", str(Path(warehouse).resolve() / "_spark_default"))
     try:  # Splink's Scala similarity functions (jaro_winkler …) for its comparisons on Spark
         from splink.backends.spark import similarity_jar_location
 
@@ -573,7 +592,7 @@ def _quiet(spark: Any) -> None:
 def connect(warehouse: Path, *, master: str = "local[2]", conf: dict[str, str] | None = None) -> SparkEngine:
     """A Spark engine owning its session (``close`` stops it) on a warehouse folder."""
     try:
-        spark = session(master, conf=conf)
+        spark = session(master, warehouse=warehouse, conf=conf)
     except Exception as exc:  # noqa: BLE001 - Java missing, master unreachable: one line
         raise EngineError(f"cannot start Spark on {master}: {_first_line(exc)}") from exc
     return SparkEngine(spark, warehouse, owned=True)
