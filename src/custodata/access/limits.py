@@ -116,13 +116,9 @@ def used(store: OpsStore, person_id: str, period: str, counter: str) -> int:
 
 
 def _insert_absent(dialect: str) -> sa.Executable:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from custodata.ops import dialect as ops_dialect
 
-        return pg_insert(usage_counter).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(usage_counter).on_conflict_do_nothing()
+    return ops_dialect.insert(dialect, usage_counter).on_conflict_do_nothing()  # type: ignore[no-any-return]
 
 
 __all__ = ["Allowance", "give_back", "local_day", "local_minute", "take", "used"]

@@ -55,21 +55,15 @@ def entry_hash(text: str) -> str:
 
 def canonical_sql(dialect: str) -> str:
     """A SQL expression building :func:`canonical` from the ``audit_event`` columns, per dialect."""
-    if dialect == "postgresql":
-        sep = " || chr(31) || "
-        def render(col: str) -> str:
-            if col == "at":
-                return "to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')"
-            if col in ("seq", "customer_count"):
-                return f"{col}::text"
-            return f'"{col}"'
-    elif dialect == "sqlite":
-        sep = " || char(31) || "
-        def render(col: str) -> str:
-            return f'"{col}"'
-    else:  # pragma: no cover - open_ops refuses other engines first
-        raise ValueError(f"the audit log runs on SQLite or PostgreSQL, not {dialect}")
-    return sep.join(["prev_hash", *(render(c) for c in COLUMNS)])
+    from custodata.ops import dialect as ops_dialect
+
+    def render(col: str) -> str:
+        if col == "at":
+            return ops_dialect.timestamp_text(col, dialect)
+        if col in ("seq", "customer_count"):
+            return ops_dialect.integer_text(col, dialect)
+        return f'"{col}"'
+    return ops_dialect.concat_sep(dialect).join(["prev_hash", *(render(c) for c in COLUMNS)])
 
 
 def signed_message(seq: int, hash_: str, at: dt.datetime) -> bytes:

@@ -453,14 +453,9 @@ class AuditLog:
 
     def _ensure_head(self) -> None:
         values = {"id": _HEAD_ID, "seq": 0, "hash": GENESIS, "floor_seq": 0}
-        if self.store.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from custodata.ops import dialect
 
-            stmt: sa.Executable = pg_insert(t.audit_head).values(values).on_conflict_do_nothing()
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(t.audit_head).values(values).on_conflict_do_nothing()
+        stmt: sa.Executable = dialect.insert(self.store.dialect, t.audit_head).values(values).on_conflict_do_nothing()
         with self.store.begin() as con:
             con.execute(stmt)
 

@@ -44,6 +44,7 @@ from custodata.audit.anchor import (
 )
 from custodata.audit.canonical import GENESIS, SEPARATORS, US, canonical_sql, purge_message, signed_message
 from custodata.audit.signing import key_id, verify_signature
+from custodata.ops import dialect as ops_dialect
 
 if TYPE_CHECKING:
     from custodata.ops.store import OpsStore
@@ -100,7 +101,7 @@ def _broken_link(seq: int) -> str:
 
 
 def _select_sql(dialect: str) -> str:
-    param = "?" if dialect == "sqlite" else "%s"
+    param = ops_dialect.paramstyle(dialect)
     return (f"SELECT seq, prev_hash, hash, {canonical_sql(dialect)} FROM audit_event "
             f"WHERE seq >= {param} AND seq <= {param} ORDER BY seq")
 
@@ -131,11 +132,7 @@ def _check_rows(rows: Iterable[tuple[int, str, str, str | None]], lo: int, hi: i
 def _check_range(engine: sa.Engine, lo: int, hi: int) -> _Range:
     raw = engine.raw_connection()
     try:
-        if engine.dialect.name == "postgresql":
-            cur: Any = raw.driver_connection.cursor(name="audit_verify")  # type: ignore[union-attr]
-            cur.itersize = 20_000
-        else:
-            cur = raw.cursor()
+        cur = ops_dialect.streaming_cursor(raw, engine, name="audit_verify")
         try:
             cur.execute(_select_sql(engine.dialect.name), (lo, hi))
             return _check_rows(cur, lo, hi)
@@ -405,7 +402,7 @@ _INDEX_SQL = {
 def _index_problems(store: OpsStore, floor: int, hi: int) -> tuple[int, int, list[tuple[int, str]]]:
     """Rebuild the customer index from the chained ``customer_ids`` and compare it row for row."""
     source, value = _INDEX_SQL[store.dialect]
-    param = "?" if store.dialect == "sqlite" else "%s"
+    param = ops_dialect.paramstyle(store.dialect)
     missing_sql = (f"SELECT count(*), min(e.seq) FROM audit_event e CROSS JOIN {source} "
                    f"WHERE e.seq > {param} AND e.seq <= {param} AND NOT EXISTS (SELECT 1 FROM audit_event_customer c "
                    f"WHERE c.seq = e.seq AND c.customer_id = {value})")

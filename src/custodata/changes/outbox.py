@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from custodata.changes.tables import KINDS, change_event
 from custodata.errors import StateError
+from custodata.ops import dialect
 
 IN_CHUNK = 500  # customer ids per IN (...) when looking up versions
 
@@ -78,18 +79,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _lock_pg(con: sa.Connection) -> None:
-    # held until commit: the next writer's seq is drawn only after this one's events are visible
-    con.exec_driver_sql("LOCK TABLE change_event IN EXCLUSIVE MODE")
-
-
-def _nothing(con: sa.Connection) -> None:
-    """SQLite: the transaction already holds the one write lock (``BEGIN IMMEDIATE``)."""
-
-
-_SERIALISE: dict[str, Callable[[sa.Connection], None]] = {"postgresql": _lock_pg, "sqlite": _nothing}
-
-
 def _versions(con: sa.Connection, customer_ids: set[str]) -> dict[str, int]:
     """The latest version of each customer (absent: no event yet)."""
     out: dict[str, int] = {}
@@ -112,10 +101,8 @@ def record_changes(con: sa.Connection, events: Iterable[ChangeEvent]) -> list[St
     batch = list(events)
     if not batch:
         return []
-    serialise = _SERIALISE.get(con.dialect.name)
-    if serialise is None:
-        raise StateError(f"the change outbox runs on SQLite or PostgreSQL, not {con.dialect.name}")
-    serialise(con)
+    # held until commit: the next writer's seq is drawn only after this one's events are visible
+    dialect.lock_table(con, "change_event")
     latest = _versions(con, {e.customer_id for e in batch if e.customer_id is not None})
     now = _utcnow()
     rows = []

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from custodata.errors import NotFoundError, StateError
 from custodata.jobs.tables import job
+from custodata.ops import dialect
 from custodata.ops.store import OpsStore
 
 APPLY_CHANGE = "apply_change"
@@ -85,7 +84,7 @@ class JobQueue:
         """The job carrying out ``request_id``: queued now, or the one already queued for it."""
         values = {"kind": kind, "request_id": request_id, "state": "queued", "attempts": 0,
                   "created_at": self.clock()}
-        insert = pg_insert(job) if self.store.dialect == "postgresql" else sqlite_insert(job)
+        insert = dialect.insert(self.store.dialect, job)
         with self.store.begin() as con:
             con.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["request_id"]))
         found = self.for_request(request_id)
@@ -132,8 +131,7 @@ class JobQueue:
     # --- working ------------------------------------------------------------------------------
     def _serialise(self, con: sa.Connection) -> None:
         """Claims one after another (SQLite: the transaction already holds the write lock)."""
-        if self.store.dialect == "postgresql":
-            con.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
+        dialect.advisory_lock(con, _CLAIM_LOCK)
 
     def claim(self, owner: str) -> Job | None:
         """Take the oldest queued job for ``owner`` — unless a job is running under a live lease.
@@ -149,8 +147,7 @@ class JobQueue:
             if running is not None:
                 return None
             head = sa.select(job.c.id).where(job.c.state == "queued").order_by(job.c.id).limit(1)
-            if self.store.dialect == "postgresql":
-                head = head.with_for_update(skip_locked=True)
+            head = dialect.skip_locked(head, con)
             row = con.execute(head).first()
             if row is None:
                 return None

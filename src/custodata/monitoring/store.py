@@ -289,13 +289,9 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 def _dialect_insert(con: sa.Connection, table: sa.Table) -> Any:
     """The engine's own INSERT, which both engines extend with ON CONFLICT."""
-    if con.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from custodata.ops import dialect
 
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+    return dialect.insert(con, table)
 
 
 def _insert_ignoring_duplicates(con: sa.Connection) -> Any:

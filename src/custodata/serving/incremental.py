@@ -37,6 +37,7 @@ from custodata.crypto.keyring import CUSTOMER_KEY_PREFIX, customer_key_id
 from custodata.engine.lookups import business_cut_sql
 from custodata.engine.port import BatchEngine
 from custodata.engine.store import BatchStore
+from custodata.ops import dialect
 from custodata.ops.store import OpsStore
 from custodata.serving.documents import SERVED_COLUMNS, documents_sql, domain_counts, redirects
 from custodata.serving.tables import ACTIVE, served_customer, served_generation, served_key, served_redirect
@@ -146,8 +147,7 @@ def publish_customers(
     counts = json.dumps(domain_counts(batch), ensure_ascii=False, sort_keys=True)
     columns = ("generation", *SERVED_COLUMNS)
     with ops.begin() as con:
-        if ops.dialect == "sqlite":
-            con.exec_driver_sql("PRAGMA secure_delete = ON")  # freed pages keep no old document
+        dialect.wipe_freed_pages(con)  # freed pages keep no old document
         before = _served_before(con, generation, ids)
         # keys first: a document is never served before the key that opens it
         for chunk in _chunks(key_ids):
@@ -177,8 +177,6 @@ def publish_customers(
                             .where(served_customer.c.generation == generation)).scalar_one()
         con.execute(sa.update(served_generation).where(served_generation.c.generation == generation)
                     .values(customers=int(total), counts=counts))
-    if ops.dialect == "sqlite":  # fold the WAL back so a replaced or erased document leaves no copy behind
-        with ops.engine.connect() as con:
-            con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    dialect.settle(ops.engine)  # a replaced or erased document leaves no copy behind
     return IncrementalReport(generation, len(rows), max(removed - len(written), 0), len(wanted_redirects), len(keys),
                              time.perf_counter() - t0)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from custodata.engine.store import BatchStore
 from custodata.errors import StateError
+from custodata.ops import dialect
 from custodata.ops.store import OpsStore
 from custodata.serving.documents import (
     SERVED_COLUMNS,
@@ -63,36 +64,9 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-# ---- bulk loading, per dialect -----------------------------------------------------------------
-
-def _insert_many(con: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    if rows:
-        con.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
-
-
-def _copy_rows(con: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """PostgreSQL's COPY through psycopg, inside the connection's transaction: several times executemany's speed."""
-    if not rows:
-        return
-    dbapi = con.connection.driver_connection
-    cols = ", ".join(f'"{c}"' for c in columns)
-    with dbapi.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row(row)
-
-
-_BULK_LOADERS: dict[str, Callable[[sa.Connection, sa.Table, Sequence[str], Sequence[Sequence[Any]]], None]] = {
-    "sqlite": _insert_many,
-    "postgresql": _copy_rows,
-}
-
-
 def _bulk_load(ops: OpsStore, con: sa.Connection, table: sa.Table, columns: Sequence[str],
                rows: Sequence[Sequence[Any]]) -> None:
-    loader = _BULK_LOADERS.get(ops.dialect)
-    if loader is None:
-        raise StateError(f"the served view cannot bulk-load into {ops.dialect}")
-    loader(con, table, columns, rows)
+    dialect.bulk_insert(con, table, columns, rows)
 
 
 def _chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
@@ -111,8 +85,7 @@ def _delete_generation(ops: OpsStore, generation: int) -> None:
     for table, key in ((served_customer, served_customer.c.customer_id), (served_redirect, served_redirect.c.old_id)):
         while True:
             with ops.begin() as con:
-                if ops.dialect == "sqlite":
-                    con.exec_driver_sql("PRAGMA secure_delete = ON")  # freed pages keep no old document
+                dialect.wipe_freed_pages(con)  # freed pages keep no old document
                 batch = sa.select(key).where(table.c.generation == generation).limit(DELETE_ROWS)
                 done = con.execute(
                     sa.delete(table).where(table.c.generation == generation, key.in_(batch))
@@ -247,13 +220,8 @@ def publish_served(
         raise
     for old in retired:
         _delete_generation(ops, old)
-    with ops.engine.connect() as con:
-        if ops.dialect == "sqlite":  # fold the WAL back so deleted documents leave no copy behind
-            con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        elif ops.dialect == "postgresql":  # fresh statistics for the planner after a whole new generation
-            con.exec_driver_sql("ANALYZE served_customer")
-            con.exec_driver_sql("ANALYZE served_redirect")
-            con.commit()
+    # deleted documents leave no copy behind; fresh statistics for a whole new generation
+    dialect.settle(ops.engine, "served_customer", "served_redirect")
     return ServedReport(generation, customers, time.perf_counter() - t0, n_redirects, keys_changed)
 
 
