@@ -299,3 +299,50 @@ def test_the_target_after_login_cannot_leave_the_site_by_control_characters() ->
                 "//evil.example", "/\\evil.example", "https://evil.example", " /x"):
         assert _safe_next(bad) == "/", repr(bad)
     assert _safe_next("/customers/C1?tab=history") == "/customers/C1?tab=history"
+
+
+# ---- sessions ----------------------------------------------------------------------------------------
+
+def test_parallel_logins_of_an_outsourced_seat_leave_one_live_session(ops_url: str) -> None:
+    """The concurrent-session limit under a burst of logins at once (two browsers, a script)."""
+    import datetime as dt
+    import threading
+
+    from argon2 import PasswordHasher
+
+    from custodata.audit.events import MemorySink
+    from custodata.identity import tables as t
+    from custodata.identity.directory import Directory
+    from custodata.identity.settings import SessionSettings
+    from custodata.ops import open_ops
+
+    store = open_ops(ops_url)
+    try:
+        d = Directory(store, MemorySink(), clock=lambda: dt.datetime(2026, 3, 2, 9, 0),
+                      hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+                      settings=IdentitySettings(sessions=SessionSettings(max_concurrent={"outsourced": 1})))
+        d.create_person("agent.x", "外包坐席", "outsourced", "总行", password=None, roles=("outsourced_agent",),
+                        by="t", source="scim")
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def one() -> None:
+            try:
+                start.wait()
+                d.open_session("agent.x", role=None, method="oidc", mfa=False)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors
+        s = t.session.c
+        with store.read() as con:
+            live = con.execute(sa.select(sa.func.count()).select_from(t.session)
+                               .where(s.person_id == "agent.x", s.revoked_at.is_(None))).scalar_one()
+        assert live == 1
+    finally:
+        store.close()

@@ -923,6 +923,8 @@ class Directory:
         s = t.session.c
         ended = 0
         with self.store.begin() as con:
+            if limit is not None:  # parallel logins wait here: each counts the others' sessions (PostgreSQL)
+                self._load(con, row.person_id, lock=True)
             con.execute(sa.insert(t.session).values(
                 token_hash=token_hash, person_id=row.person_id, role=acting, created_at=now, expires_at=expires,
                 last_seen_at=now, source_address=address, revoked_at=None, method=method, mfa=mfa))
