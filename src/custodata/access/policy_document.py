@@ -31,6 +31,7 @@ from custodata.classification.grading import Grading
 from custodata.errors import ConfigError
 from custodata.masking.policy import DEFAULT_PATH as MASKING_DEFAULT_PATH
 from custodata.masking.policy import MaskingPolicy, _suggest, parse_policy
+from custodata.people_vocabulary import PERSON_KINDS, PERSON_STATUSES, PersonKind, PersonStatus
 from custodata.yamlconfig import validation_lines
 
 # The roles that run the system or check it: a policy giving them a customer-data action is refused,
@@ -39,13 +40,13 @@ NO_CUSTOMER_DATA_ROLES: frozenset[str] = frozenset({"administrator", "auditor"})
 
 ACCESS_DEFAULT_PATH = Path(__file__).with_name("access.yaml")
 
-Kind = Literal["employee", "outsourced", "partner"]
-Status = Literal["active", "transferred", "leaving", "left", "frozen"]
+Kind = PersonKind
+Status = PersonStatus
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 RowScope = Literal["all", "branch", "portfolio", "none"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-KINDS: tuple[Kind, ...] = ("employee", "outsourced", "partner")
-STATUSES: tuple[Status, ...] = ("active", "transferred", "leaving", "left", "frozen")
+KINDS: tuple[Kind, ...] = PERSON_KINDS
+STATUSES: tuple[Status, ...] = PERSON_STATUSES
 # narrower scopes sort first: a person's effective scope is the narrowest that applies
 SCOPE_ORDER: dict[str, int] = {"none": 0, "portfolio": 1, "branch": 2, "all": 3}
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from custodata.people_vocabulary import PersonKind
+
 # ---- shared constrained types ----------------------------------------------------------------
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
@@ -201,7 +203,7 @@ class PolicyIn(Input):
 class PersonIn(Input):
     person_id: Identifier
     display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    kind: Literal["employee", "outsourced", "partner"]
+    kind: PersonKind
     branch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     password: Password
     roles: Annotated[list[Name], Field(max_length=10)] = []

@@ -26,12 +26,12 @@ from custodata.audit.events import Action
 from custodata.console import display
 from custodata.console.labels import reason_zh
 from custodata.console.web import Console, Ctx, route_class
+from custodata.people_vocabulary import PERSON_KINDS, PERSON_STATUSES
 from custodata.service import admin
 
 AUDIT_PAGE = 100       # rows in the table, a page by key (newest first)
 AUDIT_DAYS = 31        # days in the per-day chart (the latest; the total counts all)
-PERSON_KINDS = ("employee", "outsourced", "partner")
-STATUSES = ("active", "transferred", "leaving", "left", "frozen")
+STATUSES = PERSON_STATUSES
 
 
 def _date(value: str, *, end: bool = False, zone: str = "UTC") -> dt.datetime | None:

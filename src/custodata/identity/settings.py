@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from custodata.errors import ConfigError
 from custodata.identity.roles import ROLES
+from custodata.people_vocabulary import PERSON_KINDS, PersonKind
 from custodata.yamlconfig import read_yaml, validate
 
 CONFIG_ENV = "CUSTODATA_IDENTITY_CONFIG"
 
 # the permissions whose holders must prove a second factor (issue 15: roles that can unmask or approve)
 MFA_ACTIONS_DEFAULT: tuple[str, ...] = ("customer.unmask", "change.approve", "export.approve")
-Kind = Literal["employee", "outsourced", "partner"]
+Kind = PersonKind
 
 
 class _Model(BaseModel):
@@ -98,7 +99,7 @@ class SessionSettings(_Model):
 
 
 def _kind_values() -> dict[str, Kind]:
-    return {"employee": "employee", "outsourced": "outsourced", "partner": "partner"}
+    return {k: k for k in PERSON_KINDS}
 
 
 class ClaimMapping(_Model):

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from custodata.errors import ConfigError, CustodataError, SourceError
+from custodata.people_vocabulary import PERSON_KINDS, PERSON_STATUSES
 
 if TYPE_CHECKING:
     from custodata.identity.directory import Directory
     from custodata.serving.served_view import ServedView
 
-KINDS = ("employee", "outsourced", "partner")
-STATUSES = ("active", "transferred", "leaving", "left", "frozen")
+KINDS = PERSON_KINDS
+STATUSES = PERSON_STATUSES
 VALUE_CLASSES = ("high_net_worth", "corporate", "sme", "individual")
 SCOPES = ("", "portfolio", "branch", "institution")
 
