@@ -20,6 +20,7 @@ import pyarrow as pa
 from duckdb import sqltypes
 from duckdb.func import ARROW, DEFAULT, SPECIAL
 
+from custodata.engine import profile
 from custodata.engine.port import ArrowFunction, BatchEngine, Params, Row, Step
 from custodata.engine.sql import literal
 from custodata.errors import EngineError, StoreLockedError
@@ -78,24 +79,30 @@ class DuckDBEngine(BatchEngine):
                     f"step building {step.output_table or '(statement)'} failed: {_first_line(exc)}") from exc
             elapsed = time.perf_counter() - started
             self.timings[step.name] = self.timings.get(step.name, 0.0) + elapsed
+            profile.record(sql, elapsed)
             log.debug("step %s took %.3fs", step.name, elapsed)
 
     def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         if not rows:
             return
+        started = time.perf_counter()
         try:
             self.con.executemany(sql, [list(r) for r in rows])
         except duckdb.Error as exc:
             log.debug("failed SQL:\n%s", sql)
             raise EngineError(f"statement failed: {_first_line(exc)}") from exc
+        profile.record(sql, time.perf_counter() - started)
 
     # ---- reads ---------------------------------------------------------------------------
     def _query(self, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
+        started = time.perf_counter()
         try:
             return self.con.execute(sql, list(params) if params else None)
         except duckdb.Error as exc:
             log.debug("failed SQL:\n%s", sql)
             raise EngineError(f"query failed: {_first_line(exc)}") from exc
+        finally:
+            profile.record(sql, time.perf_counter() - started)
 
     def rows(self, sql: str, params: Params = ()) -> list[Row]:
         return self._query(sql, params).fetchall()
