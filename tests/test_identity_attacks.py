@@ -8,6 +8,7 @@ fed to :class:`~custodata.identity.oidc.Admission` as a validated token's claims
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import warnings
@@ -305,7 +306,6 @@ def test_the_target_after_login_cannot_leave_the_site_by_control_characters() ->
 
 def test_parallel_logins_of_an_outsourced_seat_leave_one_live_session(ops_url: str) -> None:
     """The concurrent-session limit under a burst of logins at once (two browsers, a script)."""
-    import datetime as dt
     import threading
 
     from argon2 import PasswordHasher
@@ -346,3 +346,27 @@ def test_parallel_logins_of_an_outsourced_seat_leave_one_live_session(ops_url: s
         assert live == 1
     finally:
         store.close()
+
+
+# ---- the second factor ---------------------------------------------------------------------------------
+
+def test_a_code_in_other_digits_is_a_wrong_code_not_a_server_error(svc: Services, client: TestClient) -> None:
+    """'١٢٣٤٥٦' is six digits to str.isdigit: it reached hmac.compare_digest, which refuses non-ASCII text."""
+    import pyotp
+
+    d = svc.directory
+    d.create_person("kong.mfa", "孔", "employee", "总行", password="Kong-pass-2026x", roles=("marketer",), by="t")  # noqa: S106
+    secret = d.begin_mfa("kong.mfa", "Kong-pass-2026x").secret
+    arabic = "١٢٣٤٥٦"
+    with pytest.raises(AuthenticationError):
+        d.confirm_mfa("kong.mfa", "Kong-pass-2026x", arabic)
+    r = client.post("/api/v1/mfa/confirm", json={"person_id": "kong.mfa", "password": "Kong-pass-2026x",
+                                                  "code": arabic})
+    assert r.status_code in (401, 422), r.text
+    d.confirm_mfa("kong.mfa", "Kong-pass-2026x", pyotp.TOTP(secret).at(d.now().replace(tzinfo=dt.UTC)))
+    for otp in (arabic, "１２３４５６", "123\u00a0456"):
+        with pytest.raises(AuthenticationError):
+            d.login("kong.mfa", "Kong-pass-2026x", otp=otp)
+        assert events(svc, "login")[-1]["reason"] == "wrong second factor"
+    r = client.post("/api/v1/login", json={"person_id": "kong.mfa", "password": "Kong-pass-2026x", "otp": arabic})
+    assert r.status_code == 401, r.text

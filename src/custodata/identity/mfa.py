@@ -85,7 +85,7 @@ def matching_step(secret: str, code: object, *, now: float | None = None, after:
     if not isinstance(code, str):
         return None
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not code.isascii() or not code.isdigit():  # '١٢٣٤٥٦' is digits to isdigit
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     at = time.time() if now is None else now
