@@ -370,3 +370,42 @@ def test_a_code_in_other_digits_is_a_wrong_code_not_a_server_error(svc: Services
         assert events(svc, "login")[-1]["reason"] == "wrong second factor"
     r = client.post("/api/v1/login", json={"person_id": "kong.mfa", "password": "Kong-pass-2026x", "otp": arabic})
     assert r.status_code == 401, r.text
+
+
+def test_scim_then_oidc_cannot_add_up_to_a_separated_pair(svc: Services, gate: Admission) -> None:
+    """A SCIM account keeps SCIM's roles whatever the token's groups; an oidc account is out of SCIM's reach."""
+    scim = Provisioner(svc.directory, MAPPING, idp="okta")
+    scim.create_user(UserAssertion(user_name="feng.scim", display_name="冯", branch="总行"))
+    scim.create_group("CD-Admins-2", ["feng.scim"])
+    svc.directory.grant_role("feng.scim", "administrator", by="sec.officer", approved_by="sec.qian")
+    after = gate.person(claims("feng-sub", "feng.scim", groups=["CD-Audit"]), via="console", source_address=None)
+    assert after.roles == ("administrator",)
+    gate.person(claims("idp-uid-7", "gao.oidc", groups=["CD-Audit"]), via="console", source_address=None)
+    with pytest.raises(PermissionError):
+        scim.create_group("CD-Admins-3", ["gao.oidc"])
+    assert svc.directory.person("gao.oidc").roles == ("auditor",)
+
+
+def test_a_move_or_a_leave_bites_on_the_next_request_of_a_live_sso_session(svc: Services, client: TestClient,
+                                                                           gate: Admission) -> None:
+    assert client.post("/scim/v2/Users", headers=IDP, json=scim_user("jiang.mover")).status_code == 201
+    stewards = group(client, "CD-Stewards", "jiang.mover")
+    session = gate.sign_in(claims("jiang-sub", "jiang.mover"), source_address="10.0.0.5")
+    me = {"Authorization": f"Bearer {session.token}"}
+    assert client.get("/api/v1/me", headers=me).json()["role"] == "data_steward"
+    r = client.patch("/scim/v2/Users/jiang.mover", headers=IDP,
+                     json=patch({"op": "replace", "path": f"{EXT}:branch", "value": "杭州分行"}))
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/me", headers=me).json()["branch"] == "杭州分行"  # the move, on the live session
+    r = client.patch(f"/scim/v2/Groups/{stewards}", headers=IDP,
+                     json=patch({"op": "remove", "path": 'members[value eq "jiang.mover"]'}))
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/me", headers=me).status_code == 401  # the role it acted in is gone
+    assert client.put(f"/scim/v2/Groups/{stewards}", headers=IDP, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "CD-Stewards",
+        "members": [{"value": "jiang.mover"}]}).status_code == 200
+    again = gate.sign_in(claims("jiang-sub", "jiang.mover"))
+    assert client.delete("/scim/v2/Users/jiang.mover", headers=IDP).status_code == 204
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {again.token}"}).status_code == 401
+    with pytest.raises(AuthenticationError):  # a leaver signs in no more, whatever the IdP still issues
+        gate.sign_in(claims("jiang-sub", "jiang.mover"))
