@@ -409,3 +409,13 @@ def test_a_move_or_a_leave_bites_on_the_next_request_of_a_live_sso_session(svc: 
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {again.token}"}).status_code == 401
     with pytest.raises(AuthenticationError):  # a leaver signs in no more, whatever the IdP still issues
         gate.sign_in(claims("jiang-sub", "jiang.mover"))
+
+
+def test_oidc_a_login_name_that_lower_cases_onto_another_is_refused(svc: Services, gate: Admission) -> None:
+    """'\u212aong.scim' (KELVIN SIGN) is another user at the IdP but lower-cases to 'kong.scim'."""
+    Provisioner(svc.directory, MAPPING, idp="okta").create_user(
+        UserAssertion(user_name="kong.scim", display_name="孔", branch="总行"))
+    assert gate.person(claims("kong-sub", "Kong.Scim"), via="console", source_address=None).person_id == "kong.scim"
+    for confusable in ("\u212aong.scim", "kong.\u017fcim"):
+        with pytest.raises(OidcError):
+            gate.person(claims("other-sub", confusable), via="console", source_address=None)

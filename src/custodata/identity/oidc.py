@@ -357,7 +357,8 @@ class Admission:
 
     def login_name(self, claims: Mapping[str, Any]) -> str:
         value = claims.get(self.settings.username_claim)
-        name = value.strip().lower() if isinstance(value, str) else ""
+        # ASCII before lower-casing: 'K' (KELVIN SIGN) is another user at the IdP but lower-cases to 'k'
+        name = value.strip().lower() if isinstance(value, str) and value.isascii() else ""
         if not PERSON_ID_PATTERN.fullmatch(name):
             raise OidcError(f"the {self.settings.username_claim} claim is no usable login name")
         return name
