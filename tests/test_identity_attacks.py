@@ -182,7 +182,7 @@ def test_scim_body_is_not_read_for_a_caller_without_the_token(client: TestClient
 
 
 def test_scim_user_name_is_checked_whole_at_the_edge_and_never_echoed(client: TestClient) -> None:
-    for bad in ("Evil Name!", "li.na\u0000x", "ｌｉ.na", "a\u202eb", "ad\nmin", "x" * 65):
+    for bad in ("Evil Name!", "li.na\u0000x", "ｌｉ.na", "a\u202eb", "ad\nmin", "x" * 65, "\u212aong.name"):
         r = client.post("/scim/v2/Users", headers=IDP, json=scim_user(bad))
         assert r.status_code == 400, (bad, r.text)
         body = r.json()

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from custodata.audit.events import Action, AuditEvent, Result
@@ -78,8 +78,15 @@ def _login_name(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_visible)]
 CustomerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
                        AfterValidator(_visible)]
-LoginName = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=64),
-                      AfterValidator(_login_name)]
+def _ascii(value: object) -> object:
+    """Before lower-casing: 'K' (KELVIN SIGN) would become 'k', another person's login name."""
+    if isinstance(value, str) and not value.isascii():
+        raise ValueError("not a login name")
+    return value
+
+
+LoginName = Annotated[str, BeforeValidator(_ascii), StringConstraints(strip_whitespace=True, to_lower=True,
+                                                                      max_length=64), AfterValidator(_login_name)]
 
 
 class ScimError(Exception):
