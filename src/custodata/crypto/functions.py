@@ -2,8 +2,13 @@
 
 ``cd_enc(value, key_id, aad)``, ``cd_dec(value, aad)``,
 ``cd_reenc(value, aad, key_id, new_aad)``, ``cd_tok(kind, value)`` and
-``cd_erased(key)`` are bound to one :class:`Protector`; they are registered on
+``cd_erased(key)`` are bound to one protector; they are registered on
 the pipeline's connection only, never on a read-only reporting connection.
+
+On DuckDB the protector is the store's :class:`Protector` (in-process key ring).  On Spark
+the functions are pickled to the executors, so they are built over an
+:class:`~custodata.crypto.executor.ExecutorProtector` (wrapped keys and a reference to the
+key provider, see that module) — ``crypto_functions(ExecutorProtector.from_keyring(...))``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from custodata.crypto.envelope import Protector
+from custodata.crypto.envelope import Protector, Sealing
+from custodata.crypto.executor import ExecutorProtector
 from custodata.engine.port import ArrowFunction, BatchEngine
 
 
@@ -21,8 +27,16 @@ def _columns(*arrays: pa.Array) -> list[list[Any]]:
     return [a.to_pylist() for a in arrays]
 
 
-def crypto_functions(protector: Protector, erased: Callable[[str], bool]) -> list[ArrowFunction]:
-    """The crypto functions bound to one protector, as engine-neutral Arrow functions."""
+def crypto_functions(protector: Sealing, erased: Callable[[str], bool] | None = None) -> list[ArrowFunction]:
+    """The crypto functions bound to one protector, as engine-neutral Arrow functions.
+
+    ``erased`` tells an erased entity key; an :class:`ExecutorProtector` carries its own
+    erased set, so for Spark it may be left out (the closures then pickle with it alone).
+    """
+    if erased is None:
+        if not isinstance(protector, ExecutorProtector):
+            raise TypeError("crypto_functions: give erased (only an ExecutorProtector carries its erased set)")
+        erased = protector.is_erased
     V, B = pa.string(), pa.bool_()
 
     def enc(values: pa.Array, keys: pa.Array, aads: pa.Array) -> pa.Array:

@@ -164,6 +164,21 @@ class KeyRing:
         self._ciphers[key_id] = cipher
         return cipher
 
+    def wrapped(self, key_ids: Iterable[str] | None = None) -> tuple[dict[str, tuple[str, bytes]], frozenset[str]]:
+        """The keys as stored — ``{key id: (KEK version, wrapped key)}`` — and which of them were destroyed.
+
+        What Spark's executors get (:mod:`custodata.crypto.executor`): wrapped keys only, which
+        open under the KEK alone. ``None`` gives every key of the store. Nothing is created here:
+        an id the store does not hold is simply not in the answer.
+        """
+        if key_ids is None:
+            self._load_all()
+            return dict(self._wrapped), frozenset(self._destroyed)
+        wanted = list(dict.fromkeys(key_ids))
+        self._read_keys(wanted)
+        return ({k: self._wrapped[k] for k in wanted if k in self._wrapped},
+                frozenset(k for k in wanted if k in self._destroyed))
+
     def ensure(self, key_ids: Iterable[str], owner_of: dict[str, str] | None = None) -> int:
         """Create the keys that do not exist yet (in bulk); refuse to revive destroyed ones."""
         key_ids = list(key_ids)

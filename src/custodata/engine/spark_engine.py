@@ -49,8 +49,24 @@ MAIN = "main"  # DuckDB's default schema, where unqualified tables go (the stage
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's first line; for a function that failed on an executor, what it raised.
+
+    Spark's first line then says only that the Python worker threw. custodata's own errors
+    (their messages are written to hold no customer value) are given whole; any other
+    exception only by its type, as its message may quote the value it failed on.
+    """
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    lines = text.splitlines()
+    if lines[0].startswith("An exception was thrown from the Python worker"):
+        raised = [line for line in lines[1:] if line and not line[0].isspace() and not line.startswith("Traceback")]
+        if raised:
+            kind, _, message = raised[-1].partition(": ")
+            if kind.startswith("custodata.errors."):
+                return f"{kind.rsplit('.', 1)[1]} on an executor: {message}"
+            return f"{lines[0].rstrip(':')}: {kind}"
+    return lines[0]
 
 
 def _errors() -> tuple[type[BaseException], ...]:
