@@ -178,6 +178,9 @@ class DuckDBEngine(BatchEngine):
     def write_parquet(self, sql: str, path: str, *, params: Params = ()) -> None:
         self.execute(f"COPY ({sql}) TO {literal(path)} (FORMAT parquet)", params)
 
+    def write_csv(self, sql: str, path: str, *, params: Params = (), delimiter: str = ",") -> None:
+        self.execute(f"COPY ({sql}) TO {literal(path)} (HEADER, DELIMITER {literal(delimiter)})", params)
+
     def read_csv(self, table: str, path: str, *, columns: Sequence[str], options: dict[str, Any]) -> None:
         cols = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns) + "}"
         extra = "".join(f", {k} = {literal(v) if isinstance(v, str) else v}" for k, v in options.items())

@@ -148,6 +148,29 @@ class BatchEngine(ABC):
     @abstractmethod
     def write_parquet(self, sql: str, path: str, *, params: Params = ()) -> None: ...
 
+    def write_csv(self, sql: str, path: str, *, params: Params = (), delimiter: str = ",") -> None:
+        """The result as one delimited file at ``path`` (the driver's file system), header first.
+
+        Quoted as DuckDB's ``COPY … (HEADER)`` quotes: a value only when it holds the
+        delimiter, a quote or a line break, or is the empty string (NULL is written as
+        nothing). This default streams :meth:`batches` through the driver (what Spark
+        does: one file, not a folder of part files); an engine may write it natively.
+        """
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            header_written = False
+            for batch in self.batches(sql, params):
+                if not header_written:
+                    out.write(csv_line(batch.schema.names, delimiter))
+                    header_written = True
+                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                    out.write(csv_line(row, delimiter))
+            if not header_written:
+                out.write(csv_line(self._result_columns(sql, params), delimiter))
+
+    def _result_columns(self, sql: str, params: Params) -> list[str]:
+        """The column names of a result with no rows (an empty CSV still has its header)."""
+        return list(self.arrow(f"SELECT * FROM ({sql}) AS empty_result LIMIT 0", params).schema.names)
+
     @abstractmethod
     def read_csv(self, table: str, path: str, *, columns: Sequence[str], options: dict[str, Any]) -> None:
         """A delimited source file as a table of text columns (the landing's raw rows)."""
@@ -183,3 +206,19 @@ class BatchEngine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+def csv_value(value: Any, delimiter: str = ",") -> str:
+    """One CSV field as DuckDB writes it: quoted only when it must be, NULL as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text == "" or delimiter in text or '"' in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(values: Sequence[Any], delimiter: str = ",") -> str:
+    return delimiter.join(csv_value(v, delimiter) for v in values) + "\n"

@@ -545,8 +545,7 @@ def _train(db: BatchEngine, columns: list[str], records: int, seed: int,
 def _copy_to_csv(db: BatchEngine, sql: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    target = str(tmp).replace("'", "''")
-    db.execute(f"COPY ({sql}) TO '{target}' (HEADER, DELIMITER ',')")
+    db.write_csv(sql, str(tmp))
     os.replace(tmp, out)
 
 
