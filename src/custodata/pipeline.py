@@ -141,6 +141,9 @@ class Pipeline:
         store = self.holder.open()
         try:
             yield store
+        except DuplicateFound:  # a refused create wrote nothing: the connection stays held, warm
+            self.holder.done(store)
+            raise
         except BaseException:
             self.holder.done(store, failed=True)
             raise

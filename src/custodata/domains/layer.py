@@ -30,9 +30,7 @@ def _money(where: str) -> str:
 
 
 def _exists(db: BatchEngine) -> bool:
-    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'layer' "
-                      "AND table_name = 'customer_view'")
-    return bool(row and row[0])
+    return db.exists(VIEW)
 
 
 def _cut(db: BatchEngine, only: str) -> dict[str, str]:

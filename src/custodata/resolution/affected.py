@@ -31,9 +31,7 @@ RELATIONSHIPS_BEFORE = "_relationships_before"  # relationship rows touching the
 
 
 def _exists(db: BatchEngine, schema: str, name: str) -> bool:
-    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                      [schema, name])
-    return bool(row and row[0])
+    return db.exists(f"{schema}.{name}")
 
 
 def start(db: BatchEngine, ids: Iterable[str], *, record_mates: bool = False) -> None:

@@ -188,11 +188,19 @@ def cluster_persons(db: BatchEngine, model: dict[str, Any], config: ResolutionCo
         db.execute("CREATE OR REPLACE TEMP TABLE _split (obs_id VARCHAR, cluster_id VARCHAR)")
     persons = (f"SELECT c.obs_id, coalesce(s.cluster_id, c.cluster_id) AS cluster_id, 'individual' AS kind "
                f"FROM {part} c LEFT JOIN _split s USING (obs_id)")
+    # the customers whose size is checked: locally, the clusters the scope's records left or joined (no
+    # other cluster gained or lost a record, so its oversize row, or none, stands); else every one
+    sized = ""
     if local:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE _sized AS SELECT DISTINCT cluster_id FROM {CLUSTER} "
+                   "WHERE kind = 'individual' AND obs_id IN (SELECT obs_id FROM _scope)")
         db.execute(f"DELETE FROM {CLUSTER} WHERE kind = 'individual' AND obs_id IN (SELECT obs_id FROM _scope)")
         db.execute(f"INSERT INTO {CLUSTER} {persons}")
-        db.execute(f"DELETE FROM {REVIEW} WHERE kind = 'oversize' "
+        db.execute(f"INSERT INTO _sized SELECT DISTINCT cluster_id FROM {CLUSTER} "
+                   "WHERE kind = 'individual' AND obs_id IN (SELECT obs_id FROM _scope)")
+        db.execute(f"DELETE FROM {REVIEW} WHERE (kind = 'oversize' AND cluster_id IN (SELECT cluster_id FROM _sized)) "
                     f"OR (kind = 'split_chain' AND cluster_id IN {mine})")
+        sized = "AND cluster_id IN (SELECT cluster_id FROM _sized) "
     else:
         db.execute(f"CREATE OR REPLACE TABLE {CLUSTER} AS {persons}")
         db.execute(
@@ -207,7 +215,7 @@ def cluster_persons(db: BatchEngine, model: dict[str, Any], config: ResolutionCo
     db.execute(
         f"INSERT INTO {REVIEW} SELECT 'oversize', cluster_id, count(*), 'more than "
         f"{int(config.max_cluster_records)} source records in one customer' FROM {CLUSTER} "
-        f"WHERE kind = 'individual' GROUP BY cluster_id HAVING count(*) > {int(config.max_cluster_records)}"
+        f"WHERE kind = 'individual' {sized}GROUP BY cluster_id HAVING count(*) > {int(config.max_cluster_records)}"
     )
     return {"checked_records": checked, "chained_clusters": chained, "local": int(local)}
 

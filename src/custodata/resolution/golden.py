@@ -194,13 +194,11 @@ def build_golden(
     ids = [r[0] for r in db.rows(
         f"SELECT DISTINCT customer_id FROM customer.xref{_only('customer_id', only)}")]
     keyring.ensure([customer_key_id(c) for c in ids], {customer_key_id(c): f"customer:{c}" for c in ids})
-    had_previous = db.one(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema='customer' AND table_name='golden'"
-    )
+    had_previous = db.exists(GOLDEN)
     new_table = GOLDEN
-    if had_previous and had_previous[0]:
+    if had_previous:
         db.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN}{_only('customer_id', only)}")
-    if only and had_previous and had_previous[0]:
+    if only and had_previous:
         build_golden_table(db, config, "_golden_built", only, temp=True)
         db.execute(f"DELETE FROM {GOLDEN}{_only('customer_id', only)}")
         db.execute(f"INSERT INTO {GOLDEN} BY NAME SELECT * FROM _golden_built ORDER BY customer_id")
@@ -208,7 +206,7 @@ def build_golden(
         new_table = "_golden_new"
     else:
         build_golden_table(db, config, GOLDEN)
-    if not (had_previous and had_previous[0]):
+    if not had_previous:
         db.execute(f"CREATE OR REPLACE TEMP TABLE _golden_prev AS SELECT * FROM {GOLDEN} WHERE false")
     from custodata.resolution.steward import apply_corrections  # steward builds on this module
 

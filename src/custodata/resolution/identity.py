@@ -94,11 +94,16 @@ def assign_ids(db: BatchEngine, run_id: str, *, only: str | None = None) -> dict
         db.execute(f"CREATE OR REPLACE TEMP TABLE {XREF_BEFORE} AS SELECT obs_id, customer_id FROM {XREF} "
                     "WHERE obs_id IN (SELECT obs_id FROM _m)")
         clusters = "(SELECT * FROM customer.cluster WHERE obs_id IN (SELECT obs_id FROM _m))"
+    # locally the records are those of _m: their observations and xref rows only, not a join of all
+    parties, xref = "customer.party", XREF
+    if only is not None:
+        parties = "(SELECT * FROM customer.party WHERE obs_id IN (SELECT obs_id FROM _m))"
+        xref = f"(SELECT * FROM {XREF} WHERE obs_id IN (SELECT obs_id FROM _m))"
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _votes AS
         SELECT c.cluster_id, x.customer_id, count(*) AS n, min(c.obs_id) AS first_obs
-        FROM {clusters} c JOIN {XREF} x USING (obs_id)
+        FROM {clusters} c JOIN {xref} x USING (obs_id)
         GROUP BY 1, 2
         """
     )
@@ -146,8 +151,11 @@ def assign_ids(db: BatchEngine, run_id: str, *, only: str | None = None) -> dict
         [run_id],
     )
     # an id a cluster holds is no redirect (the clusters left alone hold their records' ids)
-    others = ("" if only is None else f"OR old_id IN (SELECT customer_id FROM {XREF} WHERE obs_id NOT IN "
-              "(SELECT obs_id FROM _m) AND obs_id IN (SELECT obs_id FROM customer.cluster))")
+    # (only the ids that are redirects are looked for among the xref: a few, not every customer's)
+    others = ("" if only is None else
+              f"OR old_id IN (SELECT customer_id FROM {XREF} WHERE customer_id IN (SELECT old_id FROM {REDIRECT}) "
+              "AND obs_id NOT IN (SELECT obs_id FROM _m) AND obs_id IN (SELECT obs_id FROM customer.cluster "
+              f"WHERE obs_id IN (SELECT obs_id FROM {XREF} WHERE customer_id IN (SELECT old_id FROM {REDIRECT}))))")
     db.execute(
         f"DELETE FROM {REDIRECT} WHERE old_id IN (SELECT customer_id FROM _cluster_id) "
         f"OR old_id IN (SELECT customer_id FROM {PIN}) {others}"
@@ -162,9 +170,9 @@ def assign_ids(db: BatchEngine, run_id: str, *, only: str | None = None) -> dict
                     THEN x.assigned_run ELSE ? END AS assigned_run
         FROM {clusters} c
         JOIN _cluster_id ci USING (cluster_id)
-        JOIN customer.party o USING (obs_id)
+        JOIN {parties} o USING (obs_id)
         LEFT JOIN {PIN} p USING (obs_id)
-        LEFT JOIN {XREF} x USING (obs_id)
+        LEFT JOIN {xref} x USING (obs_id)
         """,
         [run_id],
     )
@@ -182,10 +190,7 @@ def assign_ids(db: BatchEngine, run_id: str, *, only: str | None = None) -> dict
 
 def resolve_id(db: BatchEngine, customer_id: str) -> str:
     """Follow redirects so an old (merged) id still finds its customer."""
-    exists = db.one(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' AND table_name = 'id_redirect'"
-    )
-    if not exists or not exists[0]:
+    if not db.exists(REDIRECT):
         return customer_id
     seen = {customer_id}
     current = customer_id

@@ -365,10 +365,7 @@ def save_model(db: BatchEngine, model: dict[str, Any]) -> None:
 
 
 def load_model(db: BatchEngine) -> dict[str, Any] | None:
-    exists = db.one(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'model'"
-    )
-    if not exists or not exists[0]:
+    if not db.exists(MODEL_TABLE):
         return None
     row = db.one(f"SELECT model FROM {MODEL_TABLE} WHERE name = 'person'")
     return None if row is None else dict(json.loads(row[0]))

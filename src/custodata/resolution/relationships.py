@@ -141,6 +141,4 @@ def build_relationships(db: BatchEngine, only: str | None = None) -> int:
 
 
 def _exists(db: BatchEngine) -> bool:
-    row = db.one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'customer' "
-                      "AND table_name = 'relationship'")
-    return bool(row and row[0])
+    return db.exists(RELATIONSHIP)

@@ -45,7 +45,7 @@ def _count(db: BatchEngine, sql: str) -> int:
 
 
 def _table_exists(db: BatchEngine, schema: str, name: str) -> bool:
-    return bool(_count(db, f"information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{name}'"))
+    return db.exists(f"{schema}.{name}")
 
 
 def local_ready(db: BatchEngine) -> bool:
@@ -117,14 +117,17 @@ def resolve(
                 f"USING (obs_id) WHERE {content_hash('p')} <> b.h"
             )
         summary.details["changed_records"] = _count(db, "_changed")
-        db.execute(
-            f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _changed) "
-            "OR obs_id_r IN (SELECT obs_id FROM _changed)"
-        )
+        if summary.details["changed_records"]:  # a create changes no record: no pass over every pair
+            db.execute(
+                f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _changed) "
+                "OR obs_id_r IN (SELECT obs_id FROM _changed)"
+            )
         within = f"obs_id IN {redone} AND " if redone else ""
+        # locally, the records looked up in the xref are the redone ones only (the same answer, no scan)
+        known = f"SELECT obs_id FROM {identity.XREF}" + (f" WHERE obs_id IN {redone}" if redone else "")
         db.execute(
             f"CREATE OR REPLACE TABLE er_new_input AS SELECT * FROM {person.PERSON_INPUT} WHERE {within}"
-            f"(obs_id NOT IN (SELECT obs_id FROM {identity.XREF}) OR obs_id IN (SELECT obs_id FROM _changed))"
+            f"(obs_id NOT IN ({known}) OR obs_id IN (SELECT obs_id FROM _changed))"
         )
         # everyone else, as they are: a view, so a batch of a few records copies nothing
         db.execute(
@@ -135,20 +138,28 @@ def resolve(
             summary.pairs_scored = person.predict_new(
                 db, model, "er_new_input", "er_old_input", "customer._new_pairs"
             )
+            # a pair already stored has its left record among the new pairs' left records: only
+            # those stored pairs are compared, not every pair of the store
             db.execute(
                 f"INSERT INTO {clusters.PAIRS} SELECT * FROM customer._new_pairs "
-                f"WHERE (obs_id_l, obs_id_r) NOT IN (SELECT (obs_id_l, obs_id_r) FROM {clusters.PAIRS})"
+                f"WHERE (obs_id_l, obs_id_r) NOT IN (SELECT (obs_id_l, obs_id_r) FROM {clusters.PAIRS} "
+                "WHERE obs_id_l IN (SELECT obs_id_l FROM customer._new_pairs))"
             )
             db.execute("INSERT INTO _new_pair_obs SELECT obs_id_l FROM customer._new_pairs "
                         "UNION SELECT obs_id_r FROM customer._new_pairs")
         # pairs of records that left the data are dropped
-        gone = (f"(SELECT obs_id FROM {person.REDONE} WHERE obs_id NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}))"
-                if redone else f"(SELECT obs_id FROM {clusters.PAIRS} WHERE false)")
-        db.execute(
-            f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN {gone} OR obs_id_r IN {gone}" if redone else
-            f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}) "
-            f"OR obs_id_r NOT IN (SELECT obs_id FROM {person.PERSON_INPUT})"
-        )
+        if redone:  # locally, only redone records can have left; none left (a create): nothing to look at
+            db.execute(f"CREATE OR REPLACE TEMP TABLE _gone_obs AS SELECT obs_id FROM {person.REDONE} "
+                       f"WHERE obs_id NOT IN (SELECT obs_id FROM {person.PERSON_INPUT} WHERE obs_id IN {redone})")
+            if _count(db, "_gone_obs"):
+                db.execute(f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l IN (SELECT obs_id FROM _gone_obs) "
+                           "OR obs_id_r IN (SELECT obs_id FROM _gone_obs)")
+            db.execute("DROP TABLE IF EXISTS _gone_obs")
+        else:
+            db.execute(
+                f"DELETE FROM {clusters.PAIRS} WHERE obs_id_l NOT IN (SELECT obs_id FROM {person.PERSON_INPUT}) "
+                f"OR obs_id_r NOT IN (SELECT obs_id FROM {person.PERSON_INPUT})"
+            )
         db.execute("DROP VIEW IF EXISTS er_old_input")
         for t in ("er_new_input", "customer._new_pairs"):
             db.execute(f"DROP TABLE IF EXISTS {t}")
