@@ -18,6 +18,7 @@ import pytest
 from custodata.engine import memory_engine
 from custodata.errors import ConfigError
 from custodata.insight.catalogue import load_catalogue
+from custodata.insight.segments import load_segments
 from custodata.insight.source_tags import resolve_sql
 
 CAT = load_catalogue()
@@ -30,7 +31,9 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return p
 
 
-def test_shipped_catalogue_loads() -> None:
+def test_shipped_catalogue_and_segments_load() -> None:
+    segs = load_segments()
+    assert "health_cross_sell" in segs.by_id
     assert CAT.tag("auto_risk_score").name_zh == "车险风险评分"
 
 
@@ -40,6 +43,9 @@ def test_grade_inherited_from_inputs() -> None:
     asset = CAT.grade("asset_level")  # reads deposit_balance: amount (level 3) of deposit records
     assert asset.level == 3 and asset.labels == ("金融账户",)
     assert CAT.grade("car_owner").level == 1 and CAT.grade("car_owner").labels == ()
+    segs = load_segments()
+    cross = segs.grade(segs.by_id["health_cross_sell"].rule)
+    assert cross.level == 3 and set(cross.labels) == {"医疗健康", "金融账户"}
 
 
 _TAG = """
