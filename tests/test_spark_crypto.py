@@ -19,7 +19,7 @@ import pytest
 
 from custodata.crypto import KeyRing, LocalKeyFileProvider, Protector
 from custodata.crypto.executor import ExecutorProtector, provider_ref
-from custodata.crypto.functions import crypto_functions, register_crypto
+from custodata.crypto.functions import crypto_functions, register_crypto, register_crypto_on_executors
 from custodata.crypto.kek import MemoryKeyProvider
 from custodata.engine.duckdb_engine import DuckDBEngine, connect
 from custodata.errors import CryptoError, EngineError
@@ -51,8 +51,7 @@ def world(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     protector = Protector(keyring)
     register_crypto(duck, protector, ERASED.__contains__)
     spark = SparkEngine(spark_session, tmp_path_factory.mktemp("crypto-warehouse"))
-    executor = ExecutorProtector.from_keyring(keyring, ["b-1", "c-C1"], erased=ERASED)
-    spark.register(crypto_functions(executor), replace=True)
+    executor = register_crypto_on_executors(spark, keyring, ["b-1", "c-C1"], erased=ERASED)
     yield World(duck, spark, keyring, protector, executor)
     spark.close()
     duck.close()
@@ -115,6 +114,14 @@ def test_executor_never_creates_a_key(world: World) -> None:
     assert "c-NEVER" not in world.keyring
     with pytest.raises(CryptoError, match="created on the driver"):
         world.executor.encrypt("x", "c-NEVER", "a")
+
+    world.keyring.ensure(["c-LATER"])  # the driver makes the key, then hands it out again
+    register_crypto_on_executors(world.spark, world.keyring, ["b-1", "c-C1", "c-LATER"], erased=ERASED)
+    try:
+        [(sealed,)] = world.spark.rows("SELECT cd_enc(v, 'c-LATER', 'a') FROM (VALUES ('x')) AS t(v)")
+        assert world.protector.decrypt(sealed, "a") == "x"
+    finally:
+        world.spark.register(crypto_functions(world.executor), replace=True)
 
 
 def test_destroyed_key_and_in_memory_kek_stay_on_the_driver(world: World) -> None:

@@ -13,13 +13,15 @@ key provider, see that module) — ``crypto_functions(ExecutorProtector.from_key
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from custodata.crypto.envelope import Protector, Sealing
 from custodata.crypto.executor import ExecutorProtector
+from custodata.crypto.keyring import KeyRing
 from custodata.engine.port import ArrowFunction, BatchEngine
 
 
@@ -72,3 +74,17 @@ def crypto_functions(protector: Sealing, erased: Callable[[str], bool] | None = 
 def register_crypto(engine: BatchEngine, protector: Protector, erased: Callable[[str], bool]) -> None:
     """Bind the crypto functions to ``protector`` on ``engine``, replacing an earlier binding."""
     engine.register(crypto_functions(protector, erased), replace=True)
+
+
+def register_crypto_on_executors(engine: BatchEngine, keyring: KeyRing, key_ids: Iterable[str] | None, *,
+                                 erased: Iterable[str] = (), out_dir: Path | None = None) -> ExecutorProtector:
+    """Bind the crypto functions for an engine whose functions run elsewhere (Spark's executors).
+
+    The functions carry the wrapped keys of ``key_ids`` (every key of the store if None) and
+    a reference to the key provider, never a key. Call it after :meth:`KeyRing.ensure` has
+    made the keys a step encrypts under, and again when a later step needs new ones: an
+    executor never makes a key.
+    """
+    executor = ExecutorProtector.from_keyring(keyring, key_ids, erased=erased, out_dir=out_dir)
+    engine.register(crypto_functions(executor), replace=True)
+    return executor
