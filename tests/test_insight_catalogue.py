@@ -101,10 +101,11 @@ def records_table(rows: list[dict[str, Any]]) -> pa.Table:
         ("business_type", pa.string()), ("product", pa.string()), ("amount", pa.float64()),
         ("start_date", pa.date32()), ("end_date", pa.date32()), ("status", pa.string()),
         ("category", pa.string()), ("updated_at", pa.timestamp("us")), ("ingested_at", pa.timestamp("us")),
-        ("tags", pa.list_(TAG_STRUCT)),
+        ("tags", pa.list_(TAG_STRUCT)), ("roles", pa.list_(pa.string())),
     ])
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
     cols["tags"] = [r.get("tags", []) for r in rows]
+    cols["roles"] = [r.get("roles", ["policy_holder"]) for r in rows]
     return pa.table(cols, schema=schema)
 
 
@@ -132,6 +133,16 @@ def test_source_tag_resolves_to_one_value_with_provenance(resolve: str, value_ty
     assert got["A"][4] == "auto_core" and got["A"][1] == "auto_risk_score" and got["A"][2] == 1
     chosen = {"p1": 1, "p2": 2, "p3": 3, "q1": 5}
     assert got["A"][6] == datetime(2024, 1, chosen[expect["A"][1]])
+
+
+def test_source_tag_reads_only_the_declared_roles() -> None:
+    tag = CAT.tag("auto_risk_score").model_copy(update={"roles": ("insured",)})
+    db = memory_engine()
+    payer = _score("A", "p1", "90", 9)  # the latest, but A only pays for it
+    insured = {**_score("A", "p2", "40", 2), "roles": ["beneficiary", "insured"]}
+    db.put_arrow("recs", records_table([payer, insured, _score("B", "q1", "70", 5)]))
+    sql, params = resolve_sql(tag, "recs")
+    assert {r[0]: (r[3], r[5]) for r in db.rows(sql, params)} == {"A": ("40", "p2")}
 
 
 def test_source_tag_any_is_true_when_one_record_says_yes() -> None:

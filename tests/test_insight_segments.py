@@ -102,7 +102,8 @@ def _world(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any
             records.append({"customer_id": cid, "source": "s", "record_key": f"{cid}-{j}", "business_type": bt,
                             "product": rng.choice(["甲", "乙"]), "amount": rng.choice([None, 2000.0, 6000.0]),
                             "start_date": start, "end_date": end,
-                            "category": rng.choice([None, "理赔", "投诉"]) if bt == "service" else None})
+                            "category": rng.choice([None, "理赔", "投诉"]) if bt == "service" else None,
+                            "roles": rng.choice([["account_holder"], ["contact"], ["insured", "policy_holder"]])})
     return customers, tag_values, records
 
 
@@ -138,7 +139,8 @@ def _leaf(rng: random.Random) -> dict[str, Any]:
         return {"behaviour": {"business": rng.choice(["deposit", "service"]),
                               "date": rng.choice(["start_date", "end_date"]),
                               rng.choice(["last_days", "next_days"]): rng.choice([30, 365]),
-                              "value": rng.choice([1, 2])}}
+                              "value": rng.choice([1, 2]),
+                              "roles": rng.choice([[], ["account_holder"], ["policy_holder", "contact"]])}}
     return {"behaviour": {"business": rng.choice(["auto_policy", "health_policy"]), "last_days": 730,
                           "measure": "sum_amount", "op": rng.choice([">", ">="]), "value": rng.choice([2000, 6000])}}
 
@@ -204,7 +206,8 @@ class Oracle:
                      else (AS_OF, AS_OF + timedelta(days=b.next_days)))
         mine = [r for r in self.records if r["customer_id"] == c["customer_id"] and r["business_type"] == b.business
                 and r[b.date] is not None and low <= r[b.date] <= high
-                and (b.category is None or r["category"] == b.category)]
+                and (b.category is None or r["category"] == b.category)
+                and (not b.roles or set(b.roles) & set(r["roles"]))]
         if not mine:
             return False
         measure = len(mine) if b.measure == "count" else sum(r["amount"] or 0 for r in mine)

@@ -75,6 +75,8 @@ class Tag(_Strict):
     source: Source
     value_type: ValueType
     resolve: Resolve | None = None
+    roles: tuple[str, ...] = Field((), description="source tags: only records where the customer has one of "
+                                   "these roles (a health score is the insured's, not the payer's)")
     refresh: str = Field(min_length=1)
     version: int = Field(ge=1)
     reads: tuple[str, ...] = ()
@@ -93,6 +95,8 @@ class Tag(_Strict):
             if self.resolve == "any" and self.value_type != "bool":
                 raise ValueError("resolve: any (true when any record says true) needs value_type bool")
         else:
+            if self.roles:
+                raise ValueError(f"roles is for source tags; a {self.kind} tag does not read records itself")
             if self.resolve is not None:
                 raise ValueError(f"resolve is for source tags; a {self.kind} tag has one value per customer")
             if self.value_type != "bool":

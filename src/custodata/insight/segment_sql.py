@@ -108,6 +108,9 @@ class Compiler:
         if b.product is not None:
             params.append(b.product)
             where += " AND product = ?"
+        if b.roles:
+            params.extend(b.roles)
+            where += f" AND list_has_any(roles, [{', '.join('?' for _ in b.roles)}])"
         measure = "count(*)" if b.measure == "count" else "coalesce(sum(amount), 0)"
         params.append(b.value)
         return (f"c.customer_id IN (SELECT customer_id FROM {self.rel.records} WHERE {where} "

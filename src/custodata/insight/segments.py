@@ -60,6 +60,7 @@ class Behaviour(_Strict):
     next_days: int | None = Field(None, ge=1, le=3660)
     category: str | None = None
     product: str | None = None
+    roles: tuple[str, ...] = Field((), description="only records where the customer has one of these roles")
     measure: Literal["count", "sum_amount"] = "count"
     op: Literal[">", ">="] = ">="
     value: float = 1

@@ -36,12 +36,13 @@ def _order(tag: Tag) -> str:
 def resolve_sql(tag: Tag, records: str = RECORDS) -> tuple[str, tuple[object, ...]]:
     """SQL (and its parameters) giving the tag's one value per customer, with provenance."""
     truthy = ", ".join("?" for _ in TRUTHY)
+    roles = f" AND list_has_any(roles, [{', '.join('?' for _ in tag.roles)}])" if tag.roles else ""
     value = "CASE WHEN truthy THEN 'true' ELSE 'false' END" if tag.resolve == "any" else "raw"
     sql = f"""
         WITH v AS (
             SELECT customer_id, source, record_key, coalesce(updated_at, ingested_at) AS observed_at, ingested_at,
                    t.value AS raw, lower(trim(t.value)) IN ({truthy}) AS truthy
-            FROM (SELECT *, unnest(tags) AS t FROM {records} WHERE source = ?)
+            FROM (SELECT *, unnest(tags) AS t FROM {records} WHERE source = ?{roles})
             WHERE t.name = ? AND t.value IS NOT NULL
         )
         SELECT customer_id, ? AS tag_id, CAST(? AS INTEGER) AS version, {value} AS value,
@@ -49,7 +50,7 @@ def resolve_sql(tag: Tag, records: str = RECORDS) -> tuple[str, tuple[object, ..
         FROM v
         QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY {_order(tag)}) = 1
     """
-    return sql, (*TRUTHY, tag.source.system, tag.source.name, tag.id, tag.version)
+    return sql, (*TRUTHY, tag.source.system, *tag.roles, tag.source.name, tag.id, tag.version)
 
 
 def build_tag_values(db: BatchEngine, catalogue: Catalogue, records: str = RECORDS) -> dict[str, int]:
