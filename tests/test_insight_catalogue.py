@@ -154,3 +154,39 @@ def test_source_tag_any_is_true_when_one_record_says_yes() -> None:
     sql, params = resolve_sql(tag, "recs")
     got = {r[0]: (r[3], r[5]) for r in db.rows(sql, params)}
     assert got == {"A": ("true", "p2"), "B": ("false", "q1")}
+
+
+def test_records_take_the_latest_version_and_every_role_then_tags_resolve() -> None:
+    """records_sql over store-shaped tables: one row per customer and record, latest version,
+    all the customer's roles in it; build_tag_values then resolves the shipped catalogue."""
+    from custodata.insight.records import records_sql
+    from custodata.insight.source_tags import TAG_VALUES, build_tag_values
+
+    db = memory_engine()
+
+    def version(key: str, batch: str, day: int, score: str) -> dict[str, Any]:
+        return {"_source": "auto_core", "record_key": key, "_batch_id": batch, "_business_type": "auto_policy",
+                "_ingested_at": datetime(2024, 1, day), "updated_at": datetime(2024, 1, day), "product": None,
+                "amount": 1000.0, "start_date": None, "end_date": None, "status": None, "category": None,
+                "tags": [{"kind": "mining_model", "name": "车险风险评分", "value": score}]}
+    business = [version("P1", "b1", 1, "10"), version("P1", "b2", 5, "20"), version("P2", "b1", 3, "90")]
+    schema = pa.schema([
+        ("_source", pa.string()), ("record_key", pa.string()), ("_batch_id", pa.string()),
+        ("_business_type", pa.string()), ("_ingested_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
+        ("product", pa.string()), ("amount", pa.float64()), ("start_date", pa.date32()), ("end_date", pa.date32()),
+        ("status", pa.string()), ("category", pa.string()), ("tags", pa.list_(TAG_STRUCT)),
+    ])
+    db.put_arrow("t_business", pa.Table.from_pylist(business, schema=schema))
+    db.put_arrow("t_xref", pa.table({"obs_id": ["o1", "o2", "o3", "o4"], "customer_id": ["A", "A", "B", "A"]}))
+    db.put_arrow("t_party", pa.table({"obs_id": ["o1", "o2", "o3", "o4"],
+                                      "source": ["auto_core"] * 4, "record_key": ["P1", "P1", "P1", "P2"],
+                                      "role": ["policy_holder", "insured", "insured", "policy_holder"]}))
+    db.execute("CREATE SCHEMA IF NOT EXISTS insight")
+    db.build("insight.records", records_sql("t_business", "t_xref", "t_party"))
+    rows = db.rows("SELECT customer_id, record_key, roles, tags[1].value FROM insight.records ORDER BY 1, 2")
+    assert rows == [("A", "P1", ["insured", "policy_holder"], "20"), ("A", "P2", ["policy_holder"], "90"),
+                    ("B", "P1", ["insured"], "20")]
+    counts = build_tag_values(db, CAT)
+    assert counts == {"auto_risk_score": 2}
+    got = db.rows(f"SELECT customer_id, value, record_key FROM {TAG_VALUES} ORDER BY 1")
+    assert got == [("A", "20", "P1"), ("B", "20", "P1")]  # A: P1 updated on the 5th is later than P2 on the 3rd
