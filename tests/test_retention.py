@@ -333,3 +333,23 @@ def test_cli(world: Path, tmp_path: Path) -> None:
     rules = {json.loads(chunk)["rule_id"] for chunk in result.output.replace("}\n{", "}\x00{").split("\x00")
              if chunk.strip()}
     assert {"closed-policy-personal", "closed-ticket-remark", "golden-history"} <= rules
+
+
+def test_failed_batch_is_redone_one_by_one(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = load_policy(site.policy)
+    store = open_store(site.out / "custodata.duckdb", read_only=True)
+    try:
+        people = personal_expiry(store.engine, policy)
+    finally:
+        store.close()
+    as_of = sorted({d.expires_on for d in people})[0]
+    due = sorted(str(d.customer_id) for d in people if d.expires_on <= as_of)
+
+    def broken(self: RetentionJob, batch: list, outcome: object) -> list:
+        raise RuntimeError("batch failed")
+
+    monkeypatch.setattr(RetentionJob, "_erase_batch", broken)
+    outcome = RetentionJob(site.out, ops_url=site.url, policy_file=site.policy).apply(as_of)
+    assert sorted(c for c, _ in outcome.erased) == due and not outcome.failed
+    assert not set(due) & _served(site).keys()
+    assert sorted(c for e in _ops(_events(site), OPERATION_ERASE) for c in e["customers"]) == due
