@@ -45,6 +45,7 @@ from custodata.identity.provisioning import (
     is_active,
 )
 from custodata.identity.settings import ScimSettings
+from custodata.people_vocabulary import PersonKind
 from custodata.service import Services
 
 PREFIX = "/scim/v2"
@@ -119,7 +120,7 @@ class EnterpriseIn(_In):
 class CustodataIn(_In):
     branch: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
                       AfterValidator(_visible)] | None = None
-    kind: Literal["employee", "outsourced", "partner"] | None = None
+    kind: PersonKind | None = None
     status: Literal["active", "transferred", "leaving"] | None = None
     validTo: dt.datetime | None = None  # noqa: N815
     portfolio: Annotated[list[CustomerId], Field(max_length=100_000)] | None = None

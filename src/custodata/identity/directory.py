@@ -45,13 +45,10 @@ from custodata.identity.passwords import Passwords, check_password_policy
 from custodata.identity.roles import ROLE_PRECEDENCE, check_role, check_separation, default_role
 from custodata.identity.settings import IdentitySettings
 from custodata.ops.store import OpsStore
+from custodata.people_vocabulary import AUTHENTICATING_STATUSES, DISABLED_STATUSES, PERSON_KINDS, PERSON_STATUSES
 
-KINDS: tuple[str, ...] = ("employee", "outsourced", "partner")
-STATUSES: tuple[str, ...] = ("active", "transferred", "leaving", "left", "frozen")
-# statuses that may still hold a session; the access policy narrows transferred and leaving people
-AUTHENTICATING_STATUSES = frozenset({"active", "transferred", "leaving"})
-# statuses that end every live session at once
-DISABLED_STATUSES = frozenset({"left", "frozen"})
+KINDS: tuple[str, ...] = PERSON_KINDS
+STATUSES: tuple[str, ...] = PERSON_STATUSES
 
 PERSON_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 LAST_SEEN_STEP = dt.timedelta(minutes=1)  # last_seen_at is refreshed at most this often: one write a minute

@@ -49,7 +49,6 @@ from joserfc.jwk import KeySet
 from custodata.audit.events import Action, AuditEvent, Result
 from custodata.errors import ConfigError, CustodataError, NotFoundError
 from custodata.identity.directory import (
-    AUTHENTICATING_STATUSES,
     PERSON_ID_PATTERN,
     Directory,
     Person,
@@ -59,6 +58,7 @@ from custodata.identity.directory import (
 from custodata.identity.errors import AuthenticationError, IdentityError, SeparationOfDutiesError
 from custodata.identity.roles import check_separation, default_role
 from custodata.identity.settings import OidcSettings
+from custodata.people_vocabulary import AUTHENTICATING_STATUSES
 
 JWKS_REFRESH_SECONDS = 30.0  # at most one key fetch in this long for a key id the cache lacks
 METADATA_TTL_SECONDS = 3600.0

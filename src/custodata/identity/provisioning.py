@@ -28,10 +28,11 @@ import sqlalchemy as sa
 from custodata.audit.events import Result
 from custodata.errors import NotFoundError
 from custodata.identity import tables as t
-from custodata.identity.directory import DISABLED_STATUSES, STATUSES, Directory, Person
+from custodata.identity.directory import STATUSES, Directory, Person
 from custodata.identity.errors import IdentityError, PersonExistsError, SeparationOfDutiesError
 from custodata.identity.roles import check_separation
 from custodata.identity.settings import ClaimMapping
+from custodata.people_vocabulary import DISABLED_STATUSES
 
 GROUP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
