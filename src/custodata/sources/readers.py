@@ -115,6 +115,47 @@ def _csv_header(path: Path, delimiter: str, quote: str) -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in first]
 
 
+_TAIL_BYTES = 1 << 20  # how far back the start of a cut-off last record is looked for
+_CHUNK = 16 << 20
+
+
+def _cut_off_tail(path: Path, quote: str) -> Reject | None:
+    """The file's last record when the export ends inside a quoted field (a cut-off transfer), else None.
+
+    The engine's CSV reader drops such a record without a reject, so it would be lost
+    between "read" and "quarantined".  With the quote character doubled to escape it, a
+    complete file holds an even number of quote characters; an odd count means the last
+    record never ended.  Its start is the last line break with an odd number of quotes
+    after it (a break inside the open field has none after it).
+    """
+    q = quote.encode("utf-8")
+    if len(q) != 1:
+        return None
+    quotes = newlines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            quotes += chunk.count(q)
+            newlines += chunk.count(b"\n")
+    if quotes % 2 == 0:
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - _TAIL_BYTES))
+        tail = fh.read()
+    start, after = 0, 0
+    for i in range(len(tail) - 1, -1, -1):
+        if tail[i:i + 1] == q:
+            after += 1
+        elif tail[i:i + 1] == b"\n" and after % 2 == 1:
+            start = i + 1
+            break
+    record = tail[start:]
+    line_no = newlines - record.count(b"\n") + 1
+    return Reject(line_no, QuarantineReason.CSV_MALFORMED,
+                  "the file ends inside a quoted field: the last record was cut off (an incomplete export)",
+                  record.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+
 def _land_csv(mapping: SourceMapping, path: Path, db: BatchEngine, table: str) -> Landed:
     rejects: list[Reject] = []
     opts = mapping.csv
@@ -149,6 +190,9 @@ def _land_csv(mapping: SourceMapping, path: Path, db: BatchEngine, table: str) -
         ):
             rejects.append(Reject(int(line), _csv_reason(str(error_type)), str(message)[:200],
                                   str(csv_line or "")))
+        cut = _cut_off_tail(read_path, opts.quote)
+        if cut is not None and all(r.row_no != cut.row_no for r in rejects):
+            rejects.append(cut)
     except EngineError as exc:
         raise SourceError(f"source '{mapping.system}': cannot read CSV {path}: {exc}") from None
     finally:
