@@ -24,13 +24,13 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 but works with t
     from fastapi.testclient import TestClient
 
 from custodata.api import create_app
-from custodata.audit import tables as audit_tables
 from custodata.crypto.kek import load_provider
 from custodata.identity.errors import AuthenticationError
 from custodata.identity.oidc import Admission, OidcClient, OidcError
 from custodata.identity.provisioning import Provisioner, UserAssertion
 from custodata.identity.settings import ClaimMapping, IdentitySettings, OidcSettings, ScimSettings
 from custodata.service import Services
+from tests.audit_helpers import events
 
 TOKEN = "scim-attack-token-0123456789abcdef"  # noqa: S105 - a test token
 IDP = {"Authorization": f"Bearer {TOKEN}"}
@@ -67,18 +67,6 @@ def client(svc: Services) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def gate(svc: Services) -> Admission:
     return Admission(svc.directory, OidcClient(OIDC))
-
-
-def events(svc: Services, action: str) -> list[dict[str, Any]]:
-    a = audit_tables.audit_event
-    with svc.ops.read() as con:
-        rows = con.execute(sa.select(a.c.actor, a.c.result, a.c.reason, a.c.detail).where(a.c.action == action)
-                           .order_by(a.c.seq)).all()
-    out = []
-    for r in rows:
-        detail = json.loads(r.detail) if isinstance(r.detail, str) else (r.detail or {})
-        out.append({"actor": r.actor, "result": r.result, "reason": r.reason, **detail})
-    return out
 
 
 def claims(sub: str, username: str, **more: Any) -> dict[str, Any]:

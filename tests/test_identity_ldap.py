@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
 import os
 import shutil
@@ -42,6 +41,7 @@ from custodata.identity import tables as t
 from custodata.identity.ldap import parse_directory_time
 from custodata.identity.settings import ClaimMapping, IdentitySettings, LdapSettings
 from custodata.service import Services
+from tests.audit_helpers import events
 
 HERE = Path(__file__).parent / "ldap"
 BASE = "dc=bank,dc=test"
@@ -207,18 +207,6 @@ def login(client: TestClient, uid: str, pw: str | None = None, **extra: Any) -> 
 
 def me(client: TestClient, token: str) -> Any:
     return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-
-
-def events(svc: Services, action: str) -> list[dict[str, Any]]:
-    a = audit_tables.audit_event
-    with svc.ops.read() as con:
-        rows = con.execute(sa.select(a.c.actor, a.c.result, a.c.reason, a.c.detail).where(a.c.action == action)
-                           .order_by(a.c.seq)).all()
-    out = []
-    for r in rows:
-        detail = json.loads(r.detail) if isinstance(r.detail, str) else (r.detail or {})
-        out.append({"actor": r.actor, "result": r.result, "reason": r.reason, **detail})
-    return out
 
 
 def last_login(svc: Services, uid: str) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -37,13 +36,13 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 but works with t
     from fastapi.testclient import TestClient
 
 from custodata.api import create_app
-from custodata.audit import tables as audit_tables
 from custodata.crypto.kek import load_provider
 from custodata.identity.errors import LOGIN_FAILED
 from custodata.identity.oidc import Admission, OidcClient, OidcError
 from custodata.identity.provisioning import Provisioner, UserAssertion
 from custodata.identity.settings import ClaimMapping, IdentitySettings, MfaSettings, OidcSettings
 from custodata.service import Services
+from tests.audit_helpers import events
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "tests" / "oidc_provider"
@@ -206,18 +205,6 @@ def api_token(issuer: str, login: str, *, resource: str = API) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def events(svc: Services, action: str) -> list[dict[str, Any]]:
-    a = audit_tables.audit_event
-    with svc.ops.read() as con:
-        rows = con.execute(sa.select(a.c.actor, a.c.result, a.c.reason, a.c.detail).where(a.c.action == action)
-                           .order_by(a.c.seq)).all()
-    out = []
-    for r in rows:
-        detail = json.loads(r.detail) if isinstance(r.detail, str) else (r.detail or {})
-        out.append({"actor": r.actor, "result": r.result, "reason": r.reason, **detail})
-    return out
 
 
 def claims_of(token: str) -> dict[str, Any]:
