@@ -78,22 +78,11 @@ def operational_store(out: Path, db: str | None) -> Iterator[OpsStore]:
 
 @contextmanager
 def services(out: Path, db: str | None) -> Iterator[Services]:
-    """The deployment's service layer (policy, audit with its signing key, approvals), closed after."""
-    import sqlalchemy as sa
-
-    from custodata.ops.store import default_url
+    """The deployment's service layer (policy, audit with its signing key, approvals) on that store."""
     from custodata.service.context import Services
 
-    try:
-        svc = Services.open(out, url=db or default_url(out))
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    try:
-        yield svc
-    except sa.exc.SQLAlchemyError as exc:
-        raise CustodataError(f"operational store: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        svc.close()
+    with operational_store(out, db) as store:
+        yield Services(store, out)  # closing the services is closing their store
 
 
 def _require_store(out: Path) -> Path:
