@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +144,17 @@ def _no_mfa_key() -> bytes:
 
 def _within(valid_from: dt.datetime, valid_to: dt.datetime | None, now: dt.datetime) -> bool:
     return valid_from <= now and (valid_to is None or now < valid_to)
+
+
+def _refusal(row: Any, held: Collection[str], acting: str | None, now: dt.datetime) -> str | None:
+    """Why someone whose credentials were right still may not sign in (status, validity, role), or None."""
+    if row.status not in AUTHENTICATING_STATUSES:
+        return f"account {row.status}"
+    if not _within(row.valid_from, row.valid_to, now):
+        return "outside the validity period"
+    if acting is None or acting not in held:
+        return "holds no role" if acting is None else f"role not held: {acting}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -731,13 +742,7 @@ class Directory:
         if enrolled is None or enrolled.confirmed_at is None:
             self._attempt_passed(pid)
         acting = default_role(held) if role is None else role
-        why = None
-        if row.status not in AUTHENTICATING_STATUSES:
-            why = f"account {row.status}"
-        elif not _within(row.valid_from, row.valid_to, now):
-            why = "outside the validity period"
-        elif acting is None or acting not in held:
-            why = "holds no role" if acting is None else f"role not held: {acting}"
+        why = _refusal(row, held, acting, now)
         if why is not None or acting is None:
             self._login_event(**event, result=Result.DENIED, reason=why, role=role)
             raise AuthenticationError()
@@ -960,14 +965,8 @@ class Directory:
                 raise AuthenticationError() from None
         event: dict[str, Any] = {"actor": row.person_id, "branch": row.branch, "source_address": address}
         acting = default_role(held) if role is None else role
-        why = None
-        if row.status not in AUTHENTICATING_STATUSES:
-            why = f"account {row.status}"
-        elif not _within(row.valid_from, row.valid_to, now):
-            why = "outside the validity period"
-        elif acting is None or acting not in held:
-            why = "holds no role" if acting is None else f"role not held: {acting}"
-        elif self.requires_mfa(acting) and not mfa:
+        why = _refusal(row, held, acting, now)
+        if why is None and acting is not None and self.requires_mfa(acting) and not mfa:
             why = "second factor required by policy, the IdP asserted none"
         if why is not None or acting is None:
             self._login_event(**event, result=Result.DENIED, reason=why, role=acting, method=method, **detail)
