@@ -291,15 +291,21 @@ def predict_new(
     linker = linker_for(db, PERSON_INPUT, model)
     db_api = linker._db_api
     new = db_api.register(new_table)
-    blocked_candidates(db, model, new_table, old_table, "_old_candidates")
+    candidates = blocked_candidates(db, model, new_table, old_table, "_old_candidates")
     old = db_api.register("_old_candidates")
     cols = "obs_id_l, obs_id_r, match_probability, match_weight"
     db.execute(f"CREATE OR REPLACE TABLE {out} (obs_id_l VARCHAR, obs_id_r VARCHAR, "
                 "match_probability DOUBLE, match_weight DOUBLE)")
-    for df in (
-        linker.inference.predict_between(new, old, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
-        linker.inference.predict_within(new, threshold_match_weight=prior_bits(model) + STORED_EVIDENCE_BITS),
-    ):
+    threshold = prior_bits(model) + STORED_EVIDENCE_BITS
+    row = db.one(f"SELECT count(*) FROM {new_table}")
+    # a Splink prediction that can find no pair is not run: no candidate reached (a new person, the
+    # usual create), or a single new record (no pair within it)
+    frames = []
+    if candidates:
+        frames.append(linker.inference.predict_between(new, old, threshold_match_weight=threshold))
+    if row is not None and int(row[0]) > 1:
+        frames.append(linker.inference.predict_within(new, threshold_match_weight=threshold))
+    for df in frames:
         db.execute(f"INSERT INTO {out} SELECT {cols} FROM {df.physical_name}")
         df.drop_table_from_database_and_remove_from_cache()
     drop_splink_tables(db_api)
